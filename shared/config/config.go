@@ -1,0 +1,203 @@
+// Package config reads the service's settings from the environment once, at
+// init, and fails loudly on anything it cannot use.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service. Each function uses a subset and
+// checks the ones it needs with Require.
+type Config struct {
+	Issuer   string
+	Audience string
+	ClientID string
+
+	SigningKeyID  string   // KMS key id, ARN or alias/...: the key that signs new tokens
+	VerifyKeyIDs  []string // previous keys still accepted during a rotation
+	RSASigningAlg string   // RS256 or PS256, for RSA keys
+
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration // absolute session lifetime; rotation never extends it
+	RefreshIdleTimeout time.Duration // 0: no idle timeout
+	RefreshReuseGrace  time.Duration
+	ClockLeeway        time.Duration
+
+	UsersTable         string
+	LoginThrottleTable string
+	SessionsTable      string
+	RevocationsTable   string
+
+	RefreshCookieName string
+	RefreshCookiePath string
+	AllowedOrigins    []string
+
+	AuthorizerStoreTimeout time.Duration
+
+	LoginMaxFailures int
+	LoginLockoutBase time.Duration
+	LoginLockoutMax  time.Duration
+}
+
+// Load reads the configuration through getenv (os.Getenv in production, a map
+// in tests). It returns every problem it finds, not only the first.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Issuer:             p.str("ISSUER", ""),
+		Audience:           p.str("AUDIENCE", ""),
+		ClientID:           p.str("CLIENT_ID", "web"),
+		SigningKeyID:       p.str("SIGNING_KEY_ID", ""),
+		VerifyKeyIDs:       p.list("VERIFY_KEY_IDS"),
+		RSASigningAlg:      p.str("RSA_SIGNING_ALG", "RS256"),
+		AccessTokenTTL:     p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:    p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
+		RefreshIdleTimeout: p.duration("REFRESH_IDLE_TIMEOUT", 0),
+		RefreshReuseGrace:  p.duration("REFRESH_REUSE_GRACE", 5*time.Second),
+		ClockLeeway:        p.duration("CLOCK_LEEWAY", 10*time.Second),
+		UsersTable:         p.str("USERS_TABLE", ""),
+		LoginThrottleTable: p.str("LOGIN_THROTTLE_TABLE", ""),
+		SessionsTable:      p.str("SESSIONS_TABLE", ""),
+		RevocationsTable:   p.str("REVOCATIONS_TABLE", ""),
+		RefreshCookieName:  p.str("REFRESH_COOKIE_NAME", "__Secure-refresh_token"),
+		RefreshCookiePath:  p.str("REFRESH_COOKIE_PATH", "/auth"),
+		AllowedOrigins:     p.list("ALLOWED_ORIGINS"),
+
+		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
+
+		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
+		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
+		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
+	}
+	c.check(&p)
+	return c, errors.Join(p.errs...)
+}
+
+func (c Config) check(p *parser) {
+	if c.RSASigningAlg != "RS256" && c.RSASigningAlg != "PS256" {
+		p.fail("RSA_SIGNING_ALG must be RS256 or PS256, got %q", c.RSASigningAlg)
+	}
+	if c.AccessTokenTTL < 30*time.Second || c.AccessTokenTTL > 24*time.Hour {
+		p.fail("ACCESS_TOKEN_TTL must be between 30s and 24h, got %s", c.AccessTokenTTL)
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL || c.RefreshTokenTTL > 366*24*time.Hour {
+		p.fail("REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL and at most 366 days, got %s", c.RefreshTokenTTL)
+	}
+	if c.RefreshIdleTimeout < 0 {
+		p.fail("REFRESH_IDLE_TIMEOUT must not be negative")
+	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
+		p.fail("REFRESH_REUSE_GRACE must be between 0 and 1m, got %s", c.RefreshReuseGrace)
+	}
+	if c.ClockLeeway < 0 || c.ClockLeeway > 5*time.Minute {
+		p.fail("CLOCK_LEEWAY must be between 0 and 5m, got %s", c.ClockLeeway)
+	}
+	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
+		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
+	}
+	if c.LoginMaxFailures < 1 {
+		p.fail("LOGIN_MAX_FAILURES must be at least 1")
+	}
+	if c.LoginLockoutBase <= 0 || c.LoginLockoutMax < c.LoginLockoutBase {
+		p.fail("LOGIN_LOCKOUT_BASE must be positive and LOGIN_LOCKOUT_MAX at least as long")
+	}
+	if c.RefreshCookieName == "" || strings.ContainsAny(c.RefreshCookieName, " ;=,\t\r\n\"") {
+		p.fail("REFRESH_COOKIE_NAME %q is not a valid cookie name", c.RefreshCookieName)
+	}
+	if strings.HasPrefix(c.RefreshCookieName, "__Host-") && c.RefreshCookiePath != "/" {
+		p.fail("a __Host- cookie needs REFRESH_COOKIE_PATH=/")
+	}
+	if !strings.HasPrefix(c.RefreshCookiePath, "/") || strings.ContainsAny(c.RefreshCookiePath, " ;,\r\n") {
+		p.fail("REFRESH_COOKIE_PATH %q must be an absolute path", c.RefreshCookiePath)
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p.fail("ALLOWED_ORIGINS entry %q is not an origin like https://app.example.com", o)
+		}
+	}
+}
+
+// Require reports the named settings that are empty. Each function calls it
+// with what it cannot run without, so a missing table name fails at init
+// instead of on the first request.
+func (c Config) Require(names ...string) error {
+	values := map[string]string{
+		"ISSUER":               c.Issuer,
+		"AUDIENCE":             c.Audience,
+		"SIGNING_KEY_ID":       c.SigningKeyID,
+		"USERS_TABLE":          c.UsersTable,
+		"LOGIN_THROTTLE_TABLE": c.LoginThrottleTable,
+		"SESSIONS_TABLE":       c.SessionsTable,
+		"REVOCATIONS_TABLE":    c.RevocationsTable,
+	}
+	var errs []error
+	for _, n := range names {
+		v, known := values[n]
+		if !known {
+			errs = append(errs, fmt.Errorf("config: Require(%q): unknown setting", n))
+			continue
+		}
+		if v == "" {
+			errs = append(errs, fmt.Errorf("config: %s is required", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) fail(format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("config: "+format, args...))
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(p.getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail("%s: %v", name, err)
+		return def
+	}
+	return d
+}
+
+func (p *parser) integer(name string, def int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail("%s: %v", name, err)
+		return def
+	}
+	return n
+}
