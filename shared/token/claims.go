@@ -1,6 +1,8 @@
 package token
 
 import (
+	"time"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -40,3 +42,6 @@ func (c *Claims) required() string {
 	}
 	return ""
 }
+
+// NumericDate converts t to a JWT NumericDate (whole seconds).
+func NumericDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }

@@ -1,0 +1,140 @@
+package apigw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// errUnauthorized is the exact error text with which a REST API Lambda
+// authorizer makes API Gateway answer 401.
+var errUnauthorized = errors.New("Unauthorized")
+
+// authorizerEvent holds the fields that tell the event kinds apart.
+type authorizerEvent struct {
+	Version            string            `json:"version"`
+	Type               string            `json:"type"`
+	RouteArn           string            `json:"routeArn"`
+	MethodArn          string            `json:"methodArn"`
+	AuthorizationToken string            `json:"authorizationToken"`
+	Headers            map[string]string `json:"headers"`
+}
+
+// Authorizer handles every authorizer event API Gateway sends, detected
+// from the event itself:
+//   - HTTP API, payload 2.0 with simple responses: {"isAuthorized": ...}
+//     with the identity in "context" (requestContext.authorizer.lambda);
+//   - REST API TOKEN and REQUEST authorizers (and HTTP API payload 1.0):
+//     an IAM policy; an invalid or revoked token returns the error
+//     "Unauthorized" so API Gateway answers 401.
+//
+// It fails closed: any doubt, an unknown event, a slow or unreachable
+// revocation store, denies.
+func Authorizer(svc *auth.Service, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var ev authorizerEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
+			return nil, errUnauthorized
+		}
+		switch {
+		case ev.MethodArn != "":
+			return restAuthorize(ctx, svc, log, ev)
+		case ev.Version == "2.0" && ev.Type == "REQUEST":
+			claims, err := authorize(ctx, svc, log, header(ev.Headers, "authorization"))
+			if err != nil {
+				return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+			}
+			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: identityContext(claims)}, nil
+		}
+		log.WarnContext(ctx, "authorizer: unknown event kind", "version", ev.Version, "type", ev.Type)
+		return nil, errUnauthorized
+	}
+}
+
+func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, ev authorizerEvent) (any, error) {
+	var hdr string
+	switch ev.Type {
+	case "TOKEN":
+		hdr = ev.AuthorizationToken
+	case "REQUEST":
+		hdr = header(ev.Headers, "authorization")
+	default:
+		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
+		return nil, errUnauthorized
+	}
+	claims, err := authorize(ctx, svc, log, hdr)
+	switch {
+	case errors.Is(err, auth.ErrUnavailable):
+		return policy("unknown", "Deny", ev.MethodArn, nil), nil
+	case err != nil:
+		return nil, errUnauthorized
+	}
+	return policy(claims.Subject, "Allow", apiResource(ev.MethodArn), identityContext(claims)), nil
+}
+
+func policy(principal, effect, resource string, ctx map[string]any) events.APIGatewayCustomAuthorizerResponse {
+	return events.APIGatewayCustomAuthorizerResponse{
+		PrincipalID: principal,
+		PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{
+			Version:   "2012-10-17",
+			Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: []string{resource}}},
+		},
+		Context: ctx,
+	}
+}
+
+// apiResource widens a method ARN (arn:...:api-id/stage/VERB/path) to every
+// method of the stage, so that a policy cached by API Gateway (when the
+// operator enables authorizer caching) does not deny the caller's next,
+// different route.
+func apiResource(methodArn string) string {
+	parts := strings.SplitN(methodArn, "/", 3)
+	if len(parts) < 3 {
+		return methodArn
+	}
+	return parts[0] + "/" + parts[1] + "/*"
+}
+
+// authorize extracts the bearer token and asks the service. It logs why it
+// denies, never the token.
+func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, authorization string) (*token.Claims, error) {
+	raw, ok := BearerToken(authorization)
+	if !ok {
+		log.InfoContext(ctx, "deny", "reason", "no bearer token")
+		return nil, auth.ErrInvalidToken
+	}
+	claims, err := svc.Authorize(ctx, raw)
+	if err != nil {
+		attrs := []any{"reason", err.Error()}
+		if claims != nil {
+			attrs = append(attrs, "sub", claims.Subject, "sid", claims.SessionID, "jti", claims.ID)
+		}
+		if errors.Is(err, auth.ErrUnavailable) {
+			log.ErrorContext(ctx, "deny: revocation store unavailable (fail closed)", attrs...)
+		} else {
+			log.InfoContext(ctx, "deny", attrs...)
+		}
+		return nil, err
+	}
+	return claims, nil
+}
+
+// BearerToken takes the token from an Authorization header value. It is
+// strict on purpose: exactly "Bearer", one space, and a token without
+// spaces (RFC 6750 2.1 b64token); anything else is not something our
+// clients send.
+func BearerToken(h string) (string, bool) {
+	t, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || t == "" || len(t) > token.MaxTokenBytes || strings.ContainsAny(t, " \t\r\n,") {
+		return "", false
+	}
+	return t, true
+}

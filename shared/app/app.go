@@ -1,0 +1,245 @@
+// Package app wires each Lambda function: configuration, AWS clients,
+// stores, the service and the API Gateway adapter, built once per container.
+// A function's main calls one constructor here with os.Getenv; tests call the
+// same constructors with their own getenv, so they run the real wiring.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/authkit/lambda-auth/shared/apigw"
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/config"
+	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// JWKSMaxAge is how long caches may keep the JWKS document.
+const JWKSMaxAge = 5 * time.Minute
+
+// Option changes how a function is wired (tests).
+type Option func(*settings)
+
+type settings struct {
+	awsOptions []func(*awsconfig.LoadOptions) error
+	now        func() time.Time
+	logger     *slog.Logger
+}
+
+// WithAWSOptions adds AWS SDK load options, e.g. middleware that counts calls.
+func WithAWSOptions(fns ...func(*awsconfig.LoadOptions) error) Option {
+	return func(s *settings) { s.awsOptions = append(s.awsOptions, fns...) }
+}
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *settings) { s.now = now } }
+
+// WithLogger replaces slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
+
+type wiring struct {
+	cfg config.Config
+	aws aws.Config
+	set settings
+}
+
+func load(ctx context.Context, getenv func(string) string, opts []Option, required ...string) (*wiring, error) {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.logger == nil {
+		set.logger = slog.Default()
+	}
+	if set.now == nil {
+		set.now = time.Now
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Require(required...); err != nil {
+		return nil, err
+	}
+	for i, o := range cfg.AllowedOrigins {
+		cfg.AllowedOrigins[i] = strings.TrimSuffix(strings.ToLower(o), "/")
+	}
+	// Endpoints come only from the SDK's standard settings
+	// (AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL_DYNAMODB): no local code path.
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, set.awsOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return &wiring{cfg: cfg, aws: awsCfg, set: set}, nil
+}
+
+func (w *wiring) options() auth.Options {
+	c := w.cfg
+	return auth.Options{
+		Issuer: c.Issuer, Audience: c.Audience, ClientID: c.ClientID,
+		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
+		RefreshIdleTimeout: c.RefreshIdleTimeout, RefreshReuseGrace: c.RefreshReuseGrace,
+		ClockLeeway: c.ClockLeeway, StoreTimeout: c.AuthorizerStoreTimeout,
+		LoginMaxFailures: c.LoginMaxFailures, LoginLockoutBase: c.LoginLockoutBase, LoginLockoutMax: c.LoginLockoutMax,
+		Now: w.set.now,
+	}
+}
+
+func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
+	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
+		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
+		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
+	})
+}
+
+func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
+	s, err := kmssign.New(ctx, kms.NewFromConfig(w.aws), w.cfg.SigningKeyID, w.cfg.RSASigningAlg)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return s, nil
+}
+
+func (w *wiring) cookie() apigw.CookieConfig {
+	return apigw.CookieConfig{Name: w.cfg.RefreshCookieName, Path: w.cfg.RefreshCookiePath, AllowedOrigins: w.cfg.AllowedOrigins}
+}
+
+// verifyKeys loads the current signing key and the previous ones still
+// accepted: one GetPublicKey each, at init.
+func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
+	ids := append([]string{w.cfg.SigningKeyID}, w.cfg.VerifyKeyIDs...)
+	keys, err := kmssign.LoadKeys(ctx, kms.NewFromConfig(w.aws), ids, w.cfg.RSASigningAlg)
+	if err != nil {
+		return nil, fmt.Errorf("verification keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Login wires the login function.
+func Login(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	signer, err := w.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Logger: w.set.logger}, w.options())
+	return apigw.Login(svc, w.cookie(), w.set.logger), nil
+}
+
+// Refresh wires the refresh function.
+func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	signer, err := w.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.Refresh(svc, w.cookie(), w.set.logger), nil
+}
+
+// Logout wires the logout function (this device).
+func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.Logout(svc, w.cookie(), w.set.logger), nil
+}
+
+// LogoutAll wires the logout-all function.
+func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.LogoutAll(svc, w.cookie(), w.set.logger), nil
+}
+
+// Me wires the demo protected route.
+func Me(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.logger == nil {
+		set.logger = slog.Default()
+	}
+	return apigw.Me(set.logger), nil
+}
+
+// JWKS wires the JWKS endpoint: the document is built once, at init.
+func JWKS(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "SIGNING_KEY_ID")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := w.verifyKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := kmssign.Document(keys)
+	if err != nil {
+		return nil, err
+	}
+	return apigw.JWKS(doc, JWKSMaxAge), nil
+}
+
+// Authorizer wires the authorizer: public keys are fetched here, once per
+// container; a request costs no KMS call and one DynamoDB call. The
+// DynamoDB client retries at most once, inside AUTHORIZER_STORE_TIMEOUT.
+func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (any, error), error) {
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := w.verifyKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pub := make([]token.PublicKey, len(keys))
+	for i, k := range keys {
+		pub[i] = k.PublicKey
+	}
+	v, err := token.NewVerifier(w.cfg.Issuer, w.cfg.Audience, pub,
+		token.WithLeeway(w.cfg.ClockLeeway), token.WithTimeFunc(w.set.now))
+	if err != nil {
+		return nil, err
+	}
+	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
+	svc := auth.New(auth.Deps{Verifier: v, Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.Authorizer(svc, w.set.logger), nil
+}
+
+// Revoke wires the console-invoked revoke function.
+func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (apigw.RevokeResult, error), error) {
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.Revoke(svc, w.set.logger), nil
+}

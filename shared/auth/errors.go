@@ -1,0 +1,36 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors the service returns; shared/apigw maps each to one status and code.
+var (
+	ErrInvalidCredentials  = errors.New("invalid username or password")
+	ErrInvalidRefreshToken = errors.New("refresh token is invalid, expired or revoked")
+	ErrRefreshConflict     = errors.New("refresh token was just rotated by a concurrent request")
+	ErrInvalidToken        = errors.New("access token is invalid")
+	ErrRevoked             = errors.New("access token is revoked")
+	ErrInvalidRequest      = errors.New("invalid request")
+	// ErrUnavailable wraps failures of DynamoDB or KMS: the request may work later.
+	ErrUnavailable = errors.New("a dependency is unavailable")
+	// ErrRotationConflict is returned by Sessions.RotateSession when the
+	// condition did not hold.
+	ErrRotationConflict = errors.New("session changed concurrently")
+)
+
+// ThrottledError is returned by Login while an account is locked out.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed logins, retry after %s", e.RetryAfter)
+}
+
+// unavailable marks err as a dependency failure, keeping it for logs.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w", what, errors.Join(ErrUnavailable, err))
+}

@@ -1,0 +1,169 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"log/slog"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// Options are the service's settings (see shared/config).
+type Options struct {
+	Issuer   string
+	Audience string
+	ClientID string
+
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	RefreshIdleTimeout time.Duration
+	RefreshReuseGrace  time.Duration
+	ClockLeeway        time.Duration
+	StoreTimeout       time.Duration // authorizer's budget for the revocation lookup
+
+	LoginMaxFailures int
+	LoginLockoutBase time.Duration
+	LoginLockoutMax  time.Duration
+
+	Now func() time.Time // nil: time.Now
+}
+
+// Deps are what the service talks to. A function only sets those it uses:
+// the authorizer needs Verifier and Revocations, login needs Signer, Users
+// and Sessions, and so on.
+type Deps struct {
+	Signer      token.Signer
+	Verifier    *token.Verifier
+	Users       Users
+	Sessions    Sessions
+	Revocations Revocations
+	Logger      *slog.Logger
+}
+
+// Service is the authentication service.
+type Service struct {
+	opt Options
+	Deps
+}
+
+// New returns a Service.
+func New(d Deps, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return &Service{opt: o, Deps: d}
+}
+
+// Tokens is what login and refresh hand out.
+type Tokens struct {
+	AccessToken      string
+	ExpiresIn        time.Duration
+	RefreshToken     string // empty when no new refresh token was issued
+	RefreshExpiresAt time.Time
+	SessionID        string
+	UserID           string
+}
+
+// RefreshLifetime is the absolute lifetime of a session.
+func (s *Service) RefreshLifetime() time.Duration { return s.opt.RefreshTokenTTL }
+
+// revocationLifetime is how long a session or user entry must live: until
+// every access token and refresh token it covers is dead on its own.
+func (s *Service) revocationLifetime() time.Duration {
+	return s.opt.RefreshTokenTTL + s.opt.AccessTokenTTL + s.opt.ClockLeeway + time.Minute
+}
+
+// randomID returns n random bytes, base64url encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Session ids carry their start time: 8 bytes of Unix milliseconds, then 16
+// random bytes, base64url (32 characters). A user revocation ends every
+// session started at or before its instant; the authorizer reads the start
+// from the token's signed sid claim, so it needs no session lookup and has
+// millisecond precision where iat has only seconds.
+const sessionIDLen = 32
+
+func newSessionID(now time.Time) string {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b, uint64(now.UnixMilli()))
+	rand.Read(b[8:])
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// SessionStart returns the start time encoded in a session id.
+func SessionStart(sid string) (time.Time, bool) {
+	if len(sid) != sessionIDLen {
+		return time.Time{}, false
+	}
+	var b [24]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(sid))
+	if err != nil || n != 24 {
+		return time.Time{}, false
+	}
+	ms := binary.BigEndian.Uint64(b[:8])
+	if ms == 0 || ms > 1<<53 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(ms)), true
+}
+
+// Refresh tokens are "<session id>.<32 random bytes, base64url>": 256 bits
+// of secret, plus the session id so that refresh is a read by key, never a
+// scan or an eventually consistent index query. Only SHA-256 of the whole
+// token is stored.
+const refreshSecretLen = 43
+
+func newRefreshToken(sid string) string {
+	return sid + "." + randomID(32)
+}
+
+// parseRefreshToken returns the session id of a well-formed refresh token.
+func parseRefreshToken(t string) (string, bool) {
+	if len(t) != sessionIDLen+1+refreshSecretLen || t[sessionIDLen] != '.' {
+		return "", false
+	}
+	var buf [32]byte
+	if n, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(t[sessionIDLen+1:])); err != nil || n != 32 {
+		return "", false
+	}
+	sid := t[:sessionIDLen]
+	if _, ok := SessionStart(sid); !ok {
+		return "", false
+	}
+	return sid, true
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+// RetiredPrefixLen is how much of a retired token's hash is kept: 128 bits
+// are enough to recognize a token we issued, and keep a long-lived session's
+// record small.
+const RetiredPrefixLen = 16
+
+func equalHash(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && subtle.ConstantTimeCompare(a, b) == 1
+}
+
+func (sess *Session) isRetired(h []byte) bool {
+	found := false
+	for _, r := range sess.Retired {
+		if len(r) == RetiredPrefixLen && subtle.ConstantTimeCompare(r, h[:RetiredPrefixLen]) == 1 {
+			found = true
+		}
+	}
+	return found
+}

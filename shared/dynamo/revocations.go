@@ -1,0 +1,80 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+)
+
+// Revocations table: hash key "pk" = "jti#<jti>" | "sid#<session id>" |
+// "sub#<user id>"; revoked_at (epoch ms; a user entry kills every session
+// started at or before it), expires_at (epoch s, the TTL attribute: when
+// nothing the entry covers can be valid any more), reason.
+
+func revocationKey(kind auth.RevocationKind, value string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(string(kind) + "#" + value)}
+}
+
+func revocationFromItem(it item) (auth.Revocation, bool) {
+	kind, value, ok := strings.Cut(it.str("pk"), "#")
+	if !ok {
+		return auth.Revocation{}, false
+	}
+	switch k := auth.RevocationKind(kind); k {
+	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser:
+		return auth.Revocation{Kind: k, Value: value, RevokedAt: it.instant("revoked_at"),
+			ExpiresAt: it.instant("expires_at"), Reason: it.str("reason")}, true
+	}
+	return auth.Revocation{}, false
+}
+
+// PutRevocation writes an entry. A user entry is only written if it is newer
+// than the one there, so a slow, older logout-all cannot shorten a newer one.
+func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
+	it := revocationKey(r.Kind, r.Value)
+	it["revoked_at"] = millis(r.RevokedAt)
+	it["expires_at"] = seconds(r.ExpiresAt)
+	if r.Reason != "" {
+		it["reason"] = str(r.Reason)
+	}
+	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it}
+	if r.Kind == auth.RevokeUser {
+		in.ConditionExpression = new("attribute_not_exists(pk) OR revoked_at < :at")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":at": millis(r.RevokedAt)}
+	}
+	_, err := s.db.PutItem(ctx, in)
+	if _, ok := isConditionFailed(err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("put revocation %s#%s: %w", r.Kind, r.Value, err)
+	}
+	return nil
+}
+
+// Revocations reads the jti, sid and sub entries of one token in a single
+// strongly consistent BatchGetItem: the authorizer's only DynamoDB call.
+func (s *Store) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.Revocation, error) {
+	got, err := s.batchGet(ctx, map[string][]map[string]types.AttributeValue{
+		s.tables.Revocations: {
+			revocationKey(auth.RevokeToken, jti),
+			revocationKey(auth.RevokeSession, sid),
+			revocationKey(auth.RevokeUser, sub),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revocation lookup: %w", err)
+	}
+	var out []auth.Revocation
+	for _, it := range got[s.tables.Revocations] {
+		if r, ok := revocationFromItem(it); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
