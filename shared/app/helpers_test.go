@@ -1,0 +1,239 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/authkit/lambda-auth/shared/apigw"
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// clock is a shared, movable clock for every function of one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// logBuffer captures every log line of the functions under test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// service is every function of the service wired against one test
+// environment, as their main.go files wire them.
+type service struct {
+	env        *testenv.Env
+	clock      *clock
+	calls      *testenv.Counter
+	logs       *logBuffer
+	login      apigw.Handler
+	refresh    apigw.Handler
+	logout     apigw.Handler
+	logoutAll  apigw.Handler
+	me         apigw.Handler
+	jwks       apigw.Handler
+	authorizer func(context.Context, json.RawMessage) (any, error)
+	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
+}
+
+func newService(t *testing.T, env *testenv.Env) *service {
+	t.Helper()
+	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &logBuffer{}}
+	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := []app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log)}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("wire: %v", err)
+		}
+	}
+	var err error
+	s.login, err = app.Login(ctx, env.Getenv, opts...)
+	must(err)
+	s.refresh, err = app.Refresh(ctx, env.Getenv, opts...)
+	must(err)
+	s.logout, err = app.Logout(ctx, env.Getenv, opts...)
+	must(err)
+	s.logoutAll, err = app.LogoutAll(ctx, env.Getenv, opts...)
+	must(err)
+	s.me, err = app.Me(ctx, env.Getenv, opts...)
+	must(err)
+	s.jwks, err = app.JWKS(ctx, env.Getenv, opts...)
+	must(err)
+	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts...)
+	must(err)
+	s.revoke, err = app.Revoke(ctx, env.Getenv, opts...)
+	must(err)
+	s.calls.Reset()
+	return s
+}
+
+// fixture reads events/<name>.json with its placeholders replaced.
+func fixture(t *testing.T, name string, replace ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "events", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.NewReplacer(replace...).Replace(string(b)))
+}
+
+// httpEvent reads a payload 2.0 fixture.
+func httpEvent(t *testing.T, name string, replace ...string) apigw.Request {
+	t.Helper()
+	var req apigw.Request
+	if err := json.Unmarshal(fixture(t, name, replace...), &req); err != nil {
+		t.Fatalf("events/%s.json: %v", name, err)
+	}
+	return req
+}
+
+func call(t *testing.T, h apigw.Handler, req apigw.Request) apigw.Response {
+	t.Helper()
+	resp, err := h(context.Background(), req)
+	if err != nil {
+		t.Fatalf("handler returned an error (a 500 at API Gateway): %v", err)
+	}
+	if resp.StatusCode >= 500 {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	if resp.StatusCode != 204 && resp.Headers["content-type"] == "" {
+		t.Errorf("status %d without content-type", resp.StatusCode)
+	}
+	return resp
+}
+
+type tokens struct {
+	Access  string
+	Refresh string
+	Resp    apigw.Response
+}
+
+func loginEvent(t *testing.T, username, password string) apigw.Request {
+	t.Helper()
+	req := httpEvent(t, "login")
+	b, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	req.Body = string(b)
+	return req
+}
+
+func (s *service) doLogin(t *testing.T, username, password string) tokens {
+	t.Helper()
+	resp := call(t, s.login, loginEvent(t, username, password))
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: status %d: %s", resp.StatusCode, resp.Body)
+	}
+	return s.readTokens(t, resp)
+}
+
+func (s *service) readTokens(t *testing.T, resp apigw.Response) tokens {
+	t.Helper()
+	var body apigw.TokenResponse
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	if body.TokenType != "Bearer" || body.AccessToken == "" || body.ExpiresIn <= 0 {
+		t.Fatalf("token response %+v", body)
+	}
+	return tokens{Access: body.AccessToken, Refresh: cookieValue(t, resp, s.env.Getenv("REFRESH_COOKIE_NAME")), Resp: resp}
+}
+
+// cookieValue returns the refresh cookie set by resp.
+func cookieValue(t *testing.T, resp apigw.Response, name string) string {
+	t.Helper()
+	if name == "" {
+		name = "__Secure-refresh_token"
+	}
+	for _, c := range resp.Cookies {
+		if v, ok := strings.CutPrefix(c, name+"="); ok {
+			return strings.SplitN(v, ";", 2)[0]
+		}
+	}
+	return ""
+}
+
+func (s *service) refreshWith(t *testing.T, refresh string) apigw.Response {
+	t.Helper()
+	req := httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", refresh)
+	req.Headers["origin"] = "https://app.test.example"
+	return call(t, s.refresh, req)
+}
+
+// authorize runs the HTTP API authorizer on a token and returns whether it
+// allowed, and the context it passes on.
+func (s *service) authorize(t *testing.T, access string) (bool, map[string]any) {
+	t.Helper()
+	out, err := s.authorizer(context.Background(), fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access))
+	if err != nil {
+		t.Fatalf("HTTP API authorizer returned an error: %v", err)
+	}
+	r, ok := out.(events.APIGatewayV2CustomAuthorizerSimpleResponse)
+	if !ok {
+		t.Fatalf("authorizer returned %T, want a simple response", out)
+	}
+	if !r.IsAuthorized && r.Context != nil {
+		t.Errorf("deny with a context: %v", r.Context)
+	}
+	return r.IsAuthorized, r.Context
+}
+
+// protected builds a request for a protected route as API Gateway does
+// after the authorizer allowed: its context under authorizer.lambda.
+func protected(t *testing.T, name string, authCtx map[string]any) apigw.Request {
+	t.Helper()
+	req := httpEvent(t, name)
+	// Through JSON, as API Gateway delivers it (numbers become float64).
+	b, _ := json.Marshal(authCtx)
+	var lambdaCtx map[string]any
+	json.Unmarshal(b, &lambdaCtx)
+	req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: lambdaCtx}
+	return req
+}
+
+func errorCode(t *testing.T, resp apigw.Response) string {
+	t.Helper()
+	var e apigw.ErrorBody
+	if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == "" || e.Message == "" {
+		t.Fatalf("status %d: body %q is not a JSON error", resp.StatusCode, resp.Body)
+	}
+	return e.Error
+}

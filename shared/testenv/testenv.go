@@ -1,0 +1,276 @@
+// Package testenv gives tests a real, private AWS stand-in environment: a
+// fresh KMS key on local-kms and fresh tables on dynalite, created from the
+// table definitions in template.yaml, found by the SDK through
+// AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_DYNAMODB (set by scripts/test).
+// Without those servers a test fails; it never skips.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"gopkg.in/yaml.v3"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/password"
+)
+
+// Env is one test's private environment.
+type Env struct {
+	AWS    aws.Config
+	KMS    *kms.Client
+	DB     *dynamodb.Client
+	KeyID  string // ARN of the signing key
+	Tables dynamo.Tables
+	Store  *dynamo.Store
+	vars   map[string]string
+	mu     sync.Mutex
+}
+
+// Option changes the environment.
+type Option func(*options)
+
+type options struct{ keySpec kmstypes.KeySpec }
+
+// WithKeySpec makes the signing key of another spec (RSA_2048, ECC_NIST_P384...).
+func WithKeySpec(s kmstypes.KeySpec) Option { return func(o *options) { o.keySpec = s } }
+
+// RequireServers fails the test when the local servers are not configured.
+func RequireServers(t testing.TB) {
+	t.Helper()
+	for _, v := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
+		if os.Getenv(v) == "" {
+			t.Fatalf("%s is not set: run the tests with scripts/test, which starts local-kms and dynalite", v)
+		}
+	}
+}
+
+var (
+	awsOnce sync.Once
+	awsCfg  aws.Config
+	awsErr  error
+)
+
+// AWSConfig is the SDK configuration tests use for their own clients.
+func AWSConfig(t testing.TB) aws.Config {
+	t.Helper()
+	RequireServers(t)
+	awsOnce.Do(func() { awsCfg, awsErr = awsconfig.LoadDefaultConfig(context.Background()) })
+	if awsErr != nil {
+		t.Fatalf("load AWS config: %v", awsErr)
+	}
+	return awsCfg
+}
+
+// New creates a signing key and the four tables, and deletes the tables
+// when the test ends.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	o := options{keySpec: kmstypes.KeySpecEccNistP256}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := AWSConfig(t)
+	ctx := context.Background()
+	e := &Env{AWS: cfg, KMS: kms.NewFromConfig(cfg), DB: dynamodb.NewFromConfig(cfg)}
+	e.KeyID = CreateKey(t, e.KMS, o.keySpec)
+
+	suffix := randomHex(6)
+	defs := TableDefinitions(t)
+	names := map[string]string{}
+	for logical, def := range defs {
+		name := fmt.Sprintf("%s-%s", logical, suffix)
+		in := def
+		in.TableName = &name
+		if _, err := e.DB.CreateTable(ctx, &in); err != nil {
+			t.Fatalf("create table %s: %v", name, err)
+		}
+		names[logical] = name
+		t.Cleanup(func() { e.DB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}) })
+	}
+	for _, name := range names {
+		waitActive(t, e.DB, name)
+	}
+	e.Tables = dynamo.Tables{
+		Users: names["UsersTable"], LoginThrottle: names["LoginThrottleTable"],
+		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
+	}
+	e.Store = dynamo.New(e.DB, e.Tables)
+	e.vars = map[string]string{
+		"ISSUER":               "https://auth.test.example",
+		"AUDIENCE":             "https://api.test.example",
+		"SIGNING_KEY_ID":       e.KeyID,
+		"USERS_TABLE":          e.Tables.Users,
+		"LOGIN_THROTTLE_TABLE": e.Tables.LoginThrottle,
+		"SESSIONS_TABLE":       e.Tables.Sessions,
+		"REVOCATIONS_TABLE":    e.Tables.Revocations,
+		"ALLOWED_ORIGINS":      "https://app.test.example",
+	}
+	return e
+}
+
+// Set changes one variable of the function environment.
+func (e *Env) Set(k, v string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.vars[k] = v
+}
+
+// Getenv is the environment the functions under test see.
+func (e *Env) Getenv(k string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.vars[k]
+}
+
+// CreateUser adds a user with a real argon2id hash.
+func (e *Env) CreateUser(t testing.TB, username, pw string, scopes ...string) *auth.User {
+	t.Helper()
+	name, err := password.NormalizeUsername(username)
+	if err != nil {
+		t.Fatalf("normalize %q: %v", username, err)
+	}
+	hash, err := password.Hash(pw, password.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &auth.User{Username: name, ID: "usr_" + randomHex(12), PasswordHash: hash, Scopes: scopes, CreatedAt: time.Now()}
+	if err := e.Store.PutUser(context.Background(), u, false); err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	return u
+}
+
+// CreateKey makes a SIGN_VERIFY key of spec on local-kms and returns its ARN.
+func CreateKey(t testing.TB, client *kms.Client, spec kmstypes.KeySpec) string {
+	t.Helper()
+	out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{
+		KeySpec: spec, KeyUsage: kmstypes.KeyUsageTypeSignVerify, Description: aws.String("test signing key"),
+	})
+	if err != nil {
+		t.Fatalf("create KMS key %s: %v", spec, err)
+	}
+	return *out.KeyMetadata.Arn
+}
+
+func waitActive(t testing.TB, db *dynamodb.Client, name string) {
+	t.Helper()
+	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	})
+	if err := w.Wait(context.Background(), &dynamodb.DescribeTableInput{TableName: &name}, 30*time.Second); err != nil {
+		t.Fatalf("table %s not active: %v", name, err)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RepoRoot is the folder holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// templateTable is the part of an AWS::DynamoDB::Table resource needed to
+// create it locally. yaml.v3 skips the CloudFormation tags (!Ref, !Sub) of
+// the properties not listed here.
+type templateTable struct {
+	Type       string `yaml:"Type"`
+	Properties struct {
+		AttributeDefinitions []struct {
+			AttributeName string `yaml:"AttributeName"`
+			AttributeType string `yaml:"AttributeType"`
+		} `yaml:"AttributeDefinitions"`
+		KeySchema []struct {
+			AttributeName string `yaml:"AttributeName"`
+			KeyType       string `yaml:"KeyType"`
+		} `yaml:"KeySchema"`
+		GlobalSecondaryIndexes []struct {
+			IndexName string `yaml:"IndexName"`
+			KeySchema []struct {
+				AttributeName string `yaml:"AttributeName"`
+				KeyType       string `yaml:"KeyType"`
+			} `yaml:"KeySchema"`
+			Projection struct {
+				ProjectionType string `yaml:"ProjectionType"`
+			} `yaml:"Projection"`
+		} `yaml:"GlobalSecondaryIndexes"`
+	} `yaml:"Properties"`
+}
+
+// TableDefinitions reads every AWS::DynamoDB::Table of template.yaml, by
+// logical id, as CreateTable inputs without a name.
+func TableDefinitions(t testing.TB) map[string]dynamodb.CreateTableInput {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		Resources map[string]yaml.Node `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(b, &tpl); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	out := map[string]dynamodb.CreateTableInput{}
+	for logical, node := range tpl.Resources {
+		var tt templateTable
+		if err := node.Decode(&tt); err != nil || tt.Type != "AWS::DynamoDB::Table" {
+			continue
+		}
+		in := dynamodb.CreateTableInput{BillingMode: ddbtypes.BillingModePayPerRequest}
+		for _, a := range tt.Properties.AttributeDefinitions {
+			in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
+				AttributeName: aws.String(a.AttributeName), AttributeType: ddbtypes.ScalarAttributeType(a.AttributeType)})
+		}
+		for _, k := range tt.Properties.KeySchema {
+			in.KeySchema = append(in.KeySchema, ddbtypes.KeySchemaElement{
+				AttributeName: aws.String(k.AttributeName), KeyType: ddbtypes.KeyType(k.KeyType)})
+		}
+		for _, g := range tt.Properties.GlobalSecondaryIndexes {
+			gsi := ddbtypes.GlobalSecondaryIndex{IndexName: aws.String(g.IndexName),
+				Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType)}}
+			for _, k := range g.KeySchema {
+				gsi.KeySchema = append(gsi.KeySchema, ddbtypes.KeySchemaElement{
+					AttributeName: aws.String(k.AttributeName), KeyType: ddbtypes.KeyType(k.KeyType)})
+			}
+			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, gsi)
+		}
+		out[logical] = in
+	}
+	if len(out) == 0 {
+		t.Fatal("template.yaml defines no AWS::DynamoDB::Table")
+	}
+	return out
+}
