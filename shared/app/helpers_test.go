@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -237,3 +238,5 @@ func errorCode(t *testing.T, resp apigw.Response) string {
 	}
 	return e.Error
 }
+
+func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

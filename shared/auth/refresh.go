@@ -73,11 +73,14 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 	case errors.Is(err, ErrRotationConflict):
 		// Another request rotated (or something revoked) the session between
 		// our read and our write; the token just signed is dropped unseen.
-		if current != nil && current.RevokedAt.IsZero() && equalHash(current.PrevHash, h) {
-			s.Logger.InfoContext(ctx, "refresh conflict: concurrent rotation", "sid", sess.ID, "sub", sess.UserID)
-			return Tokens{}, ErrRefreshConflict
+		// DynamoDB returns the item as it now is; when it does not (the
+		// local stand-in), a conflict is the answer: it issues nothing, and
+		// the client's retry with its current token meets any revocation.
+		if current != nil && !current.RevokedAt.IsZero() {
+			return Tokens{}, ErrInvalidRefreshToken
 		}
-		return Tokens{}, ErrInvalidRefreshToken
+		s.Logger.InfoContext(ctx, "refresh conflict: concurrent rotation", "sid", sess.ID, "sub", sess.UserID)
+		return Tokens{}, ErrRefreshConflict
 	case err != nil:
 		return Tokens{}, unavailable("refresh: rotate", err)
 	}

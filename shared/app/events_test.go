@@ -1,0 +1,166 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// TestEventFixtures feeds every sample in events/ (the ones `sam local
+// invoke` uses) through the real handler of its function.
+func TestEventFixtures(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "alice@example.com", "correct horse battery staple", "openid", "profile")
+	env.Set("ALLOWED_ORIGINS", "https://app.example.com") // the samples' origin
+	s := newService(t, env)
+
+	resp := call(t, s.login, httpEvent(t, "login"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("events/login.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	tok := s.readTokens(t, resp)
+
+	resp = call(t, s.jwks, httpEvent(t, "jwks"))
+	var doc kmssign.JWKS
+	if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("events/jwks.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	if len(doc.Keys) != 1 || doc.Keys[0].Kty != "EC" || doc.Keys[0].Alg != "ES256" || doc.Keys[0].Use != "sig" {
+		t.Errorf("jwks %+v", doc)
+	}
+	if !strings.Contains(resp.Headers["cache-control"], "max-age=") {
+		t.Errorf("jwks cache-control %q", resp.Headers["cache-control"])
+	}
+	if kid := headerKID(t, tok.Access); kid != doc.Keys[0].Kid {
+		t.Errorf("token kid %s not in the JWKS (%s)", kid, doc.Keys[0].Kid)
+	}
+
+	for _, name := range []string{"authorizer", "authorizer-rest-token", "authorizer-rest-request"} {
+		t.Run(name, func(t *testing.T) {
+			out, err := s.authorizer(context.Background(), fixture(t, name, "REPLACE_WITH_ACCESS_TOKEN", tok.Access))
+			if err != nil {
+				t.Fatalf("valid token: %v", err)
+			}
+			assertAllowed(t, out)
+			out, err = s.authorizer(context.Background(), fixture(t, name))
+			assertDenied(t, out, err)
+		})
+	}
+
+	resp = call(t, s.me, httpEvent(t, "me"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"sub"`) {
+		t.Errorf("events/me.json: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	resp = call(t, s.refresh, httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", tok.Refresh))
+	if resp.StatusCode != 200 {
+		t.Fatalf("events/refresh.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	next := s.readTokens(t, resp)
+
+	resp = call(t, s.logout, httpEvent(t, "logout", "REPLACE_WITH_REFRESH_TOKEN", next.Refresh))
+	if resp.StatusCode != 204 || !strings.Contains(strings.Join(resp.Cookies, ";"), "Max-Age=0") {
+		t.Fatalf("events/logout.json: %d %v %s", resp.StatusCode, resp.Cookies, resp.Body)
+	}
+	if ok, _ := s.authorize(t, next.Access); ok {
+		t.Error("access token allowed after logout")
+	}
+	if resp := call(t, s.refresh, httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", next.Refresh)); resp.StatusCode != 401 {
+		t.Errorf("refresh after logout: %d", resp.StatusCode)
+	}
+
+	resp = call(t, s.logoutAll, httpEvent(t, "logout-all"))
+	if resp.StatusCode != 204 {
+		t.Errorf("events/logout-all.json: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	for _, name := range []string{"revoke-jti", "revoke-session", "revoke-user"} {
+		var ev map[string]string
+		json.Unmarshal(fixture(t, name), &ev)
+		res, err := s.revoke(context.Background(), fixture(t, name))
+		if err != nil {
+			t.Errorf("events/%s.json: %v", name, err)
+			continue
+		}
+		id := ev["jti"] + ev["session_id"] + ev["user_id"]
+		if res.ID != id || res.Reason != ev["reason"] || !res.ExpiresAt.After(res.RevokedAt) {
+			t.Errorf("events/%s.json: %+v", name, res)
+		}
+	}
+}
+
+// TestEveryFunctionHasAFixture keeps events/ complete.
+func TestEveryFunctionHasAFixture(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		matches, _ := filepath.Glob(filepath.Join(root, "events", d.Name()+"*.json"))
+		if len(matches) == 0 {
+			t.Errorf("functions/%s has no sample event in events/", d.Name())
+		}
+	}
+}
+
+func headerKID(t *testing.T, tok string) string {
+	t.Helper()
+	var h struct{ Kid string }
+	seg, _, _ := strings.Cut(tok, ".")
+	b, err := b64(seg)
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("token header: %v", err)
+	}
+	return h.Kid
+}
+
+func assertAllowed(t *testing.T, out any) {
+	t.Helper()
+	switch r := out.(type) {
+	case events.APIGatewayV2CustomAuthorizerSimpleResponse:
+		if !r.IsAuthorized || r.Context["sub"] == "" {
+			t.Errorf("not allowed: %+v", r)
+		}
+	case events.APIGatewayCustomAuthorizerResponse:
+		st := r.PolicyDocument.Statement
+		if len(st) != 1 || st[0].Effect != "Allow" || r.PrincipalID == "" || r.Context["sid"] == nil {
+			t.Errorf("not allowed: %+v", r)
+		}
+		if got := st[0].Resource[0]; !strings.HasSuffix(got, "/prod/*") {
+			t.Errorf("policy resource %s, want the stage's methods", got)
+		}
+	default:
+		t.Errorf("unexpected response %T", out)
+	}
+}
+
+func assertDenied(t *testing.T, out any, err error) {
+	t.Helper()
+	if err != nil {
+		if err.Error() != "Unauthorized" {
+			t.Errorf("error %q, want exactly Unauthorized (401 at API Gateway)", err)
+		}
+		return
+	}
+	switch r := out.(type) {
+	case events.APIGatewayV2CustomAuthorizerSimpleResponse:
+		if r.IsAuthorized {
+			t.Error("allowed")
+		}
+	case events.APIGatewayCustomAuthorizerResponse:
+		if r.PolicyDocument.Statement[0].Effect != "Deny" {
+			t.Error("allowed")
+		}
+	default:
+		t.Errorf("unexpected response %T", out)
+	}
+}

@@ -1,0 +1,193 @@
+package app_test
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// TestConcurrentRefresh: many refreshes with one token at once. Exactly one
+// wins and gets a new refresh token; the others get 409 refresh_conflict;
+// the session survives and its winning chain goes on.
+func TestConcurrentRefresh(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "dave", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "dave", "a long enough password")
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]tokens, n)
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			resp := s.refreshWith(t, tok.Refresh)
+			statuses[i] = resp.StatusCode
+			if resp.StatusCode == 200 {
+				results[i] = s.readTokens(t, resp)
+			} else if code := errorCode(t, resp); resp.StatusCode != 409 || code != "refresh_conflict" {
+				t.Errorf("loser: %d %s, want 409 refresh_conflict", resp.StatusCode, code)
+			}
+		})
+	}
+	wg.Wait()
+	var winners []tokens
+	for i, st := range statuses {
+		if st == 200 {
+			winners = append(winners, results[i])
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d refreshes succeeded, want exactly 1 (statuses %v)", len(winners), statuses)
+	}
+	// The one chain lives on.
+	s.clock.Advance(time.Minute)
+	resp := s.refreshWith(t, winners[0].Refresh)
+	if resp.StatusCode != 200 {
+		t.Fatalf("winner's refresh token: %d %s", resp.StatusCode, resp.Body)
+	}
+	if ok, _ := s.authorize(t, s.readTokens(t, resp).Access); !ok {
+		t.Fatal("session did not survive the race")
+	}
+}
+
+// TestReuseGraceWindow: the token just rotated out, presented again within
+// the grace window (a second tab), gets 409 and revokes nothing; after the
+// window it is reuse and revokes the session.
+func TestReuseGraceWindow(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("REFRESH_REUSE_GRACE", "5s")
+	env.CreateUser(t, "erin", "a long enough password")
+	s := newService(t, env)
+	first := s.doLogin(t, "erin", "a long enough password")
+
+	resp := s.refreshWith(t, first.Refresh)
+	second := s.readTokens(t, resp)
+	s.clock.Advance(2 * time.Second)
+	if resp := s.refreshWith(t, first.Refresh); resp.StatusCode != 409 || resp.Headers["retry-after"] == "" {
+		t.Fatalf("previous token within grace: %d %s, want 409 with Retry-After", resp.StatusCode, resp.Body)
+	}
+	if ok, _ := s.authorize(t, second.Access); !ok {
+		t.Fatal("grace-window retry revoked the session")
+	}
+	resp = s.refreshWith(t, second.Refresh)
+	if resp.StatusCode != 200 {
+		t.Fatalf("current token after a grace retry: %d %s", resp.StatusCode, resp.Body)
+	}
+	third := s.readTokens(t, resp)
+
+	// A token two rotations old is reuse even within the window.
+	if resp := s.refreshWith(t, first.Refresh); resp.StatusCode != 401 {
+		t.Fatalf("older token: %d %s, want 401", resp.StatusCode, resp.Body)
+	}
+	if ok, _ := s.authorize(t, third.Access); ok {
+		t.Fatal("session not revoked on reuse of an older token")
+	}
+	if resp := s.refreshWith(t, third.Refresh); resp.StatusCode != 401 {
+		t.Fatalf("current token after reuse: %d", resp.StatusCode)
+	}
+}
+
+// TestForgedRefreshToken: a well-formed token naming a real session but with
+// a wrong secret is refused and does not touch the session.
+func TestForgedRefreshToken(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "frank", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "frank", "a long enough password")
+
+	forged := tok.Refresh[:33] + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	for _, bad := range []string{forged, "garbage", tok.Refresh + "x", tok.Refresh[:len(tok.Refresh)-1]} {
+		if resp := s.refreshWith(t, bad); resp.StatusCode != 401 || errorCode(t, resp) != "invalid_refresh_token" {
+			t.Errorf("forged %q: %d %s", bad, resp.StatusCode, resp.Body)
+		}
+	}
+	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 200 {
+		t.Fatalf("real token after forgeries: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestSessionLifetimes: the absolute lifetime is never extended by
+// rotation; the idle timeout ends a session left unused.
+func TestSessionLifetimes(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("REFRESH_TOKEN_TTL", "1h")
+	env.Set("REFRESH_IDLE_TIMEOUT", "20m")
+	env.CreateUser(t, "gina", "a long enough password")
+	s := newService(t, env)
+
+	tok := s.doLogin(t, "gina", "a long enough password")
+	for range 3 { // used every 15 minutes: the idle timeout never hits
+		s.clock.Advance(15 * time.Minute)
+		resp := s.refreshWith(t, tok.Refresh)
+		if resp.StatusCode != 200 {
+			t.Fatalf("refresh at %v: %d %s", s.clock.Now(), resp.StatusCode, resp.Body)
+		}
+		tok = s.readTokens(t, resp)
+	}
+	// 60 minutes after login: the absolute lifetime is over.
+	s.clock.Advance(15 * time.Minute)
+	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
+		t.Fatalf("refresh past the absolute lifetime: %d", resp.StatusCode)
+	}
+
+	tok = s.doLogin(t, "gina", "a long enough password")
+	s.clock.Advance(21 * time.Minute)
+	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
+		t.Fatalf("refresh past the idle timeout: %d", resp.StatusCode)
+	}
+}
+
+// TestDisabledUser: a disabled user cannot log in (same answer as a wrong
+// password) nor refresh an existing session.
+func TestDisabledUser(t *testing.T) {
+	env := testenv.New(t)
+	u := env.CreateUser(t, "hank", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "hank", "a long enough password")
+	if err := env.Store.SetUserDisabled(t.Context(), u.Username, true); err != nil {
+		t.Fatal(err)
+	}
+	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
+		t.Errorf("refresh of a disabled user: %d", resp.StatusCode)
+	}
+	resp := call(t, s.login, loginEvent(t, "hank", "a long enough password"))
+	if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
+		t.Errorf("login of a disabled user: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestRefreshTokenInBody: non-browser clients opt in to get and send the
+// refresh token in JSON, with no cookie involved.
+func TestRefreshTokenInBody(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivan", "a long enough password")
+	s := newService(t, env)
+
+	req := loginEvent(t, "ivan", "a long enough password")
+	req.Body = `{"username":"ivan","password":"a long enough password","refresh_token_in_body":true}`
+	resp := call(t, s.login, req)
+	var body struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.Unmarshal([]byte(resp.Body), &body)
+	if resp.StatusCode != 200 || body.RefreshToken == "" || len(resp.Cookies) != 0 {
+		t.Fatalf("login with refresh_token_in_body: %d cookies=%v", resp.StatusCode, resp.Cookies)
+	}
+
+	refresh := httpEvent(t, "refresh")
+	refresh.Cookies = nil
+	refresh.Headers = map[string]string{"content-type": "application/json"}
+	refresh.Body = `{"refresh_token":"` + body.RefreshToken + `"}`
+	resp = call(t, s.refresh, refresh)
+	var next struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.Unmarshal([]byte(resp.Body), &next)
+	if resp.StatusCode != 200 || next.RefreshToken == "" || next.RefreshToken == body.RefreshToken || len(resp.Cookies) != 0 {
+		t.Fatalf("body refresh: %d %s", resp.StatusCode, resp.Body)
+	}
+}
