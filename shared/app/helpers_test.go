@@ -2,8 +2,8 @@ package app_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"os"

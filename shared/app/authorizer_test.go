@@ -1,0 +1,53 @@
+package app_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// TestAuthorizerFailsClosed: with DynamoDB not answering, the authorizer
+// denies within its budget: HTTP API -> isAuthorized false, REST -> Deny.
+func TestAuthorizerFailsClosed(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "oscar", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "oscar", "a long enough password")
+
+	// A server that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://"+ln.Addr().String())
+	env.Set("AUTHORIZER_STORE_TIMEOUT", "300ms")
+	authz, err := app.Authorizer(context.Background(), env.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"authorizer", "authorizer-rest-token", "authorizer-rest-request"} {
+		start := time.Now()
+		out, err := authz(context.Background(), fixture(t, name, "REPLACE_WITH_ACCESS_TOKEN", tok.Access))
+		took := time.Since(start)
+		assertDenied(t, out, err)
+		// A generous bound: the point is that the budget exists at all
+		// (the SDK would otherwise wait for its own much longer timeouts).
+		if took > 5*time.Second {
+			t.Errorf("%s: denied after %v with a 300ms budget", name, took)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package app_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// TestLoginThrottle: after LOGIN_MAX_FAILURES failures the account answers
+// 429 with Retry-After, even to the right password, without hashing; the
+// state is in DynamoDB so a cold start (new wiring) keeps it; an unknown
+// username is throttled the same way, so lockouts reveal no account.
+func TestLoginThrottle(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("LOGIN_MAX_FAILURES", "3")
+	env.Set("LOGIN_LOCKOUT_BASE", "30s")
+	env.CreateUser(t, "judy", "the right password")
+	s := newService(t, env)
+
+	for _, name := range []string{"judy", "nobody-here"} {
+		for i := range 3 {
+			resp := call(t, s.login, loginEvent(t, name, "wrong password"))
+			if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
+				t.Fatalf("%s failure %d: %d %s", name, i, resp.StatusCode, resp.Body)
+			}
+		}
+		cold := newService(t, env) // a new container
+		cold.clock = s.clock
+		resp := call(t, cold.login, loginEvent(t, name, "the right password"))
+		if resp.StatusCode != 429 || errorCode(t, resp) != "too_many_attempts" {
+			t.Fatalf("%s after 3 failures: %d %s, want 429", name, resp.StatusCode, resp.Body)
+		}
+		if ra, err := strconv.Atoi(resp.Headers["retry-after"]); err != nil || ra < 1 || ra > 30 {
+			t.Errorf("%s: Retry-After %q", name, resp.Headers["retry-after"])
+		}
+	}
+	// The lockout is per account: another user logs in.
+	env.CreateUser(t, "kate", "another password")
+	s.doLogin(t, "kate", "another password")
+	if strings.Contains(s.logs.String(), "the right password") {
+		t.Error("a password reached the logs")
+	}
+}
+
+func TestLoginThrottleExpires(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("LOGIN_MAX_FAILURES", "2")
+	env.Set("LOGIN_LOCKOUT_BASE", "10s")
+	env.CreateUser(t, "leo", "the right password")
+	s := newService(t, env)
+	for range 2 {
+		call(t, s.login, loginEvent(t, "leo", "nope"))
+	}
+	if resp := call(t, s.login, loginEvent(t, "leo", "the right password")); resp.StatusCode != 429 {
+		t.Fatalf("locked: %d", resp.StatusCode)
+	}
+	s.clock.Advance(11 * time.Second)
+	s.doLogin(t, "leo", "the right password") // lockout over; success clears the count
+	call(t, s.login, loginEvent(t, "leo", "nope"))
+	s.doLogin(t, "leo", "the right password") // one failure after a reset does not lock
+}
+
+// TestLoginBadRequests: bad input gets the right 4xx and a JSON error, never
+// a 500, and never costs a password hash.
+func TestLoginBadRequests(t *testing.T) {
+	env := testenv.New(t)
+	s := newService(t, env)
+	cases := []struct {
+		name   string
+		ctype  string
+		body   string
+		b64    bool
+		status int
+		code   string
+	}{
+		{"malformed JSON", "application/json", `{"username":`, false, 400, "invalid_request"},
+		{"not an object", "application/json", `["a","b"]`, false, 400, "invalid_request"},
+		{"wrong types", "application/json", `{"username":1,"password":2}`, false, 400, "invalid_request"},
+		{"unknown field", "application/json", `{"username":"a","password":"b","admin":true}`, false, 400, "invalid_request"},
+		{"trailing data", "application/json", `{"username":"a","password":"b"}{}`, false, 400, "invalid_request"},
+		{"missing password", "application/json", `{"username":"a"}`, false, 400, "invalid_request"},
+		{"empty body", "application/json", ``, false, 400, "invalid_request"},
+		{"form body", "application/x-www-form-urlencoded", `username=a&password=b`, false, 415, "unsupported_media_type"},
+		{"no content type", "", `{"username":"a","password":"b"}`, false, 415, "unsupported_media_type"},
+		{"oversized body", "application/json", `{"username":"a","password":"` + strings.Repeat("x", 10<<20) + `"}`, false, 413, "payload_too_large"},
+		{"long password", "application/json", `{"username":"a","password":"` + strings.Repeat("x", 2000) + `"}`, false, 400, "invalid_request"},
+		{"bad base64", "application/json", `%%%`, true, 400, "invalid_request"},
+		{"base64 JSON, wrong password", "application/json; charset=utf-8", "eyJ1c2VybmFtZSI6ImEiLCJwYXNzd29yZCI6ImIifQ==", true, 401, "invalid_credentials"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := loginEvent(t, "x", "y")
+			req.Headers = map[string]string{}
+			if tc.ctype != "" {
+				req.Headers["content-type"] = tc.ctype
+			}
+			req.Body, req.IsBase64Encoded = tc.body, tc.b64
+			resp := call(t, s.login, req)
+			if resp.StatusCode != tc.status || errorCode(t, resp) != tc.code {
+				t.Errorf("got %d %s, want %d %s", resp.StatusCode, resp.Body, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+// TestUsernameNormalization: case and width variants reach the same account;
+// a look-alike from another script is not a username.
+func TestUsernameNormalization(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "mallory", "the right password")
+	s := newService(t, env)
+	for _, variant := range []string{"MALLORY", "Mallory", "ｍａｌｌｏｒｙ"} {
+		s.doLogin(t, variant, "the right password")
+	}
+	resp := call(t, s.login, loginEvent(t, "mаllory", "the right password")) // Cyrillic а
+	if resp.StatusCode != 401 {
+		t.Errorf("look-alike username: %d %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// TestInitFailsLoudly: a function with a missing setting does not start.
+func TestInitFailsLoudly(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("SESSIONS_TABLE", "")
+	if _, err := app.Login(context.Background(), env.Getenv); err == nil || !strings.Contains(err.Error(), "SESSIONS_TABLE") {
+		t.Errorf("login without SESSIONS_TABLE: %v", err)
+	}
+	env.Set("ACCESS_TOKEN_TTL", "forever")
+	if _, err := app.Authorizer(context.Background(), env.Getenv); err == nil || !strings.Contains(err.Error(), "ACCESS_TOKEN_TTL") {
+		t.Errorf("authorizer with a bad ACCESS_TOKEN_TTL: %v", err)
+	}
+}
