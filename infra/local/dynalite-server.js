@@ -25,5 +25,8 @@ server.listen(port, host, () => {
 })
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => server.close(() => process.exit(0)))
+  process.on(sig, () => {
+    server.close(() => process.exit(0))
+    setTimeout(() => process.exit(0), 1000).unref()
+  })
 }
