@@ -1,0 +1,56 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenTTL != 15*time.Minute || c.RefreshTokenTTL != 7*24*time.Hour || c.RefreshIdleTimeout != 0 ||
+		c.RefreshReuseGrace != 5*time.Second || c.RefreshCookieName != "__Secure-refresh_token" || c.RefreshCookiePath != "/auth" ||
+		c.RSASigningAlg != "RS256" || c.LoginMaxFailures != 5 {
+		t.Errorf("defaults %+v", c)
+	}
+	if err := c.Require("ISSUER", "SESSIONS_TABLE"); err == nil || !strings.Contains(err.Error(), "ISSUER") || !strings.Contains(err.Error(), "SESSIONS_TABLE") {
+		t.Errorf("Require on empty config: %v", err)
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"bad duration":         {"ACCESS_TOKEN_TTL": "15"},
+		"access ttl too long":  {"ACCESS_TOKEN_TTL": "48h"},
+		"refresh < access":     {"ACCESS_TOKEN_TTL": "1h", "REFRESH_TOKEN_TTL": "30m"},
+		"rsa alg":              {"RSA_SIGNING_ALG": "HS256"},
+		"origin with path":     {"ALLOWED_ORIGINS": "https://app.example.com/login"},
+		"origin without host":  {"ALLOWED_ORIGINS": "app.example.com"},
+		"cookie name":          {"REFRESH_COOKIE_NAME": "a;b"},
+		"__Host- with a path":  {"REFRESH_COOKIE_NAME": "__Host-rt", "REFRESH_COOKIE_PATH": "/auth"},
+		"max failures":         {"LOGIN_MAX_FAILURES": "0"},
+		"grace too long":       {"REFRESH_REUSE_GRACE": "10m"},
+		"authorizer timeout 0": {"AUTHORIZER_STORE_TIMEOUT": "0s"},
+	} {
+		if _, err := config.Load(env(m)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLists(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"VERIFY_KEY_IDS": " a, ,b ", "ALLOWED_ORIGINS": "https://a.example,http://localhost:3000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.VerifyKeyIDs, "|") != "a|b" || len(c.AllowedOrigins) != 2 {
+		t.Errorf("lists %q %q", c.VerifyKeyIDs, c.AllowedOrigins)
+	}
+}

@@ -1,0 +1,171 @@
+package kmssign_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// TestSignWithLocalKMS signs tokens with real local KMS keys of each
+// supported spec and verifies them with the public key from GetPublicKey.
+func TestSignWithLocalKMS(t *testing.T) {
+	client := kms.NewFromConfig(testenv.AWSConfig(t))
+	cases := []struct {
+		spec    kmstypes.KeySpec
+		rsaAlg  string
+		wantAlg string
+		sigLen  int
+	}{
+		{kmstypes.KeySpecEccNistP256, "RS256", "ES256", 64},
+		{kmstypes.KeySpecEccNistP384, "RS256", "ES384", 96},
+		{kmstypes.KeySpecEccNistP521, "RS256", "ES512", 132},
+		{kmstypes.KeySpecRsa2048, "RS256", "RS256", 256},
+		{kmstypes.KeySpecRsa2048, "PS256", "PS256", 256},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.spec)+"/"+tc.wantAlg, func(t *testing.T) {
+			ctx := context.Background()
+			keyID := testenv.CreateKey(t, client, tc.spec)
+			s, err := kmssign.New(ctx, client, keyID, tc.rsaAlg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Algorithm() != tc.wantAlg {
+				t.Fatalf("alg %s, want %s", s.Algorithm(), tc.wantAlg)
+			}
+			sig, err := s.Sign(ctx, []byte("header.payload"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sig) != tc.sigLen {
+				t.Errorf("signature is %d bytes, want %d (JWS form)", len(sig), tc.sigLen)
+			}
+			c := &token.Claims{SessionID: "s", ClientID: "c"}
+			c.Issuer, c.Subject, c.ID, c.Audience = "i", "u", "j", []string{"a"}
+			c.IssuedAt, c.ExpiresAt = token.NumericDate(time.Now()), token.NumericDate(time.Now().Add(time.Minute))
+			raw, err := token.Issue(ctx, s, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := kmssign.LoadKeys(ctx, client, []string{keyID, s.Key().ARN}, tc.rsaAlg)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("LoadKeys: %d keys, %v (the same key twice must count once)", len(keys), err)
+			}
+			v, err := token.NewVerifier("i", "a", []token.PublicKey{keys[0].PublicKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(raw); err != nil {
+				t.Fatalf("token signed by KMS does not verify: %v", err)
+			}
+			if kid, _ := kmssign.Thumbprint(keys[0].Key); kid != s.KeyID() {
+				t.Errorf("kid %s is not the RFC 7638 thumbprint %s", s.KeyID(), kid)
+			}
+		})
+	}
+}
+
+func TestLoadKeyRefuses(t *testing.T) {
+	client := kms.NewFromConfig(testenv.AWSConfig(t))
+	ctx := context.Background()
+	out, err := client.CreateKey(ctx, &kms.CreateKeyInput{KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kmssign.New(ctx, client, *out.KeyMetadata.Arn, "RS256"); err == nil {
+		t.Error("a symmetric ENCRYPT_DECRYPT key was accepted for signing")
+	}
+	if _, err := kmssign.New(ctx, client, "alias/does-not-exist", "RS256"); err == nil {
+		t.Error("a missing key was accepted")
+	}
+}
+
+// TestThumbprintRFC7638 checks the example of RFC 7638 section 3.1.
+func TestThumbprintRFC7638(t *testing.T) {
+	n, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
+	got, err := kmssign.Thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want {
+		t.Errorf("thumbprint %s, want %s", got, want)
+	}
+}
+
+func TestDERToJWS(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for range 50 { // small r or s must be left-padded
+		der, _ := ecdsa.SignASN1(rand.Reader, k, make([]byte, 32))
+		jws, err := kmssign.DERToJWS(der, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs struct{ R, S *big.Int }
+		asn1.Unmarshal(der, &rs)
+		if new(big.Int).SetBytes(jws[:32]).Cmp(rs.R) != 0 || new(big.Int).SetBytes(jws[32:]).Cmp(rs.S) != 0 {
+			t.Fatal("R||S does not match the DER integers")
+		}
+	}
+	for name, der := range map[string][]byte{
+		"empty":    nil,
+		"trailing": append(mustDER(t, 1, 1), 0),
+		"r zero":   mustDER(t, 0, 1),
+		"too big":  mustDER(t, 1, 0).setBig(),
+	} {
+		if _, err := kmssign.DERToJWS(der, 32); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+type derBytes []byte
+
+func (derBytes) setBig() []byte {
+	big257 := new(big.Int).Lsh(big.NewInt(1), 260)
+	b, _ := asn1.Marshal(struct{ R, S *big.Int }{big257, big.NewInt(1)})
+	return b
+}
+
+func mustDER(t *testing.T, r, s int64) derBytes {
+	b, err := asn1.Marshal(struct{ R, S *big.Int }{big.NewInt(r), big.NewInt(s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestJWKSDocument(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kid, _ := kmssign.Thumbprint(&k.PublicKey)
+	doc, err := kmssign.Document([]kmssign.Key{{PublicKey: token.PublicKey{KID: kid, Alg: "ES256", Key: &k.PublicKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	json.Unmarshal(doc, &set)
+	j := set.Keys[0]
+	if j["kty"] != "EC" || j["crv"] != "P-256" || j["kid"] != kid || j["alg"] != "ES256" || j["use"] != "sig" || len(j["x"]) != 43 || len(j["y"]) != 43 {
+		t.Errorf("JWK %v", j)
+	}
+	if _, private := j["d"]; private {
+		t.Error("private key material in the JWKS")
+	}
+}
