@@ -1,0 +1,128 @@
+// Command create-user adds, replaces, disables or enables a user in the
+// users table. There is no sign-up route: accounts are created by an
+// operator with this command.
+//
+//	go run ./scripts/create-user -table auth-users -username alice@example.com -scopes read,write
+//	  (asks for the password without echo; or pipe it with -password-stdin)
+//	go run ./scripts/create-user -table auth-users -username alice@example.com -disable
+//
+// It uses the standard AWS SDK configuration (profile, region, and
+// AWS_ENDPOINT_URL_DYNAMODB for a local DynamoDB).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/term"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/password"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "create-user:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("create-user", flag.ContinueOnError)
+	table := fs.String("table", getenv("USERS_TABLE"), "users table name (default $USERS_TABLE)")
+	username := fs.String("username", "", "username (normalized: lower case, PRECIS)")
+	scopes := fs.String("scopes", "", "comma-separated scopes")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	replace := fs.Bool("replace", false, "replace an existing user (new password, scopes and id kept)")
+	disable := fs.Bool("disable", false, "disable an existing user (no login, no refresh)")
+	enable := fs.Bool("enable", false, "enable a disabled user")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *table == "" || *username == "" {
+		return errors.New("-table (or USERS_TABLE) and -username are required")
+	}
+	name, err := password.NormalizeUsername(*username)
+	if err != nil {
+		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	store := dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Users: *table})
+
+	if *disable || *enable {
+		if err := store.SetUserDisabled(ctx, name, *disable); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s disabled=%t\n", name, *disable)
+		return nil
+	}
+
+	pw, err := readPassword(stdin, stdout, *fromStdin)
+	if err != nil {
+		return err
+	}
+	if len(pw) < 8 {
+		return errors.New("password: at least 8 characters")
+	}
+	hash, err := password.Hash(pw, password.Default)
+	if err != nil {
+		return err
+	}
+	u := &auth.User{Username: name, ID: newUserID(), PasswordHash: hash, CreatedAt: time.Now()}
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			u.Scopes = append(u.Scopes, s)
+		}
+	}
+	if *replace {
+		old, err := store.User(ctx, name)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			u.ID, u.CreatedAt, u.Disabled = old.ID, old.CreatedAt, old.Disabled
+		}
+	}
+	if err := store.PutUser(ctx, u, *replace); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s id %s scopes %q\n", u.Username, u.ID, strings.Join(u.Scopes, " "))
+	return nil
+}
+
+func readPassword(stdin io.Reader, stdout io.Writer, fromStdin bool) (string, error) {
+	if f, ok := stdin.(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stdout, "password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stdout)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, password.MaxBytes+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// newUserID is a random, opaque, stable user id: the "sub" of tokens.
+func newUserID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40 // UUID version 4
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

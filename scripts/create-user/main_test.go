@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/authkit/lambda-auth/shared/password"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+func TestCreateDisableReplace(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	getenv := func(k string) string {
+		if k == "USERS_TABLE" {
+			return env.Tables.Users
+		}
+		return ""
+	}
+	var out bytes.Buffer
+	err := run(ctx, []string{"-username", "Zoe@Example.com", "-scopes", "read, write", "-password-stdin"},
+		strings.NewReader("a strong password\n"), &out, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := env.Store.User(ctx, "zoe@example.com")
+	if err != nil || u == nil {
+		t.Fatalf("user not stored: %v", err)
+	}
+	if ok, _ := password.Verify(u.PasswordHash, "a strong password"); !ok || strings.Join(u.Scopes, " ") != "read write" || u.ID == "" {
+		t.Errorf("stored user %+v", u)
+	}
+	if strings.Contains(out.String(), "a strong password") {
+		t.Error("password echoed")
+	}
+	// A second create of the same (normalized) name is refused.
+	if err := run(ctx, []string{"-username", "ZOE@example.com", "-password-stdin"}, strings.NewReader("another password\n"), &out, getenv); err == nil {
+		t.Error("duplicate user created")
+	}
+	if err := run(ctx, []string{"-username", "zoe@example.com", "-disable"}, nil, &out, getenv); err != nil {
+		t.Fatal(err)
+	}
+	if u2, _ := env.Store.User(ctx, "zoe@example.com"); !u2.Disabled {
+		t.Error("not disabled")
+	}
+	if err := run(ctx, []string{"-username", "zoe@example.com", "-replace", "-password-stdin"}, strings.NewReader("a new password\n"), &out, getenv); err != nil {
+		t.Fatal(err)
+	}
+	u3, _ := env.Store.User(ctx, "zoe@example.com")
+	if ok, _ := password.Verify(u3.PasswordHash, "a new password"); !ok || u3.ID != u.ID || !u3.Disabled {
+		t.Errorf("replace: %+v (id and disabled flag must be kept)", u3)
+	}
+	for _, bad := range [][]string{{"-username", "zоe"}, {"-username", "short", "-password-stdin"}} {
+		if err := run(ctx, bad, strings.NewReader("short\n"), &out, getenv); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
