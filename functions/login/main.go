@@ -1,23 +1,7 @@
-// Command login is the login Lambda function; see shared/app.Login.
+// Command login is the login Lambda function. Its wiring is app.Login; its
+// logic lives in shared/auth and shared/apigw.
 package main
 
-import (
-	"context"
-	"log/slog"
-	"os"
+import "github.com/authkit/lambda-auth/shared/app"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
-	"github.com/authkit/lambda-auth/shared/app"
-)
-
-func main() {
-	slog.SetDefault(lambdacontext.NewLogger()) // JSON when the template sets LoggingConfig JSON
-	h, err := app.Login(context.Background(), os.Getenv)
-	if err != nil {
-		slog.Error("init failed", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { app.Main(app.Login) }

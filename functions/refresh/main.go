@@ -1,23 +1,7 @@
-// Command refresh is the refresh Lambda function; see shared/app.Refresh.
+// Command refresh is the refresh Lambda function. Its wiring is app.Refresh; its
+// logic lives in shared/auth and shared/apigw.
 package main
 
-import (
-	"context"
-	"log/slog"
-	"os"
+import "github.com/authkit/lambda-auth/shared/app"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
-	"github.com/authkit/lambda-auth/shared/app"
-)
-
-func main() {
-	slog.SetDefault(lambdacontext.NewLogger()) // JSON when the template sets LoggingConfig JSON
-	h, err := app.Refresh(context.Background(), os.Getenv)
-	if err != nil {
-		slog.Error("init failed", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(h)
-}
+func main() { app.Main(app.Refresh) }

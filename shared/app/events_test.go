@@ -105,6 +105,9 @@ func TestEveryFunctionHasAFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
 		matches, _ := filepath.Glob(filepath.Join(root, "events", d.Name()+"*.json"))
 		if len(matches) == 0 {
 			t.Errorf("functions/%s has no sample event in events/", d.Name())

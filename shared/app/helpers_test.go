@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -40,31 +39,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// logBuffer captures every log line of the functions under test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // service is every function of the service wired against one test
 // environment, as their main.go files wire them.
 type service struct {
 	env        *testenv.Env
 	clock      *clock
 	calls      *testenv.Counter
-	logs       *logBuffer
+	logs       *testenv.LogBuffer
 	login      apigw.Handler
 	refresh    apigw.Handler
 	logout     apigw.Handler
@@ -77,7 +58,7 @@ type service struct {
 
 func newService(t *testing.T, env *testenv.Env) *service {
 	t.Helper()
-	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &logBuffer{}}
+	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := []app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log)}
 	ctx := context.Background()
