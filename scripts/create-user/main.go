@@ -4,7 +4,12 @@
 //
 //	go run ./scripts/create-user -table auth-users -username alice@example.com -scopes read,write
 //	  (asks for the password without echo; or pipe it with -password-stdin)
-//	go run ./scripts/create-user -table auth-users -username alice@example.com -disable
+//	go run ./scripts/create-user -table auth-users -revocations-table auth-revocations \
+//	    -username alice@example.com -disable
+//
+// -disable and -replace (a new password) also end every session of the user
+// and every access token already issued, through a user revocation entry,
+// unless -keep-sessions is given.
 //
 // It uses the standard AWS SDK configuration (profile, region, and
 // AWS_ENDPOINT_URL_DYNAMODB for a local DynamoDB).
@@ -41,6 +46,8 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("create-user", flag.ContinueOnError)
 	table := fs.String("table", getenv("USERS_TABLE"), "users table name (default $USERS_TABLE)")
+	revocations := fs.String("revocations-table", getenv("REVOCATIONS_TABLE"), "revocations table name (default $REVOCATIONS_TABLE)")
+	keep := fs.Bool("keep-sessions", false, "with -disable or -replace: do not end the user's sessions")
 	username := fs.String("username", "", "username (normalized: lower case, PRECIS)")
 	scopes := fs.String("scopes", "", "comma-separated scopes")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
@@ -57,17 +64,40 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	if err != nil {
 		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
 	}
+	endSessions := (*disable || *replace) && !*keep
+	if endSessions && *revocations == "" {
+		return errors.New("-disable and -replace end the user's sessions: give -revocations-table (or REVOCATIONS_TABLE), or -keep-sessions")
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return err
 	}
-	store := dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Users: *table})
+	store := dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Users: *table, Revocations: *revocations})
+	revokeUser := func(userID, reason string) error {
+		if !endSessions || userID == "" {
+			return nil
+		}
+		svc := auth.New(auth.Deps{Revocations: store}, auth.Options{})
+		r, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: userID, Reason: reason})
+		if err != nil {
+			return fmt.Errorf("end sessions of %s: %w", userID, err)
+		}
+		fmt.Fprintf(stdout, "ended every session of %s started before %s\n", userID, r.RevokedAt.UTC().Format(time.RFC3339Nano))
+		return nil
+	}
 
 	if *disable || *enable {
 		if err := store.SetUserDisabled(ctx, name, *disable); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s disabled=%t\n", name, *disable)
+		if *disable {
+			u, err := store.User(ctx, name)
+			if err != nil {
+				return err
+			}
+			return revokeUser(u.ID, "user disabled")
+		}
 		return nil
 	}
 
@@ -101,6 +131,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		return err
 	}
 	fmt.Fprintf(stdout, "user %s id %s scopes %q\n", u.Username, u.ID, strings.Join(u.Scopes, " "))
+	if *replace {
+		return revokeUser(u.ID, "password replaced")
+	}
 	return nil
 }
 

@@ -14,10 +14,7 @@ func TestCreateDisableReplace(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	getenv := func(k string) string {
-		if k == "USERS_TABLE" {
-			return env.Tables.Users
-		}
-		return ""
+		return map[string]string{"USERS_TABLE": env.Tables.Users, "REVOCATIONS_TABLE": env.Tables.Revocations}[k]
 	}
 	var out bytes.Buffer
 	err := run(ctx, []string{"-username", "Zoe@Example.com", "-scopes", "read, write", "-password-stdin"},
@@ -44,6 +41,10 @@ func TestCreateDisableReplace(t *testing.T) {
 	}
 	if u2, _ := env.Store.User(ctx, "zoe@example.com"); !u2.Disabled {
 		t.Error("not disabled")
+	}
+	revs, err := env.Store.Revocations(ctx, "-", "-", u.ID)
+	if err != nil || len(revs) != 1 || revs[0].Value != u.ID || revs[0].RevokedAt.IsZero() {
+		t.Errorf("-disable wrote no user revocation: %+v %v", revs, err)
 	}
 	if err := run(ctx, []string{"-username", "zoe@example.com", "-replace", "-password-stdin"}, strings.NewReader("a new password\n"), &out, getenv); err != nil {
 		t.Fatal(err)

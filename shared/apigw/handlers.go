@@ -38,6 +38,11 @@ func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		if len(in.Password) > 1024 || len(in.Username) > 256 {
 			return Error(ctx, log, badRequest("username or password is too long")), nil
 		}
+		// A browser gets the refresh token only as an HttpOnly cookie, out of
+		// reach of scripts; the body is for clients that are not browsers.
+		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
+			return Error(ctx, log, badRequest("refresh_token_in_body is not available to browsers")), nil
+		}
 		t, err := svc.Login(ctx, in.Username, in.Password)
 		if err != nil {
 			return Error(ctx, log, err), nil

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/authkit/lambda-auth/shared/config"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -116,12 +118,25 @@ func (w *wiring) cookie() apigw.CookieConfig {
 }
 
 // verifyKeys loads the current signing key and the previous ones still
-// accepted: one GetPublicKey each, at init.
+// accepted: one GetPublicKey each, at init. Without the current key the
+// function does not start; a previous key that cannot be loaded (deleted,
+// disabled) is logged and left out, so one stale entry in VERIFY_KEY_IDS
+// cannot take every protected API down.
 func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
-	ids := append([]string{w.cfg.SigningKeyID}, w.cfg.VerifyKeyIDs...)
-	keys, err := kmssign.LoadKeys(ctx, kms.NewFromConfig(w.aws), ids, w.cfg.RSASigningAlg)
+	client := kms.NewFromConfig(w.aws)
+	keys, err := kmssign.LoadKeys(ctx, client, []string{w.cfg.SigningKeyID}, w.cfg.RSASigningAlg)
 	if err != nil {
-		return nil, fmt.Errorf("verification keys: %w", err)
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	for _, id := range w.cfg.VerifyKeyIDs {
+		prev, err := kmssign.LoadKeys(ctx, client, []string{id}, w.cfg.RSASigningAlg)
+		if err != nil {
+			w.set.logger.ErrorContext(ctx, "previous signing key left out", "key", id, "err", err)
+			continue
+		}
+		if !slices.ContainsFunc(keys, func(k kmssign.Key) bool { return k.KID == prev[0].KID }) {
+			keys = append(keys, prev[0])
+		}
 	}
 	return keys, nil
 }
@@ -137,6 +152,7 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 		return nil, err
 	}
 	st := w.store()
+	password.Dummy() // the unknown-user hash, computed now rather than on a request
 	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Logger: w.set.logger}, w.options())
 	return apigw.Login(svc, w.cookie(), w.set.logger), nil
 }

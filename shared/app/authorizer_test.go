@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +37,8 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 	}()
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://"+ln.Addr().String())
 	env.Set("AUTHORIZER_STORE_TIMEOUT", "300ms")
-	authz, err := app.Authorizer(context.Background(), env.Getenv)
+	logs := &testenv.LogBuffer{}
+	authz, err := app.Authorizer(context.Background(), env.Getenv, app.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +52,8 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 		if took > 5*time.Second {
 			t.Errorf("%s: denied after %v with a 300ms budget", name, took)
 		}
+	}
+	if !strings.Contains(logs.String(), "fail closed") || strings.Contains(logs.String(), tok.Access) {
+		t.Errorf("deny log: want the fail-closed reason and no token:\n%s", logs)
 	}
 }

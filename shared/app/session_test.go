@@ -169,6 +169,11 @@ func TestRefreshTokenInBody(t *testing.T) {
 
 	req := loginEvent(t, "ivan", "a long enough password")
 	req.Body = `{"username":"ivan","password":"a long enough password","refresh_token_in_body":true}`
+	// A browser (it sends Origin) gets the refresh token only as a cookie.
+	if resp := call(t, s.login, req); resp.StatusCode != 400 {
+		t.Fatalf("refresh_token_in_body from a browser: %d %s, want 400", resp.StatusCode, resp.Body)
+	}
+	delete(req.Headers, "origin")
 	resp := call(t, s.login, req)
 	var body struct {
 		RefreshToken string `json:"refresh_token"`

@@ -20,11 +20,12 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// Throttle is the failed-login record of one username (existing or not).
-type Throttle struct {
-	Failures      int
-	LastFailureAt time.Time
-	ExpiresAt     time.Time
+// Attempt is the login throttle state of one username (existing or not)
+// after counting one more attempt.
+type Attempt struct {
+	Count       int       // attempts since the last successful login, this one included
+	Allow       int       // attempts allowed before the next lock; 0: LoginMaxFailures
+	LockedUntil time.Time // in the future: locked, and this attempt was not counted
 }
 
 // Session is one login on one device: the chain of refresh tokens it has
@@ -89,14 +90,18 @@ type Rotation struct {
 	At        time.Time
 }
 
-// Users stores accounts and the failed-login records.
+// Users stores accounts and the login throttle.
 type Users interface {
-	// LoginRecord reads the user (nil if none) and its throttle record (nil
-	// if none) in one round trip.
-	LoginRecord(ctx context.Context, username string) (*User, *Throttle, error)
-	// RecordLoginFailure counts one more failure; fresh starts a new count.
-	RecordLoginFailure(ctx context.Context, username string, at, expires time.Time, fresh bool) error
-	// ClearLoginFailures forgets the failures after a successful login.
+	// User reads a user, strongly consistent; nil if none.
+	User(ctx context.Context, username string) (*User, error)
+	// ReserveLoginAttempt counts one attempt atomically, before any password
+	// work, unless the username is locked (then it returns the lock and
+	// counts nothing). A record idle past its expiry starts over.
+	ReserveLoginAttempt(ctx context.Context, username string, now, expires time.Time) (Attempt, error)
+	// LockLogin locks the username until until and allows attempt number
+	// allow after that. A lock never lowers allow (concurrent bursts).
+	LockLogin(ctx context.Context, username string, until time.Time, allow int, expires time.Time) error
+	// ClearLoginFailures forgets the attempts after a successful login.
 	ClearLoginFailures(ctx context.Context, username string) error
 }
 

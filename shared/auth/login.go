@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -13,9 +15,10 @@ import (
 // Login checks a username and password and starts a session.
 //
 // Unknown users, disabled users and wrong passwords get the same error after
-// the same argon2id work. Failed attempts are counted per normalized
-// username, existing or not, so lockouts do not reveal which accounts exist;
-// a locked username gets a ThrottledError before any password hashing.
+// the same argon2id work. Attempts are counted per normalized username,
+// existing or not (so lockouts reveal no account), atomically and before
+// any password work: of a burst of parallel guesses exactly the allowed
+// number is checked, the rest are refused with a ThrottledError.
 func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error) {
 	if pw == "" || len(pw) > password.MaxBytes {
 		return Tokens{}, ErrInvalidRequest
@@ -26,18 +29,41 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		password.Verify(password.Dummy(), pw)
 		return Tokens{}, ErrInvalidCredentials
 	}
-
-	user, throttle, err := s.Users.LoginRecord(ctx, name)
-	if err != nil {
-		return Tokens{}, unavailable("login: read user", err)
-	}
 	now := s.opt.Now()
-	if throttle != nil && !now.Before(throttle.ExpiresAt) {
-		throttle = nil // expired: DynamoDB TTL deletes lazily
+	window := s.opt.LoginLockoutMax + 15*time.Minute
+
+	// Read the user and count this attempt at the same time.
+	var user *User
+	var userErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		user, userErr = s.Users.User(ctx, name)
+	}()
+	att, err := s.Users.ReserveLoginAttempt(ctx, name, now, now.Add(window))
+	<-done
+	if err != nil {
+		return Tokens{}, unavailable("login: count attempt", err)
 	}
-	if wait := s.lockout(throttle, now); wait > 0 {
-		s.Logger.WarnContext(ctx, "login throttled", "username", name, "failures", throttle.Failures)
-		return Tokens{}, &ThrottledError{RetryAfter: wait}
+	if userErr != nil {
+		return Tokens{}, unavailable("login: read user", userErr)
+	}
+	who := logName(name, user)
+	if att.LockedUntil.After(now) {
+		s.Logger.WarnContext(ctx, "login refused: locked", "user", who, "attempts", att.Count)
+		return Tokens{}, &ThrottledError{RetryAfter: att.LockedUntil.Sub(now)}
+	}
+	allow := att.Allow
+	if allow == 0 {
+		allow = s.opt.LoginMaxFailures
+	}
+	if att.Count > allow { // beyond the allowance: a burst, or a lock just set by another request
+		until := now.Add(s.lockout(att.Count))
+		if err := s.Users.LockLogin(ctx, name, until, att.Count+1, until.Add(window)); err != nil {
+			return Tokens{}, unavailable("login: lock", err)
+		}
+		s.Logger.WarnContext(ctx, "login refused: too many attempts", "user", who, "attempts", att.Count)
+		return Tokens{}, &ThrottledError{RetryAfter: until.Sub(now)}
 	}
 
 	hash := password.Dummy()
@@ -46,20 +72,25 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	}
 	ok, verr := password.Verify(hash, pw)
 	if verr != nil {
-		s.Logger.ErrorContext(ctx, "stored password hash unusable", "username", name, "err", verr)
+		s.Logger.ErrorContext(ctx, "stored password hash unusable", "user", who, "err", verr)
 		password.Verify(password.Dummy(), pw)
 	}
-	if !ok || user == nil || user.Disabled {
+	if !ok || user == nil || user.Disabled || user.ID == "" {
 		reason := "bad password"
-		if user == nil {
+		switch {
+		case user == nil:
 			reason = "unknown user"
-		} else if user.Disabled && ok {
+		case user.ID == "":
+			reason = "user record without user_id"
+		case user.Disabled && ok:
 			reason = "disabled user"
 		}
-		s.Logger.InfoContext(ctx, "login failed", "username", name, "reason", reason)
-		expires := now.Add(s.opt.LoginLockoutMax + 15*time.Minute)
-		if err := s.Users.RecordLoginFailure(ctx, name, now, expires, throttle == nil); err != nil {
-			return Tokens{}, unavailable("login: record failure", err)
+		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", reason, "attempts", att.Count)
+		if att.Count >= allow {
+			until := now.Add(s.lockout(att.Count))
+			if err := s.Users.LockLogin(ctx, name, until, att.Count+1, until.Add(window)); err != nil {
+				return Tokens{}, unavailable("login: lock", err)
+			}
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}
@@ -68,29 +99,32 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	if err != nil {
 		return Tokens{}, err
 	}
-	if throttle != nil {
-		if err := s.Users.ClearLoginFailures(ctx, name); err != nil {
-			s.Logger.WarnContext(ctx, "clear login failures", "username", name, "err", err)
-		}
+	if err := s.Users.ClearLoginFailures(ctx, name); err != nil {
+		s.Logger.WarnContext(ctx, "clear login attempts", "user", who, "err", err)
 	}
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)
 	return tokens, nil
 }
 
-// lockout returns how long the username must wait: after LoginMaxFailures
-// failures, LoginLockoutBase doubling with each further failure, capped at
-// LoginLockoutMax, counted from the last failure.
-func (s *Service) lockout(t *Throttle, now time.Time) time.Duration {
-	if t == nil || t.Failures < s.opt.LoginMaxFailures {
-		return 0
+// logName is how a login attempt names its user in logs: the username of an
+// existing account, but only a hash prefix of an unknown one, which may be
+// a password typed into the wrong field.
+func logName(name string, user *User) string {
+	if user != nil {
+		return name
 	}
+	h := sha256.Sum256([]byte(name))
+	return "unknown:" + hex.EncodeToString(h[:6])
+}
+
+// lockout is how long a username waits after attempt n: LoginLockoutBase,
+// doubling with each attempt past LoginMaxFailures, at most LoginLockoutMax.
+func (s *Service) lockout(n int) time.Duration {
 	wait := s.opt.LoginLockoutBase
-	for i := s.opt.LoginMaxFailures; i < t.Failures && wait < s.opt.LoginLockoutMax; i++ {
+	for i := s.opt.LoginMaxFailures; i < n && wait < s.opt.LoginLockoutMax; i++ {
 		wait *= 2
 	}
-	wait = min(wait, s.opt.LoginLockoutMax)
-	left := t.LastFailureAt.Add(wait).Sub(now)
-	return max(left, 0)
+	return min(wait, s.opt.LoginLockoutMax)
 }
 
 // startSession signs the first access token and only then writes the

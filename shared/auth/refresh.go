@@ -135,26 +135,26 @@ func (s *Service) classify(sess *Session, h []byte, now time.Time) presentedKind
 // both hold tokens of this chain and we cannot tell which is which.
 func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Time) error {
 	s.Logger.WarnContext(ctx, "refresh token reuse detected: revoking session", "sid", sess.ID, "sub", sess.UserID)
-	if !sess.RevokedAt.IsZero() {
-		return ErrInvalidRefreshToken
-	}
 	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now); err != nil {
 		return err
 	}
 	return ErrInvalidRefreshToken
 }
 
-// endSession ends a session and kills the access tokens it issued.
+// endSession kills the access tokens of a session, then ends its refresh
+// chain. The revocation entry comes first and is written again even when
+// the session is already marked ended: if a previous attempt failed between
+// the two writes, a retry completes it instead of stopping at the mark.
 func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
-	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
-		return unavailable("end session", err)
-	}
 	err := s.Revocations.PutRevocation(ctx, Revocation{
 		Kind: RevokeSession, Value: sid, RevokedAt: now,
-		ExpiresAt: now.Add(s.revocationLifetime()), Reason: reason,
+		ExpiresAt: now.Add(revocationLifetime()), Reason: reason,
 	})
 	if err != nil {
 		return unavailable("revoke session", err)
+	}
+	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
+		return unavailable("end session", err)
 	}
 	return nil
 }
@@ -166,6 +166,8 @@ func (s *Service) sessionDead(sess *Session, now time.Time) string {
 		return "session revoked: " + sess.Reason
 	case !now.Before(sess.ExpiresAt):
 		return "session expired"
+	case len(sess.Retired) >= MaxRotations:
+		return "rotation limit reached"
 	case s.opt.RefreshIdleTimeout > 0 && now.Sub(sess.LastUsedAt) > s.opt.RefreshIdleTimeout:
 		return "session idle too long"
 	}
@@ -212,7 +214,7 @@ func (s *Service) Logout(ctx context.Context, presented string) error {
 		return err
 	}
 	now := s.opt.Now()
-	if s.classify(sess, h, now) == presentedUnknown || !sess.RevokedAt.IsZero() {
+	if s.classify(sess, h, now) == presentedUnknown {
 		return nil
 	}
 	if err := s.endSession(ctx, sess.ID, "logout", now); err != nil {

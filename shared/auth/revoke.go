@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"fmt"
-	"time"
 	"unicode"
 )
 
@@ -23,7 +22,7 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) (Revocation, err
 func (s *Service) revokeUser(ctx context.Context, userID, reason string) (Revocation, error) {
 	now := s.opt.Now()
 	r := Revocation{Kind: RevokeUser, Value: userID, RevokedAt: now,
-		ExpiresAt: now.Add(s.revocationLifetime()), Reason: reason}
+		ExpiresAt: now.Add(revocationLifetime()), Reason: reason}
 	if err := s.Revocations.PutRevocation(ctx, r); err != nil {
 		return Revocation{}, unavailable("revoke user", err)
 	}
@@ -64,9 +63,9 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 	now := s.opt.Now()
 	switch {
 	case req.JTI != "":
-		// The token can live at most AccessTokenTTL from now (plus skew).
+		// The token can live at most the longest access token lifetime.
 		r := Revocation{Kind: RevokeToken, Value: req.JTI, RevokedAt: now,
-			ExpiresAt: now.Add(s.opt.AccessTokenTTL + s.opt.ClockLeeway + time.Minute), Reason: reason}
+			ExpiresAt: now.Add(tokenRevocationLifetime()), Reason: reason}
 		if err := s.Revocations.PutRevocation(ctx, r); err != nil {
 			return Revocation{}, unavailable("revoke token", err)
 		}
@@ -76,7 +75,7 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 			return Revocation{}, err
 		}
 		return Revocation{Kind: RevokeSession, Value: req.SessionID, RevokedAt: now,
-			ExpiresAt: now.Add(s.revocationLifetime()), Reason: reason}, nil
+			ExpiresAt: now.Add(revocationLifetime()), Reason: reason}, nil
 	default:
 		return s.revokeUser(ctx, req.UserID, reason)
 	}

@@ -74,10 +74,25 @@ type Tokens struct {
 // RefreshLifetime is the absolute lifetime of a session.
 func (s *Service) RefreshLifetime() time.Duration { return s.opt.RefreshTokenTTL }
 
+// Bounds of the lifetimes the configuration accepts (shared/config checks
+// them). Revocation entries are kept for these maximums rather than for the
+// current settings, so lowering a lifetime later cannot let an entry expire
+// while a token or session issued under the old setting is still valid.
+const (
+	MaxAccessTokenTTL  = 24 * time.Hour
+	MaxRefreshTokenTTL = 366 * 24 * time.Hour
+	MaxClockLeeway     = 5 * time.Minute
+)
+
 // revocationLifetime is how long a session or user entry must live: until
 // every access token and refresh token it covers is dead on its own.
-func (s *Service) revocationLifetime() time.Duration {
-	return s.opt.RefreshTokenTTL + s.opt.AccessTokenTTL + s.opt.ClockLeeway + time.Minute
+func revocationLifetime() time.Duration {
+	return MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway
+}
+
+// tokenRevocationLifetime is how long a jti entry must live.
+func tokenRevocationLifetime() time.Duration {
+	return MaxAccessTokenTTL + MaxClockLeeway
 }
 
 // randomID returns n random bytes, base64url encoded.
@@ -148,6 +163,13 @@ func hashToken(t string) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]
 }
+
+// MaxRotations bounds the refresh tokens one session can issue: each
+// rotation keeps a 16-byte prefix (64 KB at the bound; DynamoDB items stop
+// at 400 KB). A
+// session refreshed every 15 minutes uses 672 in 7 days; past the bound the
+// user logs in again.
+const MaxRotations = 4096
 
 // RetiredPrefixLen is how much of a retired token's hash is kept: 128 bits
 // are enough to recognize a token we issued, and keep a long-lived session's

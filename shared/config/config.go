@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/auth"
 )
 
 // Config is every setting of the service. Each function uses a subset and
@@ -82,11 +84,11 @@ func (c Config) check(p *parser) {
 	if c.RSASigningAlg != "RS256" && c.RSASigningAlg != "PS256" {
 		p.fail("RSA_SIGNING_ALG must be RS256 or PS256, got %q", c.RSASigningAlg)
 	}
-	if c.AccessTokenTTL < 30*time.Second || c.AccessTokenTTL > 24*time.Hour {
-		p.fail("ACCESS_TOKEN_TTL must be between 30s and 24h, got %s", c.AccessTokenTTL)
+	if c.AccessTokenTTL < 30*time.Second || c.AccessTokenTTL > auth.MaxAccessTokenTTL {
+		p.fail("ACCESS_TOKEN_TTL must be between 30s and %s, got %s", auth.MaxAccessTokenTTL, c.AccessTokenTTL)
 	}
-	if c.RefreshTokenTTL < c.AccessTokenTTL || c.RefreshTokenTTL > 366*24*time.Hour {
-		p.fail("REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL and at most 366 days, got %s", c.RefreshTokenTTL)
+	if c.RefreshTokenTTL < c.AccessTokenTTL || c.RefreshTokenTTL > auth.MaxRefreshTokenTTL {
+		p.fail("REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL and at most %s, got %s", auth.MaxRefreshTokenTTL, c.RefreshTokenTTL)
 	}
 	if c.RefreshIdleTimeout < 0 {
 		p.fail("REFRESH_IDLE_TIMEOUT must not be negative")
@@ -94,8 +96,8 @@ func (c Config) check(p *parser) {
 	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
 		p.fail("REFRESH_REUSE_GRACE must be between 0 and 1m, got %s", c.RefreshReuseGrace)
 	}
-	if c.ClockLeeway < 0 || c.ClockLeeway > 5*time.Minute {
-		p.fail("CLOCK_LEEWAY must be between 0 and 5m, got %s", c.ClockLeeway)
+	if c.ClockLeeway < 0 || c.ClockLeeway > auth.MaxClockLeeway {
+		p.fail("CLOCK_LEEWAY must be between 0 and %s, got %s", auth.MaxClockLeeway, c.ClockLeeway)
 	}
 	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
 		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
@@ -117,8 +119,15 @@ func (c Config) check(p *parser) {
 	}
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 			p.fail("ALLOWED_ORIGINS entry %q is not an origin like https://app.example.com", o)
+			continue
+		}
+		// The cookie is Secure: a plain-http origin is only a developer's
+		// own machine.
+		local := u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1"
+		if u.Scheme != "https" && !(u.Scheme == "http" && local) {
+			p.fail("ALLOWED_ORIGINS entry %q: only https origins (http only for localhost)", o)
 		}
 	}
 }

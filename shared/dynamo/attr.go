@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -44,14 +45,23 @@ func (it item) binSet(k string) [][]byte {
 	return nil
 }
 
-func (it item) boolean(k string) bool {
+// flag reads a flag that must fail closed, such as "disabled": any
+// value but an explicit false (BOOL false, N 0, or the string "false" typed
+// by hand) counts as set. A missing attribute is not set.
+func (it item) flag(k string) bool {
 	switch v := it[k].(type) {
+	case nil:
+		return false
 	case *types.AttributeValueMemberBOOL:
 		return v.Value
-	case *types.AttributeValueMemberS: // typed by hand in the console
-		return v.Value == "true"
+	case *types.AttributeValueMemberN:
+		return v.Value != "0"
+	case *types.AttributeValueMemberS:
+		return !strings.EqualFold(strings.TrimSpace(v.Value), "false")
+	case *types.AttributeValueMemberNULL:
+		return false
 	}
-	return false
+	return true
 }
 
 func (it item) strings(k string) []string {

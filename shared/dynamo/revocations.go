@@ -44,8 +44,14 @@ func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it}
 	if r.Kind == auth.RevokeUser {
-		in.ConditionExpression = new("attribute_not_exists(pk) OR revoked_at < :at")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":at": millis(r.RevokedAt)}
+		// Replace only an older entry. revoked_at may have been typed by
+		// hand in seconds (below unitSplit) or milliseconds; an entry
+		// without it kills every session and is never replaced.
+		in.ConditionExpression = new("attribute_not_exists(pk) OR " +
+			"(revoked_at >= :split AND revoked_at < :ms) OR (revoked_at < :split AND revoked_at < :s)")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{
+			":ms": millis(r.RevokedAt), ":s": seconds(r.RevokedAt), ":split": num(unitSplit),
+		}
 	}
 	_, err := s.db.PutItem(ctx, in)
 	if _, ok := isConditionFailed(err); ok {
@@ -60,12 +66,12 @@ func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 // Revocations reads the jti, sid and sub entries of one token in a single
 // strongly consistent BatchGetItem: the authorizer's only DynamoDB call.
 func (s *Store) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.Revocation, error) {
-	got, err := s.batchGet(ctx, map[string][]map[string]types.AttributeValue{
-		s.tables.Revocations: {
+	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{
+		s.tables.Revocations: keys(
 			revocationKey(auth.RevokeToken, jti),
 			revocationKey(auth.RevokeSession, sid),
 			revocationKey(auth.RevokeUser, sub),
-		},
+		),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revocation lookup: %w", err)

@@ -85,12 +85,17 @@ func (s *Store) Session(ctx context.Context, id string) (*auth.Session, error) {
 // SessionStanding reads the session's user and its sid and sub revocation
 // entries in one BatchGetItem across the two tables.
 func (s *Store) SessionStanding(ctx context.Context, sess *auth.Session) (auth.Standing, error) {
-	got, err := s.batchGet(ctx, map[string][]map[string]types.AttributeValue{
-		s.tables.Users: {usernameKey(sess.Username)},
-		s.tables.Revocations: {
+	// Only what refresh needs of the user: never the password hash (the
+	// refresh role's IAM policy allows no other attribute).
+	user := keys(usernameKey(sess.Username))
+	user.ProjectionExpression = new("#u, user_id, disabled, scopes")
+	user.ExpressionAttributeNames = map[string]string{"#u": "username"}
+	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{
+		s.tables.Users: user,
+		s.tables.Revocations: keys(
 			revocationKey(auth.RevokeSession, sess.ID),
 			revocationKey(auth.RevokeUser, sess.UserID),
-		},
+		),
 	})
 	if err != nil {
 		return auth.Standing{}, fmt.Errorf("session standing %s: %w", sess.ID, err)

@@ -52,12 +52,12 @@ func New(db API, tables Tables) *Store { return &Store{db: db, tables: tables} }
 // batchGet reads keys from several tables in one BatchGetItem with strongly
 // consistent reads. DynamoDB may return some keys as unprocessed under
 // throttling; those are asked again (jittered backoff) until ctx ends.
-func (s *Store) batchGet(ctx context.Context, keys map[string][]map[string]types.AttributeValue) (map[string][]map[string]types.AttributeValue, error) {
-	req := make(map[string]types.KeysAndAttributes, len(keys))
-	for table, ks := range keys {
-		req[table] = types.KeysAndAttributes{Keys: ks, ConsistentRead: new(true)}
+func (s *Store) batchGet(ctx context.Context, req map[string]types.KeysAndAttributes) (map[string][]map[string]types.AttributeValue, error) {
+	for table, ka := range req {
+		ka.ConsistentRead = new(true)
+		req[table] = ka
 	}
-	got := make(map[string][]map[string]types.AttributeValue, len(keys))
+	got := make(map[string][]map[string]types.AttributeValue, len(req))
 	for attempt := 0; ; attempt++ {
 		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
@@ -77,6 +77,10 @@ func (s *Store) batchGet(ctx context.Context, keys map[string][]map[string]types
 		case <-time.After(wait):
 		}
 	}
+}
+
+func keys(ks ...map[string]types.AttributeValue) types.KeysAndAttributes {
+	return types.KeysAndAttributes{Keys: ks}
 }
 
 func isConditionFailed(err error) (*types.ConditionalCheckFailedException, bool) {

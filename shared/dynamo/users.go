@@ -15,8 +15,10 @@ import (
 // password_hash (argon2id PHC string), disabled (BOOL), scopes (SS),
 // created_at (epoch ms).
 //
-// Login throttle table: hash key "username", attributes failures (N),
-// last_failure_at (epoch ms), expires_at (epoch s, the TTL attribute).
+// Login throttle table: hash key "username", attributes failures (N,
+// attempts since the last successful login), last_failure_at (epoch ms),
+// locked_until (epoch ms), next_allowed (N, the attempt allowed once the lock
+// ends), expires_at (epoch s, the TTL attribute).
 
 func usernameKey(name string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"username": str(name)}
@@ -27,59 +29,98 @@ func userFromItem(it item) *auth.User {
 		Username:     it.str("username"),
 		ID:           it.str("user_id"),
 		PasswordHash: it.str("password_hash"),
-		Disabled:     it.boolean("disabled"),
+		Disabled:     it.flag("disabled"),
 		Scopes:       it.strings("scopes"),
 		CreatedAt:    it.instant("created_at"),
 	}
 }
 
-// LoginRecord reads the user and its throttle record in one BatchGetItem.
-func (s *Store) LoginRecord(ctx context.Context, username string) (*auth.User, *auth.Throttle, error) {
-	got, err := s.batchGet(ctx, map[string][]map[string]types.AttributeValue{
-		s.tables.Users:         {usernameKey(username)},
-		s.tables.LoginThrottle: {usernameKey(username)},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("login record %s: %w", username, err)
-	}
-	var user *auth.User
-	if items := got[s.tables.Users]; len(items) == 1 {
-		user = userFromItem(items[0])
-	}
-	var th *auth.Throttle
-	if items := got[s.tables.LoginThrottle]; len(items) == 1 {
-		it := item(items[0])
-		failures, _ := it.num("failures")
-		th = &auth.Throttle{Failures: int(failures), LastFailureAt: it.instant("last_failure_at"),
-			ExpiresAt: it.instant("expires_at")}
-	}
-	return user, th, nil
+func attemptFromItem(it item) auth.Attempt {
+	n, _ := it.num("failures")
+	allow, _ := it.num("next_allowed")
+	return auth.Attempt{Count: int(n), Allow: int(allow), LockedUntil: it.instant("locked_until")}
 }
 
-// RecordLoginFailure adds one failure atomically (concurrent failures all
-// count), or starts a new count when fresh.
-func (s *Store) RecordLoginFailure(ctx context.Context, username string, at, expires time.Time, fresh bool) error {
-	var err error
-	if fresh {
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: &s.tables.LoginThrottle,
-			Item: map[string]types.AttributeValue{
-				"username": str(username), "failures": num(1),
-				"last_failure_at": millis(at), "expires_at": seconds(expires),
-			},
-		})
-	} else {
-		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// ReserveLoginAttempt counts one login attempt in a single conditional
+// UpdateItem (ADD is atomic, so parallel attempts all count), unless the
+// username is locked. A record past its expires_at is ignored and started
+// over with a conditional PutItem, so a count never resumes after the TTL.
+func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, expires time.Time) (auth.Attempt, error) {
+	for range 4 {
+		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:        &s.tables.LoginThrottle,
 			Key:              usernameKey(username),
-			UpdateExpression: new("ADD failures :one SET last_failure_at = :at, expires_at = :exp"),
+			UpdateExpression: new("ADD failures :one SET last_failure_at = :now, expires_at = :exp"),
+			ConditionExpression: new("attribute_not_exists(username) OR (expires_at > :nows AND " +
+				"(attribute_not_exists(locked_until) OR locked_until <= :now))"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one": num(1), ":at": millis(at), ":exp": seconds(expires),
+				":one": num(1), ":now": millis(now), ":nows": seconds(now), ":exp": seconds(expires),
 			},
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
+		if err == nil {
+			return attemptFromItem(out.Attributes), nil
+		}
+		ccf, ok := isConditionFailed(err)
+		if !ok {
+			return auth.Attempt{}, fmt.Errorf("count login attempt %s: %w", username, err)
+		}
+		current := item(ccf.Item)
+		if current == nil { // not returned by every implementation: read it
+			got, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.LoginThrottle,
+				Key: usernameKey(username), ConsistentRead: new(true)})
+			if err != nil {
+				return auth.Attempt{}, fmt.Errorf("read login attempts %s: %w", username, err)
+			}
+			if got.Item == nil {
+				continue // deleted meanwhile
+			}
+			current = got.Item
+		}
+		if !current.instant("expires_at").After(now) {
+			_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: &s.tables.LoginThrottle,
+				Item: map[string]types.AttributeValue{
+					"username": str(username), "failures": num(1),
+					"last_failure_at": millis(now), "expires_at": seconds(expires),
+				},
+				ConditionExpression:       new("attribute_not_exists(expires_at) OR expires_at <= :nows"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":nows": seconds(now)},
+			})
+			if err == nil {
+				return auth.Attempt{Count: 1}, nil
+			}
+			if _, ok := isConditionFailed(err); !ok {
+				return auth.Attempt{}, fmt.Errorf("restart login attempts %s: %w", username, err)
+			}
+			continue // someone else started over first
+		}
+		if a := attemptFromItem(current); a.LockedUntil.After(now) {
+			return a, nil
+		}
+		// The lock ended between the write and the read: count again.
+	}
+	return auth.Attempt{}, fmt.Errorf("count login attempt %s: too much contention", username)
+}
+
+// LockLogin sets a lock. Only a lock allowing a later attempt replaces the
+// current one, so the highest count of a concurrent burst wins.
+func (s *Store) LockLogin(ctx context.Context, username string, until time.Time, allow int, expires time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.tables.LoginThrottle,
+		Key:                 usernameKey(username),
+		UpdateExpression:    new("SET locked_until = :until, next_allowed = :allow, expires_at = :exp"),
+		ConditionExpression: new("attribute_not_exists(next_allowed) OR next_allowed < :allow"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until": millis(until), ":allow": num(int64(allow)), ":exp": seconds(expires),
+		},
+	})
+	if _, ok := isConditionFailed(err); ok {
+		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("record login failure %s: %w", username, err)
+		return fmt.Errorf("lock login %s: %w", username, err)
 	}
 	return nil
 }

@@ -40,17 +40,17 @@ type Key struct {
 }
 
 type algSpec struct {
-	kms  kmstypes.SigningAlgorithmSpec
-	hash crypto.Hash
-	size int // ECDSA: bytes of R and of S
+	kms   kmstypes.SigningAlgorithmSpec
+	hash  crypto.Hash
+	curve elliptic.Curve // ECDSA only
 }
 
 var algs = map[string]algSpec{
-	"ES256": {kmstypes.SigningAlgorithmSpecEcdsaSha256, crypto.SHA256, 32},
-	"ES384": {kmstypes.SigningAlgorithmSpecEcdsaSha384, crypto.SHA384, 48},
-	"ES512": {kmstypes.SigningAlgorithmSpecEcdsaSha512, crypto.SHA512, 66},
-	"RS256": {kmstypes.SigningAlgorithmSpecRsassaPkcs1V15Sha256, crypto.SHA256, 0},
-	"PS256": {kmstypes.SigningAlgorithmSpecRsassaPssSha256, crypto.SHA256, 0},
+	"ES256": {kmstypes.SigningAlgorithmSpecEcdsaSha256, crypto.SHA256, elliptic.P256()},
+	"ES384": {kmstypes.SigningAlgorithmSpecEcdsaSha384, crypto.SHA384, elliptic.P384()},
+	"ES512": {kmstypes.SigningAlgorithmSpecEcdsaSha512, crypto.SHA512, elliptic.P521()},
+	"RS256": {kmstypes.SigningAlgorithmSpecRsassaPkcs1V15Sha256, crypto.SHA256, nil},
+	"PS256": {kmstypes.SigningAlgorithmSpecRsassaPssSha256, crypto.SHA256, nil},
 }
 
 // LoadKey fetches the public key of keyID (id, ARN or alias) and binds it to
@@ -178,16 +178,20 @@ func (s *Signer) Sign(ctx context.Context, signingInput []byte) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("kms sign: %w", err)
 	}
-	if s.spec.size == 0 {
+	if s.spec.curve == nil {
 		return out.Signature, nil
 	}
-	return DERToJWS(out.Signature, s.spec.size)
+	return DERToJWS(out.Signature, s.spec.curve)
 }
 
 // DERToJWS converts an ASN.1 DER ECDSA signature (SEQUENCE { r, s }), the
 // form KMS returns, to the JWS form: R and S as big-endian unsigned integers
-// left-padded to size bytes each, concatenated (RFC 7518 section 3.4).
-func DERToJWS(der []byte, size int) ([]byte, error) {
+// left-padded to the curve size each, concatenated (RFC 7518 section 3.4).
+// S is normalized to the lower of s and n-s (both verify), so every token
+// has exactly one valid signature and verifiers can refuse the other.
+func DERToJWS(der []byte, curve elliptic.Curve) ([]byte, error) {
+	n := curve.Params().N
+	size := (curve.Params().BitSize + 7) / 8
 	var r, s big.Int
 	in := cryptobyte.String(der)
 	var seq cryptobyte.String
@@ -195,8 +199,11 @@ func DERToJWS(der []byte, size int) ([]byte, error) {
 		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
 		return nil, errors.New("kms sign: signature is not DER ECDSA")
 	}
-	if r.Sign() <= 0 || s.Sign() <= 0 || r.BitLen() > size*8 || s.BitLen() > size*8 {
+	if r.Sign() <= 0 || s.Sign() <= 0 || r.Cmp(n) >= 0 || s.Cmp(n) >= 0 {
 		return nil, errors.New("kms sign: signature out of range")
+	}
+	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		s.Sub(n, &s)
 	}
 	out := make([]byte, 2*size)
 	r.FillBytes(out[:size])

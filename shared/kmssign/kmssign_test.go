@@ -110,17 +110,33 @@ func TestThumbprintRFC7638(t *testing.T) {
 
 func TestDERToJWS(t *testing.T) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	for range 50 { // small r or s must be left-padded
-		der, _ := ecdsa.SignASN1(rand.Reader, k, make([]byte, 32))
-		jws, err := kmssign.DERToJWS(der, 32)
+	n := elliptic.P256().Params().N
+	half := new(big.Int).Rsh(n, 1)
+	highSeen := false
+	for range 64 { // small r or s must be left-padded; high s normalized
+		digest := make([]byte, 32)
+		der, _ := ecdsa.SignASN1(rand.Reader, k, digest)
+		jws, err := kmssign.DERToJWS(der, elliptic.P256())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var rs struct{ R, S *big.Int }
 		asn1.Unmarshal(der, &rs)
-		if new(big.Int).SetBytes(jws[:32]).Cmp(rs.R) != 0 || new(big.Int).SetBytes(jws[32:]).Cmp(rs.S) != 0 {
-			t.Fatal("R||S does not match the DER integers")
+		gotS := new(big.Int).SetBytes(jws[32:])
+		wantS := rs.S
+		if rs.S.Cmp(half) > 0 {
+			highSeen = true
+			wantS = new(big.Int).Sub(n, rs.S)
 		}
+		if new(big.Int).SetBytes(jws[:32]).Cmp(rs.R) != 0 || gotS.Cmp(wantS) != 0 || gotS.Cmp(half) > 0 {
+			t.Fatal("R||S does not match the DER integers with low S")
+		}
+		if !ecdsa.Verify(&k.PublicKey, digest, rs.R, gotS) {
+			t.Fatal("normalized signature does not verify")
+		}
+	}
+	if !highSeen {
+		t.Error("no high-S signature in 64 tries: the normalization went untested")
 	}
 	for name, der := range map[string][]byte{
 		"empty":    nil,
@@ -128,7 +144,7 @@ func TestDERToJWS(t *testing.T) {
 		"r zero":   mustDER(t, 0, 1),
 		"too big":  mustDER(t, 1, 0).setBig(),
 	} {
-		if _, err := kmssign.DERToJWS(der, 32); err == nil {
+		if _, err := kmssign.DERToJWS(der, elliptic.P256()); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

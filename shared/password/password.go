@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -39,11 +40,21 @@ const MaxBytes = 1024
 
 // dummy is a hash at Default cost of a random password nobody knows. Login
 // verifies against it when the user does not exist, so an unknown user and a
-// wrong password cost the same work (OWASP Authentication Cheat Sheet).
-const dummy = "$argon2id$v=19$m=19456,t=2,p=1$VGhpc0lzQUR1bW15U2FsdA$SFKciVwpy8Vn9Xl+csuHAOiADrHc11lsmtawZHqwOY0"
+// wrong password cost the same work (OWASP Authentication Cheat Sheet). It
+// follows Default, so raising the cost cannot open a timing difference;
+// login computes it at init (one hash, once per container).
+var dummy = sync.OnceValue(func() string {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	h, err := Hash(base64.RawStdEncoding.EncodeToString(secret), Default)
+	if err != nil {
+		panic("password: dummy hash: " + err.Error())
+	}
+	return h
+})
 
 // Dummy returns the hash to verify against when there is no user.
-func Dummy() string { return dummy }
+func Dummy() string { return dummy() }
 
 // Hash returns the PHC string of password at cost p with a random salt.
 func Hash(password string, p Params) (string, error) {

@@ -32,12 +32,25 @@ type localSigner struct {
 
 func (s *localSigner) KeyID() string     { return s.kid }
 func (s *localSigner) Algorithm() string { return s.alg }
+
+// Sign signs like the KMS signer: R||S with low S.
 func (s *localSigner) Sign(_ context.Context, in []byte) ([]byte, error) {
-	var key any = s.ec
 	if s.rsa != nil {
-		key = s.rsa
+		return jwt.GetSigningMethod(s.alg).Sign(string(in), s.rsa)
 	}
-	return jwt.GetSigningMethod(s.alg).Sign(string(in), key)
+	d := sha256.Sum256(in)
+	r, sv, err := ecdsa.Sign(rand.Reader, s.ec, d[:])
+	if err != nil {
+		return nil, err
+	}
+	n := s.ec.Curve.Params().N
+	if sv.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		sv.Sub(n, sv)
+	}
+	out := make([]byte, 64)
+	r.FillBytes(out[:32])
+	sv.FillBytes(out[32:])
+	return out, nil
 }
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -177,6 +190,12 @@ func TestVerifyRefuses(t *testing.T) {
 		"jti missing":        {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["jti"] = "" })), token.ErrMissingClaim},
 		"sid missing":        {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["sid"] = "" })), token.ErrMissingClaim},
 		"iat missing":        {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["iat"] = "" })), token.ErrMissingClaim},
+		"high-S twin":        {parts[0] + "." + parts[1] + "." + enc.EncodeToString(highS(sig)), token.ErrSignature},
+		"Sub beside sub":     {forge(t, s, goodHeader, strings.Replace(goodPayload(nil), "{", `{"Sub":"admin",`, 1)), token.ErrMalformed},
+		"EXP instead of exp": {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["exp"] = ""; m["EXP"] = "1796473800" })), token.ErrMalformed},
+		"long-s sub":         {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["sub"] = ""; m["ſub"] = `"admin"` })), token.ErrMalformed},
+		"exp as string":      {forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["exp"] = `"9999999999"` })), token.ErrMalformed},
+		"CRLF in signature":  {valid[:len(valid)-10] + "\r\n" + valid[len(valid)-10:], token.ErrMalformed},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -222,4 +241,13 @@ func TestIssueRefusesIncompleteClaims(t *testing.T) {
 	if _, err := token.Issue(context.Background(), s, c); !errors.Is(err, token.ErrMissingClaim) {
 		t.Errorf("issued without sid: %v", err)
 	}
+}
+
+// highS returns the other valid signature of the same message: (r, n-s).
+func highS(sig []byte) []byte {
+	n := elliptic.P256().Params().N
+	out := make([]byte, 64)
+	copy(out, sig[:32])
+	new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(out[32:])
+	return out
 }

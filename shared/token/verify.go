@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"time"
 
@@ -36,9 +37,10 @@ type Verifier struct {
 }
 
 type verifyKey struct {
-	alg    string
-	method jwt.SigningMethod
-	key    crypto.PublicKey
+	alg       string
+	method    jwt.SigningMethod
+	key       crypto.PublicKey
+	halfOrder *big.Int // ECDSA: n/2, the largest S accepted
 }
 
 // Option configures a Verifier.
@@ -76,7 +78,11 @@ func NewVerifier(issuer, audience string, keys []PublicKey, opts ...Option) (*Ve
 		if _, dup := v.keys[k.KID]; dup {
 			continue // the same key listed twice (current and previous)
 		}
-		v.keys[k.KID] = verifyKey{alg: k.Alg, method: jwt.GetSigningMethod(k.Alg), key: k.Key}
+		vk := verifyKey{alg: k.Alg, method: jwt.GetSigningMethod(k.Alg), key: k.Key}
+		if ec, ok := k.Key.(*ecdsa.PublicKey); ok {
+			vk.halfOrder = new(big.Int).Rsh(ec.Curve.Params().N, 1)
+		}
+		v.keys[k.KID] = vk
 	}
 	v.validator = jwt.NewValidator(
 		jwt.WithIssuer(issuer),       // RFC 9068 4 step 3, RFC 8725 3.8
@@ -121,6 +127,13 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, ErrTooLarge
 	}
+	// Only the base64url alphabet and the two dots: Go's base64 decoder
+	// would skip CR and LF, so one token could be written several ways.
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return nil, ErrMalformed
+		}
+	}
 	// Exactly three segments: a JWE (five) or anything else is not ours.
 	dot1 := strings.IndexByte(raw, '.')
 	if dot1 <= 0 {
@@ -163,7 +176,11 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	}
 	// golang-jwt's ECDSA check requires the fixed-size R||S form (RFC 7518
 	// 3.4), so a DER signature is refused, and crypto/ecdsa rejects r or s
-	// of zero (CVE-2022-21449).
+	// of zero (CVE-2022-21449). Our signer emits low S only, so the high-S
+	// twin of a valid signature (same token, other bytes) is refused too.
+	if k.halfOrder != nil && len(sig)%2 == 0 && new(big.Int).SetBytes(sig[len(sig)/2:]).Cmp(k.halfOrder) > 0 {
+		return nil, ErrSignature
+	}
 	if err := k.method.Verify(raw[:dot2], sig, k.key); err != nil {
 		return nil, ErrSignature
 	}
@@ -266,6 +283,18 @@ func checkObject(b []byte) error {
 
 const maxDepth = 16
 
+// claimNames are the payload members the service reads. encoding/json
+// matches member names case-insensitively, so "EXP" or "ſub" would be read
+// as exp or sub here and ignored by other verifiers: such spellings are
+// refused, and so are exp, iat and nbf that are not JSON numbers.
+var claimNames = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true,
+	"jti": true, "sid": true, "client_id": true, "scope": true,
+}
+
+// fold maps a member name to the form encoding/json compares.
+func fold(k string) string { return strings.ToLower(strings.ToUpper(k)) }
+
 func walkObject(dec *json.Decoder, depth int) error {
 	seen := make(map[string]struct{}, 12)
 	for dec.More() {
@@ -274,10 +303,24 @@ func walkObject(dec *json.Decoder, depth int) error {
 			return err
 		}
 		k := kt.(string)
-		if _, dup := seen[k]; dup {
+		f := fold(k)
+		if _, dup := seen[f]; dup {
 			return fmt.Errorf("duplicate member %q", k)
 		}
-		seen[k] = struct{}{}
+		seen[f] = struct{}{}
+		if depth == 1 && claimNames[f] && k != f {
+			return fmt.Errorf("member %q is not spelled %q", k, f)
+		}
+		if depth == 1 && (k == "exp" || k == "iat" || k == "nbf") {
+			t, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if _, isNum := t.(json.Number); !isNum {
+				return fmt.Errorf("member %q is not a number", k)
+			}
+			continue
+		}
 		if err := walkValue(dec, depth); err != nil {
 			return err
 		}
