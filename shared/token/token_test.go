@@ -64,7 +64,7 @@ func claims() *token.Claims {
 	return c
 }
 
-func setup(t *testing.T) (*localSigner, *token.Verifier) {
+func setup(t testing.TB) (*localSigner, *token.Verifier) {
 	t.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s := &localSigner{kid: "kid-ec", alg: "ES256", ec: k}
