@@ -3,6 +3,7 @@ package apigw
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
@@ -133,7 +134,7 @@ func JWKS(doc []byte, maxAge time.Duration) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		h := securityHeaders()
 		h["content-type"] = "application/jwk-set+json"
-		h["cache-control"] = "public, max-age=" + itoa(int(maxAge.Seconds()))
+		h["cache-control"] = "public, max-age=" + strconv.Itoa(int(maxAge.Seconds()))
 		delete(h, "pragma")
 		return Response{StatusCode: 200, Headers: h, Body: string(doc)}, nil
 	}

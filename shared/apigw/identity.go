@@ -2,7 +2,6 @@ package apigw
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/authkit/lambda-auth/shared/token"
@@ -48,9 +47,9 @@ func IdentityFrom(req Request) (Identity, error) {
 		id.ExpiresAt, _ = strconv.ParseInt(v, 10, 64)
 	}
 	if id.Subject == "" || id.SessionID == "" {
-		return Identity{}, fmt.Errorf("authorizer context without sub or sid: %w", errors.New("misconfigured route"))
+		// Only this service's authorizer sets the context: a route deployed
+		// with another authorizer in front is a deployment error (500).
+		return Identity{}, errors.New("authorizer context without sub or sid: is the route behind this service's authorizer?")
 	}
 	return id, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
