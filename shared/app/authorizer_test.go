@@ -4,7 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,5 +58,34 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "fail closed") || strings.Contains(logs.String(), tok.Access) {
 		t.Errorf("deny log: want the fail-closed reason and no token:\n%s", logs)
+	}
+}
+
+// TestAuthorizerRetryBudget: against a DynamoDB answering 500, the
+// authorizer tries the lookup at most twice, then denies.
+func TestAuthorizerRetryBudget(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "uma", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "uma", "a long enough password")
+
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(500)
+		w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.URL)
+	env.Set("AUTHORIZER_STORE_TIMEOUT", "10s")
+	authz, err := app.Authorizer(context.Background(), env.Getenv, app.WithLogger(slog.New(slog.NewJSONHandler(&testenv.LogBuffer{}, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := authz(context.Background(), fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", tok.Access))
+	assertDenied(t, out, err)
+	if got := hits.Load(); got != 2 {
+		t.Errorf("DynamoDB saw %d attempts, want 2", got)
 	}
 }

@@ -228,3 +228,29 @@ func TestKeyRotation(t *testing.T) {
 		t.Error("token of the current key denied")
 	}
 }
+
+// TestEndSessionRevocationFirst: ending a session writes the revocation
+// entry before marking the session, so a failure in between never leaves a
+// session marked ended while its access tokens still pass.
+func TestEndSessionRevocationFirst(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "tess", "a long enough password")
+	s := newService(t, env)
+	ctx := context.Background()
+	tok := s.doLogin(t, "tess", "a long enough password")
+
+	f := &failOnce{Store: env.Store, failPut: true}
+	svc := auth.New(auth.Deps{Sessions: f, Revocations: f}, auth.Options{Now: s.clock.Now})
+	if err := svc.Logout(ctx, tok.Refresh); err == nil {
+		t.Fatal("logout with a failing revocation write succeeded")
+	}
+	sess, err := env.Store.Session(ctx, tok.Refresh[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.RevokedAt.IsZero() {
+		if ok, _ := s.authorize(t, tok.Access); ok {
+			t.Fatal("session marked ended while its access token is still allowed")
+		}
+	}
+}

@@ -26,7 +26,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	name, nameErr := password.NormalizeUsername(username)
 	if nameErr != nil {
 		// No such account can exist; spend the same work as for one.
-		password.Verify(password.Dummy(), pw)
+		s.VerifyPassword(password.Dummy(), pw)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	now := s.opt.Now()
@@ -70,10 +70,10 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	if user != nil {
 		hash = user.PasswordHash
 	}
-	ok, verr := password.Verify(hash, pw)
+	ok, verr := s.VerifyPassword(hash, pw)
 	if verr != nil {
 		s.Logger.ErrorContext(ctx, "stored password hash unusable", "user", who, "err", verr)
-		password.Verify(password.Dummy(), pw)
+		s.VerifyPassword(password.Dummy(), pw)
 	}
 	if !ok || user == nil || user.Disabled || user.ID == "" {
 		reason := "bad password"

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -42,6 +43,9 @@ type Deps struct {
 	Sessions    Sessions
 	Revocations Revocations
 	Logger      *slog.Logger
+	// VerifyPassword checks a password against a stored hash; nil means
+	// password.Verify.
+	VerifyPassword func(hash, pw string) (bool, error)
 }
 
 // Service is the authentication service.
@@ -57,6 +61,9 @@ func New(d Deps, o Options) *Service {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.VerifyPassword == nil {
+		d.VerifyPassword = password.Verify
 	}
 	return &Service{opt: o, Deps: d}
 }

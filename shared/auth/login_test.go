@@ -1,0 +1,51 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/password"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// TestSameWorkForEveryFailure: an unknown user, a malformed username, a
+// disabled user and a wrong password each cost exactly one argon2id
+// verification at the same cost, so timing does not tell them apart.
+func TestSameWorkForEveryFailure(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "known", "the right password")
+	disabled := env.CreateUser(t, "off", "the right password")
+	if err := env.Store.SetUserDisabled(context.Background(), disabled.Username, true); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var hashes []string
+	svc := auth.New(auth.Deps{Users: env.Store, Sessions: env.Store,
+		VerifyPassword: func(hash, pw string) (bool, error) {
+			mu.Lock()
+			hashes = append(hashes, hash)
+			mu.Unlock()
+			return password.Verify(hash, pw)
+		}}, auth.Options{LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
+
+	for name, login := range map[string][2]string{
+		"unknown user":       {"nobody", "the right password"},
+		"malformed username": {"not a username!", "the right password"},
+		"wrong password":     {"known", "a wrong password"},
+		"disabled user":      {"off", "the right password"},
+	} {
+		hashes = nil
+		_, err := svc.Login(context.Background(), login[0], login[1])
+		if !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Errorf("%s: %v, want ErrInvalidCredentials", name, err)
+		}
+		if len(hashes) != 1 || hashes[0][:31] != password.Dummy()[:31] {
+			t.Errorf("%s: %d verifications (%q), want exactly one at the default cost", name, len(hashes), hashes)
+		}
+	}
+}
