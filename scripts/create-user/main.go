@@ -49,9 +49,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	revocations := fs.String("revocations-table", getenv("REVOCATIONS_TABLE"), "revocations table name (default $REVOCATIONS_TABLE)")
 	keep := fs.Bool("keep-sessions", false, "with -disable or -replace: do not end the user's sessions")
 	username := fs.String("username", "", "username (normalized: lower case, PRECIS)")
-	scopes := fs.String("scopes", "", "comma-separated scopes")
+	scopes := fs.String("scopes", "", "comma-separated scopes (with -replace: default the user's current scopes)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	replace := fs.Bool("replace", false, "replace an existing user (new password, scopes and id kept)")
+	replace := fs.Bool("replace", false, "replace an existing user's password (id, scopes unless -scopes, disabled flag kept)")
 	disable := fs.Bool("disable", false, "disable an existing user (no login, no refresh)")
 	enable := fs.Bool("enable", false, "enable a disabled user")
 	if err := fs.Parse(args); err != nil {
@@ -96,6 +96,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 			if err != nil {
 				return err
 			}
+			if u == nil || u.ID == "" {
+				return fmt.Errorf("user %s has no user_id: its sessions could not be ended", name)
+			}
 			return revokeUser(u.ID, "user disabled")
 		}
 		return nil
@@ -125,6 +128,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		}
 		if old != nil {
 			u.ID, u.CreatedAt, u.Disabled = old.ID, old.CreatedAt, old.Disabled
+			if *scopes == "" {
+				u.Scopes = old.Scopes
+			}
 		}
 	}
 	if err := store.PutUser(ctx, u, *replace); err != nil {

@@ -50,8 +50,8 @@ func TestCreateDisableReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	u3, _ := env.Store.User(ctx, "zoe@example.com")
-	if ok, _ := password.Verify(u3.PasswordHash, "a new password"); !ok || u3.ID != u.ID || !u3.Disabled {
-		t.Errorf("replace: %+v (id and disabled flag must be kept)", u3)
+	if ok, _ := password.Verify(u3.PasswordHash, "a new password"); !ok || u3.ID != u.ID || !u3.Disabled || strings.Join(u3.Scopes, " ") != "read write" {
+		t.Errorf("replace: %+v (id, scopes and disabled flag must be kept)", u3)
 	}
 	for _, bad := range [][]string{{"-username", "zоe"}, {"-username", "short", "-password-stdin"}} {
 		if err := run(ctx, bad, strings.NewReader("short\n"), &out, getenv); err == nil {

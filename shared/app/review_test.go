@@ -254,3 +254,64 @@ func TestEndSessionRevocationFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestLockNeverOutlivesItsCount: a lock computed from a count that a
+// successful login has since cleared does not land on a fresh record (it
+// would raise the allowance of the next count), and a clear keeps attempts
+// that arrived after the successful one.
+func TestLockNeverOutlivesItsCount(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	exp := now.Add(24 * time.Hour)
+	for range 7 {
+		if _, err := env.Store.ReserveLoginAttempt(ctx, "vic", now, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.Store.ClearLoginFailures(ctx, "vic", 7); err != nil { // the victim's success
+		t.Fatal(err)
+	}
+	if err := env.Store.LockLogin(ctx, "vic", 6, now.Add(time.Minute), exp); err != nil { // an attacker's late lock
+		t.Fatal(err)
+	}
+	att, err := env.Store.ReserveLoginAttempt(ctx, "vic", now, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Count != 1 || att.Allow != 0 || !att.LockedUntil.IsZero() {
+		t.Fatalf("after a clear and a stale lock: %+v, want a fresh count of 1 with the default allowance", att)
+	}
+
+	// Attempts after the successful one are not forgotten by its clear.
+	env.Store.ReserveLoginAttempt(ctx, "vic", now, exp) // 2: an attacker's, after the victim's 1
+	if err := env.Store.ClearLoginFailures(ctx, "vic", 1); err != nil {
+		t.Fatal(err)
+	}
+	if att, _ := env.Store.ReserveLoginAttempt(ctx, "vic", now, exp); att.Count != 3 {
+		t.Fatalf("count after a stale clear: %d, want 3", att.Count)
+	}
+}
+
+// TestUserRevocationSameSecond: a logout-all within the same second as a
+// hand-typed entry in seconds replaces it, so a session started between
+// the two is not left alive.
+func TestUserRevocationSameSecond(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	sec := time.Now().Unix()
+	if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "sub#u3"}, "revoked_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(sec, 10)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	later := time.UnixMilli(sec*1000 + 600)
+	svc := auth.New(auth.Deps{Revocations: env.Store}, auth.Options{Now: func() time.Time { return later }})
+	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u3"}); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ := env.Store.Revocations(ctx, "x", "x", "u3")
+	if len(revs) != 1 || !revs[0].RevokedAt.Equal(later) {
+		t.Fatalf("entry %+v, want revoked_at %v", revs, later)
+	}
+}

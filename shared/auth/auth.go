@@ -98,11 +98,14 @@ type Users interface {
 	// work, unless the username is locked (then it returns the lock and
 	// counts nothing). A record idle past its expiry starts over.
 	ReserveLoginAttempt(ctx context.Context, username string, now, expires time.Time) (Attempt, error)
-	// LockLogin locks the username until until and allows attempt number
-	// allow after that. A lock never lowers allow (concurrent bursts).
-	LockLogin(ctx context.Context, username string, until time.Time, allow int, expires time.Time) error
-	// ClearLoginFailures forgets the attempts after a successful login.
-	ClearLoginFailures(ctx context.Context, username string) error
+	// LockLogin locks the username until until, computed from attempt
+	// number count, and allows attempt count+1 after that. It applies only
+	// to the record that counted that attempt (not to one a successful
+	// login cleared meanwhile), and never lowers the allowance.
+	LockLogin(ctx context.Context, username string, count int, until, expires time.Time) error
+	// ClearLoginFailures forgets the attempts after a successful login,
+	// unless attempts beyond count arrived meanwhile (those stay counted).
+	ClearLoginFailures(ctx context.Context, username string, count int) error
 }
 
 // Sessions stores refresh sessions.

@@ -30,7 +30,9 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		return Tokens{}, ErrInvalidCredentials
 	}
 	now := s.opt.Now()
-	window := s.opt.LoginLockoutMax + 15*time.Minute
+	// A count is kept a day after the last attempt, so waiting out a lock
+	// does not reset it (only a successful login does).
+	window := max(24*time.Hour, 2*s.opt.LoginLockoutMax)
 
 	// Read the user and count this attempt at the same time.
 	var user *User
@@ -59,7 +61,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	}
 	if att.Count > allow { // beyond the allowance: a burst, or a lock just set by another request
 		until := now.Add(s.lockout(att.Count))
-		if err := s.Users.LockLogin(ctx, name, until, att.Count+1, until.Add(window)); err != nil {
+		if err := s.Users.LockLogin(ctx, name, att.Count, until, until.Add(window)); err != nil {
 			return Tokens{}, unavailable("login: lock", err)
 		}
 		s.Logger.WarnContext(ctx, "login refused: too many attempts", "user", who, "attempts", att.Count)
@@ -88,7 +90,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", reason, "attempts", att.Count)
 		if att.Count >= allow {
 			until := now.Add(s.lockout(att.Count))
-			if err := s.Users.LockLogin(ctx, name, until, att.Count+1, until.Add(window)); err != nil {
+			if err := s.Users.LockLogin(ctx, name, att.Count, until, until.Add(window)); err != nil {
 				return Tokens{}, unavailable("login: lock", err)
 			}
 		}
@@ -99,7 +101,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := s.Users.ClearLoginFailures(ctx, name); err != nil {
+	if err := s.Users.ClearLoginFailures(ctx, name, att.Count); err != nil {
 		s.Logger.WarnContext(ctx, "clear login attempts", "user", who, "err", err)
 	}
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)

@@ -34,7 +34,9 @@ func revocationFromItem(it item) (auth.Revocation, bool) {
 }
 
 // PutRevocation writes an entry. A user entry is only written if it is newer
-// than the one there, so a slow, older logout-all cannot shorten a newer one.
+// than the one there, so a slow, older logout-all cannot shorten a newer one;
+// a token or session entry only if it lasts longer than the one there, so a
+// repeated logout keeps the first entry and its reason.
 func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 	it := revocationKey(r.Kind, r.Value)
 	it["revoked_at"] = millis(r.RevokedAt)
@@ -50,8 +52,13 @@ func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 		in.ConditionExpression = new("attribute_not_exists(pk) OR " +
 			"(revoked_at >= :split AND revoked_at < :ms) OR (revoked_at < :split AND revoked_at < :s)")
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{
-			":ms": millis(r.RevokedAt), ":s": seconds(r.RevokedAt), ":split": num(unitSplit),
+			// An entry in seconds T is older than r when T*1000 < ms, that
+			// is T < ceil(ms/1000).
+			":ms": millis(r.RevokedAt), ":s": num((r.RevokedAt.UnixMilli() + 999) / 1000), ":split": num(unitSplit),
 		}
+	} else {
+		in.ConditionExpression = new("attribute_not_exists(pk) OR expires_at < :exp")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":exp": seconds(r.ExpiresAt)}
 	}
 	_, err := s.db.PutItem(ctx, in)
 	if _, ok := isConditionFailed(err); ok {

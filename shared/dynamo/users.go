@@ -104,16 +104,20 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, e
 	return auth.Attempt{}, fmt.Errorf("count login attempt %s: too much contention", username)
 }
 
-// LockLogin sets a lock. Only a lock allowing a later attempt replaces the
-// current one, so the highest count of a concurrent burst wins.
-func (s *Store) LockLogin(ctx context.Context, username string, until time.Time, allow int, expires time.Time) error {
+// LockLogin sets a lock computed from attempt number count. The record
+// must still hold at least count attempts (a successful login deleting it
+// meanwhile must not leave a lock with a raised allowance on a fresh
+// count), and only a lock allowing a later attempt replaces the current
+// one, so the highest count of a concurrent burst wins.
+func (s *Store) LockLogin(ctx context.Context, username string, count int, until, expires time.Time) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.tables.LoginThrottle,
-		Key:                 usernameKey(username),
-		UpdateExpression:    new("SET locked_until = :until, next_allowed = :allow, expires_at = :exp"),
-		ConditionExpression: new("attribute_not_exists(next_allowed) OR next_allowed < :allow"),
+		TableName:        &s.tables.LoginThrottle,
+		Key:              usernameKey(username),
+		UpdateExpression: new("SET locked_until = :until, next_allowed = :allow, expires_at = :exp"),
+		ConditionExpression: new("failures >= :count AND " +
+			"(attribute_not_exists(next_allowed) OR next_allowed < :allow)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":until": millis(until), ":allow": num(int64(allow)), ":exp": seconds(expires),
+			":until": millis(until), ":count": num(int64(count)), ":allow": num(int64(count + 1)), ":exp": seconds(expires),
 		},
 	})
 	if _, ok := isConditionFailed(err); ok {
@@ -125,9 +129,18 @@ func (s *Store) LockLogin(ctx context.Context, username string, until time.Time,
 	return nil
 }
 
-// ClearLoginFailures deletes the throttle record.
-func (s *Store) ClearLoginFailures(ctx context.Context, username string) error {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.tables.LoginThrottle, Key: usernameKey(username)})
+// ClearLoginFailures deletes the throttle record if it holds no attempt
+// beyond count: attempts that arrived meanwhile stay counted.
+func (s *Store) ClearLoginFailures(ctx context.Context, username string, count int) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &s.tables.LoginThrottle,
+		Key:                       usernameKey(username),
+		ConditionExpression:       new("failures <= :count"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":count": num(int64(count))},
+	})
+	if _, ok := isConditionFailed(err); ok {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("clear login failures %s: %w", username, err)
 	}
