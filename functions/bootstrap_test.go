@@ -132,11 +132,7 @@ func (p *lambdaProc) invoke(t *testing.T, event []byte) map[string]any {
 
 func fixture(t *testing.T, name string, replace ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "events", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(strings.NewReplacer(replace...).Replace(string(b)))
+	return testenv.Event(t, name, replace...)
 }
 
 // TestBootstraps runs login, the authorizer, me, jwks and revoke as

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -89,14 +87,9 @@ func newService(t *testing.T, env *testenv.Env) *service {
 	return s
 }
 
-// fixture reads events/<name>.json with its placeholders replaced.
 func fixture(t *testing.T, name string, replace ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "events", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(strings.NewReplacer(replace...).Replace(string(b)))
+	return testenv.Event(t, name, replace...)
 }
 
 // httpEvent reads a payload 2.0 fixture.
