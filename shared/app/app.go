@@ -124,18 +124,19 @@ func (w *wiring) cookie() apigw.CookieConfig {
 // cannot take every protected API down.
 func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
 	client := kms.NewFromConfig(w.aws)
-	keys, err := kmssign.LoadKeys(ctx, client, []string{w.cfg.SigningKeyID}, w.cfg.RSASigningAlg)
+	current, err := kmssign.LoadKey(ctx, client, w.cfg.SigningKeyID, w.cfg.RSASigningAlg)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
+	keys := []kmssign.Key{current}
 	for _, id := range w.cfg.VerifyKeyIDs {
-		prev, err := kmssign.LoadKeys(ctx, client, []string{id}, w.cfg.RSASigningAlg)
+		prev, err := kmssign.LoadKey(ctx, client, id, w.cfg.RSASigningAlg)
 		if err != nil {
 			w.set.logger.ErrorContext(ctx, "previous signing key left out", "key", id, "err", err)
 			continue
 		}
-		if !slices.ContainsFunc(keys, func(k kmssign.Key) bool { return k.KID == prev[0].KID }) {
-			keys = append(keys, prev[0])
+		if !slices.ContainsFunc(keys, func(k kmssign.Key) bool { return k.KID == prev.KID }) {
+			keys = append(keys, prev) // the same key named twice counts once
 		}
 	}
 	return keys, nil

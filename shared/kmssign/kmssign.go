@@ -104,39 +104,6 @@ func LoadKey(ctx context.Context, client api, keyID, rsaAlg string) (Key, error)
 	return Key{ARN: arn, PublicKey: token.PublicKey{KID: kid, Alg: alg, Key: pub}}, nil
 }
 
-// LoadKeys loads every key in ids, concurrently (one GetPublicKey each, at
-// init). Duplicates (the same key named by alias and ARN) are kept once.
-func LoadKeys(ctx context.Context, client api, ids []string, rsaAlg string) ([]Key, error) {
-	type result struct {
-		key Key
-		err error
-	}
-	results := make([]result, len(ids))
-	done := make(chan struct{})
-	for i, id := range ids {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			k, err := LoadKey(ctx, client, id, rsaAlg)
-			results[i] = result{k, err}
-		}()
-	}
-	for range ids {
-		<-done
-	}
-	var keys []Key
-	var errs []error
-	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
-		if !slices.ContainsFunc(keys, func(k Key) bool { return k.KID == r.key.KID }) {
-			keys = append(keys, r.key)
-		}
-	}
-	return keys, errors.Join(errs...)
-}
-
 // Signer signs with one KMS key. It implements token.Signer.
 type Signer struct {
 	client api
