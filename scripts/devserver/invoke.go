@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/localapi"
+)
+
+// invoke is scripts/invoke: what `sam local invoke FUNCTION -e EVENT`
+// does, without Docker: build the function, run it once under
+// aws-lambda-rie with its template environment, print the response.
+func invoke(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scripts/invoke", flag.ContinueOnError)
+	state := fs.String("state", ".local/dev", "state folder of the running scripts/dev")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: scripts/invoke [--state DIR] FUNCTION EVENT.json
+
+FUNCTION is a folder under functions/ (login) or a logical id (LoginFunction).
+EVENT.json is an event file (events/*.json), or - for stdin. Placeholders
+REPLACE_WITH_ACCESS_TOKEN and REPLACE_WITH_REFRESH_TOKEN are replaced by
+$ACCESS_TOKEN and $REFRESH_TOKEN when set. Needs scripts/dev running (for
+local KMS and DynamoDB). The response goes to stdout, the function's log to stderr.`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return errors.New("want FUNCTION and EVENT.json")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		return err
+	}
+	f := findFunction(tpl, fs.Arg(0))
+	if f == nil {
+		var names []string
+		for _, fn := range tpl.Functions {
+			names = append(names, fn.Folder)
+		}
+		return fmt.Errorf("no function %q in template.yaml (functions: %s)", fs.Arg(0), strings.Join(names, ", "))
+	}
+	event, err := readEvent(fs.Arg(1))
+	if err != nil {
+		return err
+	}
+
+	stateDir, err := filepath.Abs(*state)
+	if err != nil {
+		return err
+	}
+	vars, err := readEnvFile(filepath.Join(stateDir, "endpoints.env"))
+	if err != nil {
+		return fmt.Errorf("scripts/dev is not running (no %s): start it first, it runs local KMS and DynamoDB", filepath.Join(stateDir, "endpoints.env"))
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
+		if !reachable(vars[k]) {
+			return fmt.Errorf("%s %s does not answer: is scripts/dev still running?", k, vars[k])
+		}
+	}
+	api, _ := url.Parse(vars["API_URL"])
+	origins := []string{"http://127.0.0.1:" + api.Port(), "http://localhost:" + api.Port(), "https://app.example.com"}
+	params := map[string]string{}
+	for k, v := range vars {
+		if name, ok := strings.CutPrefix(k, "PARAM_"); ok {
+			params[name] = v
+		}
+	}
+	env, err := localapi.FunctionEnv(tpl, f, localapi.LocalParams(tpl, origins, params),
+		localapi.LocalResources(tpl, vars["SIGNING_KEY_ID"]),
+		localapi.EndpointVariables(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"]))
+	if err != nil {
+		return err
+	}
+
+	buildDir, err := os.MkdirTemp("", "lambda-auth-invoke-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(buildDir)
+	bootstrap, err := buildOne(ctx, root, f.Folder, buildDir)
+	if err != nil {
+		return err
+	}
+	rie, err := toolPath(root, "aws-lambda-rie")
+	if err != nil {
+		return err
+	}
+	l, err := localapi.StartLambda(ctx, localapi.LambdaConfig{RIE: rie, Bootstrap: bootstrap, Function: f, Env: env, Output: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer l.Stop()
+	ictx, cancel := context.WithTimeout(ctx, time.Duration(f.Timeout+5)*time.Second)
+	defer cancel()
+	out, err := l.Invoke(ictx, event)
+	var fe *localapi.FunctionError
+	if errors.As(err, &fe) {
+		b, _ := json.Marshal(fe) // Lambda's error answer, as sam local prints it
+		out, err = b, nil
+		defer os.Exit(1)
+	}
+	if err != nil {
+		return err
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		out = pretty.Bytes()
+	}
+	_, err = fmt.Fprintf(os.Stdout, "%s\n", out)
+	return err
+}
+
+func findFunction(t *localapi.Template, name string) *localapi.Function {
+	for _, f := range t.Functions {
+		if f.ID == name || f.Folder == name || f.Folder == strings.TrimPrefix(strings.TrimSuffix(name, "/"), "functions/") {
+			return f
+		}
+	}
+	return nil
+}
+
+func readEvent(path string) ([]byte, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pairs []string
+	for placeholder, env := range map[string]string{"REPLACE_WITH_ACCESS_TOKEN": "ACCESS_TOKEN", "REPLACE_WITH_REFRESH_TOKEN": "REFRESH_TOKEN"} {
+		if v := os.Getenv(env); v != "" {
+			pairs = append(pairs, placeholder, v)
+		}
+	}
+	s := strings.NewReplacer(pairs...).Replace(string(b))
+	if !json.Valid([]byte(s)) {
+		return nil, fmt.Errorf("%s is not JSON", path)
+	}
+	return []byte(s), nil
+}
+
+func reachable(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// envJSON prints infra/env.json as the template and scripts/dev define it.
+func envJSON(w io.Writer) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		return err
+	}
+	b, err := localapi.EnvJSON(tpl)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}

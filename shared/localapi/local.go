@@ -1,0 +1,128 @@
+package localapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The local stand-ins of what a deploy creates. infra/env.json (sam local
+// with Docker) uses the same names, so both ways of running locally share
+// one set of tables and one key.
+const (
+	KeyAlias     = "alias/auth-local-signing"
+	DemoUsername = "alice@example.com"            // also in events/login.json
+	DemoPassword = "correct horse battery staple" // a local demo account only
+	DemoUserID   = "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c" // the user of events/revoke-user.json
+	region       = "us-east-1"
+)
+
+// LocalParams are the stack parameters of a local run: the template's
+// defaults, with values for those that have none. origins are the browser
+// origins allowed to use the refresh cookie (ALLOWED_ORIGINS); overrides
+// are parameter values given by the user (scripts/dev --param Name=Value).
+func LocalParams(t *Template, origins []string, overrides ...map[string]string) map[string]string {
+	p := map[string]string{}
+	for k, v := range t.Parameters {
+		p[k] = v
+	}
+	p["Issuer"] = "https://auth.example.com"
+	p["Audience"] = "https://api.example.com"
+	p["AllowedOrigins"] = strings.Join(origins, ",")
+	for _, o := range overrides {
+		for k, v := range o {
+			p[k] = v
+		}
+	}
+	return p
+}
+
+var wordStart = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+
+// TableName is the local name of a table: UsersTable -> auth-users,
+// LoginThrottleTable -> auth-login-throttle.
+func TableName(logicalID string) string {
+	base := strings.TrimSuffix(logicalID, "Table")
+	return "auth-" + strings.ToLower(wordStart.ReplaceAllString(base, "$1-$2"))
+}
+
+// LocalResources are the local values of !Ref and !GetAtt: table names and
+// the signing key (its ARN, or the alias where the ARN is not known yet).
+func LocalResources(t *Template, signingKey string) map[string]string {
+	r := map[string]string{"SigningKey": signingKey, "SigningKey.Arn": signingKey}
+	for id := range t.Tables {
+		r[id] = TableName(id)
+		r[id+".Arn"] = "arn:aws:dynamodb:" + region + ":000000000000:table/" + TableName(id)
+	}
+	return r
+}
+
+// EndpointVariables are the template's empty AWS_ENDPOINT_URL_<SERVICE>
+// variables, which a local run fills in.
+func EndpointVariables(kms, dynamodb string) map[string]string {
+	return map[string]string{"AWS_ENDPOINT_URL_KMS": kms, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb}
+}
+
+// FunctionEnv is a function's whole local environment: the template's
+// variables resolved (endpoints overridden only where the template declares
+// them, as `sam local --env-vars` does), the log level, and the variables
+// Lambda itself sets (region, credentials).
+func FunctionEnv(t *Template, f *Function, params, resources, endpoints map[string]string) (map[string]string, error) {
+	env, err := f.Resolve(params, resources)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range endpoints {
+		if _, declared := env[k]; declared {
+			env[k] = v
+		}
+	}
+	if f.LogLevel != (Value{}) {
+		lvl, err := f.LogLevel.resolve(params, resources)
+		if err != nil {
+			return nil, fmt.Errorf("%s: LoggingConfig.ApplicationLogLevel: %w", f.ID, err)
+		}
+		env["AWS_LAMBDA_LOG_LEVEL"] = lvl
+	}
+	env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = region, region
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "local", "local"
+	return env, nil
+}
+
+// EnvJSON is infra/env.json: the variables of every function for
+// `sam local invoke --env-vars` and `sam local start-api --env-vars`, with
+// the endpoints at host.docker.internal (scripts/dev's default ports).
+func EnvJSON(t *Template) ([]byte, error) {
+	params := LocalParams(t, []string{"http://127.0.0.1:3000", "http://localhost:3000", "https://app.example.com"})
+	resources := LocalResources(t, KeyAlias)
+	out := map[string]map[string]string{
+		"Parameters": {
+			"AWS_ENDPOINT_URL_KMS":      "http://host.docker.internal:4599",
+			"AWS_ENDPOINT_URL_DYNAMODB": "http://host.docker.internal:4567",
+			"AWS_REGION":                region,
+			"AWS_DEFAULT_REGION":        region,
+			"AWS_ACCESS_KEY_ID":         "local",
+			"AWS_SECRET_ACCESS_KEY":     "local",
+		},
+	}
+	for id, f := range t.Functions {
+		env, err := f.Resolve(params, resources)
+		if err != nil {
+			return nil, err
+		}
+		for k := range out["Parameters"] {
+			delete(env, k) // from Parameters, for every function that declares it
+		}
+		out[id] = env
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
