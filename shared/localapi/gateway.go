@@ -275,7 +275,7 @@ func (g *Gateway) authorize(ctx context.Context, a *Authorizer, ev events.APIGat
 		}
 		return resp.Context, true, 0
 	}
-	var resp events.APIGatewayV2CustomAuthorizerIAMPolicyResponse
+	var resp iamResponse
 	if err := json.Unmarshal(out, &resp); err != nil || len(resp.PolicyDocument.Statement) == 0 {
 		g.log.Error("authorizer answered no IAM policy", "authorizer", a.Name)
 		return nil, false, http.StatusInternalServerError
@@ -290,8 +290,35 @@ func (g *Gateway) authorize(ctx context.Context, a *Authorizer, ev events.APIGat
 	return resp.Context, true, 0
 }
 
+// iamResponse is an authorizer's IAM policy answer. IAM lets Action and
+// Resource be a string or a list, which events.IAMPolicyStatement does not read.
+type iamResponse struct {
+	PrincipalID    string `json:"principalId"`
+	PolicyDocument struct {
+		Statement []iamStatement `json:"Statement"`
+	} `json:"policyDocument"`
+	Context map[string]any `json:"context"`
+}
+
+type iamStatement struct {
+	Effect   string       `json:"Effect"`
+	Action   stringOrList `json:"Action"`
+	Resource stringOrList `json:"Resource"`
+}
+
+type stringOrList []string
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = []string{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(s))
+}
+
 // allows: some statement allows execute-api:Invoke on arn and none denies it.
-func allows(statements []events.IAMPolicyStatement, arn string) bool {
+func allows(statements []iamStatement, arn string) bool {
 	allowed := false
 	for _, s := range statements {
 		if !anyMatch(s.Action, "execute-api:Invoke") || !anyMatch(s.Resource, arn) {

@@ -37,8 +37,20 @@ type LambdaConfig struct {
 }
 
 // StartLambda starts the emulator on two free loopback ports of its own
-// and waits until it accepts invocations.
+// and waits until it accepts invocations. A port can be taken by another
+// program between choosing and binding it: then it tries new ports.
 func StartLambda(ctx context.Context, c LambdaConfig) (*Lambda, error) {
+	var err error
+	for range 3 {
+		var l *Lambda
+		if l, err = startLambda(ctx, c); err == nil || ctx.Err() != nil {
+			return l, err
+		}
+	}
+	return nil, err
+}
+
+func startLambda(ctx context.Context, c LambdaConfig) (*Lambda, error) {
 	api, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -60,7 +72,13 @@ func StartLambda(ctx context.Context, c LambdaConfig) (*Lambda, error) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if conn, err := net.Dial("tcp", api); err == nil {
 			conn.Close()
-			return l, nil
+			// Listening, unless the emulator failed to bind and exits now
+			// while another program holds the port.
+			select {
+			case <-l.Done():
+			case <-time.After(20 * time.Millisecond):
+				return l, nil
+			}
 		}
 		select {
 		case <-l.Done():
@@ -169,11 +187,28 @@ func hasKey(body []byte, key string) bool {
 // invokeClient never reuses a proxy setting of the caller's environment.
 var invokeClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 
+var (
+	portsMu sync.Mutex
+	given   = map[string]bool{} // addresses freeAddr handed out in this process
+)
+
+// freeAddr is a loopback address no program listens on now, and one this
+// process has not handed out before (the OS may offer a port again as
+// soon as it is closed, before the emulator given it has bound it).
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !given[addr] {
+			given[addr] = true
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("no free loopback port")
 }

@@ -13,8 +13,8 @@ import (
 // one set of tables and one key.
 const (
 	KeyAlias     = "alias/auth-local-signing"
-	DemoUsername = "alice@example.com"            // also in events/login.json
-	DemoPassword = "correct horse battery staple" // a local demo account only
+	DemoUsername = "alice@example.com"                    // also in events/login.json
+	DemoPassword = "correct horse battery staple"         // a local demo account only
 	DemoUserID   = "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c" // the user of events/revoke-user.json
 	region       = "us-east-1"
 )

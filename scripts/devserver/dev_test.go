@@ -1,0 +1,490 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/localapi"
+)
+
+// devStack is one scripts/dev run, as a newcomer starts it, on free ports
+// and with its own state folder.
+type devStack struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer // stdout: the banner, with the demo credentials
+	errOut *syncBuffer // stderr: progress and the gateway's request log
+	state  string
+	vars   map[string]string
+	api    string
+	exited chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDev runs scripts/dev and waits until it has written its endpoints
+// file, which it does once everything is up.
+func startDev(t testing.TB, args ...string) *devStack {
+	t.Helper()
+	return startDevOn(t, t.TempDir(), args...)
+}
+
+// startDevOn starts scripts/dev on the state folder state.
+func startDevOn(t testing.TB, state string, args ...string) *devStack {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &devStack{out: &syncBuffer{}, errOut: &syncBuffer{}, state: state, exited: make(chan struct{})}
+	args = append([]string{"--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state}, args...)
+	d.cmd = exec.Command(filepath.Join(root, "scripts", "dev"), args...)
+	d.cmd.Dir = root
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.errOut
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() { d.stop(t) })
+	envFile := filepath.Join(d.state, "endpoints.env")
+	deadline := time.After(3 * time.Minute) // a cold Go build cache; warm it is seconds
+	for {
+		if vars, err := readEnvFile(envFile); err == nil {
+			d.vars, d.api = vars, vars["API_URL"]
+			return d
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("scripts/dev exited before it was ready:\n%s%s", d.out, d.errOut)
+		case <-deadline:
+			t.Fatalf("scripts/dev not ready after 3 minutes:\n%s%s", d.out, d.errOut)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop is Ctrl-C: SIGINT to scripts/dev (the terminal sends it to the
+// foreground process group; the runner is the script itself after exec).
+func (d *devStack) stop(t testing.TB) {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		t.Errorf("scripts/dev did not stop within 20s of SIGINT:\n%s", d.errOut)
+	}
+}
+
+// loopbackJar is a cookie jar that treats http://127.0.0.1 as a secure
+// context, as browsers do for loopback (W3C Secure Contexts, "potentially
+// trustworthy origin"), so the Secure refresh cookie round-trips as it
+// would in a browser against the local API.
+type loopbackJar struct{ jar *cookiejar.Jar }
+
+func (j loopbackJar) secure(u *url.URL) *url.URL {
+	c := *u
+	if host := u.Hostname(); host == "127.0.0.1" || host == "localhost" {
+		c.Scheme = "https"
+	}
+	return &c
+}
+
+func (j loopbackJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	j.jar.SetCookies(j.secure(u), cookies)
+}
+
+func (j loopbackJar) Cookies(u *url.URL) []*http.Cookie { return j.jar.Cookies(j.secure(u)) }
+
+// browser is an HTTP client with a cookie jar that sends Origin like a
+// browser on the API's own origin.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+	jar    loopbackJar
+	base   string
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	lj := loopbackJar{jar}
+	return &browser{t: t, client: &http.Client{Jar: lj, Timeout: 30 * time.Second}, jar: lj, base: base}
+}
+
+type response struct {
+	status  int
+	header  http.Header
+	body    []byte
+	cookies []*http.Cookie
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+func (b *browser) do(method, path, contentType string, body []byte, headers ...string) response {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.base+path, bytes.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Origin", b.base)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: data, cookies: resp.Cookies()}
+}
+
+func (b *browser) login(user, pw string) (string, response) {
+	b.t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	r := b.do("POST", "/auth/login", "application/json", body)
+	if r.status != 200 {
+		b.t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	tok, _ := r.json(b.t)["access_token"].(string)
+	if tok == "" {
+		b.t.Fatalf("login: no access_token in %s", r.body)
+	}
+	return tok, r
+}
+
+func (b *browser) refreshCookie() *http.Cookie {
+	u, _ := url.Parse(b.base + "/auth/refresh")
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == "__Secure-refresh_token" {
+			return c
+		}
+	}
+	return nil
+}
+
+func (b *browser) setRefreshCookie(value string) {
+	u, _ := url.Parse(b.base + "/auth/")
+	b.jar.SetCookies(u, []*http.Cookie{{Name: "__Secure-refresh_token", Value: value, Path: "/auth", Secure: true, HttpOnly: true}})
+}
+
+func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+// TestLocalAPIEndToEnd runs scripts/dev and drives its HTTP API with a real
+// HTTP client, cookie jar and all, through the whole flow: login, a
+// protected call, refresh with rotation, reuse detection, logout,
+// logout-all and a console-style revoke with scripts/invoke.
+func TestLocalAPIEndToEnd(t *testing.T) {
+	d := startDev(t, "--param", "RefreshReuseGrace=1s")
+	b := newBrowser(t, d.api)
+	secrets := []string{localapi.DemoPassword}
+
+	// Login: an access token in the body, the refresh token in a cookie.
+	tok, r := b.login(localapi.DemoUsername, localapi.DemoPassword)
+	secrets = append(secrets, tok)
+	setCookie := strings.Join(r.header.Values("Set-Cookie"), "\n")
+	for _, attr := range []string{"__Secure-refresh_token=", "Path=/auth", "HttpOnly", "Secure", "SameSite=Strict"} {
+		if !strings.Contains(setCookie, attr) {
+			t.Errorf("login Set-Cookie %q lacks %s", setCookie, attr)
+		}
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("login Cache-Control %q, want no-store", r.header.Get("Cache-Control"))
+	}
+	first := b.refreshCookie()
+	if first == nil {
+		t.Fatal("the jar holds no refresh cookie after login")
+	}
+	secrets = append(secrets, first.Value)
+
+	// A protected call: the authorizer's context reaches the route.
+	me := b.do("GET", "/me", "", nil, bearer(tok)...)
+	if me.status != 200 || me.json(t)["sub"] != localapi.DemoUserID {
+		t.Fatalf("/me: %d %s", me.status, me.body)
+	}
+
+	// The JWKS publishes the key that signed the token.
+	jwks := b.do("GET", "/.well-known/jwks.json", "", nil)
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	var h struct{ Kid string }
+	json.Unmarshal(header, &h)
+	if jwks.status != 200 || h.Kid == "" || !strings.Contains(string(jwks.body), `"kid":"`+h.Kid+`"`) {
+		t.Errorf("jwks %d %s does not publish kid %q", jwks.status, jwks.body, h.Kid)
+	}
+
+	// Refresh rotates the cookie and issues a new access token.
+	r = b.do("POST", "/auth/refresh", "", nil)
+	second := b.refreshCookie()
+	if r.status != 200 || second == nil || second.Value == first.Value {
+		t.Fatalf("refresh: %d %s; cookie rotated: %v", r.status, r.body, second != nil && second.Value != first.Value)
+	}
+	tok2, _ := r.json(t)["access_token"].(string)
+	secrets = append(secrets, second.Value, tok2)
+	if me := b.do("GET", "/me", "", nil, bearer(tok2)...); me.status != 200 {
+		t.Errorf("/me with the refreshed token: %d", me.status)
+	}
+
+	// Reuse of the old refresh token after the grace window (1 s here):
+	// 401, and the whole session is revoked, its access tokens included.
+	time.Sleep(1500 * time.Millisecond)
+	b.setRefreshCookie(first.Value)
+	if r := b.do("POST", "/auth/refresh", "", nil); r.status != 401 || r.json(t)["error"] != "invalid_refresh_token" {
+		t.Errorf("reuse of a rotated refresh token: %d %s, want 401 invalid_refresh_token", r.status, r.body)
+	}
+	b.setRefreshCookie(second.Value)
+	if r := b.do("POST", "/auth/refresh", "", nil); r.status != 401 {
+		t.Errorf("the current refresh token of a session revoked for reuse: %d %s, want 401", r.status, r.body)
+	}
+	if me := b.do("GET", "/me", "", nil, bearer(tok2)...); me.status != 403 {
+		t.Errorf("/me with an access token of the revoked session: %d, want 403", me.status)
+	}
+
+	// Logout ends this session and clears the cookie.
+	tok3, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
+	third := b.refreshCookie()
+	secrets = append(secrets, tok3, third.Value)
+	if r := b.do("POST", "/auth/logout", "", nil); r.status/100 != 2 {
+		t.Errorf("logout: %d %s", r.status, r.body)
+	}
+	if b.refreshCookie() != nil {
+		t.Error("logout left the refresh cookie in the jar")
+	}
+	b.setRefreshCookie(third.Value)
+	if r := b.do("POST", "/auth/refresh", "", nil); r.status != 401 {
+		t.Errorf("refresh after logout: %d, want 401", r.status)
+	}
+
+	// Log out of all devices: both sessions' access and refresh tokens end.
+	other := newBrowser(t, d.api)
+	tokA, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
+	tokB, _ := other.login(localapi.DemoUsername, localapi.DemoPassword)
+	secrets = append(secrets, tokA, tokB, b.refreshCookie().Value, other.refreshCookie().Value)
+	time.Sleep(5 * time.Millisecond) // session starts are in ms: logout-all ends those started before it
+	if r := b.do("POST", "/auth/logout-all", "", nil, bearer(tokA)...); r.status/100 != 2 {
+		t.Fatalf("logout-all: %d %s", r.status, r.body)
+	}
+	for name, tk := range map[string]string{"this device": tokA, "the other device": tokB} {
+		if me := b.do("GET", "/me", "", nil, bearer(tk)...); me.status != 403 {
+			t.Errorf("/me from %s after logout-all: %d, want 403", name, me.status)
+		}
+	}
+	if r := other.do("POST", "/auth/refresh", "", nil); r.status != 401 {
+		t.Errorf("refresh on the other device after logout-all: %d, want 401", r.status)
+	}
+
+	// Console-style revoke: the revoke function with a sample event, through
+	// scripts/invoke, ends the demo user's sessions.
+	time.Sleep(5 * time.Millisecond)
+	tokC, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
+	secrets = append(secrets, tokC, b.refreshCookie().Value)
+	if me := b.do("GET", "/me", "", nil, bearer(tokC)...); me.status != 200 {
+		t.Fatalf("/me before revoke: %d", me.status)
+	}
+	time.Sleep(5 * time.Millisecond)
+	root, _ := repoRoot()
+	inv := exec.Command(filepath.Join(root, "scripts", "invoke"), "--state", d.state, "revoke", filepath.Join(root, "events", "revoke-user.json"))
+	inv.Dir = root
+	var invOut, invErr bytes.Buffer
+	inv.Stdout, inv.Stderr = &invOut, &invErr
+	if err := inv.Run(); err != nil || !strings.Contains(invOut.String(), `"revoked": "user"`) {
+		t.Fatalf("scripts/invoke revoke: %v\n%s\n%s", err, invOut.String(), invErr.String())
+	}
+	if me := b.do("GET", "/me", "", nil, bearer(tokC)...); me.status != 403 {
+		t.Errorf("/me after the user was revoked: %d, want 403", me.status)
+	}
+	if r := b.do("POST", "/auth/refresh", "", nil); r.status != 401 {
+		t.Errorf("refresh after the user was revoked: %d, want 401", r.status)
+	}
+
+	// No secret in any log: the gateway's request log and every function's
+	// log (stdout only has the banner, which prints the demo credentials).
+	d.stop(t)
+	if !strings.Contains(d.errOut.String(), "route=\"GET /me\" status=403") {
+		t.Errorf("the gateway's request log was not captured:\n%s", d.errOut)
+	}
+	logs := d.errOut.String() + invErr.String()
+	files, _ := filepath.Glob(filepath.Join(d.state, "logs", "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		logs += string(b)
+	}
+	if !strings.Contains(logs, `"audit: revoked"`) {
+		t.Error("the function logs were not captured (no revoke audit line)")
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("a secret (%.12s...) is in the logs", s)
+		}
+	}
+}
+
+// TestLocalAPIBadRequests: whatever a client sends, the answer is a 4xx
+// with a JSON error, never a 500.
+func TestLocalAPIBadRequests(t *testing.T) {
+	d := startDev(t)
+	tok, _ := newBrowser(t, d.api).login(localapi.DemoUsername, localapi.DemoPassword)
+	huge := bytes.Repeat([]byte("a"), 11<<20)
+	cases := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		headers                   []string
+		status                    int
+	}{
+		{"malformed JSON", "POST", "/auth/login", "application/json", []byte(`{"username":`), nil, 400},
+		{"JSON not an object", "POST", "/auth/login", "application/json", []byte(`["a"]`), nil, 400},
+		{"wrong content type", "POST", "/auth/login", "text/plain", []byte(`{"username":"a","password":"b"}`), nil, 415},
+		{"form body", "POST", "/auth/login", "application/x-www-form-urlencoded", []byte(`username=a&password=b`), nil, 415},
+		{"missing password", "POST", "/auth/login", "application/json", []byte(`{"username":"alice@example.com"}`), nil, 400},
+		{"missing fields", "POST", "/auth/login", "application/json", []byte(`{}`), nil, 400},
+		{"empty body", "POST", "/auth/login", "application/json", nil, nil, 400},
+		{"oversized body (over the 8 KiB limit)", "POST", "/auth/login", "application/json", bytes.Repeat([]byte(" "), 9<<10), nil, 413},
+		{"body over API Gateway's 10 MB", "POST", "/auth/login", "application/json", huge, nil, 413},
+		{"binary body", "POST", "/auth/login", "application/octet-stream", []byte{0xff, 0x00, 0x01}, nil, 415},
+		{"wrong password", "POST", "/auth/login", "application/json", []byte(`{"username":"alice@example.com","password":"wrong password!"}`), nil, 401},
+		{"unknown route", "GET", "/nope", "", nil, nil, 404},
+		{"wrong method on login", "GET", "/auth/login", "", nil, nil, 404},
+		{"wrong method on me", "DELETE", "/me", "", nil, nil, 404},
+		{"trailing slash", "GET", "/me/", "", nil, bearer(tok), 404},
+		{"protected route without a token", "GET", "/me", "", nil, nil, 401},
+		{"protected route with a bad token", "GET", "/me", "", nil, bearer("not.a.jwt"), 403},
+		{"token with the wrong scheme", "GET", "/me", "", nil, []string{"Authorization", "Basic " + tok}, 403},
+		{"logout-all without a token", "POST", "/auth/logout-all", "", nil, nil, 401},
+		{"refresh without a cookie", "POST", "/auth/refresh", "", nil, nil, 401},
+		{"refresh with a forged cookie", "POST", "/auth/refresh", "", nil, []string{"Cookie", "__Secure-refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, 401},
+		{"refresh from another site", "POST", "/auth/refresh", "", nil, []string{"Origin", "https://evil.example", "Cookie", "__Secure-refresh_token=x.y"}, 403},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBrowser(t, d.api) // an empty cookie jar
+			r := b.do(c.method, c.path, c.ctype, c.body, c.headers...)
+			if r.status != c.status {
+				t.Errorf("status %d %s, want %d", r.status, r.body, c.status)
+			}
+			if r.status >= 500 {
+				t.Errorf("a server error for a client's mistake: %d %s", r.status, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want JSON", ct)
+			}
+			m := r.json(t)
+			if m["error"] == nil && m["message"] == nil {
+				t.Errorf("no error in %s", r.body)
+			}
+		})
+	}
+}
+
+// TestDevStopsEveryChild: Ctrl-C ends the emulators, the functions and the
+// local servers; the endpoints file goes; state survives a restart (the
+// demo user logs in on the second start with the same key).
+func TestDevStopsEveryChild(t *testing.T) {
+	d := startDev(t)
+	ports := []string{}
+	for _, k := range []string{"API_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
+		u, _ := url.Parse(d.vars[k])
+		ports = append(ports, u.Host)
+	}
+	children := processesUnder(t, d.state)
+	if len(children) < 8 { // an emulator per function, at least
+		t.Fatalf("found %d processes working in %s, want every emulator: %v", len(children), d.state, children)
+	}
+	b := newBrowser(t, d.api)
+	tok, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
+	d.stop(t)
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("scripts/dev exited %d after SIGINT, want 0:\n%s", code, d.errOut)
+	}
+	if _, err := os.Stat(filepath.Join(d.state, "endpoints.env")); !os.IsNotExist(err) {
+		t.Errorf("endpoints.env left behind: %v", err)
+	}
+	for _, p := range children {
+		if err := syscall.Kill(p, 0); err == nil {
+			t.Errorf("process %d still runs after Ctrl-C", p)
+		}
+	}
+	for _, addr := range ports {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Ctrl-C", addr)
+		}
+	}
+
+	// Started again on the same state: the same key, tables and user.
+	d2 := startDevOn(t, d.state)
+	b2 := newBrowser(t, d2.api)
+	tok2, _ := b2.login(localapi.DemoUsername, localapi.DemoPassword)
+	kid := func(tok string) string { return strings.Split(tok, ".")[0] }
+	if kid(tok) != kid(tok2) {
+		t.Error("the signing key changed across a restart without --reset")
+	}
+}
+
+// processesUnder lists the processes whose working directory is inside dir
+// (each emulator runs in its function's build folder).
+func processesUnder(t *testing.T, dir string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("this test reads /proc (Linux): %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err == nil && strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids
+}

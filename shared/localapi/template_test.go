@@ -1,0 +1,244 @@
+package localapi
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestProjectTemplate: the routes, authorizer and functions of the real
+// template.yaml, as the local API serves them.
+func TestProjectTemplate(t *testing.T) {
+	tpl, err := Load(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // route key -> function (authorizer)
+		"POST /auth/login":           "LoginFunction",
+		"POST /auth/refresh":         "RefreshFunction",
+		"POST /auth/logout":          "LogoutFunction",
+		"POST /auth/logout-all":      "LogoutAllFunction (LambdaAuthorizer)",
+		"GET /me":                    "MeFunction (LambdaAuthorizer)",
+		"GET /.well-known/jwks.json": "JWKSFunction",
+	}
+	got := map[string]string{}
+	for _, r := range tpl.Routes {
+		v := r.Function
+		if r.Authorizer != "" {
+			v += " (" + r.Authorizer + ")"
+		}
+		got[r.Key()] = v
+	}
+	if len(got) != len(want) {
+		t.Errorf("routes %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("route %s -> %q, want %q", k, got[k], v)
+		}
+	}
+	a := tpl.Authorizers["LambdaAuthorizer"]
+	if a == nil || a.Function != "AuthorizerFunction" || !a.SimpleResponses || strings.Join(a.IdentityHeaders, ",") != "authorization" {
+		t.Errorf("authorizer %+v", a)
+	}
+	if f := tpl.Functions["LogoutAllFunction"]; f == nil || f.Folder != "logout-all" || f.Timeout != 10 {
+		t.Errorf("LogoutAllFunction %+v", f)
+	}
+	if f := tpl.Functions["LoginFunction"]; f == nil || f.MemorySize != 512 || f.LogFormat != "JSON" || f.LogLevel.Ref != "LogLevel" {
+		t.Errorf("LoginFunction %+v: want MemorySize 512 and LoggingConfig from Globals", f)
+	}
+	for _, id := range []string{"UsersTable", "LoginThrottleTable", "SessionsTable", "RevocationsTable"} {
+		if def, ok := tpl.Tables[id]; !ok || len(def.KeySchema) == 0 {
+			t.Errorf("table %s: %+v", id, def)
+		}
+	}
+}
+
+const sampleTemplate = `
+Parameters:
+  Issuer: {Type: String}
+  Keys: {Type: CommaDelimitedList, Default: "a,b"}
+Globals:
+  Function:
+    Timeout: 7
+    Environment:
+      Variables:
+        SHARED: from-globals
+        OVERRIDDEN: from-globals
+  HttpApi:
+    Auth:
+      DefaultAuthorizer: Guard
+      Authorizers:
+        Guard:
+          FunctionArn: !GetAtt GuardFunction.Arn
+          AuthorizerPayloadFormatVersion: "2.0"
+          Identity: {Headers: [X-Api-Key]}
+Resources:
+  ItemsTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  GuardFunction:
+    Type: AWS::Serverless::Function
+  ItemFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 9
+      Environment:
+        Variables:
+          OVERRIDDEN: own
+          ISSUER: !Ref Issuer
+          TABLE: !Ref ItemsTable
+          TABLE_ARN: {"Fn::GetAtt": [ItemsTable, Arn]}
+          KEYS: !Join ["|", !Ref Keys]
+          BOTH: !Join ["-", [x, !Ref Issuer]]
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Method: get, Path: "/items/{id}"}
+        Any:
+          Type: HttpApi
+          Properties: {Path: "/files/{proxy+}", Method: ANY, Auth: {Authorizer: NONE}}
+        Catch:
+          Type: HttpApi
+`
+
+const sampleMakefile = "build-GuardFunction:\n\t$(call go_build,guard)\n\nbuild-ItemFunction:\n\t$(call go_build,item)\n"
+
+// TestParseMergesGlobals: Globals (function settings, variables and the
+// implicit HttpApi's authorizer) merged as SAM merges them, intrinsic
+// functions resolved with local values.
+func TestParseMergesGlobals(t *testing.T) {
+	tpl, err := Parse([]byte(sampleTemplate), []byte(sampleMakefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := tpl.Functions["ItemFunction"]
+	if f.Timeout != 9 || tpl.Functions["GuardFunction"].Timeout != 7 {
+		t.Errorf("timeouts %d, %d: want 9 (own), 7 (Globals)", f.Timeout, tpl.Functions["GuardFunction"].Timeout)
+	}
+	env, err := f.Resolve(map[string]string{"Issuer": "https://i", "Keys": "a,b"},
+		map[string]string{"ItemsTable": "items", "ItemsTable.Arn": "arn:items"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"SHARED": "from-globals", "OVERRIDDEN": "own", "ISSUER": "https://i", "TABLE": "items",
+		"TABLE_ARN": "arn:items", "KEYS": "a|b", "BOTH": "x-https://i"}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	routes := map[string]string{}
+	for _, r := range tpl.Routes {
+		routes[r.Key()] = r.Authorizer
+	}
+	wantRoutes := map[string]string{"GET /items/{id}": "Guard", "ANY /files/{proxy+}": "", "ANY $default": "Guard"}
+	if len(routes) != len(wantRoutes) {
+		t.Errorf("routes %v, want %v", routes, wantRoutes)
+	}
+	for k, v := range wantRoutes {
+		if a, ok := routes[k]; !ok || a != v {
+			t.Errorf("route %s authorizer %q (present %t), want %q", k, a, ok, v)
+		}
+	}
+	if h := tpl.Authorizers["Guard"].IdentityHeaders; len(h) != 1 || h[0] != "x-api-key" {
+		t.Errorf("identity headers %v", h)
+	}
+}
+
+// TestParseRefusesWhatItCannotServe: a local API that silently skipped
+// these would behave unlike the deployed one.
+func TestParseRefusesWhatItCannotServe(t *testing.T) {
+	cases := map[string]struct{ from, to, makefile string }{
+		"payload 1.0":           {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", PayloadFormatVersion: "1.0"}`, sampleMakefile},
+		"unknown authorizer":    {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", Auth: {Authorizer: Nope}}`, sampleMakefile},
+		"unresolvable":          {`KEYS: !Join ["|", !Ref Keys]`, `KEYS: !Sub "${Keys}"`, sampleMakefile},
+		"no Makefile target":    {"", "", "build-GuardFunction:\n\t$(call go_build,guard)\n"},
+		"authorizer format 1.0": {`AuthorizerPayloadFormatVersion: "2.0"`, `AuthorizerPayloadFormatVersion: "1.0"`, sampleMakefile},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			src := sampleTemplate
+			if c.from != "" {
+				if !strings.Contains(src, c.from) {
+					t.Fatalf("sample has no %q", c.from)
+				}
+				src = strings.Replace(src, c.from, c.to, 1)
+			}
+			if _, err := Parse([]byte(src), []byte(c.makefile)); err == nil {
+				t.Error("parsed without error")
+			}
+		})
+	}
+}
+
+func TestResolveMissingReference(t *testing.T) {
+	tpl, err := Parse([]byte(sampleTemplate), []byte(sampleMakefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tpl.Functions["ItemFunction"].Resolve(map[string]string{"Keys": ""}, nil); err == nil {
+		t.Error("resolved !Ref Issuer and !Ref ItemsTable without values")
+	}
+}
+
+func TestTableName(t *testing.T) {
+	for id, want := range map[string]string{"UsersTable": "auth-users", "LoginThrottleTable": "auth-login-throttle", "SessionsTable": "auth-sessions"} {
+		if got := TableName(id); got != want {
+			t.Errorf("TableName(%s) = %s, want %s", id, got, want)
+		}
+	}
+}
+
+// TestEnvJSONIsCurrent: infra/env.json (sam local with Docker) gives every
+// function the variables the template declares, with the names scripts/dev
+// creates. Regenerate: go run ./scripts/devserver env-json > infra/env.json
+func TestEnvJSONIsCurrent(t *testing.T) {
+	tpl, err := Load(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := EnvJSON(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("infra/env.json is stale; regenerate: go run ./scripts/devserver env-json > infra/env.json\nwant:\n%s", want)
+	}
+}
+
+// TestDemoUserIsTheSampleEventsUser: scripts/invoke revoke
+// events/revoke-user.json ends the demo user's sessions.
+func TestDemoUserIsTheSampleEventsUser(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "events", "revoke-user.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), DemoUserID) {
+		t.Errorf("events/revoke-user.json does not name %s", DemoUserID)
+	}
+	b, err = os.ReadFile(filepath.Join(repoRoot(t), "events", "login.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), DemoUsername) || !strings.Contains(string(b), DemoPassword) {
+		t.Errorf("events/login.json does not log in the demo user")
+	}
+}
