@@ -27,6 +27,7 @@ func run(ctx context.Context, args []string) error {
 	port := fs.Int("port", 3000, "port of the local API on 127.0.0.1 (0: any free port)")
 	kmsPort := fs.Int("kms-port", 4599, "port of local KMS (0: any free port); infra/env.json expects 4599")
 	dynamoPort := fs.Int("dynamodb-port", 4567, "port of local DynamoDB (0: any free port); infra/env.json expects 4567")
+	dynamoHost := fs.String("dynamodb-host", "127.0.0.1", "address local DynamoDB listens on (0.0.0.0 lets Docker containers reach it on Linux)")
 	state := fs.String("state", ".local/dev", "folder for the local KMS keys, tables, builds and logs")
 	reset := fs.Bool("reset", false, "delete the state folder first: start from empty")
 	verbose := fs.Bool("verbose", false, "also print every function's log lines here (they are always in STATE/logs)")
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string) error {
 		defer wg.Done()
 		builtDir, buildErr = buildAll(ctx, root, filepath.Join(stateDir, "build"))
 	}()
-	servers, err = startServers(ctx, root, stateDir, *kmsPort, *dynamoPort)
+	servers, err = startServers(ctx, root, stateDir, *kmsPort, *dynamoHost, *dynamoPort)
 	if servers != nil {
 		defer servers.stop()
 	}

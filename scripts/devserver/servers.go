@@ -36,10 +36,10 @@ type localServers struct {
 
 var (
 	kmsStarted    = regexp.MustCompile(`Local KMS started on [0-9.:]*:([0-9]+)`)
-	dynamoStarted = regexp.MustCompile(`dynalite listening on http://[0-9.]+:([0-9]+)`)
+	dynamoStarted = regexp.MustCompile(`dynalite listening on http://[0-9a-f.:\[\]]+:([0-9]+)`)
 )
 
-func startServers(ctx context.Context, root, stateDir string, kmsPort, dynamoPort int) (*localServers, error) {
+func startServers(ctx context.Context, root, stateDir string, kmsPort int, dynamoHost string, dynamoPort int) (*localServers, error) {
 	kmsBin, err := toolPath(root, "local-kms")
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func startServers(ctx context.Context, root, stateDir string, kmsPort, dynamoPor
 		return nil, fmt.Errorf("start local-kms: %w", err)
 	}
 	dynCmd := exec.Command("node", filepath.Join(root, "infra", "local", "dynalite-server.js"))
-	dynCmd.Env = append(os.Environ(), "DYNALITE_HOST=127.0.0.1", fmt.Sprintf("DYNALITE_PORT=%d", dynamoPort),
+	dynCmd.Env = append(os.Environ(), "DYNALITE_HOST="+dynamoHost, fmt.Sprintf("DYNALITE_PORT=%d", dynamoPort),
 		"DYNALITE_PATH="+filepath.Join(stateDir, "dynamodb"))
 	dynLog := filepath.Join(stateDir, "logs", "dynalite.log")
 	dynPortCh, err := spawnServer(dynCmd, dynLog, dynamoStarted, &s.dynamo)
