@@ -365,6 +365,45 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	}
 }
 
+// TestBannerFlow runs the curl lines scripts/dev prints, as a newcomer
+// pastes them, and checks what each step answers.
+func TestBannerFlow(t *testing.T) {
+	d := startDev(t, "--param", "RefreshReuseGrace=1s")
+	banner := d.out.String()
+	start, end := strings.Index(banner, "# ---8<---\n"), strings.Index(banner, "# --->8---")
+	if start < 0 || end < start {
+		t.Fatalf("no flow between the markers in:\n%s", banner)
+	}
+	root, _ := repoRoot()
+	cmd := exec.Command("bash", "-c", banner[start:end])
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the printed lines failed: %v\n%s", err, out)
+	}
+	// What each step prints, in order.
+	want := []string{
+		"access token: eyJ",                   // 1. login
+		`"sub":"` + localapi.DemoUserID + `"`, // 2. /me
+		`"access_token":"eyJ`,                 // 3. refresh
+		`"error":"invalid_refresh_token"`,     // 4. the old cookie replayed
+		`"error":"invalid_refresh_token"`,     //    the current one: the session is revoked
+		`{"message":"Forbidden"}`,             //    and its access token
+		`{"message":"Forbidden"}`,             // 5. after logout-all
+		`"sub":"` + localapi.DemoUserID + `"`, // 6. a new login works
+		`"revoked": "user"`,                   //    the revoke function
+		`{"message":"Forbidden"}`,             //    and then it does not
+	}
+	rest := string(out)
+	for i, w := range want {
+		k := strings.Index(rest, w)
+		if k < 0 {
+			t.Fatalf("step output %d: %q not found in what remains:\n%s\n(all output:\n%s)", i, w, rest, out)
+		}
+		rest = rest[k+len(w):]
+	}
+}
+
 // TestLocalAPIBadRequests: whatever a client sends, the answer is a 4xx
 // with a JSON error, never a 500.
 func TestLocalAPIBadRequests(t *testing.T) {

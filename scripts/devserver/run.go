@@ -185,7 +185,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	printBanner(os.Stdout, baseURL, envFile, stateDir, servers, tpl, time.Since(started))
+	printBanner(os.Stdout, baseURL, envFile, stateDir, servers, tpl, localapi.LocalParams(tpl, origins, params), time.Since(started))
 
 	select {
 	case <-ctx.Done():
@@ -364,62 +364,76 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	}
 }
 
-func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localServers, tpl *localapi.Template, took time.Duration) {
+// printBanner tells a newcomer what runs where, and gives the whole flow as
+// shell lines to paste (TestBannerFlow runs them).
+func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localServers, tpl *localapi.Template, params map[string]string, took time.Duration) {
 	var routes []string
 	for _, r := range tpl.Routes {
 		guard := "public"
 		if r.Authorizer != "" {
-			guard = "authorizer"
+			guard = "behind " + r.Authorizer
 		}
 		routes = append(routes, fmt.Sprintf("  %-28s -> %-18s (%s)", r.Key(), r.Function, guard))
 	}
 	sort.Strings(routes)
-	jar := filepath.Join(stateDir, "cookies.txt")
+	grace, err := time.ParseDuration(params["RefreshReuseGrace"])
+	if err != nil {
+		grace = 5 * time.Second
+	}
+	wait := int(grace.Seconds()) + 1
+	fmt.Fprintf(w, "\nLocal API ready in %.1fs at %s\n%s\n\nDemo user: %s / %s\n\n",
+		took.Seconds(), baseURL, strings.Join(routes, "\n"), localapi.DemoUsername, localapi.DemoPassword)
+	fmt.Fprint(w, strings.NewReplacer(
+		"$$API", baseURL,
+		"$$JAR", filepath.Join(stateDir, "cookies.txt"),
+		"$$USER", localapi.DemoUsername,
+		"$$PASSWORD", localapi.DemoPassword,
+		"$$WAIT", fmt.Sprint(wait),
+		"$$GRACE", grace.String(),
+		"$$INVOKE", invokeCommand(stateDir),
+	).Replace(flowLines))
 	fmt.Fprintf(w, `
-Local API ready in %.1fs at %s
-%s
-
-Demo user: %s / %s
-
-Try the whole flow (cookies in %s):
-  # log in: an access token in the body, the refresh token in an HttpOnly cookie
-  curl -s -c %s %s/auth/login -H 'Content-Type: application/json' \
-    -d '{"username":"%s","password":"%s"}'
-  TOKEN=$(curl -s -c %s %s/auth/login -H 'Content-Type: application/json' \
-    -d '{"username":"%s","password":"%s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  # a protected call: the authorizer runs first
-  curl -s %s/me -H "Authorization: Bearer $TOKEN"
-  # refresh: the cookie is rotated (the jar keeps the new one, the old one is kept for the replay)
-  cp %s %s.old
-  curl -s -b %s -c %s -X POST %s/auth/refresh
-  # replay the old refresh token after the grace window (5 s): the whole session is revoked (401)
-  sleep 6; curl -s -b %s.old -X POST %s/auth/refresh; curl -s -b %s -X POST %s/auth/refresh
-  # log out of all devices: every session and access token of the user ends
-  TOKEN=$(curl -s -c %s %s/auth/login -H 'Content-Type: application/json' \
-    -d '{"username":"%s","password":"%s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  curl -s -X POST %s/auth/logout-all -H "Authorization: Bearer $TOKEN"
-  curl -s %s/me -H "Authorization: Bearer $TOKEN"
-  # revoke from the "console": invoke the revoke function with a sample event
-  scripts/invoke revoke events/revoke-user.json
-
 Local KMS:      %s
 Local DynamoDB: %s
 Endpoints for scripts: %s   (set -a; . %s; set +a)
 Function logs:  %s
-Ctrl-C stops everything; state (keys, tables) stays in %s (--reset starts from empty).
-`, took.Seconds(), baseURL, strings.Join(routes, "\n"),
-		localapi.DemoUsername, localapi.DemoPassword,
-		jar,
-		jar, baseURL, localapi.DemoUsername, localapi.DemoPassword,
-		jar, baseURL, localapi.DemoUsername, localapi.DemoPassword,
-		baseURL,
-		jar, jar, jar, jar, baseURL,
-		jar, baseURL, jar, baseURL,
-		jar, baseURL, localapi.DemoUsername, localapi.DemoPassword,
-		baseURL, baseURL,
-		s.kmsURL, s.dynamoURL, envFile, envFile,
-		filepath.Join(stateDir, "logs"), stateDir)
+Ctrl-C stops everything; keys and tables stay in %s (--reset starts from empty).
+`, s.kmsURL, s.dynamoURL, envFile, envFile, filepath.Join(stateDir, "logs"), stateDir)
 }
+
+// invokeCommand is scripts/invoke, with --state unless it is the default.
+func invokeCommand(stateDir string) string {
+	if root, err := repoRoot(); err == nil && stateDir == filepath.Join(root, ".local", "dev") {
+		return "scripts/invoke"
+	}
+	return "scripts/invoke --state " + shellQuote(stateDir)
+}
+
+// flowLines is the whole flow for curl, between the two marker lines.
+const flowLines = `Try the whole flow: paste these lines into a shell (bash or zsh).
+# ---8<---
+API=$$API JAR=$$JAR
+login() { curl -s -c "$JAR" "$API/auth/login" -H 'Content-Type: application/json' -d '{"username":"$$USER","password":"$$PASSWORD"}' | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'; }
+# 1. Log in: the access token comes in the body, the refresh token in an HttpOnly cookie (the jar).
+TOKEN=$(login); echo "access token: ${TOKEN:0:24}..."
+# 2. A protected call: the authorizer verifies the token, /me echoes what it put in the context.
+curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+# 3. Refresh: a new access token, and the refresh cookie is rotated (keep the old one to replay it).
+cp "$JAR" "$JAR.old"; curl -s -b "$JAR" -c "$JAR" -X POST "$API/auth/refresh"; echo
+# 4. Reuse detection: replay the old cookie after the grace window ($$GRACE): 401, and the whole
+#    session is revoked: its current refresh token and its access tokens too.
+sleep $$WAIT; curl -s -b "$JAR.old" -X POST "$API/auth/refresh"; echo
+curl -s -b "$JAR" -X POST "$API/auth/refresh"; echo
+curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+# 5. Log out of all devices: every session and access token of the user ends at once.
+TOKEN=$(login); curl -s -X POST "$API/auth/logout-all" -H "Authorization: Bearer $TOKEN"; echo
+curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+# 6. Revoke from the console: the revoke function with a sample event ends alice's sessions.
+TOKEN=$(login); curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+$$INVOKE revoke events/revoke-user.json
+curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+# --->8---
+`
 
 // readEnvFile reads the KEY=value lines writeEnvFile wrote.
 func readEnvFile(path string) (map[string]string, error) {
