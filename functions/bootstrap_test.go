@@ -5,13 +5,10 @@
 package functions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,23 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/shared/localapi"
 	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // lambdaProc is one bootstrap running under aws-lambda-rie.
 type lambdaProc struct {
-	url  string
+	*localapi.Lambda
 	logs *testenv.LogBuffer
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // build compiles every function, as SAM's Makefile does but for the host,
@@ -67,62 +55,57 @@ func build(t *testing.T) string {
 	return out
 }
 
-func start(t *testing.T, bin, name string, env *testenv.Env) *lambdaProc {
+// start runs one function under the emulator with the environment the
+// template gives it, its references resolved to this test's key and tables.
+func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *testenv.Env) *lambdaProc {
 	t.Helper()
 	rie, err := exec.LookPath("aws-lambda-rie")
 	if err != nil {
 		t.Fatal("aws-lambda-rie not on PATH: run the tests with scripts/test, which installs it")
 	}
-	addr := freeAddr(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", freeAddr(t), "./bootstrap")
-	cmd.Dir = filepath.Join(bin, name)
-	vars := []string{"AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=10"}
-	for _, k := range []string{"ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "LOGIN_THROTTLE_TABLE",
-		"SESSIONS_TABLE", "REVOCATIONS_TABLE", "ALLOWED_ORIGINS"} {
-		vars = append(vars, k+"="+env.Getenv(k))
-	}
-	var base []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") { // not part of a Lambda's environment
-			base = append(base, kv)
+	var f *localapi.Function
+	for _, fn := range tpl.Functions {
+		if fn.Folder == name {
+			f = fn
 		}
 	}
-	cmd.Env = append(base, vars...)
-	logs := &testenv.LogBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	if f == nil {
+		t.Fatalf("functions/%s is not in template.yaml", name)
+	}
+	params := localapi.LocalParams(tpl, strings.Split(env.Getenv("ALLOWED_ORIGINS"), ","),
+		map[string]string{"Issuer": env.Getenv("ISSUER"), "Audience": env.Getenv("AUDIENCE")})
+	resources := map[string]string{
+		"SigningKey.Arn": env.KeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
+		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,
+	}
+	vars, err := localapi.FunctionEnv(tpl, f, params, resources,
+		localapi.EndpointVariables(os.Getenv("AWS_ENDPOINT_URL_KMS"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+	logs := &testenv.LogBuffer{}
+	l, err := localapi.StartLambda(context.Background(), localapi.LambdaConfig{
+		RIE: rie, Bootstrap: filepath.Join(bin, name, "bootstrap"), Function: f, Env: vars, Output: logs,
 	})
-	p := &lambdaProc{url: "http://" + addr + "/2015-03-31/functions/function/invocations", logs: logs}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: emulator did not listen; output:\n%s", name, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, logs)
 	}
+	t.Cleanup(l.Stop)
+	return &lambdaProc{Lambda: l, logs: logs}
 }
 
 func (p *lambdaProc) invoke(t *testing.T, event []byte) map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", p.url, bytes.NewReader(event))
-	resp, err := http.DefaultClient.Do(req)
+	b, err := p.Invoke(ctx, event)
+	var fe *localapi.FunctionError
+	if errors.As(err, &fe) {
+		return map[string]any{"errorMessage": fe.Message, "errorType": fe.Type}
+	}
 	if err != nil {
 		t.Fatalf("invoke: %v\n%s", err, p.logs)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("invoke: %s: %v\nlogs:\n%s", b, err, p.logs)
@@ -142,10 +125,14 @@ func TestBootstraps(t *testing.T) {
 	env.Set("ALLOWED_ORIGINS", "https://app.example.com")
 	env.CreateUser(t, "alice@example.com", "correct horse battery staple")
 	bin := build(t)
+	tpl, err := localapi.Load(testenv.RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	procs := map[string]*lambdaProc{}
 	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all"} {
-		procs[name] = start(t, bin, name, env)
+		procs[name] = start(t, bin, tpl, name, env)
 	}
 
 	out := procs["login"].invoke(t, fixture(t, "login"))

@@ -15,41 +15,24 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // devStack is one scripts/dev run, as a newcomer starts it, on free ports
 // and with its own state folder.
 type devStack struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer // stdout: the banner, with the demo credentials
-	errOut *syncBuffer // stderr: progress and the gateway's request log
+	out    *testenv.LogBuffer // stdout: the banner, with the demo credentials
+	errOut *testenv.LogBuffer // stderr: progress and the gateway's request log
 	state  string
 	vars   map[string]string
 	api    string
 	exited chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startDev runs scripts/dev and waits until it has written its endpoints
@@ -66,7 +49,7 @@ func startDevOn(t testing.TB, state string, args ...string) *devStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &devStack{out: &syncBuffer{}, errOut: &syncBuffer{}, state: state, exited: make(chan struct{})}
+	d := &devStack{out: &testenv.LogBuffer{}, errOut: &testenv.LogBuffer{}, state: state, exited: make(chan struct{})}
 	args = append([]string{"--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state}, args...)
 	d.cmd = exec.Command(filepath.Join(root, "scripts", "dev"), args...)
 	d.cmd.Dir = root

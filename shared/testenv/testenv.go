@@ -19,13 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"gopkg.in/yaml.v3"
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/localapi"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 
@@ -202,75 +201,17 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// templateTable is the part of an AWS::DynamoDB::Table resource needed to
-// create it locally. yaml.v3 skips the CloudFormation tags (!Ref, !Sub) of
-// the properties not listed here.
-type templateTable struct {
-	Type       string `yaml:"Type"`
-	Properties struct {
-		AttributeDefinitions []struct {
-			AttributeName string `yaml:"AttributeName"`
-			AttributeType string `yaml:"AttributeType"`
-		} `yaml:"AttributeDefinitions"`
-		KeySchema []struct {
-			AttributeName string `yaml:"AttributeName"`
-			KeyType       string `yaml:"KeyType"`
-		} `yaml:"KeySchema"`
-		GlobalSecondaryIndexes []struct {
-			IndexName string `yaml:"IndexName"`
-			KeySchema []struct {
-				AttributeName string `yaml:"AttributeName"`
-				KeyType       string `yaml:"KeyType"`
-			} `yaml:"KeySchema"`
-			Projection struct {
-				ProjectionType string `yaml:"ProjectionType"`
-			} `yaml:"Projection"`
-		} `yaml:"GlobalSecondaryIndexes"`
-	} `yaml:"Properties"`
-}
-
 // TableDefinitions reads every AWS::DynamoDB::Table of template.yaml, by
-// logical id, as CreateTable inputs without a name.
+// logical id, as CreateTable inputs without a name (the same reader
+// scripts/dev creates its tables with).
 func TableDefinitions(t testing.TB) map[string]dynamodb.CreateTableInput {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "template.yaml"))
+	tpl, err := localapi.Load(RepoRoot(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tpl struct {
-		Resources map[string]yaml.Node `yaml:"Resources"`
-	}
-	if err := yaml.Unmarshal(b, &tpl); err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	out := map[string]dynamodb.CreateTableInput{}
-	for logical, node := range tpl.Resources {
-		var tt templateTable
-		if err := node.Decode(&tt); err != nil || tt.Type != "AWS::DynamoDB::Table" {
-			continue
-		}
-		in := dynamodb.CreateTableInput{BillingMode: ddbtypes.BillingModePayPerRequest}
-		for _, a := range tt.Properties.AttributeDefinitions {
-			in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
-				AttributeName: aws.String(a.AttributeName), AttributeType: ddbtypes.ScalarAttributeType(a.AttributeType)})
-		}
-		for _, k := range tt.Properties.KeySchema {
-			in.KeySchema = append(in.KeySchema, ddbtypes.KeySchemaElement{
-				AttributeName: aws.String(k.AttributeName), KeyType: ddbtypes.KeyType(k.KeyType)})
-		}
-		for _, g := range tt.Properties.GlobalSecondaryIndexes {
-			gsi := ddbtypes.GlobalSecondaryIndex{IndexName: aws.String(g.IndexName),
-				Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType)}}
-			for _, k := range g.KeySchema {
-				gsi.KeySchema = append(gsi.KeySchema, ddbtypes.KeySchemaElement{
-					AttributeName: aws.String(k.AttributeName), KeyType: ddbtypes.KeyType(k.KeyType)})
-			}
-			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, gsi)
-		}
-		out[logical] = in
-	}
-	if len(out) == 0 {
+	if len(tpl.Tables) == 0 {
 		t.Fatal("template.yaml defines no AWS::DynamoDB::Table")
 	}
-	return out
+	return tpl.Tables
 }
