@@ -23,7 +23,7 @@ import (
 // aws-lambda-rie with its template environment, print the response.
 func invoke(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("scripts/invoke", flag.ContinueOnError)
-	state := fs.String("state", ".local/dev", "state folder of the running scripts/dev")
+	state := fs.String("state", "", "state folder of the running scripts/dev (default: .local/dev in the repository)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: scripts/invoke [--state DIR] FUNCTION EVENT.json
 
@@ -62,9 +62,11 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 		return err
 	}
 
-	stateDir, err := filepath.Abs(*state)
-	if err != nil {
-		return err
+	stateDir := filepath.Join(root, ".local", "dev")
+	if *state != "" {
+		if stateDir, err = filepath.Abs(*state); err != nil {
+			return err
+		}
 	}
 	vars, err := readEnvFile(filepath.Join(stateDir, "endpoints.env"))
 	if err != nil {

@@ -273,26 +273,41 @@ func startLambda(ctx context.Context, tpl *localapi.Template, f *localapi.Functi
 	if s.verbose {
 		out = io.MultiWriter(logFile, &prefixWriter{prefix: "[" + f.Folder + "] ", w: os.Stderr})
 	}
-	l, err := localapi.StartLambda(ctx, localapi.LambdaConfig{
-		RIE:       s.rie,
-		Bootstrap: filepath.Join(s.builtDir, f.Folder, "bootstrap"),
-		Function:  f,
-		Env:       env,
-		Output:    out,
-	})
-	if err != nil {
-		return nil, err
+	// A free port can be taken by another program before the emulator binds
+	// it (its runtime API port then fails the init): try again on new ports.
+	for attempt := 1; ; attempt++ {
+		l, err := localapi.StartLambda(ctx, localapi.LambdaConfig{
+			RIE:       s.rie,
+			Bootstrap: filepath.Join(s.builtDir, f.Folder, "bootstrap"),
+			Function:  f,
+			Env:       env,
+			Output:    out,
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = warmUp(ctx, l)
+		if err == nil {
+			return l, nil
+		}
+		l.Stop()
+		if attempt == 3 || ctx.Err() != nil {
+			return nil, fmt.Errorf("%s did not start: %v\n%s", f.ID, err, tail(logPath, 20))
+		}
 	}
+}
+
+// warmUp runs the function's init with an empty event. An error answer of
+// the handler to it is fine: init worked.
+func warmUp(ctx context.Context, l *localapi.Lambda) error {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := l.Invoke(wctx, []byte("{}")); err != nil {
-		var fe *localapi.FunctionError
-		if !errors.As(err, &fe) || strings.HasPrefix(fe.Type, "Runtime.") || strings.HasPrefix(fe.Type, "Sandbox.") {
-			return l, fmt.Errorf("%s did not start: %v\n%s", f.ID, err, tail(logPath, 20))
-		}
-		// An error answer of the handler to the empty event: init worked.
+	_, err := l.Invoke(wctx, []byte("{}"))
+	var fe *localapi.FunctionError
+	if err != nil && (!errors.As(err, &fe) || strings.HasPrefix(fe.Type, "Runtime.") || strings.HasPrefix(fe.Type, "Sandbox.")) {
+		return err
 	}
-	return l, nil
+	return nil
 }
 
 func firstExit(lambdas map[string]*localapi.Lambda) <-chan string {
