@@ -253,38 +253,33 @@ func (a *localAWS) ensureDemoUser(ctx context.Context, table string) error {
 }
 
 // buildAll builds every function as SAM does (CGO off, -tags lambda.norpc,
-// -trimpath, stripped) for this machine, in one go build, as
-// dir/<folder>/bootstrap.
+// -trimpath, stripped) for this machine, laid out as dir/current/<folder>/
+// bootstrap. It uses go install into dir/bin, which relinks only binaries
+// whose sources changed (go build -o would relink all eight every start).
 func buildAll(ctx context.Context, root, dir string) (string, error) {
-	tmp, err := os.MkdirTemp(dir, "new-")
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w", "-o", tmp+string(filepath.Separator), "./functions/...")
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.CommandContext(ctx, "go", "install", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false",
+		"-ldflags=-s -w", "./functions/...")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "GOBIN="+bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(tmp)
-		return "", fmt.Errorf("go build ./functions/...: %v\n%s", err, out)
+		return "", fmt.Errorf("go install ./functions/...: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "current")
-	mains, _ := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
-	staged := filepath.Join(tmp, "functions")
-	for _, m := range mains {
-		name := filepath.Base(filepath.Dir(m))
-		if err := os.MkdirAll(filepath.Join(staged, name), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(staged, name, "bootstrap")); err != nil {
-			return "", err
-		}
-	}
-	os.RemoveAll(out)
-	if err := os.Rename(staged, out); err != nil {
+	if err := os.RemoveAll(out); err != nil {
 		return "", err
 	}
-	os.RemoveAll(tmp)
+	mains, _ := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		if err := os.MkdirAll(filepath.Join(out, name), 0o755); err != nil {
+			return "", err
+		}
+		// A link, not a copy: the emulator runs the file go install wrote.
+		if err := os.Link(filepath.Join(bin, name), filepath.Join(out, name, "bootstrap")); err != nil {
+			return "", err
+		}
+	}
 	return out, nil
 }
 
