@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -391,6 +392,17 @@ func TestBannerFlow(t *testing.T) {
 // with a JSON error, never a 500.
 func TestLocalAPIBadRequests(t *testing.T) {
 	d := startDev(t)
+
+	// A client that gives up mid-request leaves the API working (on AWS the
+	// invocation runs to its end and nothing else notices).
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", d.api+"/auth/login",
+		strings.NewReader(`{"username":"alice@example.com","password":"`+localapi.DemoPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	time.AfterFunc(5*time.Millisecond, cancel)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
 	tok, _ := newBrowser(t, d.api).login(localapi.DemoUsername, localapi.DemoPassword)
 	huge := bytes.Repeat([]byte("a"), 11<<20)
 	cases := []struct {
@@ -444,8 +456,9 @@ func TestLocalAPIBadRequests(t *testing.T) {
 }
 
 // TestDevStopsEveryChild: Ctrl-C ends the emulators, the functions and the
-// local servers; the endpoints file goes; state survives a restart (the
-// demo user logs in on the second start with the same key).
+// local servers; the endpoints file goes; a second scripts/dev on the same
+// state folder is refused; README's create-user line works with the
+// endpoints file; state survives a restart (key, tables, sessions, users).
 func TestDevStopsEveryChild(t *testing.T) {
 	d := startDev(t)
 	ports := []string{}
@@ -459,6 +472,37 @@ func TestDevStopsEveryChild(t *testing.T) {
 	}
 	b := newBrowser(t, d.api)
 	tok, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
+
+	// A second run on the same state folder stops before touching anything.
+	root, _ := repoRoot()
+	second := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another scripts/dev runs on") {
+		t.Errorf("a second scripts/dev on the same state: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(d.state, "endpoints.env")); err != nil {
+		t.Errorf("the second run touched the first one's state: %v", err)
+	}
+
+	// README: create a user with the endpoints file, nothing else of the
+	// caller's environment (no AWS settings, an empty HOME).
+	home := t.TempDir()
+	goEnv := func(k string) string {
+		v, _ := exec.Command("go", "env", k).Output()
+		return strings.TrimSpace(string(v))
+	}
+	create := exec.Command("bash", "-c", `set -a; . "$1"; set +a; printf 'bob password 1\n' | go run ./scripts/create-user -table "$USERS_TABLE" -username bob@example.com -password-stdin`,
+		"bash", filepath.Join(d.state, "endpoints.env"))
+	create.Dir = root
+	create.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOCACHE=" + goEnv("GOCACHE"),
+		"GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("README's create-user line: %v\n%s", err, out)
+	}
+	if _, r := newBrowser(t, d.api).login("bob@example.com", "bob password 1"); r.status != 200 {
+		t.Errorf("the created user cannot log in: %d", r.status)
+	}
+
 	d.stop(t)
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("scripts/dev exited %d after SIGINT, want 0:\n%s", code, d.errOut)
@@ -478,13 +522,39 @@ func TestDevStopsEveryChild(t *testing.T) {
 		}
 	}
 
-	// Started again on the same state: the same key, tables and user.
+	// Started again on the same state: the same key, and the session of
+	// before the restart refreshes.
 	d2 := startDevOn(t, d.state)
 	b2 := newBrowser(t, d2.api)
-	tok2, _ := b2.login(localapi.DemoUsername, localapi.DemoPassword)
-	kid := func(tok string) string { return strings.Split(tok, ".")[0] }
-	if kid(tok) != kid(tok2) {
+	b2.setRefreshCookie(b.refreshCookie().Value)
+	r := b2.do("POST", "/auth/refresh", "", nil)
+	if r.status != 200 {
+		t.Fatalf("refresh after a restart: %d %s", r.status, r.body)
+	}
+	tok2, _ := r.json(t)["access_token"].(string)
+	header := func(tok string) string { return strings.Split(tok, ".")[0] }
+	if header(tok) != header(tok2) {
 		t.Error("the signing key changed across a restart without --reset")
+	}
+	if _, r := b2.login("bob@example.com", "bob password 1"); r.status != 200 {
+		t.Errorf("a user created before the restart cannot log in: %d", r.status)
+	}
+}
+
+// TestResetRefusesAForeignFolder: --reset deletes only a scripts/dev state
+// folder.
+func TestResetRefusesAForeignFolder(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "precious.txt")
+	os.WriteFile(keep, []byte("x"), 0o600)
+	root, _ := repoRoot()
+	out, err := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--state", dir, "--port", "0",
+		"--kms-port", "0", "--dynamodb-port", "0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not a scripts/dev state folder") {
+		t.Errorf("scripts/dev --reset on a foreign folder: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("--reset deleted a file it does not own: %v", err)
 	}
 }
 

@@ -114,10 +114,9 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 	defer cancel()
 	out, err := l.Invoke(ictx, event)
 	var fe *localapi.FunctionError
-	if errors.As(err, &fe) {
-		b, _ := json.Marshal(fe) // Lambda's error answer, as sam local prints it
-		out, err = b, nil
-		defer os.Exit(1)
+	failed := errors.As(err, &fe)
+	if failed {
+		out, err = json.Marshal(fe) // Lambda's error answer, as sam local prints it
 	}
 	if err != nil {
 		return err
@@ -126,9 +125,17 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 	if json.Indent(&pretty, out, "", "  ") == nil {
 		out = pretty.Bytes()
 	}
-	_, err = fmt.Fprintf(os.Stdout, "%s\n", out)
-	return err
+	if _, err := fmt.Fprintf(os.Stdout, "%s\n", out); err != nil {
+		return err
+	}
+	if failed {
+		return errFunctionFailed
+	}
+	return nil
 }
+
+// errFunctionFailed: the function answered with an error (printed); exit 1.
+var errFunctionFailed = errors.New("the function returned an error")
 
 func findFunction(t *localapi.Template, name string) *localapi.Function {
 	for _, f := range t.Functions {

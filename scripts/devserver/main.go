@@ -34,6 +34,9 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown command %q (run, invoke, env-json)", os.Args[1])
 	}
+	if errors.Is(err, errFunctionFailed) {
+		os.Exit(1) // the error answer is printed already
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
 	"github.com/authkit/lambda-auth/shared/localapi"
 )
 
@@ -47,11 +49,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *reset {
-		if err := os.RemoveAll(stateDir); err != nil {
-			return err
-		}
+	lock, err := lockState(stateDir, *reset)
+	if err != nil {
+		return err
 	}
+	defer lock.Close()
 	envFile := filepath.Join(stateDir, "endpoints.env")
 	os.Remove(envFile) // present only while everything is up
 	for _, d := range []string{"kms", "dynamodb", "logs", "build"} {
@@ -99,7 +101,17 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keyARN, err := aws.ensureKey(ctx, templateKeySpec(tpl))
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
+	if err != nil {
+		return fmt.Errorf("local API port: %w (use --port)", err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + ln.Addr().String()
+	_, apiPort, _ := net.SplitHostPort(ln.Addr().String())
+	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
+	stackParams := localapi.LocalParams(tpl, origins, params)
+
+	keyARN, err := aws.ensureKey(ctx, kmstypes.KeySpec(stackParams["SigningKeySpec"]))
 	if err != nil {
 		return err
 	}
@@ -110,14 +122,6 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
-	if err != nil {
-		return fmt.Errorf("local API port: %w (use --port)", err)
-	}
-	baseURL := "http://" + ln.Addr().String()
-	_, apiPort, _ := net.SplitHostPort(ln.Addr().String())
-	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
-
 	rie, err := toolPath(root, "aws-lambda-rie")
 	if err != nil {
 		return err
@@ -127,7 +131,7 @@ func run(ctx context.Context, args []string) error {
 		builtDir:  builtDir,
 		logDir:    filepath.Join(stateDir, "logs"),
 		verbose:   *verbose,
-		params:    localapi.LocalParams(tpl, origins, params),
+		params:    stackParams,
 		resources: localapi.LocalResources(tpl, keyARN),
 		endpoints: localapi.EndpointVariables(servers.kmsURL, servers.dynamoURL),
 	})
@@ -170,6 +174,11 @@ func run(ctx context.Context, args []string) error {
 		{"AWS_ENDPOINT_URL_KMS", servers.kmsURL},
 		{"AWS_ENDPOINT_URL_DYNAMODB", servers.dynamoURL},
 		{"AWS_REGION", "us-east-1"},
+		// For the SDK in scripts (go run ./scripts/create-user): the stand-ins
+		// take any credentials; never the user's own, nor instance metadata.
+		{"AWS_ACCESS_KEY_ID", "local"},
+		{"AWS_SECRET_ACCESS_KEY", "local"},
+		{"AWS_EC2_METADATA_DISABLED", "true"},
 		{"SIGNING_KEY_ID", keyARN},
 		{"USERS_TABLE", localapi.TableName("UsersTable")},
 		{"LOGIN_THROTTLE_TABLE", localapi.TableName("LoginThrottleTable")},
@@ -185,7 +194,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	printBanner(os.Stdout, baseURL, envFile, stateDir, servers, tpl, localapi.LocalParams(tpl, origins, params), time.Since(started))
+	printBanner(os.Stdout, baseURL, envFile, stateDir, servers, tpl, stackParams, time.Since(started))
 
 	select {
 	case <-ctx.Done():
@@ -408,7 +417,7 @@ func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localServers
 		"$$INVOKE", invokeCommand(stateDir),
 	).Replace(flowLines))
 	fmt.Fprintf(w, `
-Local KMS:      %s
+Local KMS:      %s (local-kms has no address setting: it listens on every interface)
 Local DynamoDB: %s
 Endpoints for scripts: %s   (set -a; . %s; set +a)
 Function logs:  %s

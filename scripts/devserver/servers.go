@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -175,19 +177,14 @@ func newAWS(ctx context.Context, kmsURL, dynamoURL string) (*localAWS, error) {
 	return &localAWS{kms: kms.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg)}, nil
 }
 
-// templateKeySpec is the template's SigningKeySpec default.
-func templateKeySpec(t *localapi.Template) kmstypes.KeySpec {
-	if s := t.Parameters["SigningKeySpec"]; s != "" {
-		return kmstypes.KeySpec(s)
-	}
-	return kmstypes.KeySpecEccNistP256
-}
-
 // ensureKey returns the ARN of the key behind localapi.KeyAlias, creating
 // key and alias the first time.
 func (a *localAWS) ensureKey(ctx context.Context, spec kmstypes.KeySpec) (string, error) {
 	out, err := a.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(localapi.KeyAlias)})
 	if err == nil {
+		if got := out.KeyMetadata.KeySpec; got != spec {
+			return "", fmt.Errorf("the local signing key is %s, the stack asks for %s: run scripts/dev --reset", got, spec)
+		}
 		return *out.KeyMetadata.Arn, nil
 	}
 	var nf *kmstypes.NotFoundException
@@ -216,8 +213,11 @@ func (a *localAWS) ensureTables(ctx context.Context, t *localapi.Template) error
 		in.TableName = aws.String(localapi.TableName(id))
 		_, err := a.db.CreateTable(ctx, &in)
 		var inUse *ddbtypes.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("create table %s: %w", *in.TableName, err)
+		if errors.As(err, &inUse) {
+			err = a.sameShape(ctx, in)
+		}
+		if err != nil {
+			return fmt.Errorf("table %s: %w", *in.TableName, err)
 		}
 		w := dynamodb.NewTableExistsWaiter(a.db, func(o *dynamodb.TableExistsWaiterOptions) {
 			o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
@@ -225,6 +225,34 @@ func (a *localAWS) ensureTables(ctx context.Context, t *localapi.Template) error
 		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 30*time.Second); err != nil {
 			return fmt.Errorf("table %s not active: %w", *in.TableName, err)
 		}
+	}
+	return nil
+}
+
+// sameShape checks that an existing table has the keys and indexes the
+// template defines now.
+func (a *localAWS) sameShape(ctx context.Context, want dynamodb.CreateTableInput) error {
+	out, err := a.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: want.TableName})
+	if err != nil {
+		return err
+	}
+	shape := func(keys []ddbtypes.KeySchemaElement, gsis []string) string {
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, *k.AttributeName+"/"+string(k.KeyType))
+		}
+		sort.Strings(gsis)
+		return strings.Join(parts, ",") + " gsi:" + strings.Join(gsis, ",")
+	}
+	var wantGSI, gotGSI []string
+	for _, g := range want.GlobalSecondaryIndexes {
+		wantGSI = append(wantGSI, *g.IndexName)
+	}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		gotGSI = append(gotGSI, *g.IndexName)
+	}
+	if w, g := shape(want.KeySchema, wantGSI), shape(out.Table.KeySchema, gotGSI); w != g {
+		return fmt.Errorf("exists as %s, template.yaml defines %s: run scripts/dev --reset", g, w)
 	}
 	return nil
 }
@@ -296,8 +324,13 @@ func buildOne(ctx context.Context, root, folder, dir string) (string, error) {
 	return out, nil
 }
 
-// repoRoot is the folder holding go.mod, from the working directory up.
+// repoRoot is the repository: $LAMBDA_AUTH_ROOT (set by scripts/dev and
+// scripts/invoke, so they work from any folder), else the folder holding
+// go.mod and template.yaml from the working directory up.
 func repoRoot() (string, error) {
+	if root := os.Getenv("LAMBDA_AUTH_ROOT"); root != "" {
+		return root, nil
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -121,7 +121,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route *Route, pa
 		gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), integrationTimeout)
+	// A client that goes away does not cancel the invocation: on AWS it runs
+	// to its end, and an emulator cut off mid-invocation breaks.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), integrationTimeout)
 	defer cancel()
 	out, err := g.functions[route.Function].Invoke(ctx, payload)
 	if err != nil {
@@ -166,8 +168,16 @@ func (g *Gateway) event(r *http.Request, route *Route, params map[string]string,
 		headers["content-length"] = fmt.Sprint(len(body))
 	}
 	sourceIP, _, _ := net.SplitHostPort(r.RemoteAddr)
-	headers["x-forwarded-for"] = sourceIP
+	if xff := headers["x-forwarded-for"]; xff != "" { // API Gateway appends the caller
+		headers["x-forwarded-for"] = xff + ", " + sourceIP
+	} else {
+		headers["x-forwarded-for"] = sourceIP
+	}
+	// The truth of the local connection (API Gateway sends https and 443).
 	headers["x-forwarded-proto"] = "http"
+	if _, port, err := net.SplitHostPort(r.Host); err == nil {
+		headers["x-forwarded-port"] = port
+	}
 	var query map[string]string
 	if values := r.URL.Query(); len(values) > 0 {
 		query = map[string]string{}
@@ -213,15 +223,16 @@ func (g *Gateway) event(r *http.Request, route *Route, params map[string]string,
 	return ev
 }
 
-// isText: API Gateway passes these bodies as text; others base64-encoded.
+// isText: bodies passed as text; every other body is base64-encoded with
+// isBase64Encoded true. AWS does not document its list; this one is the
+// narrow end of what it is seen to pass as text (form posts, for one, come
+// base64-encoded), so a handler that cannot decode base64 fails here first.
 func isText(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false
 	}
-	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
-		mt == "application/xml" || strings.HasSuffix(mt, "+xml") || mt == "application/javascript" ||
-		mt == "application/x-www-form-urlencoded"
+	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 // authorize calls the route's Lambda authorizer. A request without one of
@@ -254,7 +265,7 @@ func (g *Gateway) authorize(ctx context.Context, a *Authorizer, ev events.APIGat
 	if err != nil {
 		return nil, false, http.StatusInternalServerError
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // API Gateway's authorizer limit
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // API Gateway's authorizer limit
 	defer cancel()
 	out, err := g.functions[a.Function].Invoke(ctx, payload)
 	if err != nil {
@@ -369,14 +380,19 @@ func wildcard(p, s string) bool {
 }
 
 // writeResponse maps a payload 2.0 response back to HTTP: statusCode,
-// headers, multiValueHeaders, cookies (Set-Cookie), base64 bodies. A
-// response without statusCode is the body itself, sent as JSON with 200
-// (the format API Gateway infers).
+// headers, cookies (each a Set-Cookie), base64 bodies. Payload 2.0 has no
+// multiValueHeaders: like API Gateway, it ignores them. A response without
+// statusCode is the body itself, sent with 200 and application/json (the
+// format API Gateway infers; a JSON string is sent as its text).
 func writeResponse(w http.ResponseWriter, out []byte) error {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(out, &probe); err != nil || probe["statusCode"] == nil {
 		if !json.Valid(out) {
 			return errors.New("response is not JSON")
+		}
+		var text string
+		if json.Unmarshal(out, &text) == nil {
+			out = []byte(text)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -398,11 +414,6 @@ func writeResponse(w http.ResponseWriter, out []byte) error {
 		}
 	}
 	h := w.Header()
-	for k, vs := range resp.MultiValueHeaders {
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
 	for k, v := range resp.Headers {
 		h.Set(k, v)
 	}

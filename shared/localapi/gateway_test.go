@@ -202,6 +202,8 @@ func TestWriteResponse(t *testing.T) {
 		body      string
 	}{
 		{"no statusCode: the JSON is the body", `{"a":1}`, 200, `{"a":1}`},
+		{"no statusCode: a JSON string is the body's text", `"Hello from Lambda!"`, 200, `Hello from Lambda!`},
+		{"payload 2.0 has no multiValueHeaders", `{"statusCode":204,"multiValueHeaders":{"X-A":["1"]}}`, 204, ``},
 		{"structured", `{"statusCode":404,"body":"{\"error\":\"x\"}"}`, 404, `{"error":"x"}`},
 		{"bad status", `{"statusCode":42}`, 500, `{"message":"Internal Server Error"}`},
 		{"bad base64", `{"statusCode":200,"body":"%%","isBase64Encoded":true}`, 500, `{"message":"Internal Server Error"}`},
@@ -215,6 +217,9 @@ func TestWriteResponse(t *testing.T) {
 			}
 			if w.Code != c.status || w.Body.String() != c.body {
 				t.Errorf("got %d %s, want %d %s", w.Code, w.Body, c.status, c.body)
+			}
+			if w.Header().Get("X-A") != "" {
+				t.Errorf("multiValueHeaders passed on: %v", w.Header())
 			}
 		})
 	}
@@ -254,10 +259,95 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestFunctionErrorIsDetected(t *testing.T) {
-	var fe *FunctionError
-	err := error(&FunctionError{Type: "Runtime.ExitError", Message: "x"})
-	if !errors.As(err, &fe) {
-		t.Fatal("not a FunctionError")
+// TestInvokeClassifiesEmulatorAnswers: what aws-lambda-rie answers for a
+// crash, a timeout and an error of the handler becomes a FunctionError (a
+// 500 at the gateway), never a response passed on to the client.
+func TestInvokeClassifiesEmulatorAnswers(t *testing.T) {
+	cases := []struct {
+		name     string
+		status   int
+		body     string
+		wantType string // "" for a normal response
+	}{
+		{"response", 200, `{"statusCode":200,"body":"ok"}`, ""},
+		{"response with error-looking fields", 200, `{"statusCode":400,"errorMessage":"m","errorType":"t"}`, ""},
+		{"handler error", 200, `{"errorMessage":"boom","errorType":"*errors.errorString"}`, "*errors.errorString"},
+		{"init or runtime crash", 502, `{"errorType":"Runtime.ExitError"}`, "Runtime.Emulator502"},
+		{"timeout", 200, `Task timed out after 3.00 seconds`, "Sandbox.Timedout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				io.WriteString(w, c.body)
+			}))
+			defer srv.Close()
+			l := &Lambda{Name: "F", url: srv.URL}
+			out, err := l.Invoke(context.Background(), []byte("{}"))
+			var fe *FunctionError
+			switch {
+			case c.wantType == "" && (err != nil || string(out) != c.body):
+				t.Errorf("got %q, %v; want the response", out, err)
+			case c.wantType != "" && (!errors.As(err, &fe) || fe.Type != c.wantType):
+				t.Errorf("got %q, %v; want a FunctionError %s", out, err, c.wantType)
+			}
+		})
+	}
+}
+
+// TestSimpleResponseAuthorizer: the project's authorizer answers
+// {"isAuthorized", "context"}; anything else is a 500, as on API Gateway.
+func TestSimpleResponseAuthorizer(t *testing.T) {
+	src := strings.Replace(sampleTemplate, `AuthorizerPayloadFormatVersion: "2.0"`,
+		"AuthorizerPayloadFormatVersion: \"2.0\"\n          EnableSimpleResponses: true", 1)
+	tpl, err := Parse([]byte(src), []byte(sampleMakefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := &fakeFunction{respond: func(ev []byte) ([]byte, error) {
+		var req events.APIGatewayV2CustomAuthorizerV2Request
+		json.Unmarshal(ev, &req)
+		switch req.IdentitySource[0] {
+		case "yes":
+			return []byte(`{"isAuthorized":true,"context":{"sub":"u1","scope":"a b"}}`), nil
+		case "no":
+			return []byte(`{"isAuthorized":false,"context":{"sub":"u1"}}`), nil
+		case "policy": // an IAM answer to a simple-response authorizer
+			return []byte(`{"principalId":"u1","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}}`), nil
+		default:
+			return []byte(`"yes"`), nil
+		}
+	}}
+	item := &fakeFunction{respond: answer(map[string]any{"statusCode": 200, "body": "ok"})}
+	gw, err := NewGateway(tpl, map[string]Invoker{"GuardFunction": authz, "ItemFunction": item}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	for key, want := range map[string]int{"yes": 200, "no": 403, "policy": 500, "garbage": 500} {
+		req, _ := http.NewRequest("GET", srv.URL+"/items/1", nil)
+		req.Header.Set("X-Api-Key", key)
+		if resp, body := do(t, req); resp.StatusCode != want {
+			t.Errorf("authorizer answering %s: %d %s, want %d", key, resp.StatusCode, body, want)
+		}
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	item.last(t, &ev)
+	if ev.RequestContext.Authorizer == nil || ev.RequestContext.Authorizer.Lambda["scope"] != "a b" || item.calls() != 1 {
+		t.Errorf("context %+v after %d calls", ev.RequestContext.Authorizer, item.calls())
+	}
+}
+
+// TestForwardedFor: API Gateway appends the caller to X-Forwarded-For.
+func TestForwardedFor(t *testing.T) {
+	f := newFixture(t)
+	req, _ := http.NewRequest("GET", f.srv.URL+"/files/a", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	do(t, req)
+	var ev events.APIGatewayV2HTTPRequest
+	f.item.last(t, &ev)
+	if ev.Headers["x-forwarded-for"] != "203.0.113.9, 127.0.0.1" || ev.RequestContext.HTTP.SourceIP != "127.0.0.1" {
+		t.Errorf("x-forwarded-for %q, sourceIp %q", ev.Headers["x-forwarded-for"], ev.RequestContext.HTTP.SourceIP)
 	}
 }

@@ -145,8 +145,10 @@ func (e *FunctionError) Error() string {
 func (l *Lambda) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.Err(); err != nil {
-		return nil, fmt.Errorf("%s is not running: %v", l.Name, err)
+	if l.Process != nil {
+		if err := l.Err(); err != nil {
+			return nil, fmt.Errorf("%s is not running: %v", l.Name, err)
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(payload))
 	if err != nil {

@@ -95,7 +95,9 @@ func FunctionEnv(t *Template, f *Function, params, resources, endpoints map[stri
 // `sam local invoke --env-vars` and `sam local start-api --env-vars`, with
 // the endpoints at host.docker.internal (scripts/dev's default ports).
 func EnvJSON(t *Template) ([]byte, error) {
-	params := LocalParams(t, []string{"http://127.0.0.1:3000", "http://localhost:3000", "https://app.example.com"})
+	// Origins of scripts/dev (3000) and of sam local start-api beside it (3001).
+	params := LocalParams(t, []string{"http://127.0.0.1:3000", "http://localhost:3000",
+		"http://127.0.0.1:3001", "http://localhost:3001", "https://app.example.com"})
 	resources := LocalResources(t, KeyAlias)
 	out := map[string]map[string]string{
 		"Parameters": {

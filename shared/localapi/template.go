@@ -125,7 +125,10 @@ type rawAPIProps struct {
 			AuthorizerPayloadFormatVersion string    `yaml:"AuthorizerPayloadFormatVersion"`
 			EnableSimpleResponses          bool      `yaml:"EnableSimpleResponses"`
 			Identity                       struct {
-				Headers []string `yaml:"Headers"`
+				Headers        []string `yaml:"Headers"`
+				QueryStrings   []string `yaml:"QueryStrings"`
+				Context        []string `yaml:"Context"`
+				StageVariables []string `yaml:"StageVariables"`
 			} `yaml:"Identity"`
 		} `yaml:"Authorizers"`
 	} `yaml:"Auth"`
@@ -315,6 +318,9 @@ func Parse(template, makefile []byte) (*Template, error) {
 				}
 				if a.AuthorizerPayloadFormatVersion != "2.0" {
 					return nil, fmt.Errorf("template.yaml: authorizer %s: payload format %q: the local API runs 2.0 authorizers only", name, a.AuthorizerPayloadFormatVersion)
+				}
+				if id := a.Identity; len(id.QueryStrings)+len(id.Context)+len(id.StageVariables) > 0 {
+					return nil, fmt.Errorf("template.yaml: authorizer %s: the local API reads identity sources from headers only", name)
 				}
 				var headers []string
 				for _, h := range a.Identity.Headers {
