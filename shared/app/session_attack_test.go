@@ -80,10 +80,10 @@ func TestForgedRefreshTokensTouchNoSession(t *testing.T) {
 	noSession := base64.RawURLEncoding.EncodeToString(sid)
 
 	forged := map[string]string{
-		"victim's session, random secret":         victimSID + "." + random(32),
-		"victim's session, attacker's secret":     victimSID + "." + attacker.Refresh[33:],
+		"victim's session, random secret":          victimSID + "." + random(32),
+		"victim's session, attacker's secret":      victimSID + "." + attacker.Refresh[33:],
 		"victim's session, victim's secret edited": victimSID + "." + flipChar(victim.Refresh[33:]),
-		"no such session, random secret":          noSession + "." + random(32),
+		"no such session, random secret":           noSession + "." + random(32),
 	}
 	for name, tok := range forged {
 		if len(tok) != len(victim.Refresh) {
