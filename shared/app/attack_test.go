@@ -264,6 +264,7 @@ func TestAuthorizerRefusesForgedTokens(t *testing.T) {
 		{"payload null", b + f.sign(ec, good, `null`), []string{whyMalformed}},
 		{"payload empty", b + f.sign(ec, good, ``), []string{whyMalformed}},
 		{"payload with trailing data", b + f.sign(ec, good, payload+`{}`), []string{whyMalformed}},
+		{"payload in UTF-16 (RFC 8725 3.7)", b + f.sign(ec, good, utf16LE(payload)), []string{whyMalformed}},
 		{"payload nested too deep", b + f.sign(ec, good, strings.TrimSuffix(payload, "}")+`,"x":`+strings.Repeat("[", 20)+strings.Repeat("]", 20)+`}`), []string{whyMalformed}},
 
 		// Claims (RFC 9068 4 steps 3, 4, 6; RFC 8725 3.8, 3.9).
@@ -566,6 +567,15 @@ func derRS(t *testing.T, r, s *big.Int) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// utf16LE is s in UTF-16, little-endian, with a byte order mark.
+func utf16LE(s string) string {
+	out := []byte{0xff, 0xfe}
+	for _, r := range s {
+		out = append(out, byte(r), byte(r>>8))
+	}
+	return string(out)
 }
 
 func flip(sig []byte, i int) []byte {
