@@ -51,8 +51,9 @@ func TestConcurrentRefresh(t *testing.T) {
 	if err != nil || sess == nil {
 		t.Fatalf("session: %v", err)
 	}
-	if h := sha256.Sum256([]byte(winners[0].Refresh)); !bytes.Equal(sess.TokenHash, h[:]) || len(sess.Retired) != 1 {
-		t.Fatalf("session after the race: %d rotations, current token is not the winner's", len(sess.Retired))
+	current, replaced := sha256.Sum256([]byte(winners[0].Refresh)), sha256.Sum256([]byte(tok.Refresh))
+	if !bytes.Equal(sess.TokenHash, current[:]) || !bytes.Equal(sess.PrevHash, replaced[:]) || len(sess.Retired) != 1 {
+		t.Fatalf("session after the race: %d rotations, want 1 from the raced token to the winner's", len(sess.Retired))
 	}
 	// The one chain lives on.
 	s.clock.Advance(time.Minute)
