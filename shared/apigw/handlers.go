@@ -29,6 +29,8 @@ type loginRequest struct {
 // Login handles POST /auth/login.
 func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
 		var in loginRequest
 		if err := decodeJSON(req, &in, false); err != nil {
 			return Error(ctx, log, err), nil
@@ -60,6 +62,8 @@ type refreshRequest struct {
 // cookie (browsers; Origin checked) or the body (other clients), never both.
 func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
 		presented, inBody, err := presentedRefreshToken(req, ck)
 		if err != nil {
 			return Error(ctx, log, err), nil
@@ -83,6 +87,8 @@ func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 // the cookie. It answers 204 whether or not the token was still valid.
 func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
 		presented, _, err := presentedRefreshToken(req, ck)
 		if err != nil {
 			return Error(ctx, log, err), nil
@@ -102,6 +108,8 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 // session of the caller ends, on every device, with one write.
 func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
 		id, err := IdentityFrom(req)
 		if err != nil {
 			return Error(ctx, log, err), nil

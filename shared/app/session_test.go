@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -9,16 +11,16 @@ import (
 	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
-// TestConcurrentRefresh: many refreshes with one token at once. Exactly one
-// wins and gets a new refresh token; the others get 409 refresh_conflict;
-// the session survives and its winning chain goes on.
+// TestConcurrentRefresh: 50 refreshes with one token at once. Exactly one
+// wins and gets a new refresh token; the others get 409 refresh_conflict
+// and no cookie; the session was rotated once and its winning chain goes on.
 func TestConcurrentRefresh(t *testing.T) {
 	env := testenv.New(t)
 	env.CreateUser(t, "dave", "a long enough password")
 	s := newService(t, env)
 	tok := s.doLogin(t, "dave", "a long enough password")
 
-	const n = 20
+	const n = 50
 	var wg sync.WaitGroup
 	results := make([]tokens, n)
 	statuses := make([]int, n)
@@ -28,8 +30,8 @@ func TestConcurrentRefresh(t *testing.T) {
 			statuses[i] = resp.StatusCode
 			if resp.StatusCode == 200 {
 				results[i] = s.readTokens(t, resp)
-			} else if code := errorCode(t, resp); resp.StatusCode != 409 || code != "refresh_conflict" {
-				t.Errorf("loser: %d %s, want 409 refresh_conflict", resp.StatusCode, code)
+			} else if code := errorCode(t, resp); resp.StatusCode != 409 || code != "refresh_conflict" || len(resp.Cookies) != 0 {
+				t.Errorf("loser: %d %s cookies %v, want 409 refresh_conflict and no cookie", resp.StatusCode, code, resp.Cookies)
 			}
 		})
 	}
@@ -42,6 +44,16 @@ func TestConcurrentRefresh(t *testing.T) {
 	}
 	if len(winners) != 1 {
 		t.Fatalf("%d refreshes succeeded, want exactly 1 (statuses %v)", len(winners), statuses)
+	}
+	// The session holds the winner's token, and the token the race was
+	// run with is now the one just replaced.
+	sess, err := env.Store.Session(t.Context(), tok.Refresh[:32])
+	if err != nil || sess == nil {
+		t.Fatalf("session: %v", err)
+	}
+	current, replaced := sha256.Sum256([]byte(winners[0].Refresh)), sha256.Sum256([]byte(tok.Refresh))
+	if !bytes.Equal(sess.TokenHash, current[:]) || !bytes.Equal(sess.PrevHash, replaced[:]) || len(sess.Retired) != 1 {
+		t.Fatalf("session after the race: %d rotations, want 1 from the raced token to the winner's", len(sess.Retired))
 	}
 	// The one chain lives on.
 	s.clock.Advance(time.Minute)
