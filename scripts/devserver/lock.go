@@ -12,6 +12,19 @@ import (
 
 const lockName = "dev.lock"
 
+// isStateFolder: dir holds scripts/dev's lock, or its data folders.
+func isStateFolder(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, lockName)); err == nil {
+		return true
+	}
+	for _, d := range []string{"kms", "dynamodb"} {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
 // lockState makes dir this run's state folder: an exclusive lock on
 // dir/dev.lock, held while the process lives, so a second scripts/dev on
 // the same folder stops before it touches anything. A folder that is not
@@ -23,10 +36,8 @@ func lockState(dir string, reset bool) (*os.File, error) {
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	if len(entries) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, lockName)); err != nil {
-			return nil, fmt.Errorf("%s is not empty and is not a scripts/dev state folder (no %s): choose another --state", dir, lockName)
-		}
+	if len(entries) > 0 && !isStateFolder(dir) {
+		return nil, fmt.Errorf("%s is not empty and is not a scripts/dev state folder (no %s): choose another --state", dir, lockName)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string) error {
 	if buildErr != nil {
 		return buildErr
 	}
-	say("local KMS at %s, local DynamoDB at %s", servers.kmsURL, servers.dynamoURL)
+	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.kmsURL, servers.dynamoURL, time.Since(started).Seconds())
 
 	aws, err := newAWS(ctx, servers.kmsURL, servers.dynamoURL)
 	if err != nil {
@@ -121,12 +121,13 @@ func run(ctx context.Context, args []string) error {
 	if err := aws.ensureDemoUser(ctx, localapi.TableName("UsersTable")); err != nil {
 		return err
 	}
+	say("key, tables and demo user ready (%.1fs)", time.Since(started).Seconds())
 
 	rie, err := toolPath(root, "aws-lambda-rie")
 	if err != nil {
 		return err
 	}
-	lambdas, err := startLambdas(ctx, tpl, lambdaSetup{
+	lambdas, err := startLambdas(ctx, tpl, lambdaSetup{ // then every function is initialised
 		rie:       rie,
 		builtDir:  builtDir,
 		logDir:    filepath.Join(stateDir, "logs"),
