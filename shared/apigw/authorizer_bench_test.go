@@ -1,0 +1,223 @@
+package apigw_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/asn1"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authkit/lambda-auth/shared/apigw"
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// The authorizer's warm path, whole: a payload 2.0 authorizer event in, the
+// simple response out (event decode, bearer parsing, token checks and
+// signature, claims, the revocation lookup, the identity context), with the
+// revocation store answered in process. Next to it, in the same run, the
+// floor it cannot beat: the bare signature check of the same token with the
+// standard library (ecdsa.VerifyASN1 over SHA-256 of the signing input, or
+// rsa.VerifyPKCS1v15), and golang-jwt's plain Parse of the same token.
+//
+//	go test -run '^$' -bench . -benchmem ./shared/apigw/
+
+var benchNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// memRevocations stands for the revocation table: it answers at once with
+// no entries, as DynamoDB does for a token nobody revoked.
+type memRevocations struct{}
+
+func (memRevocations) PutRevocation(context.Context, auth.Revocation) error { return nil }
+func (memRevocations) Revocations(context.Context, string, string, string) ([]auth.Revocation, error) {
+	return nil, nil
+}
+
+type benchKey struct {
+	alg  string
+	priv crypto.Signer
+	pub  crypto.PublicKey
+}
+
+func newBenchKey(b *testing.B, alg string) benchKey {
+	b.Helper()
+	switch alg {
+	case "ES256":
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchKey{alg, k, &k.PublicKey}
+	case "RS256":
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchKey{alg, k, &k.PublicKey}
+	}
+	b.Fatalf("alg %s", alg)
+	return benchKey{}
+}
+
+func (k benchKey) KeyID() string     { return "bench-" + k.alg }
+func (k benchKey) Algorithm() string { return k.alg }
+
+// Sign signs as the KMS signer does: PKCS #1 v1.5, or R||S with low S.
+func (k benchKey) Sign(_ context.Context, in []byte) ([]byte, error) {
+	d := sha256.Sum256(in)
+	if k.alg == "RS256" {
+		return k.priv.Sign(rand.Reader, d[:], crypto.SHA256)
+	}
+	ec := k.priv.(*ecdsa.PrivateKey)
+	r, s, err := ecdsa.Sign(rand.Reader, ec, d[:])
+	if err != nil {
+		return nil, err
+	}
+	n := ec.Curve.Params().N
+	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		s.Sub(n, s)
+	}
+	out := make([]byte, 64)
+	r.FillBytes(out[:32])
+	s.FillBytes(out[32:])
+	return out, nil
+}
+
+// benchToken is an access token as login issues it.
+func benchToken(b *testing.B, k benchKey) string {
+	b.Helper()
+	sid := make([]byte, 24)
+	binary.BigEndian.PutUint64(sid, uint64(benchNow.Add(-time.Hour).UnixMilli()))
+	rand.Read(sid[8:])
+	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web", Scope: "read write"}
+	c.Issuer, c.Subject, c.ID = "https://auth.example.com", "usr_4a6f2c1e9b0d7a3f5c2e8d1b", "Zm9vYmFyYmF6cXV4MTIzNA"
+	c.Audience = []string{"https://api.example.com"}
+	c.IssuedAt = token.NumericDate(benchNow.Add(-time.Minute))
+	c.ExpiresAt = token.NumericDate(benchNow.Add(14 * time.Minute))
+	raw, err := token.Issue(context.Background(), k, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+func benchAuthorizer(b *testing.B, k benchKey) func(context.Context, json.RawMessage) (any, error) {
+	b.Helper()
+	v, err := token.NewVerifier("https://auth.example.com", "https://api.example.com",
+		[]token.PublicKey{{KID: k.KeyID(), Alg: k.alg, Key: k.pub}},
+		token.WithLeeway(10*time.Second), token.WithTimeFunc(func() time.Time { return benchNow }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc := auth.New(auth.Deps{Verifier: v, Revocations: memRevocations{}, Logger: log},
+		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
+	return apigw.Authorizer(svc, log)
+}
+
+func benchAuthorizerPath(b *testing.B, alg string) {
+	k := newBenchKey(b, alg)
+	raw := benchToken(b, k)
+	h := benchAuthorizer(b, k)
+	ev := json.RawMessage(testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", raw))
+	ctx := context.Background()
+	out, err := h(ctx, ev)
+	if r, ok := out.(events.APIGatewayV2CustomAuthorizerSimpleResponse); err != nil || !ok || !r.IsAuthorized {
+		b.Fatalf("warm-up: %#v %v", out, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _ := h(ctx, ev)
+		resp, err := json.Marshal(out)
+		if err != nil || len(resp) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthorizerES256(b *testing.B) { benchAuthorizerPath(b, "ES256") }
+func BenchmarkAuthorizerRS256(b *testing.B) { benchAuthorizerPath(b, "RS256") }
+
+// BenchmarkFloorES256 is the bare primitive: SHA-256 of the signing input
+// and ecdsa.VerifyASN1 of the same signature in DER form.
+func BenchmarkFloorES256(b *testing.B) {
+	k := newBenchKey(b, "ES256")
+	raw := benchToken(b, k)
+	dot := strings.LastIndexByte(raw, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(raw[dot+1:])
+	der := derSignature(sig)
+	pub := k.pub.(*ecdsa.PublicKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := sha256.Sum256([]byte(raw[:dot]))
+		if !ecdsa.VerifyASN1(pub, d[:], der) {
+			b.Fatal("bad signature")
+		}
+	}
+}
+
+// BenchmarkFloorRS256 is rsa.VerifyPKCS1v15 over SHA-256 of the signing input.
+func BenchmarkFloorRS256(b *testing.B) {
+	k := newBenchKey(b, "RS256")
+	raw := benchToken(b, k)
+	dot := strings.LastIndexByte(raw, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(raw[dot+1:])
+	pub := k.pub.(*rsa.PublicKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		d := sha256.Sum256([]byte(raw[:dot]))
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchGolangJWT(b *testing.B, alg string) {
+	k := newBenchKey(b, alg)
+	raw := benchToken(b, k)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return k.pub, nil },
+			jwt.WithTimeFunc(func() time.Time { return benchNow })); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGolangJWTParseES256 is golang-jwt's plain Parse of the same token
+// (signature and its default claim checks only): the allocation yardstick.
+func BenchmarkGolangJWTParseES256(b *testing.B) { benchGolangJWT(b, "ES256") }
+func BenchmarkGolangJWTParseRS256(b *testing.B) { benchGolangJWT(b, "RS256") }
+
+// derSignature converts a JWS R||S signature to ASN.1 DER.
+func derSignature(sig []byte) []byte {
+	var r, s big.Int
+	r.SetBytes(sig[:len(sig)/2])
+	s.SetBytes(sig[len(sig)/2:])
+	der, err := asn1Marshal(&r, &s)
+	if err != nil {
+		panic(err)
+	}
+	return der
+}
+
+func asn1Marshal(r, s *big.Int) ([]byte, error) {
+	return asn1.Marshal(struct{ R, S *big.Int }{r, s})
+}

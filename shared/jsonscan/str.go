@@ -1,0 +1,204 @@
+package jsonscan
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Str is a JSON string as it appears in the input, between its quotes.
+type Str struct {
+	raw      []byte
+	off      int  // offset of raw in the input
+	escaped  bool // holds a backslash escape
+	nonASCII bool // holds a byte >= 0x80
+}
+
+// Raw is the text between the quotes, escapes not decoded.
+func (v Str) Raw() []byte { return v.raw }
+
+// Offset is where Raw starts in the input.
+func (v Str) Offset() int { return v.off }
+
+// Plain reports whether the decoded string is the raw text itself: no
+// escapes and valid UTF-8.
+func (v Str) Plain() bool { return !v.escaped && (!v.nonASCII || utf8.Valid(v.raw)) }
+
+// Is reports whether the decoded string equals lit.
+func (v Str) Is(lit string) bool {
+	if v.Plain() {
+		return string(v.raw) == lit
+	}
+	var buf [64]byte
+	return string(v.Unquote(buf[:0])) == lit
+}
+
+// Unquote appends the decoded string to dst, as encoding/json decodes it:
+// escapes resolved, a valid surrogate pair joined, and each lone surrogate
+// and each byte of invalid UTF-8 replaced by U+FFFD.
+func (v Str) Unquote(dst []byte) []byte {
+	if v.Plain() {
+		return append(dst, v.raw...)
+	}
+	s := v.raw
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			// The scanner checked the escape's syntax.
+			switch s[r+1] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := hex4(s[r+2:])
+				r += 6
+				if utf16IsSurrogate(rr) {
+					if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
+						if dec := utf16DecodeRune(rr, hex4(s[r+2:])); dec != utf8.RuneError {
+							r += 6
+							dst = utf8.AppendRune(dst, dec)
+							continue
+						}
+					}
+					rr = utf8.RuneError
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default: // '"', '\\', '/'
+				dst = append(dst, s[r+1])
+			}
+			r += 2
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			dst = utf8.AppendRune(dst, rr)
+		}
+	}
+	return dst
+}
+
+// String is the decoded string.
+func (v Str) String() string {
+	if v.Plain() {
+		return string(v.raw)
+	}
+	return string(v.Unquote(nil))
+}
+
+// AppendFolded appends Fold of the decoded string to dst.
+func (v Str) AppendFolded(dst []byte) []byte {
+	if !v.escaped && !v.nonASCII {
+		for _, c := range v.raw {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		return dst
+	}
+	var buf [64]byte
+	return append(dst, Fold(string(v.Unquote(buf[:0])))...)
+}
+
+// Fold maps a decoded member name to a form in which every spelling that
+// encoding/json takes for the same struct field is equal: upper case, then
+// lower case ("EXP", "Exp" and "exp" fold to "exp"; so do "ſub" and "sub",
+// U+017F being the long s).
+func Fold(name string) string { return strings.ToLower(strings.ToUpper(name)) }
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// utf16IsSurrogate and utf16DecodeRune are unicode/utf16's, which this
+// package does not import for two functions.
+func utf16IsSurrogate(r rune) bool { return 0xd800 <= r && r < 0xe000 }
+
+func utf16DecodeRune(r1, r2 rune) rune {
+	if 0xd800 <= r1 && r1 < 0xdc00 && 0xdc00 <= r2 && r2 < 0xe000 {
+		return (r1-0xd800)<<10 | (r2 - 0xdc00) + 0x10000
+	}
+	return utf8.RuneError
+}
+
+// str reads a string token at pos: '"', characters, '"'.
+func (s *Scanner) str() (Str, bool) {
+	d := s.data
+	if s.pos >= len(d) || d[s.pos] != '"' {
+		s.fail("want a string")
+		return Str{}, false
+	}
+	start := s.pos + 1
+	var v Str
+	for i := start; i < len(d); {
+		c := d[i]
+		switch {
+		case c == '"':
+			v.raw, v.off = d[start:i], start
+			s.pos = i + 1
+			return v, true
+		case c == '\\':
+			if i+1 >= len(d) {
+				s.pos = i
+				s.fail("unfinished escape")
+				return Str{}, false
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					s.pos = i
+					s.fail(`bad \u escape`)
+					return Str{}, false
+				}
+				i += 6
+			default:
+				s.pos = i
+				s.fail("bad escape")
+				return Str{}, false
+			}
+			v.escaped = true
+		case c < 0x20:
+			s.pos = i
+			s.fail("control character in a string")
+			return Str{}, false
+		default:
+			if c >= utf8.RuneSelf {
+				v.nonASCII = true
+			}
+			i++
+		}
+	}
+	s.pos = len(d)
+	s.fail("unterminated string")
+	return Str{}, false
+}
