@@ -55,10 +55,23 @@ var ErrDuplicate = errors.New("jsonscan: duplicate member name")
 type Scanner struct {
 	data       []byte
 	pos        int
-	err        error
-	afterValue bool   // a value was just read inside the current container
-	stack      []byte // open containers: '{' or '['
+	failed     bool // x.err holds why
+	afterValue bool // a value was just read inside the current container
 	maxDepth   int
+
+	// The open containers: depth of them, bit i of objects set when the
+	// one at depth i+1 is an object (deeper than 64: in x.deepObjects).
+	depth   int
+	objects uint64
+
+	// What grows lives apart, so that appending to it does not make the
+	// compiler move a caller's Scanner, and the data it reads, to the heap.
+	x *extra
+}
+
+type extra struct {
+	err         error
+	deepObjects []bool
 
 	// Duplicate detection (RejectDuplicates): the folded names of every
 	// open object, one after the other.
@@ -69,31 +82,75 @@ type Scanner struct {
 }
 
 // New returns a Scanner over data that allows at most maxDepth nested
-// arrays and objects (the outermost one counts as 1).
-func New(data []byte, maxDepth int) *Scanner {
-	return &Scanner{data: data, maxDepth: maxDepth}
+// arrays and objects (the outermost one counts as 1). It is a value, so that
+// a caller's Scanner can live on its stack.
+func New(data []byte, maxDepth int) Scanner {
+	return Scanner{data: data, maxDepth: maxDepth}
 }
 
 // RejectDuplicates makes the Scanner fail with ErrDuplicate on a member name
 // that equals, after Fold, another name of the same object, at any depth.
-func (s *Scanner) RejectDuplicates() { s.dups = true }
+func (s *Scanner) RejectDuplicates() {
+	if s.x == nil {
+		s.x = new(extra)
+	}
+	s.x.dups = true
+	s.x.folded = make([]byte, 0, 256)
+	s.x.ends = make([]int, 0, 32)
+	s.x.marks = make([]int, 0, 16)
+}
+
+func (s *Scanner) dups() bool { return s.x != nil && s.x.dups }
+
+func (s *Scanner) push(object bool) {
+	if s.depth < 64 {
+		if object {
+			s.objects |= 1 << s.depth
+		} else {
+			s.objects &^= 1 << s.depth
+		}
+	} else {
+		if s.x == nil {
+			s.x = new(extra)
+		}
+		s.x.deepObjects = append(s.x.deepObjects[:s.depth-64], object)
+	}
+	s.depth++
+}
+
+// inObject reports whether the innermost open container is an object.
+func (s *Scanner) inObject() bool {
+	if d := s.depth - 1; d < 64 {
+		return s.objects&(1<<d) != 0
+	}
+	return s.x.deepObjects[s.depth-1-64]
+}
 
 // Pos is the offset of the next byte to read.
 func (s *Scanner) Pos() int { return s.pos }
 
 // Err is the first error met, if any.
-func (s *Scanner) Err() error { return s.err }
+func (s *Scanner) Err() error {
+	if !s.failed {
+		return nil
+	}
+	return s.x.err
+}
 
 func (s *Scanner) fail(format string, args ...any) {
-	if s.err == nil {
-		s.err = fmt.Errorf("jsonscan: offset %d: "+format, append([]any{s.pos}, args...)...)
+	if !s.failed {
+		s.failErr(fmt.Errorf("jsonscan: offset %d: "+format, append([]any{s.pos}, args...)...))
 	}
 }
 
 func (s *Scanner) failErr(err error) {
-	if s.err == nil {
-		s.err = err
+	if s.failed {
+		return
 	}
+	if s.x == nil {
+		s.x = new(extra)
+	}
+	s.x.err, s.failed = err, true
 }
 
 func (s *Scanner) skipSpace() {
@@ -110,7 +167,7 @@ func (s *Scanner) skipSpace() {
 // Peek is the kind of the next value, without reading it; Invalid at the
 // end of the input, on a byte no value starts with, or after an error.
 func (s *Scanner) Peek() Kind {
-	if s.err != nil {
+	if s.failed {
 		return Invalid
 	}
 	s.skipSpace()
@@ -135,7 +192,7 @@ func (s *Scanner) Peek() Kind {
 }
 
 func (s *Scanner) begin(open byte) bool {
-	if s.err != nil {
+	if s.failed {
 		return false
 	}
 	s.skipSpace()
@@ -143,15 +200,15 @@ func (s *Scanner) begin(open byte) bool {
 		s.fail("want %q", open)
 		return false
 	}
-	if len(s.stack) >= s.maxDepth {
+	if s.depth >= s.maxDepth {
 		s.fail("nested deeper than %d", s.maxDepth)
 		return false
 	}
 	s.pos++
-	s.stack = append(s.stack, open)
+	s.push(open == '{')
 	s.afterValue = false
-	if open == '{' && s.dups {
-		s.marks = append(s.marks, len(s.ends))
+	if open == '{' && s.dups() {
+		s.x.marks = append(s.x.marks, len(s.x.ends))
 	}
 	return true
 }
@@ -165,7 +222,7 @@ func (s *Scanner) BeginArray() bool { return s.begin('[') }
 // More reports whether the current object or array has another member or
 // element, and reads the ',' before it.
 func (s *Scanner) More() bool {
-	if s.err != nil || len(s.stack) == 0 {
+	if s.failed || s.depth == 0 {
 		s.fail("More outside an object or array")
 		return false
 	}
@@ -182,7 +239,7 @@ func (s *Scanner) More() bool {
 		return true
 	}
 	if c != ',' {
-		s.fail("want ',' or the end of the %s", containerName(s.stack[len(s.stack)-1]))
+		s.fail("want ',' or the end of the %s", s.containerName())
 		return false
 	}
 	s.pos++
@@ -190,8 +247,8 @@ func (s *Scanner) More() bool {
 	return true
 }
 
-func containerName(open byte) string {
-	if open == '{' {
+func (s *Scanner) containerName() string {
+	if s.inObject() {
 		return "object"
 	}
 	return "array"
@@ -199,17 +256,17 @@ func containerName(open byte) string {
 
 // End reads the '}' or ']' that closes the current container.
 func (s *Scanner) End() {
-	if s.err != nil {
+	if s.failed {
 		return
 	}
-	if len(s.stack) == 0 {
+	if s.depth == 0 {
 		s.fail("End outside an object or array")
 		return
 	}
-	open := s.stack[len(s.stack)-1]
-	close := byte('}')
-	if open == '[' {
-		close = ']'
+	object := s.inObject()
+	close := byte(']')
+	if object {
+		close = '}'
 	}
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != close {
@@ -217,26 +274,27 @@ func (s *Scanner) End() {
 		return
 	}
 	s.pos++
-	s.stack = s.stack[:len(s.stack)-1]
-	if open == '{' && s.dups {
-		m := s.marks[len(s.marks)-1]
-		s.marks = s.marks[:len(s.marks)-1]
+	s.depth--
+	if object && s.dups() {
+		x := s.x
+		m := x.marks[len(x.marks)-1]
+		x.marks = x.marks[:len(x.marks)-1]
 		if m == 0 {
-			s.folded = s.folded[:0]
+			x.folded = x.folded[:0]
 		} else {
-			s.folded = s.folded[:s.ends[m-1]]
+			x.folded = x.folded[:x.ends[m-1]]
 		}
-		s.ends = s.ends[:m]
+		x.ends = x.ends[:m]
 	}
 	s.afterValue = true
 }
 
 // Name reads a member name and the ':' after it.
 func (s *Scanner) Name() Str {
-	if s.err != nil {
+	if s.failed {
 		return Str{}
 	}
-	if len(s.stack) == 0 || s.stack[len(s.stack)-1] != '{' {
+	if s.depth == 0 || !s.inObject() {
 		s.fail("Name outside an object")
 		return Str{}
 	}
@@ -251,35 +309,35 @@ func (s *Scanner) Name() Str {
 		return Str{}
 	}
 	s.pos++
-	if s.dups {
-		s.checkDuplicate(name)
+	if s.dups() {
+		s.x.checkDuplicate(s, name)
 	}
 	s.afterValue = false
 	return name
 }
 
-func (s *Scanner) checkDuplicate(name Str) {
-	start := len(s.folded)
-	s.folded = name.AppendFolded(s.folded)
-	f := s.folded[start:]
-	m := s.marks[len(s.marks)-1]
+func (x *extra) checkDuplicate(s *Scanner, name Str) {
+	start := len(x.folded)
+	x.folded = name.AppendFolded(x.folded)
+	f := x.folded[start:]
+	m := x.marks[len(x.marks)-1]
 	prev := 0
 	if m > 0 {
-		prev = s.ends[m-1]
+		prev = x.ends[m-1]
 	}
-	for _, end := range s.ends[m:] {
-		if string(s.folded[prev:end]) == string(f) {
-			s.failErr(fmt.Errorf("%w %q", ErrDuplicate, name.Unquote(nil)))
+	for _, end := range x.ends[m:] {
+		if string(x.folded[prev:end]) == string(f) {
+			s.failErr(fmt.Errorf("%w %q", ErrDuplicate, name.String()))
 			return
 		}
 		prev = end
 	}
-	s.ends = append(s.ends, len(s.folded))
+	x.ends = append(x.ends, len(x.folded))
 }
 
 // String reads a string value.
 func (s *Scanner) String() Str {
-	if s.err != nil {
+	if s.failed {
 		return Str{}
 	}
 	s.skipSpace()
@@ -292,7 +350,7 @@ func (s *Scanner) String() Str {
 
 // Number reads a number and returns its text (RFC 8259 section 6 grammar).
 func (s *Scanner) Number() []byte {
-	if s.err != nil {
+	if s.failed {
 		return nil
 	}
 	s.skipSpace()
@@ -342,7 +400,7 @@ func (s *Scanner) Number() []byte {
 
 // Literal reads true, false or null and returns its kind.
 func (s *Scanner) Literal() Kind {
-	if s.err != nil {
+	if s.failed {
 		return Invalid
 	}
 	s.skipSpace()
@@ -394,22 +452,19 @@ func (s *Scanner) Skip() {
 // Finish checks that nothing but white space follows the value read and
 // returns the first error met.
 func (s *Scanner) Finish() error {
-	if s.err != nil {
-		return s.err
-	}
-	if len(s.stack) != 0 {
-		s.fail("unclosed %s", containerName(s.stack[len(s.stack)-1]))
-		return s.err
-	}
-	if !s.afterValue {
+	switch {
+	case s.failed:
+	case s.depth != 0:
+		s.fail("unclosed %s", s.containerName())
+	case !s.afterValue:
 		s.fail("no value")
-		return s.err
+	default:
+		s.skipSpace()
+		if s.pos != len(s.data) {
+			s.fail("data after the value")
+		}
 	}
-	s.skipSpace()
-	if s.pos != len(s.data) {
-		s.fail("data after the value")
-	}
-	return s.err
+	return s.Err()
 }
 
 // Valid reports whether data is one JSON text, as json.Valid does, nested

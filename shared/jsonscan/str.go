@@ -1,6 +1,8 @@
 package jsonscan
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,6 +20,10 @@ func (v Str) Raw() []byte { return v.raw }
 
 // Offset is where Raw starts in the input.
 func (v Str) Offset() int { return v.off }
+
+// ASCII reports whether the string is plain printable ASCII: no escapes
+// and no byte >= 0x80.
+func (v Str) ASCII() bool { return !v.escaped && !v.nonASCII }
 
 // Plain reports whether the decoded string is the raw text itself: no
 // escapes and valid UTF-8.
@@ -149,23 +155,70 @@ func utf16DecodeRune(r1, r2 rune) rune {
 	return utf8.RuneError
 }
 
+// Classes of bytes in a string.
+const (
+	plainByte   = iota // printable ASCII other than '"' and '\\'
+	highByte           // >= 0x80, part of UTF-8 (or not)
+	quoteByte          // '"'
+	escapeByte         // '\\'
+	controlByte        // < 0x20: not allowed
+)
+
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c < 0x20:
+			t[c] = controlByte
+		case c == '"':
+			t[c] = quoteByte
+		case c == '\\':
+			t[c] = escapeByte
+		case c >= 0x80:
+			t[c] = highByte
+		}
+	}
+	return t
+}()
+
 // str reads a string token at pos: '"', characters, '"'.
 func (s *Scanner) str() (Str, bool) {
 	d := s.data
-	if s.pos >= len(d) || d[s.pos] != '"' {
+	i := s.pos
+	if i >= len(d) || d[i] != '"' {
 		s.fail("want a string")
 		return Str{}, false
 	}
-	start := s.pos + 1
-	var v Str
-	for i := start; i < len(d); {
-		c := d[i]
-		switch {
-		case c == '"':
-			v.raw, v.off = d[start:i], start
+	i++
+	start := i
+	var escaped, nonASCII bool
+	for {
+		// Eight bytes at a time: skip them if none needs a look, else go
+		// to the first that does.
+		if i+8 <= len(d) {
+			m := specialBytes(binary.LittleEndian.Uint64(d[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(d) && strClass[d[i]] == plainByte {
+				i++
+			}
+			if i >= len(d) {
+				s.pos = len(d)
+				s.fail("unterminated string")
+				return Str{}, false
+			}
+		}
+		switch strClass[d[i]] {
+		case quoteByte:
 			s.pos = i + 1
-			return v, true
-		case c == '\\':
+			return Str{raw: d[start:i], off: start, escaped: escaped, nonASCII: nonASCII}, true
+		case highByte:
+			nonASCII = true
+			i++
+		case escapeByte:
 			if i+1 >= len(d) {
 				s.pos = i
 				s.fail("unfinished escape")
@@ -186,19 +239,28 @@ func (s *Scanner) str() (Str, bool) {
 				s.fail("bad escape")
 				return Str{}, false
 			}
-			v.escaped = true
-		case c < 0x20:
+			escaped = true
+		default:
 			s.pos = i
 			s.fail("control character in a string")
 			return Str{}, false
-		default:
-			if c >= utf8.RuneSelf {
-				v.nonASCII = true
-			}
-			i++
 		}
 	}
-	s.pos = len(d)
-	s.fail("unterminated string")
-	return Str{}, false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialBytes has the high bit set in the lowest byte of w (read little
+// endian) that is a quote, a backslash, a control character or >= 0x80,
+// and is zero if there is none (bit tricks from "Bit Twiddling Hacks": a
+// byte less than n, a byte equal to b). Bytes above the lowest flagged one
+// may be flagged wrongly; the lowest flagged one is exact.
+func specialBytes(w uint64) uint64 {
+	less := (w - ones*0x20) &^ w
+	quote := w ^ (ones * '"')
+	backslash := w ^ (ones * '\\')
+	return (less | (quote-ones)&^quote | (backslash-ones)&^backslash | w) & highs
 }

@@ -36,14 +36,13 @@ func parseHeader(b, buf []byte) (joseHeader, error) {
 			return h, fmt.Errorf("%w: %v", ErrHeader, err)
 		}
 		var bit int
-		var field *[]byte
 		switch {
 		case name.Is("alg"):
-			bit, field = 1, &h.alg
+			bit = 1
 		case name.Is("kid"):
-			bit, field = 2, &h.kid
+			bit = 2
 		case name.Is("typ"):
-			bit, field = 4, &h.typ
+			bit = 4
 		default:
 			return h, fmt.Errorf("%w: member %q not accepted", ErrHeader, name.String())
 		}
@@ -51,12 +50,19 @@ func parseHeader(b, buf []byte) (joseHeader, error) {
 			return h, fmt.Errorf("%w: duplicate member %q", ErrHeader, name.String())
 		}
 		seen |= bit
-		if val.Plain() {
-			*field = val.Raw()
-		} else {
+		v := val.Raw()
+		if !val.Plain() {
 			start := len(buf)
 			buf = val.Unquote(buf)
-			*field = buf[start:len(buf):len(buf)]
+			v = buf[start:len(buf):len(buf)]
+		}
+		switch bit {
+		case 1:
+			h.alg = v
+		case 2:
+			h.kid = v
+		case 4:
+			h.typ = v
 		}
 	}
 	s.End()

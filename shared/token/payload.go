@@ -49,30 +49,30 @@ func parseClaims(pb []byte) (*Claims, error) {
 		}
 		f := name.AppendFolded(folded[:0])
 		if isClaimName(f) && !name.Is(string(f)) {
-			return nil, fmt.Errorf("member %q is not spelled %q", name.String(), f)
+			return nil, fmt.Errorf("member %q is not spelled %q", name.String(), string(f))
 		}
 		var err error
 		switch string(f) {
 		case "iss":
-			err = readString(s, ps, &c.Issuer)
+			err = readString(&s, ps, &c.Issuer)
 		case "sub":
-			err = readString(s, ps, &c.Subject)
+			err = readString(&s, ps, &c.Subject)
 		case "jti":
-			err = readString(s, ps, &c.ID)
+			err = readString(&s, ps, &c.ID)
 		case "sid":
-			err = readString(s, ps, &c.SessionID)
+			err = readString(&s, ps, &c.SessionID)
 		case "client_id":
-			err = readString(s, ps, &c.ClientID)
+			err = readString(&s, ps, &c.ClientID)
 		case "scope":
-			err = readString(s, ps, &c.Scope)
+			err = readString(&s, ps, &c.Scope)
 		case "aud":
-			err = readAudience(s, ps, blk)
+			err = readAudience(&s, ps, blk)
 		case "exp":
-			err = readDate(s, ps, "exp", &blk.exp, &c.ExpiresAt)
+			err = readDate(&s, ps, "exp", &blk.exp, &c.ExpiresAt)
 		case "nbf":
-			err = readDate(s, ps, "nbf", &blk.nbf, &c.NotBefore)
+			err = readDate(&s, ps, "nbf", &blk.nbf, &c.NotBefore)
 		case "iat":
-			err = readDate(s, ps, "iat", &blk.iat, &c.IssuedAt)
+			err = readDate(&s, ps, "iat", &blk.iat, &c.IssuedAt)
 		default:
 			s.Skip()
 		}

@@ -117,6 +117,14 @@ func checkKeyAlg(k PublicKey) error {
 
 var b64 = base64.RawURLEncoding.Strict()
 
+// tokenByte holds the bytes a compact JWS may have: A-Z a-z 0-9 - _ and '.'.
+var tokenByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+	}
+	return t
+}()
+
 // Verify checks raw (the compact JWS, without "Bearer ") and returns its
 // claims. Any error means the token must be refused.
 func (v *Verifier) Verify(raw string) (*Claims, error) {
@@ -126,7 +134,7 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	// Only the base64url alphabet and the two dots: Go's base64 decoder
 	// would skip CR and LF, so one token could be written several ways.
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !tokenByte[raw[i]] {
 			return nil, ErrMalformed
 		}
 	}
@@ -146,7 +154,7 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	b := []byte(raw) // one copy: the decoders and hashes below read bytes
 
 	// Unpadded base64url only, canonical (RFC 7515 2, strict decoding).
-	var hbuf [192]byte
+	var hbuf [160]byte
 	hb, err := decodeSegment(hbuf[:], b[:dot1])
 	if err != nil {
 		return nil, fmt.Errorf("%w: header encoding", ErrMalformed)
@@ -178,7 +186,7 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 		return nil, ErrSignature
 	}
 
-	var pbuf [1024]byte
+	var pbuf [768]byte
 	pb, err := decodeSegment(pbuf[:], b[dot1+1:dot2])
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
