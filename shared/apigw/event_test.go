@@ -55,6 +55,9 @@ var eventCases = []string{
 
 func sameEvent(t *testing.T, raw []byte) {
 	t.Helper()
+	if ambiguousAuthorization(raw) {
+		return
+	}
 	want, wantErr := referenceEvent(raw)
 	got, err := decodeEvent(raw)
 	got.Headers = nil
@@ -64,6 +67,27 @@ func sameEvent(t *testing.T, raw []byte) {
 	if err == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: got %+v, want %+v", raw, got, want)
 	}
+}
+
+// ambiguousAuthorization reports whether header() picks at random: no
+// header named exactly "authorization" but several in other cases (it then
+// returns the first met in map order). Such events are left out of the
+// comparison; the one-pass reader sends them to encoding/json and header().
+func ambiguousAuthorization(raw []byte) bool {
+	var ev struct{ Headers map[string]string }
+	if json.Unmarshal(raw, &ev) != nil {
+		return false
+	}
+	if _, ok := ev.Headers["authorization"]; ok {
+		return false
+	}
+	n := 0
+	for k := range ev.Headers {
+		if strings.EqualFold(k, "authorization") {
+			n++
+		}
+	}
+	return n > 1
 }
 
 func TestDecodeEventMatchesEncodingJSON(t *testing.T) {

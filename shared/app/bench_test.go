@@ -1,12 +1,17 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -81,11 +86,14 @@ func refreshCookie(b *testing.B, resp apigw.Response) string {
 	return ""
 }
 
-// reportCalls reports the AWS calls per operation of the last b.N operations.
+// reportCalls reports the AWS calls per operation of the last b.N
+// operations, in all and by API ("DynamoDB.GetItem/op").
 func reportCalls(b *testing.B, calls *testenv.Counter) {
 	b.ReportMetric(float64(calls.Service("KMS"))/float64(b.N), "kms-calls/op")
-	b.ReportMetric(float64(calls.Op("KMS.Sign"))/float64(b.N), "kms-sign/op")
 	b.ReportMetric(float64(calls.Service("DynamoDB"))/float64(b.N), "ddb-calls/op")
+	for _, op := range calls.Ops() {
+		b.ReportMetric(float64(calls.Op(op))/float64(b.N), op+"/op")
+	}
 }
 
 // BenchmarkLogin is one successful login: argon2id at the service's
@@ -97,9 +105,11 @@ func BenchmarkLogin(b *testing.B) {
 	login := benchWire(b, env, calls, app.Login)
 	benchLogin(b, login) // warm: connections open
 	calls.Reset()
+	cpu := startCPU()
 	for b.Loop() {
 		benchLogin(b, login)
 	}
+	cpu.report(b)
 	reportCalls(b, calls)
 }
 
@@ -121,9 +131,67 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 	do() // warm
 	calls.Reset()
+	cpu := startCPU()
 	for b.Loop() {
 		do()
 	}
+	cpu.report(b)
+	reportCalls(b, calls)
+}
+
+// BenchmarkWire builds each function as its main does at a cold start
+// (configuration, AWS clients, public keys, the dummy password hash) and
+// reports the AWS calls that costs: what init cannot avoid.
+func BenchmarkWire(b *testing.B) {
+	env := testenv.New(b)
+	wires := map[string]func(*testing.B, *testenv.Counter){
+		"authorizer": func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Authorizer) },
+		"jwks":       func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.JWKS) },
+		"login":      func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Login) },
+		"logout":     func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Logout) },
+		"logout-all": func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.LogoutAll) },
+		"me":         func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Me) },
+		"refresh":    func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Refresh) },
+		"revoke":     func(b *testing.B, c *testenv.Counter) { benchWire(b, env, c, app.Revoke) },
+	}
+	for _, name := range slices.Sorted(maps.Keys(wires)) {
+		b.Run(name, func(b *testing.B) {
+			calls := testenv.NewCounter()
+			for b.Loop() {
+				wires[name](b, calls)
+			}
+			reportCalls(b, calls)
+		})
+	}
+}
+
+// BenchmarkAuthorize is the authorizer function's whole warm request with
+// its real revocation lookup on the local DynamoDB: the payload 2.0 event
+// in, the simple response out (Invoke, as the Lambda runtime calls it).
+func BenchmarkAuthorize(b *testing.B) {
+	env := testenv.New(b)
+	env.CreateUser(b, "bench", benchPassword)
+	calls := testenv.NewCounter()
+	login := benchWire(b, env, calls, app.Login)
+	authz := benchWire(b, env, calls, app.Authorizer)
+	var body apigw.TokenResponse
+	if err := json.Unmarshal([]byte(benchLogin(b, login).Body), &body); err != nil {
+		b.Fatal(err)
+	}
+	ev := testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", body.AccessToken)
+	do := func() {
+		out, err := authz.Invoke(context.Background(), ev)
+		if err != nil || !bytes.HasPrefix(out, []byte(`{"isAuthorized":true`)) {
+			b.Fatalf("authorize: %s %v", out, err)
+		}
+	}
+	do() // warm
+	calls.Reset()
+	cpu := startCPU()
+	for b.Loop() {
+		do()
+	}
+	cpu.report(b)
 	reportCalls(b, calls)
 }
 
@@ -174,4 +242,22 @@ func BenchmarkRevocationLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// cpuClock measures the CPU time (user and system, every thread) this
+// process spends in a benchmark loop; the local servers' time is not in it.
+type cpuClock struct{ start time.Duration }
+
+func startCPU() cpuClock { return cpuClock{processCPU()} }
+
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-c.start)/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
