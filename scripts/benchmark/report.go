@@ -120,13 +120,17 @@ func (r *report) writeGoals(w *mdWriter) {
 	w.header("goal", "measured", "")
 	for _, a := range algBenches {
 		wall, cpu := r.ratiosOf(a)
-		instr := "not counted"
-		ok := wall.med <= ratioGoal || cpu.med <= ratioGoal
+		instr, instrRatio := "not counted", math.NaN()
 		if n, m := r.cpu.instr[a.subject], r.cpu.instr[a.floor]; n > 0 && m > 0 {
-			instr = f3(n / m)
+			instrRatio = n / m
+			instr = f3(instrRatio)
+		}
+		verdict := yesNo(wall.med <= ratioGoal)
+		if wall.med > ratioGoal && cpu.med <= ratioGoal && !(instrRatio > ratioGoal) {
+			verdict = "**not met on wall time**; met on CPU time" + map[bool]string{true: " and instructions", false: ""}[instrRatio <= ratioGoal]
 		}
 		w.row(fmt.Sprintf("authorizer warm path ≤ %.2f × the bare %s check", ratioGoal, a.alg),
-			fmt.Sprintf("%s (wall), %s (CPU), %s (instructions)", f3(wall.med), f3(cpu.med), instr), yesNo(ok))
+			fmt.Sprintf("%s (wall), %s (CPU), %s (instructions)", f3(wall.med), f3(cpu.med), instr), verdict)
 		sa, sg := r.cpu.samples[a.subject], r.cpu.samples[a.golangJWT]
 		allocs, jwtAllocs := median(values(sa, "allocs/op")), median(values(sg, "allocs/op"))
 		w.row(fmt.Sprintf("fewer allocations than golang-jwt's Parse (%s)", a.alg),
@@ -148,7 +152,7 @@ func (r *report) writeGoals(w *mdWriter) {
 	w.row("init makes no call that could be deferred or avoided", strings.Join(calls, "; "),
 		"**met**: only the GetPublicKey that gives the key and its kid")
 	w.p("")
-	w.p("The ratio goal is read on wall time as the issue states it; when the machine was shared (load average above), the CPU-time and instruction ratios are the steadier reading of the same quantity.")
+	w.p("The ratio goal is read on wall time, as the issue states it. When the machine was shared (see the load average), the CPU-time and instruction ratios are the steadier readings of the same quantity; the verdict says which of them meet it.")
 	w.p("")
 }
 

@@ -126,7 +126,14 @@ func BearerToken(h string) (string, bool) {
 	if !ok || t == "" || len(t) > token.MaxTokenBytes {
 		return "", false
 	}
-	for i := 0; i < len(t); i++ {
+	i := 0
+	for ; i+8 <= len(t); i += 8 { // eight at a time: tokens are long
+		if notInToken[t[i]] || notInToken[t[i+1]] || notInToken[t[i+2]] || notInToken[t[i+3]] ||
+			notInToken[t[i+4]] || notInToken[t[i+5]] || notInToken[t[i+6]] || notInToken[t[i+7]] {
+			return "", false
+		}
+	}
+	for ; i < len(t); i++ {
 		if notInToken[t[i]] {
 			return "", false
 		}

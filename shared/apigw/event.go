@@ -10,7 +10,6 @@ import (
 type authorizerEvent struct {
 	Version            string            `json:"version"`
 	Type               string            `json:"type"`
-	RouteArn           string            `json:"routeArn"`
 	MethodArn          string            `json:"methodArn"`
 	AuthorizationToken string            `json:"authorizationToken"`
 	Headers            map[string]string `json:"headers"`
@@ -37,7 +36,7 @@ func decodeEvent(raw []byte) (authorizerEvent, error) {
 
 // eventFields are the top-level fields of authorizerEvent, in the bit order
 // of scanEvent's seen mask.
-var eventFields = [...]string{"version", "type", "routeArn", "methodArn", "authorizationToken", "headers"}
+var eventFields = [...]string{"version", "type", "methodArn", "authorizationToken", "headers"}
 
 // eventField is the index in eventFields of name, or -1.
 func eventField(name []byte) int {
@@ -46,14 +45,12 @@ func eventField(name []byte) int {
 		return 0
 	case "type":
 		return 1
-	case "routeArn":
-		return 2
 	case "methodArn":
-		return 3
+		return 2
 	case "authorizationToken":
-		return 4
+		return 3
 	case "headers":
-		return 5
+		return 4
 	}
 	return -1
 }
@@ -88,16 +85,14 @@ func scanEvent(raw []byte) (ev authorizerEvent, ok bool) {
 		var ok bool
 		switch field {
 		case 0:
-			ev.Version, ok = scanString(&s)
+			ev.Version, ok = scanString(&s, "2.0", "1.0")
 		case 1:
-			ev.Type, ok = scanString(&s)
+			ev.Type, ok = scanString(&s, "REQUEST", "TOKEN")
 		case 2:
-			ev.RouteArn, ok = scanString(&s)
-		case 3:
 			ev.MethodArn, ok = scanString(&s)
-		case 4:
+		case 3:
 			ev.AuthorizationToken, ok = scanString(&s)
-		case 5:
+		case 4:
 			ev.authorization, ok = scanHeaders(&s)
 		}
 		if !ok {
@@ -108,11 +103,18 @@ func scanEvent(raw []byte) (ev authorizerEvent, ok bool) {
 	return ev, s.Finish() == nil
 }
 
-// scanString reads a string field; null leaves it empty, as encoding/json does.
-func scanString(s *jsonscan.Scanner) (string, bool) {
+// scanString reads a string field; null leaves it empty, as encoding/json
+// does. A value among common is returned without allocating.
+func scanString(s *jsonscan.Scanner, common ...string) (string, bool) {
 	switch s.Peek() {
 	case jsonscan.String:
-		return s.String().String(), s.Err() == nil
+		v := s.String()
+		for _, c := range common {
+			if v.Plain() && string(v.Raw()) == c {
+				return c, s.Err() == nil
+			}
+		}
+		return v.String(), s.Err() == nil
 	case jsonscan.Null:
 		s.Literal()
 		return "", s.Err() == nil
@@ -150,7 +152,7 @@ func scanHeaders(s *jsonscan.Scanner) (string, bool) {
 		case asciiEqualFold(name.Raw(), "authorization"):
 			return "", false
 		default:
-			s.String()
+			s.Skip()
 		}
 	}
 	s.End()

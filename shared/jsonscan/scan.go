@@ -79,6 +79,11 @@ type extra struct {
 	folded []byte
 	ends   []int // end offset in folded of each name
 	marks  []int // index in ends where each open object's names start
+
+	// Room for a small document's names, so that one allocation does.
+	foldedBuf [128]byte
+	endsBuf   [16]int
+	marksBuf  [8]int
 }
 
 // New returns a Scanner over data that allows at most maxDepth nested
@@ -94,10 +99,9 @@ func (s *Scanner) RejectDuplicates() {
 	if s.x == nil {
 		s.x = new(extra)
 	}
-	s.x.dups = true
-	s.x.folded = make([]byte, 0, 256)
-	s.x.ends = make([]int, 0, 32)
-	s.x.marks = make([]int, 0, 16)
+	x := s.x
+	x.dups = true
+	x.folded, x.ends, x.marks = x.foldedBuf[:0], x.endsBuf[:0], x.marksBuf[:0]
 }
 
 func (s *Scanner) dups() bool { return s.x != nil && s.x.dups }
@@ -355,8 +359,19 @@ func (s *Scanner) Number() []byte {
 	}
 	s.skipSpace()
 	start := s.pos
-	d := s.data
-	i := s.pos
+	end, bad := numberEnd(s.data, start)
+	if bad != "" {
+		s.pos = end
+		s.fail("%s", bad)
+		return nil
+	}
+	s.pos = end
+	s.afterValue = true
+	return s.data[start:end]
+}
+
+// numberEnd finds the end of the number starting at i.
+func numberEnd(d []byte, i int) (int, string) {
 	if i < len(d) && d[i] == '-' {
 		i++
 	}
@@ -367,15 +382,12 @@ func (s *Scanner) Number() []byte {
 		for i++; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
 		}
 	default:
-		s.fail("want a number")
-		return nil
+		return i, "want a number"
 	}
 	if i < len(d) && d[i] == '.' {
 		i++
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			s.pos = i
-			s.fail("want a digit after '.'")
-			return nil
+			return i, "want a digit after '.'"
 		}
 		for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
 		}
@@ -386,16 +398,12 @@ func (s *Scanner) Number() []byte {
 			i++
 		}
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			s.pos = i
-			s.fail("want a digit in the exponent")
-			return nil
+			return i, "want a digit in the exponent"
 		}
 		for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
 		}
 	}
-	s.pos = i
-	s.afterValue = true
-	return d[start:i]
+	return i, ""
 }
 
 // Literal reads true, false or null and returns its kind.
@@ -422,6 +430,10 @@ func (s *Scanner) Literal() Kind {
 // Skip reads one value of any kind and discards it. Nested objects are
 // checked for duplicate names when RejectDuplicates is on.
 func (s *Scanner) Skip() {
+	if !s.dups() {
+		s.skipFast()
+		return
+	}
 	switch s.Peek() {
 	case String:
 		s.String()

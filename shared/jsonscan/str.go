@@ -188,9 +188,25 @@ func (s *Scanner) str() (Str, bool) {
 		s.fail("want a string")
 		return Str{}, false
 	}
-	i++
-	start := i
-	var escaped, nonASCII bool
+	end, flags, bad := stringEnd(d, i+1)
+	if bad != "" {
+		s.pos = end
+		s.fail("%s", bad)
+		return Str{}, false
+	}
+	s.pos = end + 1
+	return Str{raw: d[i+1 : end], off: i + 1, escaped: flags&hasEscape != 0, nonASCII: flags&hasHigh != 0}, true
+}
+
+const (
+	hasEscape = 1 << iota
+	hasHigh
+)
+
+// stringEnd finds the closing quote of a string whose characters start at
+// i, checking escapes and refusing control characters. On failure bad says
+// why and end is where.
+func stringEnd(d []byte, i int) (end int, flags uint8, bad string) {
 	for {
 		// Eight bytes at a time: skip them if none needs a look, else go
 		// to the first that does.
@@ -206,44 +222,33 @@ func (s *Scanner) str() (Str, bool) {
 				i++
 			}
 			if i >= len(d) {
-				s.pos = len(d)
-				s.fail("unterminated string")
-				return Str{}, false
+				return len(d), flags, "unterminated string"
 			}
 		}
 		switch strClass[d[i]] {
 		case quoteByte:
-			s.pos = i + 1
-			return Str{raw: d[start:i], off: start, escaped: escaped, nonASCII: nonASCII}, true
+			return i, flags, ""
 		case highByte:
-			nonASCII = true
+			flags |= hasHigh
 			i++
 		case escapeByte:
 			if i+1 >= len(d) {
-				s.pos = i
-				s.fail("unfinished escape")
-				return Str{}, false
+				return i, flags, "unfinished escape"
 			}
 			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
-					s.pos = i
-					s.fail(`bad \u escape`)
-					return Str{}, false
+					return i, flags, `bad \u escape`
 				}
 				i += 6
 			default:
-				s.pos = i
-				s.fail("bad escape")
-				return Str{}, false
+				return i, flags, "bad escape"
 			}
-			escaped = true
+			flags |= hasEscape
 		default:
-			s.pos = i
-			s.fail("control character in a string")
-			return Str{}, false
+			return i, flags, "control character in a string"
 		}
 	}
 }

@@ -117,6 +117,24 @@ func checkKeyAlg(k PublicKey) error {
 
 var b64 = base64.RawURLEncoding.Strict()
 
+// onlyTokenBytes reports whether every byte of s is in tokenByte, eight
+// at a time.
+func onlyTokenBytes(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !(tokenByte[s[i]] && tokenByte[s[i+1]] && tokenByte[s[i+2]] && tokenByte[s[i+3]] &&
+			tokenByte[s[i+4]] && tokenByte[s[i+5]] && tokenByte[s[i+6]] && tokenByte[s[i+7]]) {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if !tokenByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
 // tokenByte holds the bytes a compact JWS may have: A-Z a-z 0-9 - _ and '.'.
 var tokenByte = func() (t [256]bool) {
 	for c := range t {
@@ -133,10 +151,8 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	}
 	// Only the base64url alphabet and the two dots: Go's base64 decoder
 	// would skip CR and LF, so one token could be written several ways.
-	for i := 0; i < len(raw); i++ {
-		if !tokenByte[raw[i]] {
-			return nil, ErrMalformed
-		}
+	if !onlyTokenBytes(raw) {
+		return nil, ErrMalformed
 	}
 	// Exactly three segments: a JWE (five) or anything else is not ours.
 	dot1 := strings.IndexByte(raw, '.')
