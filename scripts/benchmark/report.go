@@ -233,7 +233,7 @@ func (r *report) writeCPU(w *mdWriter) {
 	})...)...)
 	w.p("")
 	if len(r.cpu.instr) > 0 {
-		w.p("Instructions are counted by callgrind inside the one function each benchmark loop calls per operation, from two runs of different lengths:")
+		w.p("Instructions are counted by callgrind inside the one function each benchmark loop calls per operation (setup and warm-up left out):")
 		w.p("")
 		w.code(r.cpu.instrCmd)
 	} else {
