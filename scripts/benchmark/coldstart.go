@@ -116,7 +116,7 @@ func runColdStarts(ctx context.Context, o *options, r *report) error {
 			}
 		}
 	}
-	res.cmd = fmt.Sprintf("scripts/bench (go run ./scripts/benchmark -cold-runs %d)", o.coldRuns)
+	res.cmd = fmt.Sprintf("scripts/bench --cold-runs %d   # the cold-start step of go run ./scripts/benchmark", o.coldRuns)
 	r.cold = res
 	return nil
 }

@@ -133,7 +133,7 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 	r.e2e = e2eResult{via: "aws-lambda-rie", series: series, warmups: warmups,
 		order: []string{seriesAuthorizer, seriesGetItem, "jwks invoke (emulator hop)"},
 		floor: seriesGetItem, hop: "jwks invoke (emulator hop)",
-		cmd: fmt.Sprintf("scripts/bench (go run ./scripts/benchmark -via rie -requests %d)", o.requests)}
+		cmd: fmt.Sprintf("scripts/bench --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
 	return nil
 }
 
@@ -222,7 +222,7 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 	r.e2e = e2eResult{via: "the local API gateway (scripts/dev)", series: series, warmups: warmups,
 		order: []string{"GET /me (authorizer + me)", seriesGetItem, "GET /.well-known/jwks.json (gateway hop)"},
 		floor: seriesGetItem, hop: "GET /.well-known/jwks.json (gateway hop)",
-		cmd: fmt.Sprintf("scripts/bench (go run ./scripts/benchmark -via gateway -requests %d)", o.requests)}
+		cmd: fmt.Sprintf("scripts/bench --via gateway --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
 	return nil
 }
 
