@@ -17,16 +17,6 @@ import (
 // authorizer makes API Gateway answer 401.
 var errUnauthorized = errors.New("Unauthorized")
 
-// authorizerEvent holds the fields that tell the event kinds apart.
-type authorizerEvent struct {
-	Version            string            `json:"version"`
-	Type               string            `json:"type"`
-	RouteArn           string            `json:"routeArn"`
-	MethodArn          string            `json:"methodArn"`
-	AuthorizationToken string            `json:"authorizationToken"`
-	Headers            map[string]string `json:"headers"`
-}
-
 // Authorizer handles every authorizer event API Gateway sends, detected
 // from the event itself:
 //   - HTTP API, payload 2.0 with simple responses: {"isAuthorized": ...}
@@ -37,10 +27,10 @@ type authorizerEvent struct {
 //
 // It fails closed: any doubt, an unknown event, a slow or unreachable
 // revocation store, denies.
-func Authorizer(svc *auth.Service, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
+func Authorizer(svc *auth.Service, log *slog.Logger) AuthorizerHandler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		var ev authorizerEvent
-		if err := json.Unmarshal(raw, &ev); err != nil {
+		ev, err := decodeEvent(raw)
+		if err != nil {
 			log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
 			return nil, errUnauthorized
 		}
@@ -48,7 +38,7 @@ func Authorizer(svc *auth.Service, log *slog.Logger) func(ctx context.Context, r
 		case ev.MethodArn != "":
 			return restAuthorize(ctx, svc, log, ev)
 		case ev.Version == "2.0" && ev.Type == "REQUEST":
-			claims, err := authorize(ctx, svc, log, header(ev.Headers, "authorization"))
+			claims, err := authorize(ctx, svc, log, ev.authorization)
 			if err != nil {
 				return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
 			}
@@ -65,7 +55,7 @@ func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, ev 
 	case "TOKEN":
 		hdr = ev.AuthorizationToken
 	case "REQUEST":
-		hdr = header(ev.Headers, "authorization")
+		hdr = ev.authorization
 	default:
 		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
 		return nil, errUnauthorized
@@ -133,8 +123,23 @@ func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, authori
 // clients send.
 func BearerToken(h string) (string, bool) {
 	t, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || t == "" || len(t) > token.MaxTokenBytes || strings.ContainsAny(t, " \t\r\n,") {
+	if !ok || t == "" || len(t) > token.MaxTokenBytes {
 		return "", false
+	}
+	i := 0
+	for ; i+8 <= len(t); i += 8 { // eight at a time: tokens are long
+		if notInToken[t[i]] || notInToken[t[i+1]] || notInToken[t[i+2]] || notInToken[t[i+3]] ||
+			notInToken[t[i+4]] || notInToken[t[i+5]] || notInToken[t[i+6]] || notInToken[t[i+7]] {
+			return "", false
+		}
+	}
+	for ; i < len(t); i++ {
+		if notInToken[t[i]] {
+			return "", false
+		}
 	}
 	return t, true
 }
+
+// notInToken are the bytes BearerToken refuses: space, tab, CR, LF and ','.
+var notInToken = [256]bool{' ': true, '\t': true, '\r': true, '\n': true, ',': true}

@@ -227,7 +227,7 @@ func JWKS(ctx context.Context, getenv func(string) string, opts ...Option) (apig
 // Authorizer wires the authorizer: public keys are fetched here, once per
 // container; a request costs no KMS call and one DynamoDB call. The
 // DynamoDB client retries at most once, inside AUTHORIZER_STORE_TIMEOUT.
-func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (any, error), error) {
+func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.AuthorizerHandler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "REVOCATIONS_TABLE")
 	if err != nil {
 		return nil, err

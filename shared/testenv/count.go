@@ -66,6 +66,18 @@ func (c *Counter) Op(op string) int {
 	return c.calls[op]
 }
 
+// Ops lists the operations called at least once, sorted.
+func (c *Counter) Ops() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := make([]string, 0, len(c.calls))
+	for k := range c.calls {
+		ops = append(ops, k)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
 // String lists the counts, for failure messages.
 func (c *Counter) String() string {
 	c.mu.Lock()
