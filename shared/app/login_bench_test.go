@@ -20,11 +20,11 @@ import (
 //
 // They run the real login handler against local DynamoDB and KMS, with the
 // throttle raised so that no attempt is refused before the password check.
-func BenchmarkLoginUnknownUser(b *testing.B)   { benchLogin(b, "nobody-here", "a wrong password") }
-func BenchmarkLoginWrongPassword(b *testing.B) { benchLogin(b, "known", "a wrong password") }
-func BenchmarkLoginDisabledUser(b *testing.B)  { benchLogin(b, "disabled", "the right password") }
+func BenchmarkLoginUnknownUser(b *testing.B)   { benchFailedLogin(b, "nobody-here", "a wrong password") }
+func BenchmarkLoginWrongPassword(b *testing.B) { benchFailedLogin(b, "known", "a wrong password") }
+func BenchmarkLoginDisabledUser(b *testing.B)  { benchFailedLogin(b, "disabled", "the right password") }
 
-func benchLogin(b *testing.B, username, password string) {
+func benchFailedLogin(b *testing.B, username, password string) {
 	env := testenv.New(b)
 	env.Set("LOGIN_MAX_FAILURES", "1000000000")
 	env.CreateUser(b, "known", "the right password")
