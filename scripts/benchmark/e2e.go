@@ -133,7 +133,7 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 	r.e2e = e2eResult{via: "aws-lambda-rie", series: series, warmups: warmups,
 		order: []string{seriesAuthorizer, seriesGetItem, "jwks invoke (emulator hop)"},
 		floor: seriesGetItem, hop: "jwks invoke (emulator hop)",
-		cmd: fmt.Sprintf("scripts/bench --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
+		cmd: fmt.Sprintf("scripts/bench --via rie --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
 	return nil
 }
 
@@ -144,7 +144,8 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 // /.well-known/jwks.json (no authorizer) is the gateway's own hop.
 func runViaGateway(ctx context.Context, o *options, r *report) error {
 	state := filepath.Join(o.scratch, "dev-state")
-	cmd := exec.CommandContext(ctx, filepath.Join(o.root, "scripts", "dev"), "--port", "0", "--state", state, "--reset")
+	cmd := exec.CommandContext(ctx, filepath.Join(o.root, "scripts", "dev"), "--port", "0", "--kms-port", "0", "--dynamodb-port", "0",
+		"--state", state, "--reset")
 	cmd.Dir = o.root
 	cmd.Env = benchEnv()
 	var logs bytes.Buffer
@@ -222,7 +223,7 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 	r.e2e = e2eResult{via: "the local API gateway (scripts/dev)", series: series, warmups: warmups,
 		order: []string{"GET /me (authorizer + me)", seriesGetItem, "GET /.well-known/jwks.json (gateway hop)"},
 		floor: seriesGetItem, hop: "GET /.well-known/jwks.json (gateway hop)",
-		cmd: fmt.Sprintf("scripts/bench --via gateway --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
+		cmd: fmt.Sprintf("scripts/bench --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
 	return nil
 }
 
@@ -235,7 +236,11 @@ func waitEndpoints(ctx context.Context, path string, logs *bytes.Buffer) (map[st
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
 				if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-					env[strings.TrimSpace(k)] = strings.TrimSpace(v)
+					v = strings.TrimSpace(v)
+					if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' { // shell-quoted
+						v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+					}
+					env[strings.TrimSpace(k)] = v
 				}
 			}
 			f.Close()

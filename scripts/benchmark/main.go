@@ -43,7 +43,7 @@ func main() {
 	flag.IntVar(&o.svcRounds, "service-rounds", 3, "rounds of the login and refresh benchmarks")
 	flag.IntVar(&o.requests, "requests", 2000, "end-to-end authorizer requests")
 	flag.IntVar(&o.coldRuns, "cold-runs", 15, "cold starts per function")
-	flag.StringVar(&o.via, "via", "rie", `end to end through "rie" (each function under aws-lambda-rie) or "gateway" (scripts/dev)`)
+	flag.StringVar(&o.via, "via", "gateway", `end to end through "rie" (each function under aws-lambda-rie) or "gateway" (scripts/dev)`)
 	flag.BoolVar(&o.callgrind, "callgrind", true, "also count instructions with valgrind --tool=callgrind when it is installed")
 	flag.StringVar(&o.benchScript, "command", "scripts/bench", "the command to print as reproducing the whole report")
 	flag.Parse()
