@@ -32,7 +32,8 @@ func writePlot(path string, r *report) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">Authorizer latency, %d requests per series, through %s</text>`+"\n", left, len(e.series[e.order[0]]), html.EscapeString(e.via))
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">Authorizer latency, %d requests per series</text>`+"\n", left, len(e.series[e.order[0]]))
+	fmt.Fprintf(&b, `<text x="%d" y="40" font-size="12" fill="#555">through %s</text>`+"\n", left, html.EscapeString(e.via))
 	// grid and axes
 	for i := 0; i <= 10; i++ {
 		f := float64(i) / 10
