@@ -73,3 +73,22 @@ func TestCheckOrigin(t *testing.T) {
 }
 
 func nowPlus(sec int) time.Time { return time.Unix(1_800_000_000+int64(sec), 0) }
+
+// TestHeaderGivenTwice: a header in two spellings, none lower case, is
+// refused by every check that reads it, rather than read in map order.
+func TestHeaderGivenTwice(t *testing.T) {
+	twice := map[string]string{"Origin": "https://app.example.com", "ORIGIN": "https://evil.example"}
+	if got := header(twice, "origin"); got != ambiguousHeader {
+		t.Errorf("header = %q, want the ambiguous marker", got)
+	}
+	if got := header(map[string]string{"Origin": "https://a", "origin": "https://b"}, "origin"); got != "https://b" {
+		t.Errorf("the lower-case spelling is the one API Gateway gives: got %q", got)
+	}
+	ck := CookieConfig{AllowedOrigins: []string{"https://app.example.com"}}
+	if err := ck.checkOrigin(Request{Headers: twice}); err == nil {
+		t.Error("an Origin given twice passed the CSRF check")
+	}
+	if _, ok := BearerToken(header(map[string]string{"Authorization": "Bearer a.b.c", "AUTHORIZATION": "Bearer a.b.c"}, "authorization")); ok {
+		t.Error("an Authorization header given twice gave a bearer token")
+	}
+}

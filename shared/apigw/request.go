@@ -15,17 +15,29 @@ import (
 const MaxBodyBytes = 8 << 10
 
 // header returns a request header; HTTP API lower-cases names, REST does not.
+// When the name is not there in lower case but in two or more other
+// spellings ("Authorization" and "AUTHORIZATION"), which one to read would
+// be up to map order: it returns ambiguousHeader, a value every check
+// refuses (no bearer token, no origin, no content type), so the request
+// fails closed.
 func header(h map[string]string, name string) string {
 	if v, ok := h[name]; ok {
 		return v
 	}
+	found, n := "", 0
 	for k, v := range h {
 		if strings.EqualFold(k, name) {
-			return v
+			found, n = v, n+1
 		}
 	}
-	return ""
+	if n > 1 {
+		return ambiguousHeader
+	}
+	return found
 }
+
+// ambiguousHeader is what header returns for a header given twice.
+const ambiguousHeader = "\x00ambiguous"
 
 // body returns the request body, decoded from base64 when API Gateway
 // encoded it, and refuses oversized ones before decoding.

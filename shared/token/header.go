@@ -29,7 +29,7 @@ func parseHeader(b, buf []byte) (joseHeader, error) {
 			if err := s.Err(); err != nil {
 				return h, fmt.Errorf("%w: %v", ErrHeader, err)
 			}
-			return h, fmt.Errorf("%w: member %q is not a string", ErrHeader, name.String())
+			return h, fmt.Errorf("%w: member %q is not a string", ErrHeader, clip(name.String()))
 		}
 		val := s.String()
 		if err := s.Err(); err != nil {
@@ -44,10 +44,10 @@ func parseHeader(b, buf []byte) (joseHeader, error) {
 		case name.Is("typ"):
 			bit = 4
 		default:
-			return h, fmt.Errorf("%w: member %q not accepted", ErrHeader, name.String())
+			return h, fmt.Errorf("%w: member %q not accepted", ErrHeader, clip(name.String()))
 		}
 		if seen&bit != 0 {
-			return h, fmt.Errorf("%w: duplicate member %q", ErrHeader, name.String())
+			return h, fmt.Errorf("%w: duplicate member %q", ErrHeader, clip(name.String()))
 		}
 		seen |= bit
 		v := val.Raw()
@@ -73,4 +73,13 @@ func parseHeader(b, buf []byte) (joseHeader, error) {
 		return h, fmt.Errorf("%w: alg, kid and typ are required", ErrHeader)
 	}
 	return h, nil
+}
+
+// clip shortens attacker-chosen text that goes into an error (and from there
+// into the authorizer's deny log line) to 32 bytes.
+func clip(s string) string {
+	if len(s) <= 32 {
+		return s
+	}
+	return s[:32] + "..."
 }

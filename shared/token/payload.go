@@ -119,6 +119,18 @@ func readString(s *jsonscan.Scanner, ps string, dst *string) error {
 	return s.Err()
 }
 
+// NumericDate bounds (RFC 7519 section 2: seconds since the epoch): the
+// first second of year 1 and the last of year 9999. Beyond them time.Time's
+// arithmetic wraps (a far-future nbf or iat would compare as the distant
+// past) and float-to-int64 conversion differs between amd64 and arm64.
+const (
+	minNumericDate = -62135596800
+	maxNumericDate = 253402300799
+)
+
+// InNumericDateRange tells whether f seconds is a date this verifier reads.
+func InNumericDateRange(f float64) bool { return f >= minNumericDate && f <= maxNumericDate }
+
 // readDate reads exp, iat or nbf: a JSON number of seconds, converted as
 // jwt.NumericDate's UnmarshalJSON does.
 func readDate(s *jsonscan.Scanner, ps, name string, dst *jwt.NumericDate, ptr **jwt.NumericDate) error {
@@ -134,6 +146,9 @@ func readDate(s *jsonscan.Scanner, ps, name string, dst *jwt.NumericDate, ptr **
 	f, err := strconv.ParseFloat(ps[end-len(num):end], 64)
 	if err != nil {
 		return fmt.Errorf("member %q: %w", name, err)
+	}
+	if !InNumericDateRange(f) {
+		return fmt.Errorf("member %q is not a date between the years 1 and 9999", name)
 	}
 	round, frac := math.Modf(f)
 	*dst = jwt.NumericDate{Time: time.Unix(int64(round), int64(frac*1e9)).Truncate(jwt.TimePrecision)}

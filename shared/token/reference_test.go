@@ -94,6 +94,13 @@ func referenceVerify(v *Verifier, raw string) (*Claims, error) {
 	if err := json.Unmarshal(pb, &c); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
+	// The one rule added after this oracle was frozen: dates between the
+	// years 1 and 9999 (time.Time wraps beyond them).
+	for _, d := range []*jwt.NumericDate{c.ExpiresAt, c.NotBefore, c.IssuedAt} {
+		if d != nil && !InNumericDateRange(float64(d.Unix())) {
+			return nil, fmt.Errorf("%w: payload: a date is out of range", ErrMalformed)
+		}
+	}
 	// RFC 9068 4 steps 3-6 and RFC 8725 3.8/3.9: iss, aud, exp, nbf, iat.
 	if err := v.validator.Validate(&c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrClaims, err)

@@ -100,3 +100,17 @@ func appendDERInt(dst, v []byte) []byte {
 	}
 	return append(append(dst, byte(len(v))), v...)
 }
+
+// same tells whether k is the key (and algorithm) vk was made from.
+func (vk verifyKey) same(k PublicKey) bool {
+	if vk.alg != k.Alg {
+		return false
+	}
+	switch key := k.Key.(type) {
+	case *ecdsa.PublicKey:
+		return vk.ec != nil && vk.ec.Equal(key)
+	case *rsa.PublicKey:
+		return vk.rsa != nil && vk.rsa.Equal(key)
+	}
+	return false
+}

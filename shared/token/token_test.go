@@ -251,3 +251,41 @@ func highS(sig []byte) []byte {
 	new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(out[32:])
 	return out
 }
+
+// TestDatesOutOfRange: a NumericDate beyond the years 1 to 9999 is refused
+// (RFC 7519 section 2). Beyond them time.Time wraps, so a far-future nbf or
+// iat would compare as the distant past, and float to int64 conversion
+// differs between amd64 and arm64 (Lambda's).
+func TestDatesOutOfRange(t *testing.T) {
+	s, v := setup(t)
+	if _, err := v.Verify(forge(t, s, goodHeader, goodPayload(nil))); err != nil {
+		t.Fatalf("the control token: %v", err)
+	}
+	for _, c := range []struct{ claim, value string }{
+		{"nbf", "9223372000000000000"},
+		{"iat", "1e19"},
+		{"nbf", "253402300800"}, // year 10000
+		{"iat", "-62135596801"}, // before year 1
+		{"exp", "1e300"},
+	} {
+		raw := forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m[c.claim] = c.value }))
+		if _, err := v.Verify(raw); !errors.Is(err, token.ErrMalformed) {
+			t.Errorf("%s %s: got %v, want ErrMalformed", c.claim, c.value, err)
+		}
+	}
+}
+
+// TestTwoKeysOneKID: a second, different key under a kid already taken is a
+// configuration error, not silently dropped.
+func TestTwoKeysOneKID(t *testing.T) {
+	a, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := []token.PublicKey{{KID: "k", Alg: "ES256", Key: &a.PublicKey}, {KID: "k", Alg: "ES256", Key: &b.PublicKey}}
+	if _, err := token.NewVerifier("https://iss", "https://aud", keys); err == nil {
+		t.Error("two different keys under one kid accepted")
+	}
+	same := []token.PublicKey{{KID: "k", Alg: "ES256", Key: &a.PublicKey}, {KID: "k", Alg: "ES256", Key: &a.PublicKey}}
+	if _, err := token.NewVerifier("https://iss", "https://aud", same); err != nil {
+		t.Errorf("the same key listed twice: %v", err)
+	}
+}

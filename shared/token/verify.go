@@ -75,7 +75,10 @@ func NewVerifier(issuer, audience string, keys []PublicKey, opts ...Option) (*Ve
 		if err := checkKeyAlg(k); err != nil {
 			return nil, err
 		}
-		if _, dup := v.keys[k.KID]; dup {
+		if prev, dup := v.keys[k.KID]; dup {
+			if !prev.same(k) {
+				return nil, fmt.Errorf("two different keys have the kid %q", k.KID)
+			}
 			continue // the same key listed twice (current and previous)
 		}
 		v.keys[k.KID] = newVerifyKey(k)
