@@ -5,91 +5,72 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/localapi"
 )
 
-// rieFunction is one bootstrap running under aws-lambda-rie.
+// rieFunction is one bootstrap running under aws-lambda-rie, started as
+// scripts/dev starts it (shared/localapi).
 type rieFunction struct {
-	cmd  *exec.Cmd
-	url  string
+	*localapi.Lambda
 	logs bytes.Buffer
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// startRIE runs dir/bootstrap under aws-lambda-rie, each with its own
-// emulator and runtime API addresses, with env added to the environment
-// (AWS_CA_BUNDLE left out: a Lambda has none).
+// startRIE runs dir/bootstrap under aws-lambda-rie on its own loopback
+// ports, with env and the local endpoints, region and credentials of this
+// process (set by scripts/bench), and nothing else of its environment.
 func startRIE(ctx context.Context, dir string, env []string) (*rieFunction, error) {
 	rie, err := exec.LookPath("aws-lambda-rie")
 	if err != nil {
 		return nil, fmt.Errorf("aws-lambda-rie not on PATH (scripts/install-tools installs it): %w", err)
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	vars := map[string]string{}
+	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_REGION", "AWS_DEFAULT_REGION",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		vars[k] = os.Getenv(k)
 	}
-	api, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	f := &rieFunction{url: "http://" + addr + "/2015-03-31/functions/function/invocations"}
-	f.cmd = exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", api, "./bootstrap")
-	f.cmd.Dir = dir
-	f.cmd.Env = benchEnv(append([]string{"AWS_LAMBDA_FUNCTION_TIMEOUT=10", "AWS_LAMBDA_LOG_FORMAT=JSON"}, env...)...)
-	f.cmd.Stdout, f.cmd.Stderr = &f.logs, &f.logs
-	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := f.cmd.Start(); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return f, nil
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			f.stop()
-			return nil, fmt.Errorf("%s: emulator not listening; output:\n%s", filepath.Base(dir), f.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	f := &rieFunction{}
+	fn := &localapi.Function{ID: filepath.Base(dir), Folder: filepath.Base(dir), Timeout: 10, LogFormat: "JSON"}
+	f.Lambda, err = localapi.StartLambda(ctx, localapi.LambdaConfig{
+		RIE: rie, Bootstrap: filepath.Join(dir, "bootstrap"), Function: fn, Env: vars, Output: &syncWriter{w: &f.logs},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn.ID, err)
+	}
+	return f, nil
 }
 
-func (f *rieFunction) stop() {
-	if f.cmd.Process != nil {
-		syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-		f.cmd.Wait()
-	}
+func (f *rieFunction) stop() { f.Stop() }
+
+// syncWriter serialises the emulator's and the function's writes.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4, Proxy: nil}}
 
-// invoke posts one event and returns the response body.
+// invoke runs one invocation and returns the function's response.
 func (f *rieFunction) invoke(ctx context.Context, event []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(event))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	return f.Invoke(ctx, event)
 }
 
 func readEvent(o *options, name string) ([]byte, error) {
