@@ -157,6 +157,21 @@ func FuzzAuthorizerEvent(f *testing.F) {
 		if err := json.Unmarshal(raw, &ev); err != nil || !holdsString(ev, "Bearer "+genuine) {
 			t.Fatalf("allowed an event without the genuine token: %q", raw)
 		}
+		if m, ok := ev.(map[string]any); ok {
+			if h, ok := m["headers"].(map[string]any); ok {
+				if _, lower := h["authorization"]; !lower {
+					n := 0
+					for k := range h {
+						if strings.EqualFold(k, "authorization") {
+							n++
+						}
+					}
+					if n > 1 {
+						t.Fatalf("allowed an event with Authorization in %d spellings: %q", n, raw)
+					}
+				}
+			}
+		}
 		if identity["sub"] != "user-1" || identity["jti"] != "jti-1" {
 			t.Fatalf("allowed with identity %v", identity)
 		}

@@ -87,6 +87,27 @@ func TestDynamoDBFailureAnswers503(t *testing.T) {
 	}
 }
 
+// TestFailedLoginLogsNoUsername: when DynamoDB fails during a login, the
+// Error line names no username: an unknown one may be a password typed
+// into the wrong field (login logs only a hash prefix of such names).
+func TestFailedLoginLogsNoUsername(t *testing.T) {
+	env := testenv.New(t)
+	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
+	s := newService(t, env)
+	typed := "hunter2-typed-in-the-wrong-field"
+	db.set(fault{mode: "error"})
+	want503(t, "login", callBefore(t, s.login, loginEvent(t, typed, "a long enough password")))
+	db.set(fault{})
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"level":"ERROR"`) {
+		t.Fatalf("the failure was not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, typed) {
+		t.Errorf("a failed login logged the username:\n%s", logs)
+	}
+}
+
 // TestNothingHalfWritten: when KMS fails (errors, never answers, drops the
 // connection) or DynamoDB fails the write that would record a token, the
 // client gets 503 and no token, and the tables hold nothing the failure

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -148,6 +149,17 @@ func TestRefreshRefusedOnceSessionEnds(t *testing.T) {
 			}
 		},
 		"user deleted": func(t *testing.T, user string, _ tokens) { deleteUser(t, user) },
+		"user_id removed by hand from the user and the session": func(t *testing.T, user string, tok tokens) {
+			for table, key := range map[string]map[string]types.AttributeValue{
+				env.Tables.Users:    {"username": &types.AttributeValueMemberS{Value: user}},
+				env.Tables.Sessions: {"session_id": &types.AttributeValueMemberS{Value: tok.Refresh[:32]}},
+			} {
+				if _, err := env.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &table, Key: key,
+					UpdateExpression: aws.String("REMOVE user_id")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
 		"username given to a new user": func(t *testing.T, user string, _ tokens) {
 			deleteUser(t, user)
 			env.CreateUser(t, user, "a long enough password")

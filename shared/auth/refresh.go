@@ -194,6 +194,8 @@ func standingDead(sess *Session, st Standing, now time.Time) string {
 	switch {
 	case st.User == nil:
 		return "user gone"
+	case st.User.ID == "":
+		return "user record without user_id" // login refuses it too; no token without a sub
 	case st.User.ID != sess.UserID:
 		return "username now names another user"
 	case st.User.Disabled:

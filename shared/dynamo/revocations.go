@@ -83,10 +83,14 @@ func (s *Store) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.R
 	if err != nil {
 		return nil, fmt.Errorf("revocation lookup: %w", err)
 	}
+	// Only the revocations table was asked: read every list of the answer,
+	// so that an answer keyed otherwise (a table ARN) cannot read as empty.
 	var out []auth.Revocation
-	for _, it := range got[s.tables.Revocations] {
-		if r, ok := revocationFromItem(it); ok {
-			out = append(out, r)
+	for _, items := range got {
+		for _, it := range items {
+			if r, ok := revocationFromItem(it); ok {
+				out = append(out, r)
+			}
 		}
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,6 +46,9 @@ func attemptFromItem(it item) auth.Attempt {
 // UpdateItem (ADD is atomic, so parallel attempts all count), unless the
 // username is locked. A record past its expires_at is ignored and started
 // over with a conditional PutItem, so a count never resumes after the TTL.
+//
+// Errors of the login path never name the username: it may be a password
+// typed into the wrong field, and the error reaches an Error log line.
 func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, expires time.Time) (auth.Attempt, error) {
 	for range 4 {
 		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -64,14 +68,14 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, e
 		}
 		ccf, ok := isConditionFailed(err)
 		if !ok {
-			return auth.Attempt{}, fmt.Errorf("count login attempt %s: %w", username, err)
+			return auth.Attempt{}, fmt.Errorf("count login attempt: %w", err)
 		}
 		current := item(ccf.Item)
 		if current == nil { // not returned by every implementation: read it
 			got, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.LoginThrottle,
 				Key: usernameKey(username), ConsistentRead: new(true)})
 			if err != nil {
-				return auth.Attempt{}, fmt.Errorf("read login attempts %s: %w", username, err)
+				return auth.Attempt{}, fmt.Errorf("read login attempts: %w", err)
 			}
 			if got.Item == nil {
 				continue // deleted meanwhile
@@ -92,7 +96,7 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, e
 				return auth.Attempt{Count: 1}, nil
 			}
 			if _, ok := isConditionFailed(err); !ok {
-				return auth.Attempt{}, fmt.Errorf("restart login attempts %s: %w", username, err)
+				return auth.Attempt{}, fmt.Errorf("restart login attempts: %w", err)
 			}
 			continue // someone else started over first
 		}
@@ -101,7 +105,7 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, e
 		}
 		// The lock ended between the write and the read: count again.
 	}
-	return auth.Attempt{}, fmt.Errorf("count login attempt %s: too much contention", username)
+	return auth.Attempt{}, errors.New("count login attempt: too much contention")
 }
 
 // LockLogin sets a lock computed from attempt number count. The record
@@ -124,7 +128,7 @@ func (s *Store) LockLogin(ctx context.Context, username string, count int, until
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("lock login %s: %w", username, err)
+		return fmt.Errorf("lock login: %w", err)
 	}
 	return nil
 }
@@ -142,7 +146,7 @@ func (s *Store) ClearLoginFailures(ctx context.Context, username string, count i
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("clear login failures %s: %w", username, err)
+		return fmt.Errorf("clear login failures: %w", err)
 	}
 	return nil
 }
@@ -179,7 +183,7 @@ func (s *Store) PutUser(ctx context.Context, u *auth.User, replace bool) error {
 func (s *Store) User(ctx context.Context, username string) (*auth.User, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Users, Key: usernameKey(username), ConsistentRead: new(true)})
 	if err != nil {
-		return nil, fmt.Errorf("get user %s: %w", username, err)
+		return nil, fmt.Errorf("get user: %w", err)
 	}
 	if out.Item == nil {
 		return nil, nil
