@@ -162,12 +162,12 @@ func TestParseMergesGlobals(t *testing.T) {
 // TestParseRefusesWhatItCannotServe: a local API that silently skipped
 // these would behave unlike the deployed one.
 func TestParseRefusesWhatItCannotServe(t *testing.T) {
-	cases := map[string]struct{ from, to, makefile string }{
-		"payload 1.0":           {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", PayloadFormatVersion: "1.0"}`, sampleMakefile},
-		"unknown authorizer":    {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", Auth: {Authorizer: Nope}}`, sampleMakefile},
-		"unresolvable":          {`KEYS: !Join ["|", !Ref Keys]`, `KEYS: !Sub "${Keys}"`, sampleMakefile},
-		"no Makefile target":    {"", "", "build-GuardFunction:\n\t$(call go_build,guard)\n"},
-		"authorizer format 1.0": {`AuthorizerPayloadFormatVersion: "2.0"`, `AuthorizerPayloadFormatVersion: "1.0"`, sampleMakefile},
+	cases := map[string]struct{ from, to, makefile, want string }{
+		"payload 1.0":           {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", PayloadFormatVersion: "1.0"}`, sampleMakefile, "serves 2.0 only"},
+		"unknown authorizer":    {`Properties: {Method: get, Path: "/items/{id}"}`, `Properties: {Method: get, Path: "/items/{id}", Auth: {Authorizer: Nope}}`, sampleMakefile, "authorizer Nope is not defined"},
+		"unresolvable":          {`KEYS: !Join ["|", !Ref Keys]`, `KEYS: !Sub "${Keys}"`, sampleMakefile, "are resolved locally"},
+		"no Makefile target":    {"", "", "build-GuardFunction:\n\t$(call go_build,guard)\n", "no build-ItemFunction target"},
+		"authorizer format 1.0": {`AuthorizerPayloadFormatVersion: "2.0"`, `AuthorizerPayloadFormatVersion: "1.0"`, sampleMakefile, "runs 2.0 authorizers only"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -178,8 +178,8 @@ func TestParseRefusesWhatItCannotServe(t *testing.T) {
 				}
 				src = strings.Replace(src, c.from, c.to, 1)
 			}
-			if _, err := Parse([]byte(src), []byte(c.makefile)); err == nil {
-				t.Error("parsed without error")
+			if _, err := Parse([]byte(src), []byte(c.makefile)); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one saying %q", err, c.want)
 			}
 		})
 	}
