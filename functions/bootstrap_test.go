@@ -75,7 +75,7 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 	params := localapi.LocalParams(tpl, strings.Split(env.Getenv("ALLOWED_ORIGINS"), ","),
 		map[string]string{"Issuer": env.Getenv("ISSUER"), "Audience": env.Getenv("AUDIENCE")})
 	resources := map[string]string{
-		"SigningKey.Arn": env.KeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
+		"SigningKey.Arn": env.KeyID, "TokenMacKey.Arn": env.MACKeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
 		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,
 	}
 	vars, err := localapi.FunctionEnv(tpl, f, params, resources,

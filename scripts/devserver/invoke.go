@@ -86,7 +86,7 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 		}
 	}
 	env, err := localapi.FunctionEnv(tpl, f, localapi.LocalParams(tpl, origins, params),
-		localapi.LocalResources(tpl, vars["SIGNING_KEY_ID"]),
+		localapi.LocalResources(tpl, vars["SIGNING_KEY_ID"], vars["MAC_KEY_ID"]),
 		localapi.EndpointVariables(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"]))
 	if err != nil {
 		return err

@@ -111,7 +111,11 @@ func run(ctx context.Context, args []string) error {
 	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
 	stackParams := localapi.LocalParams(tpl, origins, params)
 
-	keyARN, err := aws.ensureKey(ctx, kmstypes.KeySpec(stackParams["SigningKeySpec"]))
+	keyARN, err := aws.ensureKey(ctx, localapi.KeyAlias, kmstypes.KeySpec(stackParams["SigningKeySpec"]), kmstypes.KeyUsageTypeSignVerify)
+	if err != nil {
+		return err
+	}
+	macARN, err := aws.ensureKey(ctx, localapi.MACKeyAlias, kmstypes.KeySpecHmac256, kmstypes.KeyUsageTypeGenerateVerifyMac)
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,7 @@ func run(ctx context.Context, args []string) error {
 		logDir:    filepath.Join(stateDir, "logs"),
 		verbose:   *verbose,
 		params:    stackParams,
-		resources: localapi.LocalResources(tpl, keyARN),
+		resources: localapi.LocalResources(tpl, keyARN, macARN),
 		endpoints: localapi.EndpointVariables(servers.kmsURL, servers.dynamoURL),
 	})
 	defer func() {
@@ -181,6 +185,7 @@ func run(ctx context.Context, args []string) error {
 		{"AWS_SECRET_ACCESS_KEY", "local"},
 		{"AWS_EC2_METADATA_DISABLED", "true"},
 		{"SIGNING_KEY_ID", keyARN},
+		{"MAC_KEY_ID", macARN},
 		{"USERS_TABLE", localapi.TableName("UsersTable")},
 		{"LOGIN_THROTTLE_TABLE", localapi.TableName("LoginThrottleTable")},
 		{"SESSIONS_TABLE", localapi.TableName("SessionsTable")},

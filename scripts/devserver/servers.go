@@ -177,31 +177,31 @@ func newAWS(ctx context.Context, kmsURL, dynamoURL string) (*localAWS, error) {
 	return &localAWS{kms: kms.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg)}, nil
 }
 
-// ensureKey returns the ARN of the key behind localapi.KeyAlias, creating
-// key and alias the first time.
-func (a *localAWS) ensureKey(ctx context.Context, spec kmstypes.KeySpec) (string, error) {
-	out, err := a.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(localapi.KeyAlias)})
+// ensureKey returns the ARN of the key behind alias, creating key and alias
+// the first time.
+func (a *localAWS) ensureKey(ctx context.Context, alias string, spec kmstypes.KeySpec, usage kmstypes.KeyUsageType) (string, error) {
+	out, err := a.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
 	if err == nil {
 		if got := out.KeyMetadata.KeySpec; got != spec {
-			return "", fmt.Errorf("the local signing key is %s, the stack asks for %s: run scripts/dev --reset", got, spec)
+			return "", fmt.Errorf("the local key %s is %s, the stack asks for %s: run scripts/dev --reset", alias, got, spec)
 		}
 		return *out.KeyMetadata.Arn, nil
 	}
 	var nf *kmstypes.NotFoundException
 	if !errors.As(err, &nf) {
-		return "", fmt.Errorf("describe %s: %w", localapi.KeyAlias, err)
+		return "", fmt.Errorf("describe %s: %w", alias, err)
 	}
 	created, err := a.kms.CreateKey(ctx, &kms.CreateKeyInput{
-		KeySpec: spec, KeyUsage: kmstypes.KeyUsageTypeSignVerify,
-		Description: aws.String("lambda-auth local signing key (scripts/dev)"),
+		KeySpec: spec, KeyUsage: usage,
+		Description: aws.String("lambda-auth local key " + alias + " (scripts/dev)"),
 	})
 	if err != nil {
-		return "", fmt.Errorf("create signing key: %w", err)
+		return "", fmt.Errorf("create key %s: %w", alias, err)
 	}
 	if _, err := a.kms.CreateAlias(ctx, &kms.CreateAliasInput{
-		AliasName: aws.String(localapi.KeyAlias), TargetKeyId: created.KeyMetadata.KeyId,
+		AliasName: aws.String(alias), TargetKeyId: created.KeyMetadata.KeyId,
 	}); err != nil {
-		return "", fmt.Errorf("create alias %s: %w", localapi.KeyAlias, err)
+		return "", fmt.Errorf("create alias %s: %w", alias, err)
 	}
 	return *created.KeyMetadata.Arn, nil
 }

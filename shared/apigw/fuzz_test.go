@@ -319,7 +319,7 @@ func (fuzzUsers) ClearLoginFailures(context.Context, string, int) error         
 // password longer than password.MaxBytes.
 func FuzzLoginRequest(f *testing.F) {
 	var checks, tooLong atomic.Int32
-	svc := auth.New(auth.Deps{Users: fuzzUsers{}, Logger: slog.New(slog.DiscardHandler),
+	svc := auth.New(auth.Deps{Users: fuzzUsers{}, Logger: slog.New(slog.DiscardHandler), MACKey: make([]byte, 32),
 		VerifyPassword: func(hash, pw string) (bool, error) {
 			checks.Add(1)
 			if pw == "" || len(pw) > password.MaxBytes {

@@ -46,7 +46,10 @@ func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
 			return Error(ctx, log, badRequest("refresh_token_in_body is not available to browsers")), nil
 		}
-		t, err := svc.Login(ctx, in.Username, in.Password)
+		// A refresh cookie the browser still holds names the session this
+		// login replaces. Two different ones (cookie tossing) name none.
+		previous, _ := ck.refreshCookie(req)
+		t, err := svc.Login(ctx, in.Username, in.Password, previous)
 		if err != nil {
 			return Error(ctx, log, err), nil
 		}

@@ -113,6 +113,21 @@ func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
 	return s, nil
 }
 
+// macKeyLabel names what the functions derive from the HMAC key: one
+// secret, split by purpose inside shared/auth. Changing it changes every
+// successor and throttle key, so it carries a version.
+const macKeyLabel = "lambda-auth/v1/function-secret"
+
+// macKey derives the keyed-hash secret from the KMS HMAC key: one
+// GenerateMac call, at init; it is kept in memory only.
+func (w *wiring) macKey(ctx context.Context) ([]byte, error) {
+	k, err := kmssign.DeriveKey(ctx, kms.NewFromConfig(w.aws), w.cfg.MACKeyID, macKeyLabel)
+	if err != nil {
+		return nil, fmt.Errorf("MAC key: %w", err)
+	}
+	return k, nil
+}
+
 func (w *wiring) cookie() apigw.CookieConfig {
 	return apigw.CookieConfig{Name: w.cfg.RefreshCookieName, Path: w.cfg.RefreshCookiePath, AllowedOrigins: w.cfg.AllowedOrigins}
 }
@@ -144,23 +159,28 @@ func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
 
 // Login wires the login function.
 func Login(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID",
+		"USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
 	if err != nil {
 		return nil, err
 	}
 	signer, err := w.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mac, err := w.macKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st := w.store()
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
-	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Logger: w.set.logger}, w.options())
+	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, MACKey: mac, Logger: w.set.logger}, w.options())
 	return apigw.Login(svc, w.cookie(), w.set.logger), nil
 }
 
 // Refresh wires the refresh function.
 func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -168,8 +188,12 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 	if err != nil {
 		return nil, err
 	}
+	mac, err := w.macKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, MACKey: mac, Logger: w.set.logger}, w.options())
 	return apigw.Refresh(svc, w.cookie(), w.set.logger), nil
 }
 

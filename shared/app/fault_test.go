@@ -26,10 +26,18 @@ type faultProxy struct {
 // fault is what the proxy does with a request. With op set (the part of
 // X-Amz-Target after the dot: "PutItem", "Sign") only matching requests
 // fail, and with table set only those naming that table; the rest pass.
+//
+// The "after-" modes pass the request on and let the stand-in apply it,
+// then lose the answer: "after-hang" holds it until the client gives up,
+// "after-error" answers 500 instead, "after-reset" closes the connection.
+// That is what a write whose answer is lost looks like to the caller: it
+// happened, and the caller cannot tell. With once set, only the first
+// matching request fails; the fault is then cleared.
 type fault struct {
-	mode  string // "" (pass), "drop", "hang" or "error"
+	mode  string // "" (pass), "drop", "hang", "error", "after-hang", "after-error" or "after-reset"
 	op    string
 	table string
+	once  bool
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
@@ -41,13 +49,14 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	p := &faultProxy{stop: make(chan struct{})}
 	pass := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f := p.current()
-		if f.mode != "" && f.op != "" {
-			b, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(b))
-			target := r.Header.Get("X-Amz-Target")
-			if !strings.HasSuffix(target, "."+f.op) || (f.table != "" && !bytes.Contains(b, []byte(`"TableName":"`+f.table+`"`))) {
-				f.mode = ""
+		f := p.take(r)
+		if after, ok := strings.CutPrefix(f.mode, "after-"); ok {
+			// Let the stand-in apply the request, then lose its answer.
+			rec := httptest.NewRecorder()
+			pass.ServeHTTP(rec, r)
+			f.mode = after
+			if after == "reset" {
+				f.mode = "drop"
 			}
 		}
 		switch f.mode {
@@ -86,8 +95,25 @@ func (p *faultProxy) set(f fault) {
 	p.fault = f
 }
 
-func (p *faultProxy) current() fault {
+// take returns what to do with r: the fault if r matches it (clearing a
+// fault set once), else pass.
+func (p *faultProxy) take(r *http.Request) fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.fault
+	f := p.fault
+	if f.mode == "" {
+		return f
+	}
+	if f.op != "" {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		target := r.Header.Get("X-Amz-Target")
+		if !strings.HasSuffix(target, "."+f.op) || (f.table != "" && !bytes.Contains(b, []byte(`"TableName":"`+f.table+`"`))) {
+			return fault{}
+		}
+	}
+	if f.once {
+		p.fault = fault{}
+	}
+	return f
 }

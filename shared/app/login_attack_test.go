@@ -63,7 +63,7 @@ func TestLoginLimitsBeforeHashing(t *testing.T) {
 	}
 	var verified atomic.Int32
 	svc := auth.New(auth.Deps{Signer: signer, Users: env.Store, Sessions: env.Store,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), MACKey: env.MACKey(t),
 		VerifyPassword: func(hash, pw string) (bool, error) {
 			verified.Add(1)
 			return password.Verify(hash, pw)
@@ -102,7 +102,7 @@ func TestLoginLimitsBeforeHashing(t *testing.T) {
 	}
 	// The service refuses on its own, whatever its caller checked.
 	verified.Store(0)
-	if _, err := svc.Login(ctx, "xena", strings.Repeat("p", password.MaxBytes+1)); !errors.Is(err, auth.ErrInvalidRequest) || verified.Load() != 0 {
+	if _, err := svc.Login(ctx, "xena", strings.Repeat("p", password.MaxBytes+1), ""); !errors.Is(err, auth.ErrInvalidRequest) || verified.Load() != 0 {
 		t.Errorf("service with an oversized password: %v after %d verifications, want ErrInvalidRequest after none", err, verified.Load())
 	}
 }

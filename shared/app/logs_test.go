@@ -66,7 +66,7 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	resp = s.refreshWith(t, first.Refresh)
 	second := s.readTokens(t, resp)
 	keep("second", second)
-	s.refreshWith(t, first.Refresh) // within the grace window: 409
+	s.refreshWith(t, first.Refresh) // within the grace window: the same successor
 	cross := httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", second.Refresh)
 	cross.Headers["origin"] = "https://evil.example"
 	call(t, s.refresh, cross) // 403

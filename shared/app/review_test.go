@@ -297,9 +297,10 @@ func TestLockNeverOutlivesItsCount(t *testing.T) {
 	}
 }
 
-// TestUserRevocationSameSecond: a logout-all within the same second as a
-// hand-typed entry in seconds replaces it, so a session started between
-// the two is not left alive.
+// TestUserRevocationSameSecond: a hand-typed cutoff in seconds covers the
+// whole of that second (read conservatively, rounded up), and a logout-all
+// later in the same second keeps it so: a session started between the two
+// is not left alive.
 func TestUserRevocationSameSecond(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
@@ -315,7 +316,11 @@ func TestUserRevocationSameSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	revs, _ := env.Store.Revocations(ctx, "x", "x", "u3")
-	if len(revs) != 1 || !revs[0].RevokedAt.Equal(later) {
-		t.Fatalf("entry %+v, want revoked_at %v", revs, later)
+	endOfSecond := time.UnixMilli(sec*1000 + 999)
+	if len(revs) != 1 || !revs[0].RevokedAt.Equal(endOfSecond) {
+		t.Fatalf("entry %+v, want revoked_at %v (the end of the typed second, after %v)", revs, endOfSecond, later)
+	}
+	if !revs[0].Covers(auth.Target{UserID: "u3", SessionStart: later.Add(time.Millisecond)}, later) {
+		t.Fatal("a session started after the logout-all, in the typed second, is left alive")
 	}
 }

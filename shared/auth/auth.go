@@ -59,11 +59,30 @@ const (
 
 // Revocation is one entry of the revocation table.
 type Revocation struct {
-	Kind      RevocationKind
-	Value     string    // the jti, session id or user id
-	RevokedAt time.Time // for RevokeUser: sessions started at or before it are dead
-	ExpiresAt time.Time // the TTL: after it nothing the entry covers can still be valid
+	Kind  RevocationKind
+	Value string // the jti, session id or user id
+	// RevokedAt is when the entry was written. For RevokeUser it is the
+	// cutoff: sessions started at or before it are dead; zero (an entry
+	// typed by hand without it) means every session, whenever it started.
+	RevokedAt time.Time
+	// AllUntil (RevokeUser only) is a moment until which every session of
+	// the user is dead, whenever it started: what an entry without cutoff
+	// leaves behind when a later revocation gives the user a cutoff (Merge).
+	AllUntil  time.Time
+	ExpiresAt time.Time // the TTL: after it nothing the entry covers can still be valid; zero: never
 	Reason    string
+}
+
+// NewRevocation is an entry of kind for value, written at now, with the
+// lifetime its kind needs: a token entry until the longest access token
+// lifetime the configuration accepts has passed, a session or user entry
+// until the longest session lifetime has (see MaxRefreshTokenTTL).
+func NewRevocation(kind RevocationKind, value string, now time.Time, reason string) Revocation {
+	life := MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway
+	if kind == RevokeToken {
+		life = MaxAccessTokenTTL + MaxClockLeeway
+	}
+	return Revocation{Kind: kind, Value: value, RevokedAt: now, ExpiresAt: now.Add(life), Reason: reason}
 }
 
 // Live reports whether the entry is still in force at now. DynamoDB deletes
@@ -71,6 +90,86 @@ type Revocation struct {
 // them themselves. An entry without an expiry (added by hand) stays in force.
 func (r Revocation) Live(now time.Time) bool {
 	return r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt)
+}
+
+// Target is what a revocation entry can cover: an access token (all four
+// fields, from its signed jti, sid and sub claims) or a session (no TokenID).
+type Target struct {
+	TokenID      string
+	SessionID    string
+	UserID       string
+	SessionStart time.Time // from the session id, which carries it
+}
+
+// Covers reports whether r, in force at now, ends t. This is the one rule
+// deciding it, for the authorizer (access tokens) and refresh (sessions):
+// a token entry ends that token; a session entry ends the session and every
+// token it issued; a user entry ends every session of the user started at
+// or before its cutoff (and, until AllUntil, every session), with every
+// token those sessions issued, before or after the entry was written.
+func (r Revocation) Covers(t Target, now time.Time) bool {
+	if !r.Live(now) || r.Value == "" {
+		return false
+	}
+	switch r.Kind {
+	case RevokeToken:
+		return r.Value == t.TokenID
+	case RevokeSession:
+		return r.Value == t.SessionID
+	case RevokeUser:
+		return r.Value == t.UserID &&
+			(r.RevokedAt.IsZero() || !t.SessionStart.After(r.RevokedAt) || now.Before(r.AllUntil))
+	}
+	return false
+}
+
+// Merge combines two entries for the same key into one that covers
+// everything either covers, for at least as long: revocations only ever
+// grow. The later expiry wins (none: never), and for a user the later
+// cutoff; an entry without cutoff (every session until it expires) merged
+// with one that has a cutoff keeps "every session" until its own expiry as
+// AllUntil. The reason is that of the entry that moved the cutoff, else the
+// first one's (a repeated logout keeps its original reason).
+func Merge(old, r Revocation) Revocation {
+	m := old
+	m.ExpiresAt = laterOrNever(old.ExpiresAt, r.ExpiresAt)
+	oc, rc := old.RevokedAt, r.RevokedAt
+	switch {
+	case old.Kind != RevokeUser:
+		m.RevokedAt = later(oc, rc)
+	case oc.IsZero() && (old.ExpiresAt.IsZero() || rc.IsZero()):
+		// Every session already; r adds at most a later expiry (above).
+	case oc.IsZero():
+		m.RevokedAt, m.AllUntil, m.Reason = rc, later(old.ExpiresAt, r.AllUntil), r.Reason
+	case rc.IsZero() && r.ExpiresAt.IsZero():
+		m.RevokedAt, m.AllUntil, m.Reason = time.Time{}, time.Time{}, r.Reason
+	case rc.IsZero():
+		m.AllUntil, m.Reason = later(old.AllUntil, r.ExpiresAt), r.Reason
+	default:
+		m.RevokedAt, m.AllUntil = later(oc, rc), later(old.AllUntil, r.AllUntil)
+		if rc.After(oc) {
+			m.Reason = r.Reason
+		}
+	}
+	if m.Reason == "" {
+		m.Reason = r.Reason
+	}
+	return m
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// laterOrNever is the later of two expiries, where zero means never.
+func laterOrNever(a, b time.Time) time.Time {
+	if a.IsZero() || b.IsZero() {
+		return time.Time{}
+	}
+	return later(a, b)
 }
 
 // Standing is what, besides the session record, can end a session: the
@@ -127,7 +226,10 @@ type Sessions interface {
 
 // Revocations stores revocation entries.
 type Revocations interface {
-	// PutRevocation writes an entry. A user entry never replaces a newer one.
+	// PutRevocation merges r into the entry stored for its key (Merge):
+	// whatever stands in the table, afterwards the entry covers at least
+	// what r covers, for at least as long. It returns an error when it
+	// could not make sure of that; never drops r silently.
 	PutRevocation(ctx context.Context, r Revocation) error
 	// Revocations reads the entries for a token's jti, sid and sub in one
 	// strongly consistent round trip, expired ones included.

@@ -27,26 +27,11 @@ func (s *Service) Authorize(ctx context.Context, raw string) (*token.Claims, err
 	if err != nil {
 		return c, unavailable("authorize: revocation lookup", err)
 	}
+	target := Target{TokenID: c.ID, SessionID: c.SessionID, UserID: c.Subject, SessionStart: start}
 	now := s.opt.Now()
 	for _, r := range entries {
-		if !r.Live(now) {
-			continue
-		}
-		switch r.Kind {
-		case RevokeToken:
-			if r.Value == c.ID {
-				return c, fmt.Errorf("%w: token (%s)", ErrRevoked, r.Reason)
-			}
-		case RevokeSession:
-			if r.Value == c.SessionID {
-				return c, fmt.Errorf("%w: session (%s)", ErrRevoked, r.Reason)
-			}
-		case RevokeUser:
-			// A session that started at or before the entry is dead, and so
-			// is every token it issued, before or after the entry.
-			if r.Value == c.Subject && (r.RevokedAt.IsZero() || !start.After(r.RevokedAt)) {
-				return c, fmt.Errorf("%w: user (%s)", ErrRevoked, r.Reason)
-			}
+		if r.Covers(target, now) {
+			return c, fmt.Errorf("%w: %s (%s)", ErrRevoked, r.Kind, r.Reason)
 		}
 	}
 	return c, nil

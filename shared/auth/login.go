@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -12,14 +11,18 @@ import (
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
-// Login checks a username and password and starts a session.
+// Login checks a username and password and starts a session. previous is
+// the refresh token the client still holds, if any (the refresh cookie a
+// browser sends along): once the password is right, its session ends
+// before the new one starts, so a device holds one session at a time
+// (ASVS 5.0 7.2.4).
 //
 // Unknown users, disabled users and wrong passwords get the same error after
 // the same argon2id work. Attempts are counted per normalized username,
 // existing or not (so lockouts reveal no account), atomically and before
 // any password work: of a burst of parallel guesses exactly the allowed
 // number is checked, the rest are refused with a ThrottledError.
-func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error) {
+func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tokens, error) {
 	if pw == "" || len(pw) > password.MaxBytes {
 		return Tokens{}, ErrInvalidRequest
 	}
@@ -30,6 +33,9 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		return Tokens{}, ErrInvalidCredentials
 	}
 	now := s.opt.Now()
+	// Attempts are counted under a keyed hash of the name, never the name:
+	// a password typed into the username field must not sit in the table.
+	throttleKey := s.throttleKey(name)
 	// A count is kept a day after the last attempt, so waiting out a lock
 	// does not reset it (only a successful login does).
 	window := max(24*time.Hour, 2*s.opt.LoginLockoutMax)
@@ -42,7 +48,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		defer close(done)
 		user, userErr = s.Users.User(ctx, name)
 	}()
-	att, err := s.Users.ReserveLoginAttempt(ctx, name, now, now.Add(window))
+	att, err := s.Users.ReserveLoginAttempt(ctx, throttleKey, now, now.Add(window))
 	<-done
 	if err != nil {
 		return Tokens{}, unavailable("login: count attempt", err)
@@ -50,7 +56,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	if userErr != nil {
 		return Tokens{}, unavailable("login: read user", userErr)
 	}
-	who := logName(name, user)
+	who := s.logName(name, user)
 	if att.LockedUntil.After(now) {
 		s.Logger.WarnContext(ctx, "login refused: locked", "user", who, "attempts", att.Count)
 		return Tokens{}, &ThrottledError{RetryAfter: att.LockedUntil.Sub(now)}
@@ -61,7 +67,7 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 	}
 	if att.Count > allow { // beyond the allowance: a burst, or a lock just set by another request
 		until := now.Add(s.lockout(att.Count))
-		if err := s.Users.LockLogin(ctx, name, att.Count, until, until.Add(window)); err != nil {
+		if err := s.Users.LockLogin(ctx, throttleKey, att.Count, until, until.Add(window)); err != nil {
 			return Tokens{}, unavailable("login: lock", err)
 		}
 		s.Logger.WarnContext(ctx, "login refused: too many attempts", "user", who, "attempts", att.Count)
@@ -90,33 +96,46 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Tokens, error
 		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", reason, "attempts", att.Count)
 		if att.Count >= allow {
 			until := now.Add(s.lockout(att.Count))
-			if err := s.Users.LockLogin(ctx, name, att.Count, until, until.Add(window)); err != nil {
+			if err := s.Users.LockLogin(ctx, throttleKey, att.Count, until, until.Add(window)); err != nil {
 				return Tokens{}, unavailable("login: lock", err)
 			}
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}
 
+	// The password was right: the attempt does not count against the name,
+	// even if what follows fails (a KMS or DynamoDB outage is not a
+	// failed login).
+	if err := s.Users.ClearLoginFailures(ctx, throttleKey, att.Count); err != nil {
+		s.Logger.WarnContext(ctx, "clear login attempts", "user", who, "err", err)
+	}
+	if previous != "" {
+		if err := s.endPresented(ctx, previous, "replaced by a new login", now); err != nil {
+			return Tokens{}, err
+		}
+	}
 	tokens, err := s.startSession(ctx, user, s.opt.ClientID, now)
 	if err != nil {
 		return Tokens{}, err
-	}
-	if err := s.Users.ClearLoginFailures(ctx, name, att.Count); err != nil {
-		s.Logger.WarnContext(ctx, "clear login attempts", "user", who, "err", err)
 	}
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)
 	return tokens, nil
 }
 
 // logName is how a login attempt names its user in logs: the username of an
-// existing account, but only a hash prefix of an unknown one, which may be
-// a password typed into the wrong field.
-func logName(name string, user *User) string {
+// existing account, but only a keyed hash prefix of an unknown one, which
+// may be a password typed into the wrong field (an unkeyed hash of it could
+// be searched with a dictionary).
+func (s *Service) logName(name string, user *User) string {
 	if user != nil {
 		return name
 	}
-	h := sha256.Sum256([]byte(name))
-	return "unknown:" + hex.EncodeToString(h[:6])
+	return "unknown:" + hex.EncodeToString(s.keyed("log-name", name)[:6])
+}
+
+// throttleKey is the login throttle table's key for a normalized username.
+func (s *Service) throttleKey(name string) string {
+	return hex.EncodeToString(s.keyed("login-throttle", name)[:16])
 }
 
 // lockout is how long a username waits after attempt n: LoginLockoutBase,

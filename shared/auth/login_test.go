@@ -25,7 +25,7 @@ func TestSameWorkForEveryFailure(t *testing.T) {
 
 	var mu sync.Mutex
 	var hashes []string
-	svc := auth.New(auth.Deps{Users: env.Store, Sessions: env.Store,
+	svc := auth.New(auth.Deps{Users: env.Store, Sessions: env.Store, MACKey: env.MACKey(t),
 		VerifyPassword: func(hash, pw string) (bool, error) {
 			mu.Lock()
 			hashes = append(hashes, hash)
@@ -40,7 +40,7 @@ func TestSameWorkForEveryFailure(t *testing.T) {
 		"disabled user":      {"off", "the right password"},
 	} {
 		hashes = nil
-		_, err := svc.Login(context.Background(), login[0], login[1])
+		_, err := svc.Login(context.Background(), login[0], login[1], "")
 		if !errors.Is(err, auth.ErrInvalidCredentials) {
 			t.Errorf("%s: %v, want ErrInvalidCredentials", name, err)
 		}

@@ -12,37 +12,47 @@ import (
 // session, read its standing (user and revocation entries, one BatchGetItem),
 // rotate with a conditional write; plus one KMS Sign.
 //
-// What a presented token can be:
-//   - the current token of a live session: rotated; exactly one of several
-//     concurrent requests wins the conditional write, the others get
-//     ErrRefreshConflict and the session is untouched;
-//   - the token just replaced, within RefreshReuseGrace of the rotation
-//     (two tabs refreshing at once): ErrRefreshConflict, nothing revoked and
-//     nothing issued, so the session never forks; the client retries with
-//     the token the winner received (a browser already has it as a cookie);
+// The next refresh token is derived from the presented one (successor), so
+// rotation is idempotent: presenting the same token again gives the same
+// next token. What a presented token can be:
+//   - the current token of a live session: rotated with one conditional
+//     write. Of concurrent requests with it, one write wins; the others find
+//     the session rotated to the same successor and get it too, each with
+//     its own access token. The chain never forks.
+//   - the token just replaced, within RefreshReuseGrace of the moment its
+//     rotation was written: a retry after an answer that never arrived (a
+//     503, a timeout, a dropped connection) or a second tab. It gets the
+//     successor that rotation wrote, unless the chain has moved past it, and
+//     a fresh access token; nothing is written.
 //   - any older token of the session, or the replaced one after the grace
 //     window: reuse, so the session is revoked with every access token it
 //     issued, and the caller gets ErrInvalidRefreshToken;
 //   - anything else, including a well-formed token for a real session id
 //     with a wrong secret: ErrInvalidRefreshToken, nothing touched.
+//
+// ErrRefreshConflict is left for a replaced token whose successor was not
+// derived from it (a session rotated before successors were derived).
 func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error) {
 	sess, h, err := s.loadPresented(ctx, presented)
 	if err != nil {
 		return Tokens{}, err
 	}
 	now := s.opt.Now()
-	switch s.classify(sess, h, now) {
+	kind := s.classify(sess, h, now)
+	switch kind {
 	case presentedUnknown:
 		s.Logger.InfoContext(ctx, "refresh refused: unknown token for session", "sid", sess.ID)
 		return Tokens{}, ErrInvalidRefreshToken
-	case presentedGrace:
+	case presentedReused:
+		return Tokens{}, s.reuseDetected(ctx, sess, now)
+	}
+	next := s.successor(presented, sess.ID)
+	if kind == presentedGrace && !equalHash(sess.TokenHash, hashToken(next)) {
 		if !sess.RevokedAt.IsZero() {
 			return Tokens{}, ErrInvalidRefreshToken
 		}
-		s.Logger.InfoContext(ctx, "refresh conflict: token rotated moments ago", "sid", sess.ID, "sub", sess.UserID)
+		s.Logger.InfoContext(ctx, "refresh conflict: token rotated moments ago to a token not derived from it", "sid", sess.ID, "sub", sess.UserID)
 		return Tokens{}, ErrRefreshConflict
-	case presentedReused:
-		return Tokens{}, s.reuseDetected(ctx, sess, now)
 	}
 
 	if why := s.sessionDead(sess, now); why != "" {
@@ -61,32 +71,77 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 	// Scopes follow the user record, so a change takes effect at the next
 	// refresh.
 	sess.Scope = strings.Join(standing.User.Scopes, " ")
-	next := newRefreshToken(sess.ID)
 	access, ttl, err := s.issueAccess(ctx, sess, now)
 	if err != nil {
 		return Tokens{}, err
 	}
-	current, err := s.Sessions.RotateSession(ctx, Rotation{
-		SessionID: sess.ID, Presented: h, Next: hashToken(next), Scope: sess.Scope, At: now,
-	})
-	switch {
-	case errors.Is(err, ErrRotationConflict):
-		// Another request rotated (or something revoked) the session between
-		// our read and our write; the token just signed is dropped unseen.
-		// DynamoDB returns the item as it now is; when it does not (the
-		// local stand-in), a conflict is the answer: it issues nothing, and
-		// the client's retry with its current token meets any revocation.
-		if current != nil && !current.RevokedAt.IsZero() {
-			return Tokens{}, ErrInvalidRefreshToken
-		}
-		s.Logger.InfoContext(ctx, "refresh conflict: concurrent rotation", "sid", sess.ID, "sub", sess.UserID)
-		return Tokens{}, ErrRefreshConflict
-	case err != nil:
-		return Tokens{}, unavailable("refresh: rotate", err)
+	tokens := Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next,
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID}
+	if kind == presentedGrace {
+		s.Logger.InfoContext(ctx, "refresh repeated within the grace window: same successor", "sid", sess.ID, "sub", sess.UserID)
+		return tokens, nil
+	}
+	if err := s.rotate(ctx, sess, h, next); err != nil {
+		return Tokens{}, err
 	}
 	s.Logger.InfoContext(ctx, "refresh", "sid", sess.ID, "sub", sess.UserID)
-	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID}, nil
+	return tokens, nil
+}
+
+// rotate writes the rotation from the presented token (hash h) to next. The
+// replaced token's grace window starts at the moment the write is sent, not
+// at the start of the request, and the write gets at most half the window:
+// a client whose answer was lost learns it (503) in time to retry within
+// the window.
+func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next string) error {
+	wctx, cancel := context.WithTimeout(ctx, s.rotateTimeout())
+	defer cancel()
+	current, err := s.Sessions.RotateSession(wctx, Rotation{
+		SessionID: sess.ID, Presented: h, Next: hashToken(next), Scope: sess.Scope, At: s.opt.Now(),
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrRotationConflict) {
+		return unavailable("refresh: rotate", err)
+	}
+	// The condition failed: the session is not at the presented token any
+	// more. DynamoDB returns it as it now is; the local stand-in does not.
+	if current == nil {
+		if current, err = s.Sessions.Session(ctx, sess.ID); err != nil {
+			return unavailable("refresh: read session after a conflict", err)
+		}
+	}
+	switch {
+	case current == nil || !current.RevokedAt.IsZero():
+		s.Logger.InfoContext(ctx, "refresh refused: session ended during the rotation", "sid", sess.ID, "sub", sess.UserID)
+		return ErrInvalidRefreshToken
+	case equalHash(current.TokenHash, hashToken(next)):
+		// This very rotation is in place: an earlier attempt of our write
+		// landed (its answer was lost and the SDK retried), or a concurrent
+		// request with the same token made it.
+		return nil
+	}
+	s.Logger.InfoContext(ctx, "refresh conflict: session rotated elsewhere", "sid", sess.ID, "sub", sess.UserID)
+	return ErrRefreshConflict
+}
+
+// rotateTimeout bounds the rotation write: half the grace window, at least
+// 500 ms (and never past the request's own deadline).
+func (s *Service) rotateTimeout() time.Duration {
+	return max(s.opt.RefreshReuseGrace/2, 500*time.Millisecond)
+}
+
+// graceWindow is how long after rotated_at the replaced token is still
+// answered with its successor. rotated_at is stamped when the write is
+// sent; DynamoDB applies it at most rotateTimeout later (or the caller got
+// a 503 and retries), so the window is RefreshReuseGrace counted from the
+// moment the rotation was written. 0 turns it off.
+func (s *Service) graceWindow() time.Duration {
+	if s.opt.RefreshReuseGrace <= 0 {
+		return 0
+	}
+	return s.opt.RefreshReuseGrace + s.rotateTimeout()
 }
 
 // loadPresented parses a refresh token and reads its session. A malformed
@@ -120,7 +175,7 @@ func (s *Service) classify(sess *Session, h []byte, now time.Time) presentedKind
 	case equalHash(sess.TokenHash, h):
 		return presentedCurrent
 	case equalHash(sess.PrevHash, h):
-		if now.Sub(sess.RotatedAt) <= s.opt.RefreshReuseGrace {
+		if now.Sub(sess.RotatedAt) <= s.graceWindow() {
 			return presentedGrace
 		}
 		return presentedReused
@@ -146,11 +201,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 // the session is already marked ended: if a previous attempt failed between
 // the two writes, a retry completes it instead of stopping at the mark.
 func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
-	err := s.Revocations.PutRevocation(ctx, Revocation{
-		Kind: RevokeSession, Value: sid, RevokedAt: now,
-		ExpiresAt: now.Add(revocationLifetime()), Reason: reason,
-	})
-	if err != nil {
+	if err := s.Revocations.PutRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
 		return unavailable("revoke session", err)
 	}
 	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
@@ -176,19 +227,10 @@ func (s *Service) sessionDead(sess *Session, now time.Time) string {
 
 // standingDead says why the user or a revocation entry ends the session.
 func standingDead(sess *Session, st Standing, now time.Time) string {
+	target := Target{SessionID: sess.ID, UserID: sess.UserID, SessionStart: sess.CreatedAt}
 	for _, r := range st.Revocations {
-		if !r.Live(now) {
-			continue
-		}
-		switch r.Kind {
-		case RevokeSession:
-			if r.Value == sess.ID {
-				return "session revoked"
-			}
-		case RevokeUser:
-			if r.Value == sess.UserID && (r.RevokedAt.IsZero() || !sess.CreatedAt.After(r.RevokedAt)) {
-				return "all sessions of the user revoked"
-			}
+		if r.Covers(target, now) {
+			return string(r.Kind) + " revoked: " + r.Reason
 		}
 	}
 	switch {
@@ -208,6 +250,13 @@ func standingDead(sess *Session, st Standing, now time.Time) string {
 // malformed or already ended tokens are not an error: the caller is logged
 // out either way. A rotated-out token ends the session too.
 func (s *Service) Logout(ctx context.Context, presented string) error {
+	return s.endPresented(ctx, presented, "logout", s.opt.Now())
+}
+
+// endPresented ends the session of a refresh token: its current token, the
+// one just replaced or any older one. A token that is no token of ours ends
+// nothing and is not an error.
+func (s *Service) endPresented(ctx context.Context, presented, reason string, now time.Time) error {
 	sess, h, err := s.loadPresented(ctx, presented)
 	if errors.Is(err, ErrInvalidRefreshToken) {
 		return nil
@@ -215,13 +264,12 @@ func (s *Service) Logout(ctx context.Context, presented string) error {
 	if err != nil {
 		return err
 	}
-	now := s.opt.Now()
 	if s.classify(sess, h, now) == presentedUnknown {
 		return nil
 	}
-	if err := s.endSession(ctx, sess.ID, "logout", now); err != nil {
+	if err := s.endSession(ctx, sess.ID, reason, now); err != nil {
 		return err
 	}
-	s.Logger.InfoContext(ctx, "logout", "sid", sess.ID, "sub", sess.UserID)
+	s.Logger.InfoContext(ctx, "session ended", "sid", sess.ID, "sub", sess.UserID, "reason", reason)
 	return nil
 }

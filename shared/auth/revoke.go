@@ -21,8 +21,7 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) (Revocation, err
 
 func (s *Service) revokeUser(ctx context.Context, userID, reason string) (Revocation, error) {
 	now := s.opt.Now()
-	r := Revocation{Kind: RevokeUser, Value: userID, RevokedAt: now,
-		ExpiresAt: now.Add(revocationLifetime()), Reason: reason}
+	r := NewRevocation(RevokeUser, userID, now, reason)
 	if err := s.Revocations.PutRevocation(ctx, r); err != nil {
 		return Revocation{}, unavailable("revoke user", err)
 	}
@@ -63,9 +62,7 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 	now := s.opt.Now()
 	switch {
 	case req.JTI != "":
-		// The token can live at most the longest access token lifetime.
-		r := Revocation{Kind: RevokeToken, Value: req.JTI, RevokedAt: now,
-			ExpiresAt: now.Add(tokenRevocationLifetime()), Reason: reason}
+		r := NewRevocation(RevokeToken, req.JTI, now, reason)
 		if err := s.Revocations.PutRevocation(ctx, r); err != nil {
 			return Revocation{}, unavailable("revoke token", err)
 		}
@@ -74,8 +71,7 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 		if err := s.endSession(ctx, req.SessionID, reason, now); err != nil {
 			return Revocation{}, err
 		}
-		return Revocation{Kind: RevokeSession, Value: req.SessionID, RevokedAt: now,
-			ExpiresAt: now.Add(revocationLifetime()), Reason: reason}, nil
+		return NewRevocation(RevokeSession, req.SessionID, now, reason), nil
 	default:
 		return s.revokeUser(ctx, req.UserID, reason)
 	}

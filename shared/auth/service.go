@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -46,6 +47,10 @@ type Deps struct {
 	// VerifyPassword checks a password against a stored hash; nil means
 	// password.Verify.
 	VerifyPassword func(hash, pw string) (bool, error)
+	// MACKey keys the service's keyed hashes: refresh token successors and
+	// login throttle keys. Login and refresh need it (32 bytes, from
+	// kmssign.DeriveKey: it exists only in KMS and in the functions' memory).
+	MACKey []byte
 }
 
 // Service is the authentication service.
@@ -82,25 +87,14 @@ type Tokens struct {
 func (s *Service) RefreshLifetime() time.Duration { return s.opt.RefreshTokenTTL }
 
 // Bounds of the lifetimes the configuration accepts (shared/config checks
-// them). Revocation entries are kept for these maximums rather than for the
-// current settings, so lowering a lifetime later cannot let an entry expire
+// them). Revocation entries are kept for these maximums (NewRevocation)
+// rather than for the current settings, so lowering a lifetime later cannot let an entry expire
 // while a token or session issued under the old setting is still valid.
 const (
 	MaxAccessTokenTTL  = 24 * time.Hour
 	MaxRefreshTokenTTL = 366 * 24 * time.Hour
 	MaxClockLeeway     = 5 * time.Minute
 )
-
-// revocationLifetime is how long a session or user entry must live: until
-// every access token and refresh token it covers is dead on its own.
-func revocationLifetime() time.Duration {
-	return MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway
-}
-
-// tokenRevocationLifetime is how long a jti entry must live.
-func tokenRevocationLifetime() time.Duration {
-	return MaxAccessTokenTTL + MaxClockLeeway
-}
 
 // randomID returns n random bytes, base64url encoded.
 func randomID(n int) string {
@@ -164,6 +158,33 @@ func parseRefreshToken(t string) (string, bool) {
 		return "", false
 	}
 	return sid, true
+}
+
+// keyed is HMAC-SHA-256 (RFC 2104) of data under MACKey, for one purpose:
+// the purpose and a zero byte come first, so two purposes never share a
+// value.
+func (s *Service) keyed(purpose, data string) []byte {
+	if len(s.MACKey) < 32 {
+		// A wiring mistake, caught at init by shared/app and by every test.
+		panic("auth: MACKey is not set (32 bytes from kmssign.DeriveKey)")
+	}
+	m := hmac.New(sha256.New, s.MACKey)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+// successor is the refresh token that replaces presented when it is
+// rotated: derived, not random, so that a retry of a refresh whose answer
+// was lost (the rotation was written, the client never saw it) gets the
+// same token again instead of forking the session or tripping reuse
+// detection. Only the functions can compute it (MACKey), so a stolen
+// refresh token does not reveal its successors, and only its SHA-256 is
+// stored. The session id is kept: a successor is a refresh token of the
+// same session, with 256 bits of secret like the first one.
+func (s *Service) successor(presented, sid string) string {
+	return sid + "." + base64.RawURLEncoding.EncodeToString(s.keyed("refresh-successor", presented))
 }
 
 func hashToken(t string) []byte {

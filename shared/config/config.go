@@ -23,6 +23,7 @@ type Config struct {
 	SigningKeyID  string   // KMS key id, ARN or alias/...: the key that signs new tokens
 	VerifyKeyIDs  []string // previous keys still accepted during a rotation
 	RSASigningAlg string   // RS256 or PS256, for RSA keys
+	MACKeyID      string   // KMS HMAC_256 key the functions derive their keyed-hash secret from
 
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration // absolute session lifetime; rotation never extends it
@@ -57,6 +58,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SigningKeyID:       p.str("SIGNING_KEY_ID", ""),
 		VerifyKeyIDs:       p.list("VERIFY_KEY_IDS"),
 		RSASigningAlg:      p.str("RSA_SIGNING_ALG", "RS256"),
+		MACKeyID:           p.str("MAC_KEY_ID", ""),
 		AccessTokenTTL:     p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
 		RefreshTokenTTL:    p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
 		RefreshIdleTimeout: p.duration("REFRESH_IDLE_TIMEOUT", 0),
@@ -140,6 +142,7 @@ func (c Config) Require(names ...string) error {
 		"ISSUER":               c.Issuer,
 		"AUDIENCE":             c.Audience,
 		"SIGNING_KEY_ID":       c.SigningKeyID,
+		"MAC_KEY_ID":           c.MACKeyID,
 		"USERS_TABLE":          c.UsersTable,
 		"LOGIN_THROTTLE_TABLE": c.LoginThrottleTable,
 		"SESSIONS_TABLE":       c.SessionsTable,

@@ -112,3 +112,15 @@ func (it item) instant(k string) time.Time {
 	}
 	return time.UnixMilli(n)
 }
+
+// cutoff reads an epoch time that ends a range, such as a user revocation's
+// revoked_at: in milliseconds, or typed by hand in seconds, which is read as
+// the last millisecond of that second, so that a session started later in
+// the same second is still covered (the conservative reading).
+func (it item) cutoff(k string) time.Time {
+	t := it.instant(k)
+	if n, _ := it.num(k); n > 0 && n < unitSplit {
+		t = t.Add(time.Second - time.Millisecond)
+	}
+	return t
+}

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -13,8 +14,10 @@ import (
 
 // Revocations table: hash key "pk" = "jti#<jti>" | "sid#<session id>" |
 // "sub#<user id>"; revoked_at (epoch ms; a user entry kills every session
-// started at or before it), expires_at (epoch s, the TTL attribute: when
-// nothing the entry covers can be valid any more), reason.
+// started at or before it), all_until (epoch s, user entries merged from one
+// without revoked_at: every session is dead until then), expires_at (epoch
+// s, the TTL attribute: when nothing the entry covers can be valid any
+// more), reason.
 
 func revocationKey(kind auth.RevocationKind, value string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": str(string(kind) + "#" + value)}
@@ -27,47 +30,125 @@ func revocationFromItem(it item) (auth.Revocation, bool) {
 	}
 	switch k := auth.RevocationKind(kind); k {
 	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser:
-		return auth.Revocation{Kind: k, Value: value, RevokedAt: it.instant("revoked_at"),
-			ExpiresAt: it.instant("expires_at"), Reason: it.str("reason")}, true
+		return auth.Revocation{Kind: k, Value: value, RevokedAt: it.cutoff("revoked_at"),
+			AllUntil: it.instant("all_until"), ExpiresAt: it.instant("expires_at"), Reason: it.str("reason")}, true
 	}
 	return auth.Revocation{}, false
 }
 
-// PutRevocation writes an entry. A user entry is only written if it is newer
-// than the one there, so a slow, older logout-all cannot shorten a newer one;
-// a token or session entry only if it lasts longer than the one there, so a
-// repeated logout keeps the first entry and its reason.
-func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
+func revocationItem(r auth.Revocation) map[string]types.AttributeValue {
 	it := revocationKey(r.Kind, r.Value)
-	it["revoked_at"] = millis(r.RevokedAt)
-	it["expires_at"] = seconds(r.ExpiresAt)
+	if !r.RevokedAt.IsZero() {
+		it["revoked_at"] = millis(r.RevokedAt)
+	}
+	if !r.AllUntil.IsZero() {
+		it["all_until"] = seconds(r.AllUntil)
+	}
+	if !r.ExpiresAt.IsZero() {
+		it["expires_at"] = seconds(r.ExpiresAt)
+	}
 	if r.Reason != "" {
 		it["reason"] = str(r.Reason)
 	}
-	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it}
-	if r.Kind == auth.RevokeUser {
-		// Replace only an older entry. revoked_at may have been typed by
-		// hand in seconds (below unitSplit) or milliseconds; an entry
-		// without it kills every session and is never replaced.
-		in.ConditionExpression = new("attribute_not_exists(pk) OR " +
-			"(revoked_at >= :split AND revoked_at < :ms) OR (revoked_at < :split AND revoked_at < :s)")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{
-			// An entry in seconds T is older than r when T*1000 < ms, that
-			// is T < ceil(ms/1000).
-			":ms": millis(r.RevokedAt), ":s": num((r.RevokedAt.UnixMilli() + 999) / 1000), ":split": num(unitSplit),
+	return it
+}
+
+// PutRevocation merges r into the entry stored under its key (auth.Merge):
+// the later cutoff and the later expiry win, whatever was there, including
+// entries typed by hand (without revoked_at, in seconds, without expiry).
+// No transactions: one conditional PutItem when r supersedes what is there
+// (or nothing is), else read, merge and write back on condition that the
+// entry did not change meanwhile, a few times. An entry that cannot be
+// merged is an error, never a silent success.
+func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
+	if r.RevokedAt.IsZero() || r.ExpiresAt.IsZero() || !r.AllUntil.IsZero() {
+		return fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
+	}
+	// Fast path: nothing there, or an entry r supersedes in every field.
+	cond := "attribute_not_exists(pk) OR (expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + "))"
+	err := s.putRevocationIf(ctx, revocationItem(r), cond, map[string]types.AttributeValue{
+		":exp": seconds(r.ExpiresAt), ":ms": millis(r.RevokedAt), ":split": num(unitSplit),
+		// An entry in seconds T cuts off at the end of second T
+		// (T*1000+999 ms), which is at most ms when T <= (ms-999)/1000.
+		":s": num(floorDiv(r.RevokedAt.UnixMilli()-999, 1000)),
+	})
+	if _, failed := isConditionFailed(err); !failed {
+		return err
+	}
+	for range 5 {
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
+			Key: revocationKey(r.Kind, r.Value), ConsistentRead: new(true)})
+		if err != nil {
+			return fmt.Errorf("read revocation %s#%s: %w", r.Kind, r.Value, err)
 		}
-	} else {
-		in.ConditionExpression = new("attribute_not_exists(pk) OR expires_at < :exp")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":exp": seconds(r.ExpiresAt)}
+		var merged auth.Revocation
+		cond, values := "attribute_not_exists(pk)", map[string]types.AttributeValue{}
+		if out.Item != nil {
+			old, ok := revocationFromItem(out.Item)
+			if !ok {
+				return fmt.Errorf("merge revocation %s#%s: stored entry unreadable", r.Kind, r.Value)
+			}
+			merged = auth.Merge(old, r)
+			if merged.RevokedAt.Equal(old.RevokedAt) && merged.AllUntil.Equal(old.AllUntil) &&
+				merged.ExpiresAt.Equal(old.ExpiresAt) && merged.Reason == old.Reason {
+				return nil // already covers r, for as long
+			}
+			cond, values = unchanged(out.Item, "revoked_at", "all_until", "expires_at")
+		} else {
+			merged = r
+		}
+		err = s.putRevocationIf(ctx, revocationItem(merged), cond, values)
+		if _, failed := isConditionFailed(err); !failed {
+			return err
+		}
+	}
+	return fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
+}
+
+// cutoffAtMost holds for a stored revoked_at at or before :ms, whether it
+// was written in milliseconds or typed by hand in seconds (:s). An entry
+// without revoked_at covers every session and fails it.
+const cutoffAtMost = "(revoked_at >= :split AND revoked_at <= :ms) OR (revoked_at < :split AND revoked_at <= :s)"
+
+func (s *Store) putRevocationIf(ctx context.Context, it map[string]types.AttributeValue, cond string, values map[string]types.AttributeValue) error {
+	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it, ConditionExpression: &cond}
+	if len(values) > 0 {
+		in.ExpressionAttributeValues = values
 	}
 	_, err := s.db.PutItem(ctx, in)
-	if _, ok := isConditionFailed(err); ok {
-		return nil
+	if _, failed := isConditionFailed(err); failed {
+		return err
 	}
 	if err != nil {
-		return fmt.Errorf("put revocation %s#%s: %w", r.Kind, r.Value, err)
+		return fmt.Errorf("put revocation %s: %w", item(it).str("pk"), err)
 	}
 	return nil
+}
+
+// unchanged is a condition that holds while the named attributes of a
+// stored item are as read (or still absent).
+func unchanged(it item, names ...string) (string, map[string]types.AttributeValue) {
+	var parts []string
+	values := map[string]types.AttributeValue{}
+	for i, n := range names {
+		v, ok := it[n]
+		if !ok {
+			parts = append(parts, "attribute_not_exists("+n+")")
+			continue
+		}
+		key := ":was" + strconv.Itoa(i)
+		parts = append(parts, n+" = "+key)
+		values[key] = v
+	}
+	return "attribute_exists(pk) AND " + strings.Join(parts, " AND "), values
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // Revocations reads the jti, sid and sub entries of one token in a single

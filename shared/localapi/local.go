@@ -13,6 +13,7 @@ import (
 // one set of tables and one key.
 const (
 	KeyAlias     = "alias/auth-local-signing"
+	MACKeyAlias  = "alias/auth-local-mac"
 	DemoUsername = "alice@example.com"                    // also in events/login.json
 	DemoPassword = "correct horse battery staple"         // a local demo account only
 	DemoUserID   = "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c" // the user of events/revoke-user.json
@@ -48,10 +49,12 @@ func TableName(logicalID string) string {
 	return "auth-" + strings.ToLower(wordStart.ReplaceAllString(base, "$1-$2"))
 }
 
-// LocalResources are the local values of !Ref and !GetAtt: table names and
-// the signing key (its ARN, or the alias where the ARN is not known yet).
-func LocalResources(t *Template, signingKey string) map[string]string {
-	r := map[string]string{"SigningKey": signingKey, "SigningKey.Arn": signingKey}
+// LocalResources are the local values of !Ref and !GetAtt: table names, the
+// signing key and the HMAC key (their ARNs, or the aliases where the ARNs
+// are not known yet).
+func LocalResources(t *Template, signingKey, macKey string) map[string]string {
+	r := map[string]string{"SigningKey": signingKey, "SigningKey.Arn": signingKey,
+		"TokenMacKey": macKey, "TokenMacKey.Arn": macKey}
 	for id := range t.Tables {
 		r[id] = TableName(id)
 		r[id+".Arn"] = "arn:aws:dynamodb:" + region + ":000000000000:table/" + TableName(id)
@@ -98,7 +101,7 @@ func EnvJSON(t *Template) ([]byte, error) {
 	// Origins of scripts/dev (3000) and of sam local start-api beside it (3001).
 	params := LocalParams(t, []string{"http://127.0.0.1:3000", "http://localhost:3000",
 		"http://127.0.0.1:3001", "http://localhost:3001", "https://app.example.com"})
-	resources := LocalResources(t, KeyAlias)
+	resources := LocalResources(t, KeyAlias, MACKeyAlias)
 	out := map[string]map[string]string{
 		"Parameters": {
 			"AWS_ENDPOINT_URL_KMS":      "http://host.docker.internal:4599",

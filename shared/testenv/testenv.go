@@ -24,20 +24,24 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/localapi"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // Env is one test's private environment.
 type Env struct {
-	AWS    aws.Config
-	KMS    *kms.Client
-	DB     *dynamodb.Client
-	KeyID  string // ARN of the signing key
-	Tables dynamo.Tables
-	Store  *dynamo.Store
-	vars   map[string]string
-	mu     sync.Mutex
+	AWS   aws.Config
+	KMS   *kms.Client
+	DB    *dynamodb.Client
+	KeyID string // ARN of the signing key
+	// MACKeyID is the ARN of the HMAC key the functions derive their
+	// keyed-hash secret from (MAC_KEY_ID).
+	MACKeyID string
+	Tables   dynamo.Tables
+	Store    *dynamo.Store
+	vars     map[string]string
+	mu       sync.Mutex
 }
 
 // Option changes the environment.
@@ -87,6 +91,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	ctx := context.Background()
 	e := &Env{AWS: cfg, KMS: kms.NewFromConfig(cfg), DB: dynamodb.NewFromConfig(cfg)}
 	e.KeyID = CreateKey(t, e.KMS, o.keySpec)
+	e.MACKeyID = CreateMACKey(t, e.KMS)
 
 	suffix := randomHex(6)
 	defs := TableDefinitions(t)
@@ -113,6 +118,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		"ISSUER":               "https://auth.test.example",
 		"AUDIENCE":             "https://api.test.example",
 		"SIGNING_KEY_ID":       e.KeyID,
+		"MAC_KEY_ID":           e.MACKeyID,
 		"USERS_TABLE":          e.Tables.Users,
 		"LOGIN_THROTTLE_TABLE": e.Tables.LoginThrottle,
 		"SESSIONS_TABLE":       e.Tables.Sessions,
@@ -164,6 +170,30 @@ func CreateKey(t testing.TB, client *kms.Client, spec kmstypes.KeySpec) string {
 		t.Fatalf("create KMS key %s: %v", spec, err)
 	}
 	return *out.KeyMetadata.Arn
+}
+
+// CreateMACKey makes an HMAC_256 key on local-kms and returns its ARN.
+func CreateMACKey(t testing.TB, client *kms.Client) string {
+	t.Helper()
+	out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{
+		KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac,
+		Description: aws.String("test keyed-hash key"),
+	})
+	if err != nil {
+		t.Fatalf("create KMS HMAC key: %v", err)
+	}
+	return *out.KeyMetadata.Arn
+}
+
+// MACKey derives the functions' keyed-hash secret from the environment's
+// HMAC key, for tests that build an auth.Service themselves.
+func (e *Env) MACKey(t testing.TB) []byte {
+	t.Helper()
+	k, err := kmssign.DeriveKey(context.Background(), e.KMS, e.MACKeyID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func waitActive(t testing.TB, db *dynamodb.Client, name string) {
