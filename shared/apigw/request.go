@@ -70,9 +70,14 @@ func decodeJSON(req Request, dst any, emptyOK bool) error {
 		return nil
 	}
 	ct := header(req.Headers, "content-type")
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
 		return &requestError{415, "unsupported_media_type", "send a JSON body with Content-Type: application/json"}
+	}
+	// JSON is UTF-8 (RFC 8259 8.1); a body declared in another charset
+	// would be read as something it is not.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return &requestError{415, "unsupported_media_type", "JSON bodies are UTF-8: send Content-Type: application/json or application/json; charset=utf-8"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -1,14 +1,18 @@
 package kmssign_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -70,7 +74,22 @@ func TestSignWithLocalKMS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := v.Verify(raw); err != nil {
+			_, err = v.Verify(raw)
+			if tc.wantAlg == "PS256" {
+				// local-kms signs RSASSA-PSS with the largest salt; AWS KMS
+				// and RFC 7518 3.5 use a salt as long as the hash, which is
+				// all the verifier accepts (token.TestPS256SaltLength). So
+				// the signature is checked as PSS here, and refused there.
+				d := sha256.Sum256([]byte("header.payload"))
+				if perr := rsa.VerifyPSS(key.Key.(*rsa.PublicKey), crypto.SHA256, d[:], sig, nil); perr != nil {
+					t.Fatalf("local-kms PS256 signature is not RSASSA-PSS: %v", perr)
+				}
+				if !errors.Is(err, token.ErrSignature) {
+					t.Fatalf("a local-kms PS256 token (largest salt): %v, want the strict verifier to refuse it", err)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatalf("token signed by KMS does not verify: %v", err)
 			}
 			if kid, _ := kmssign.Thumbprint(key.Key); kid != s.KeyID() {
@@ -183,5 +202,27 @@ func TestJWKSDocument(t *testing.T) {
 	}
 	if _, private := j["d"]; private {
 		t.Error("private key material in the JWKS")
+	}
+}
+
+// TestDeriveKey: a secret derived in KMS is 32 bytes, the same for the same
+// key and label (every container agrees), different for another label or
+// key; a key that cannot MAC is an error.
+func TestDeriveKey(t *testing.T) {
+	ctx := context.Background()
+	client := kms.NewFromConfig(testenv.AWSConfig(t))
+	k1, k2 := testenv.CreateMACKey(t, client), testenv.CreateMACKey(t, client)
+	a, err := kmssign.DeriveKey(ctx, client, k1, "label")
+	if err != nil || len(a) != 32 {
+		t.Fatalf("DeriveKey: %d bytes, %v", len(a), err)
+	}
+	again, _ := kmssign.DeriveKey(ctx, client, k1, "label")
+	other, _ := kmssign.DeriveKey(ctx, client, k1, "another label")
+	otherKey, _ := kmssign.DeriveKey(ctx, client, k2, "label")
+	if !bytes.Equal(a, again) || bytes.Equal(a, other) || bytes.Equal(a, otherKey) {
+		t.Fatal("derived secrets are not a function of key and label")
+	}
+	if _, err := kmssign.DeriveKey(ctx, client, testenv.CreateKey(t, client, kmstypes.KeySpecEccNistP256), "label"); err == nil {
+		t.Fatal("a signing key derived a secret")
 	}
 }

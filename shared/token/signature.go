@@ -30,13 +30,14 @@ func newVerifyKey(k PublicKey) verifyKey {
 // ECDSA signatures must have the fixed-size R||S form (RFC 7518 3.4), so a
 // DER signature is refused; R or S of zero are refused (CVE-2022-21449; so
 // does crypto/ecdsa). Our signer emits low S only, so the high-S twin of a
-// valid signature (same token, other bytes) is refused too. RSA-PSS accepts
-// any salt length, as golang-jwt's PS256 does.
+// valid signature (same token, other bytes) is refused too. RSA-PSS needs a
+// salt as long as the hash (32 bytes for PS256, RFC 7518 3.5), which is what
+// AWS KMS uses; golang-jwt's PS256 accepts any length.
 func (k *verifyKey) verify(signingInput, sig []byte) bool {
 	if k.rsa != nil {
 		d := sha256.Sum256(signingInput)
 		if k.alg == "PS256" {
-			return rsa.VerifyPSS(k.rsa, crypto.SHA256, d[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+			return rsa.VerifyPSS(k.rsa, crypto.SHA256, d[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 		}
 		return rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, d[:], sig) == nil
 	}
