@@ -56,9 +56,18 @@ type service struct {
 
 func newService(t *testing.T, env *testenv.Env) *service {
 	t.Helper()
+	return newServiceWith(t, env, nil)
+}
+
+// newServiceWith wires the functions with extra options for some of them,
+// by the template's logical id (LoginFunction...).
+func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Option) *service {
+	t.Helper()
 	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := []app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log)}
+	opts := func(id string) []app.Option {
+		return append([]app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log)}, extra[id]...)
+	}
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -67,21 +76,21 @@ func newService(t *testing.T, env *testenv.Env) *service {
 		}
 	}
 	var err error
-	s.login, err = app.Login(ctx, env.Getenv, opts...)
+	s.login, err = app.Login(ctx, env.Getenv, opts("LoginFunction")...)
 	must(err)
-	s.refresh, err = app.Refresh(ctx, env.Getenv, opts...)
+	s.refresh, err = app.Refresh(ctx, env.Getenv, opts("RefreshFunction")...)
 	must(err)
-	s.logout, err = app.Logout(ctx, env.Getenv, opts...)
+	s.logout, err = app.Logout(ctx, env.Getenv, opts("LogoutFunction")...)
 	must(err)
-	s.logoutAll, err = app.LogoutAll(ctx, env.Getenv, opts...)
+	s.logoutAll, err = app.LogoutAll(ctx, env.Getenv, opts("LogoutAllFunction")...)
 	must(err)
-	s.me, err = app.Me(ctx, env.Getenv, opts...)
+	s.me, err = app.Me(ctx, env.Getenv, opts("MeFunction")...)
 	must(err)
-	s.jwks, err = app.JWKS(ctx, env.Getenv, opts...)
+	s.jwks, err = app.JWKS(ctx, env.Getenv, opts("JWKSFunction")...)
 	must(err)
-	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts...)
+	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts("AuthorizerFunction")...)
 	must(err)
-	s.revoke, err = app.Revoke(ctx, env.Getenv, opts...)
+	s.revoke, err = app.Revoke(ctx, env.Getenv, opts("RevokeFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

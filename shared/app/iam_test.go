@@ -1,0 +1,266 @@
+package app_test
+
+import (
+	"context"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
+
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/testenv"
+)
+
+// grant is one (action, resource) an IAM statement allows, with the
+// dynamodb:LeadingKeys patterns it is limited to (none: any key).
+type grant struct {
+	Sid         string
+	Action      string
+	Resource    string // logical id: UsersTable, SigningKey, PreviousSigningKeyIds...
+	LeadingKeys []string
+}
+
+// unusedGrants are grants no test flow exercises, each with its reason.
+// Anything else allowed and never called is a finding.
+var unusedGrants = map[string]string{}
+
+// TestIAMPoliciesMatchCalls: every function's IAM statements in
+// template.yaml against the AWS calls its code makes, recorded by SDK
+// middleware while every flow of that function runs (slow paths
+// included): each call is allowed by a statement (action, resource,
+// LeadingKeys condition), and each allowed action is called somewhere or
+// listed in unusedGrants with its reason. logs:* statements are the
+// runtime's, not the code's.
+func TestIAMPoliciesMatchCalls(t *testing.T) {
+	policies := functionPolicies(t)
+	env := testenv.New(t)
+	prev := testenv.CreateKey(t, env.KMS, "ECC_NIST_P256")
+	env.Set("VERIFY_KEY_IDS", prev)
+	user := env.CreateUser(t, "iris", "the right password")
+	env.Set("LOGIN_MAX_FAILURES", "1")
+	env.Set("LOGIN_LOCKOUT_BASE", "1s")
+	env.Set("LOGIN_LOCKOUT_MAX", "1s")
+	env.Set("REFRESH_REUSE_GRACE", "1s")
+
+	recorders := map[string]*testenv.Recorder{}
+	extra := map[string][]app.Option{}
+	for id := range policies {
+		recorders[id] = env.NewRecorder(t)
+		extra[id] = []app.Option{app.WithAWSOptions(recorders[id].Option())}
+	}
+	s := newServiceWith(t, env, extra)
+	ctx := context.Background()
+	handEntry := func(pk string) { // an entry typed by hand: merges take the slow path
+		if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: pk}, "expires_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.clock.Now().Add(time.Second).Unix(), 10)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Login: failures, a lock, its end, a success clearing the count, a
+	// login replacing an earlier session (whose entry was typed by hand).
+	call(t, s.login, loginEvent(t, "iris", "wrong"))
+	call(t, s.login, loginEvent(t, "iris", "the right password")) // locked
+	s.clock.Advance(2 * 24 * time.Hour)                           // the count expires: started over
+	call(t, s.login, loginEvent(t, "iris", "wrong"))
+	s.clock.Advance(2 * time.Second)
+	first := s.doLogin(t, "iris", "the right password")
+	handEntry("sid#" + first.Refresh[:32])
+	req := loginEvent(t, "iris", "the right password")
+	req.Cookies = []string{"__Secure-refresh_token=" + first.Refresh}
+	second := s.readTokens(t, call(t, s.login, req))
+	s.clock.Advance(2 * time.Second)
+
+	// Refresh: a rotation, a retry within grace, reuse (merging with a hand entry).
+	third := s.readTokens(t, s.refreshWith(t, second.Refresh))
+	s.refreshWith(t, second.Refresh)
+	s.authorize(t, third.Access)
+	handEntry("sid#" + second.Refresh[:32])
+	s.clock.Advance(3 * time.Second)
+	s.refreshWith(t, second.Refresh)
+
+	// Logout, logout-all, revoke: each merging with a hand entry.
+	fourth := s.doLogin(t, "iris", "the right password")
+	handEntry("sid#" + fourth.Refresh[:32])
+	s.logoutWith(t, fourth.Refresh)
+	fifth := s.doLogin(t, "iris", "the right password")
+	_, authCtx := s.authorize(t, fifth.Access)
+	handEntry("sub#" + user.ID)
+	call(t, s.logoutAll, protected(t, "logout-all", authCtx))
+	sixth := s.doLogin(t, "iris", "the right password")
+	handEntry("jti#j-1")
+	for _, ev := range []string{`{"jti":"j-1"}`, `{"session_id":"` + sixth.Refresh[:32] + `"}`, `{"user_id":"` + user.ID + `"}`} {
+		if _, err := s.revoke(ctx, []byte(ev)); err != nil {
+			t.Fatalf("revoke %s: %v", ev, err)
+		}
+	}
+	call(t, s.jwks, httpEvent(t, "jwks"))
+	call(t, s.me, protected(t, "me", authCtx))
+
+	logical := map[string]string{
+		env.Tables.Users: "UsersTable", env.Tables.LoginThrottle: "LoginThrottleTable",
+		env.Tables.Sessions: "SessionsTable", env.Tables.Revocations: "RevocationsTable",
+		env.KeyID: "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
+	}
+	ids := make([]string, 0, len(policies))
+	for id := range policies {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			grants := policies[id]
+			if len(recorders[id].Calls()) == 0 && id != "MeFunction" {
+				t.Fatal("no AWS call recorded: the flows did not run this function")
+			}
+			used := map[int]bool{}
+			for _, c := range recorders[id].Calls() {
+				res, ok := logical[c.Resource]
+				if !ok {
+					t.Errorf("%s on %q: a resource the stack does not define", c.Action, c.Resource)
+					continue
+				}
+				i := slices.IndexFunc(grants, func(g grant) bool { return g.allows(c.Action, res, c.LeadingKeys) })
+				if i < 0 {
+					t.Errorf("%s on %s (keys %q) is not allowed by its role", c.Action, res, c.LeadingKeys)
+					continue
+				}
+				for j, g := range grants { // every statement that allows it counts as used
+					if g.allows(c.Action, res, c.LeadingKeys) {
+						used[j] = true
+					}
+				}
+			}
+			for j, g := range grants {
+				if strings.HasPrefix(g.Action, "logs:") || used[j] {
+					continue
+				}
+				if why, ok := unusedGrants[id+" "+g.Action+" "+g.Resource]; ok {
+					t.Logf("unused on purpose: %s %s on %s: %s", g.Sid, g.Action, g.Resource, why)
+					continue
+				}
+				t.Errorf("statement %s allows %s on %s, which the code never calls", g.Sid, g.Action, g.Resource)
+			}
+		})
+	}
+}
+
+func (g grant) allows(action, resource string, keys []string) bool {
+	if g.Action != action || g.Resource != resource {
+		return false
+	}
+	if len(g.LeadingKeys) == 0 {
+		return true
+	}
+	for _, k := range keys { // ForAllValues:StringLike
+		if !slices.ContainsFunc(g.LeadingKeys, func(p string) bool { ok, _ := path.Match(p, k); return ok }) {
+			return false
+		}
+	}
+	return len(keys) > 0
+}
+
+// functionPolicies reads the statements of every function's policies from
+// template.yaml: its inline Policies, or those of the Role it names.
+func functionPolicies(t *testing.T) map[string][]grant {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	resources := get(doc.Content[0], "Resources")
+	out := map[string][]grant{}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		id, r := resources.Content[i].Value, resources.Content[i+1]
+		if get(r, "Type").Value != "AWS::Serverless::Function" {
+			continue
+		}
+		props := get(r, "Properties")
+		var docs []*yaml.Node
+		if role := get(props, "Role"); role != nil {
+			roleID := strings.TrimSuffix(role.Value, ".Arn")
+			for _, p := range get(get(get(resources, roleID), "Properties"), "Policies").Content {
+				docs = append(docs, get(p, "PolicyDocument"))
+			}
+		} else if p := get(props, "Policies"); p != nil {
+			docs = p.Content
+		}
+		out[id] = []grant{}
+		for _, d := range docs {
+			for _, st := range get(d, "Statement").Content {
+				if st.Tag == "!If" { // [condition, statement, AWS::NoValue]: the statement when it applies
+					st = st.Content[1]
+				}
+				out[id] = append(out[id], grants(st)...)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no functions found in template.yaml")
+	}
+	return out
+}
+
+func grants(st *yaml.Node) []grant {
+	var actions, resources, keys []string
+	for _, a := range list(get(st, "Action")) {
+		actions = append(actions, a.Value)
+	}
+	for _, r := range list(get(st, "Resource")) {
+		resources = append(resources, strings.TrimSuffix(r.Value, ".Arn"))
+	}
+	if like := get(get(st, "Condition"), "ForAllValues:StringLike"); like != nil {
+		for _, k := range list(get(like, "dynamodb:LeadingKeys")) {
+			keys = append(keys, k.Value)
+		}
+	}
+	sid := ""
+	if n := get(st, "Sid"); n != nil {
+		sid = n.Value
+	}
+	var out []grant
+	for _, a := range actions {
+		for _, r := range resources {
+			out = append(out, grant{Sid: sid, Action: a, Resource: r, LeadingKeys: keys})
+		}
+	}
+	return out
+}
+
+// get is a mapping's value for key; nil if n is not a mapping or lacks it.
+func get(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// list is a scalar as a one-item list, or a sequence's items.
+func list(n *yaml.Node) []*yaml.Node {
+	switch {
+	case n == nil:
+		return nil
+	case n.Kind == yaml.SequenceNode && n.Tag != "!GetAtt":
+		return n.Content
+	}
+	return []*yaml.Node{n}
+}
