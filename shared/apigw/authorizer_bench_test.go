@@ -132,7 +132,7 @@ func benchAuthorizer(b *testing.B, k benchKey) apigw.AuthorizerHandler {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc := auth.New(auth.Deps{Verifier: v, Revocations: memRevocations{}, Logger: log},
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: memRevocations{}, Logger: log},
 		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
 	return apigw.Authorizer(svc, log)

@@ -68,7 +68,7 @@ func fuzzAuthorizer(tb testing.TB) (func(context.Context, json.RawMessage) (any,
 		tb.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	svc := auth.New(auth.Deps{Verifier: v, Revocations: noRevocations{}, Logger: quiet},
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: noRevocations{}, Logger: quiet},
 		auth.Options{StoreTimeout: time.Second, Now: func() time.Time { return fuzzNow }})
 
 	sid := make([]byte, 24) // a session started an hour ago

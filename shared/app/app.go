@@ -270,7 +270,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 		return nil, err
 	}
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
-	svc := auth.New(auth.Deps{Verifier: v, Revocations: st, Logger: w.set.logger}, w.options())
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: st, Logger: w.set.logger}, w.options())
 	return apigw.Authorizer(svc, w.set.logger), nil
 }
 

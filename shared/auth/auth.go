@@ -8,6 +8,8 @@ package auth
 import (
 	"context"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // User is an account. Username is normalized (password.NormalizeUsername).
@@ -228,10 +230,32 @@ type Sessions interface {
 type Revocations interface {
 	// PutRevocation merges r into the entry stored for its key (Merge):
 	// whatever stands in the table, afterwards the entry covers at least
-	// what r covers, for at least as long. It returns an error when it
-	// could not make sure of that; never drops r silently.
+	// what r covers, for at least as long, and the revocation feed holds
+	// it for replicas. It returns an error when it could not make sure of
+	// that; it never drops r silently, and a retry completes it.
 	PutRevocation(ctx context.Context, r Revocation) error
-	// Revocations reads the entries for a token's jti, sid and sub in one
-	// strongly consistent round trip, expired ones included.
+}
+
+// RevocationLookup finds the entries that could cover one access token:
+// the table itself (strict mode, one strongly consistent read per token)
+// or a replica of the revocation feed (shared/replica).
+type RevocationLookup interface {
+	// Revocations returns the entries for a token's jti, sid and sub,
+	// expired ones included; an error when it cannot answer with a view
+	// fresh enough.
 	Revocations(ctx context.Context, jti, sid, sub string) ([]Revocation, error)
+}
+
+// BoundedLookup is a RevocationLookup that bounds its own reads (a replica
+// syncing within its own timeout, and most of the time not reading at
+// all): Authorize adds no deadline around it.
+type BoundedLookup interface {
+	RevocationLookup
+	BoundsReads()
+}
+
+// TokenVerifier checks an access token's signature and claims:
+// token.Verifier, or a token.Cache in front of one.
+type TokenVerifier interface {
+	Verify(raw string) (*token.Claims, error)
 }

@@ -8,10 +8,12 @@ import (
 )
 
 // Authorize verifies an access token (signature, header and claims: RFC 8725,
-// RFC 9068 section 4) and then checks the revocation table with one strongly
-// consistent BatchGetItem for its jti, sid and sub entries, bounded by
-// StoreTimeout. Any error means deny: an unreachable or slow store denies
-// (fails closed) with ErrUnavailable.
+// RFC 9068 section 4) and then looks up the revocation entries for its jti,
+// sid and sub: in the table itself (strict mode: one strongly consistent
+// BatchGetItem, bounded by StoreTimeout) or in a replica of the revocation
+// feed (a view at most its sync interval old while the store answers). Any
+// error means deny: a lookup that cannot answer denies (fails closed) with
+// ErrUnavailable.
 func (s *Service) Authorize(ctx context.Context, raw string) (*token.Claims, error) {
 	c, err := s.Verifier.Verify(raw)
 	if err != nil {
@@ -21,9 +23,14 @@ func (s *Service) Authorize(ctx context.Context, raw string) (*token.Claims, err
 	if !ok {
 		return nil, fmt.Errorf("%w: sid is not one of ours", ErrInvalidToken)
 	}
-	lookup, cancel := context.WithTimeout(ctx, s.opt.StoreTimeout)
-	defer cancel()
-	entries, err := s.Revocations.Revocations(lookup, c.ID, c.SessionID, c.Subject)
+	var entries []Revocation
+	if _, bounded := s.Lookup.(BoundedLookup); bounded {
+		entries, err = s.Lookup.Revocations(ctx, c.ID, c.SessionID, c.Subject)
+	} else {
+		lookup, cancel := context.WithTimeout(ctx, s.opt.StoreTimeout)
+		entries, err = s.Lookup.Revocations(lookup, c.ID, c.SessionID, c.Subject)
+		cancel()
+	}
 	if err != nil {
 		return c, unavailable("authorize: revocation lookup", err)
 	}

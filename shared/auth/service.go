@@ -35,14 +35,15 @@ type Options struct {
 }
 
 // Deps are what the service talks to. A function only sets those it uses:
-// the authorizer needs Verifier and Revocations, login needs Signer, Users
-// and Sessions, and so on.
+// the authorizer needs Verifier and Lookup, login needs Signer, Users,
+// Sessions and Revocations, and so on.
 type Deps struct {
 	Signer      token.Signer
-	Verifier    *token.Verifier
+	Verifier    TokenVerifier
 	Users       Users
 	Sessions    Sessions
 	Revocations Revocations
+	Lookup      RevocationLookup
 	Logger      *slog.Logger
 	// VerifyPassword checks a password against a stored hash; nil means
 	// password.Verify.

@@ -58,11 +58,22 @@ func revocationItem(r auth.Revocation) map[string]types.AttributeValue {
 // entries typed by hand (without revoked_at, in seconds, without expiry).
 // No transactions: one conditional PutItem when r supersedes what is there
 // (or nothing is), else read, merge and write back on condition that the
-// entry did not change meanwhile, a few times. An entry that cannot be
-// merged is an error, never a silent success.
+// entry did not change meanwhile, a few times. Then the entry as it now
+// stands goes to the revocation feed. It succeeds only when both landed:
+// a half-done revocation is an error, and a retry (merging again, feeding
+// again) completes it. Never a silent success.
 func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
+	entry, err := s.putEntry(ctx, r)
+	if err != nil {
+		return err
+	}
+	return s.putFeed(ctx, entry)
+}
+
+// putEntry merges r into the table and returns the entry as it stands.
+func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocation, error) {
 	if r.RevokedAt.IsZero() || r.ExpiresAt.IsZero() || !r.AllUntil.IsZero() {
-		return fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
+		return r, fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
 	}
 	// Fast path: nothing there, or an entry r supersedes in every field.
 	cond := "attribute_not_exists(pk) OR (expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + "))"
@@ -73,25 +84,25 @@ func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 		":s": num(floorDiv(r.RevokedAt.UnixMilli()-999, 1000)),
 	})
 	if _, failed := isConditionFailed(err); !failed {
-		return err
+		return r, err
 	}
 	for range 5 {
 		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
 			Key: revocationKey(r.Kind, r.Value), ConsistentRead: new(true)})
 		if err != nil {
-			return fmt.Errorf("read revocation %s#%s: %w", r.Kind, r.Value, err)
+			return r, fmt.Errorf("read revocation %s#%s: %w", r.Kind, r.Value, err)
 		}
 		var merged auth.Revocation
 		cond, values := "attribute_not_exists(pk)", map[string]types.AttributeValue{}
 		if out.Item != nil {
 			old, ok := revocationFromItem(out.Item)
 			if !ok {
-				return fmt.Errorf("merge revocation %s#%s: stored entry unreadable", r.Kind, r.Value)
+				return r, fmt.Errorf("merge revocation %s#%s: stored entry unreadable", r.Kind, r.Value)
 			}
 			merged = auth.Merge(old, r)
 			if merged.RevokedAt.Equal(old.RevokedAt) && merged.AllUntil.Equal(old.AllUntil) &&
 				merged.ExpiresAt.Equal(old.ExpiresAt) && merged.Reason == old.Reason {
-				return nil // already covers r, for as long
+				return old, nil // already covers r, for as long
 			}
 			cond, values = unchanged(out.Item, "revoked_at", "all_until", "expires_at")
 		} else {
@@ -99,10 +110,10 @@ func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
 		}
 		err = s.putRevocationIf(ctx, revocationItem(merged), cond, values)
 		if _, failed := isConditionFailed(err); !failed {
-			return err
+			return merged, err
 		}
 	}
-	return fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
+	return r, fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
 }
 
 // cutoffAtMost holds for a stored revoked_at at or before :ms, whether it

@@ -24,30 +24,48 @@ type API interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Tables names the tables; a store only touches those its function uses.
 type Tables struct {
 	Users         string
 	LoginThrottle string
-	Sessions      string
-	Revocations   string
+	Sessions       string
+	Revocations    string
+	RevocationFeed string
 }
 
-// Store implements auth.Users, auth.Sessions and auth.Revocations.
+// Store implements auth.Users, auth.Sessions, auth.Revocations and
+// auth.RevocationLookup, and the revocation feed replicas read.
 type Store struct {
 	db     API
 	tables Tables
+	now    func() time.Time
 }
 
 var (
-	_ auth.Users       = (*Store)(nil)
-	_ auth.Sessions    = (*Store)(nil)
-	_ auth.Revocations = (*Store)(nil)
+	_ auth.Users            = (*Store)(nil)
+	_ auth.Sessions         = (*Store)(nil)
+	_ auth.Revocations      = (*Store)(nil)
+	_ auth.RevocationLookup = (*Store)(nil)
 )
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock that stamps revocation feed items (the same
+// clock the service's instants come from).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
 // New returns a Store over db.
-func New(db API, tables Tables) *Store { return &Store{db: db, tables: tables} }
+func New(db API, tables Tables, opts ...Option) *Store {
+	s := &Store{db: db, tables: tables, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // batchGet reads keys from several tables in one BatchGetItem with strongly
 // consistent reads. DynamoDB may return some keys as unprocessed under

@@ -29,8 +29,11 @@ type PublicKey struct {
 
 // Verifier checks access tokens against a fixed set of keys.
 type Verifier struct {
-	keys      map[string]verifyKey
-	validator *jwt.Validator
+	keys        map[string]verifyKey
+	validator   *jwt.Validator
+	maxLifetime time.Duration // 0: any
+	leeway      time.Duration
+	now         func() time.Time
 }
 
 type verifyKey struct {
@@ -47,8 +50,9 @@ type verifyKey struct {
 type Option func(*options)
 
 type options struct {
-	leeway time.Duration
-	now    func() time.Time
+	leeway      time.Duration
+	now         func() time.Time
+	maxLifetime time.Duration
 }
 
 // WithLeeway allows this much clock skew on exp, nbf and iat.
@@ -56,6 +60,12 @@ func WithLeeway(d time.Duration) Option { return func(o *options) { o.leeway = d
 
 // WithTimeFunc injects the clock (tests).
 func WithTimeFunc(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMaxLifetime refuses a token whose exp is more than d after its iat:
+// no token of the current configuration lives longer, so a verifier that
+// keeps revocations only for that long (a replica of the revocation feed)
+// never accepts a token older than what it holds.
+func WithMaxLifetime(d time.Duration) Option { return func(o *options) { o.maxLifetime = d } }
 
 // NewVerifier returns a Verifier that accepts tokens for audience from issuer
 // signed by one of keys.
@@ -70,7 +80,7 @@ func NewVerifier(issuer, audience string, keys []PublicKey, opts ...Option) (*Ve
 	for _, opt := range opts {
 		opt(&o)
 	}
-	v := &Verifier{keys: make(map[string]verifyKey, len(keys))}
+	v := &Verifier{keys: make(map[string]verifyKey, len(keys)), maxLifetime: o.maxLifetime, leeway: o.leeway, now: o.now}
 	for _, k := range keys {
 		if err := checkKeyAlg(k); err != nil {
 			return nil, err
@@ -221,7 +231,27 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if missing := c.required(); missing != "" {
 		return nil, fmt.Errorf("%w: %s", ErrMissingClaim, missing)
 	}
+	if v.maxLifetime > 0 && c.ExpiresAt.Sub(c.IssuedAt.Time) > v.maxLifetime {
+		return nil, fmt.Errorf("%w: lives %s, longer than %s", ErrClaims, c.ExpiresAt.Sub(c.IssuedAt.Time), v.maxLifetime)
+	}
 	return c, nil
+}
+
+// checkTimes runs again the claim checks that depend on the moment, as
+// Verify's validator does them (RFC 9068 4 step 6, RFC 8725 3.8): exp in
+// the future, nbf and iat not, each with the leeway. A cached token passes
+// them on every use; its iss, aud and signature do not change.
+func (v *Verifier) checkTimes(c *Claims) error {
+	now := v.now()
+	switch {
+	case c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Add(v.leeway)):
+		return fmt.Errorf("%w: %w", ErrClaims, jwt.ErrTokenExpired)
+	case c.NotBefore != nil && now.Add(v.leeway).Before(c.NotBefore.Time):
+		return fmt.Errorf("%w: %w", ErrClaims, jwt.ErrTokenNotValidYet)
+	case c.IssuedAt != nil && now.Add(v.leeway).Before(c.IssuedAt.Time):
+		return fmt.Errorf("%w: %w", ErrClaims, jwt.ErrTokenUsedBeforeIssued)
+	}
+	return nil
 }
 
 // decodeSegment decodes one base64url segment into buf, or into a new

@@ -1,0 +1,152 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+)
+
+// Revocation feed table: every revocation the service writes, once more,
+// readable as "everything since W" with one strongly consistent Query per
+// bucket. Hash key "bucket" (N: the start of a FeedBucket-long span of
+// write times, epoch seconds), range key "sk" (S: "<write time, 13-digit
+// epoch ms>#<kind>#<value>"), so a bucket's items sort by write time.
+// Attributes: kind, value, revoked_at (ms), all_until (s), entry_expires_at
+// (s: the entry's own expiry), reason, and expires_at (s, the TTL: a day
+// after the write, past the longest access token lifetime). Items are the
+// entry as it stands after the write (merged), so readers merge them in any
+// order. No Scan, no transactions, no Streams.
+
+// FeedBucket is how long a span of write times one feed partition holds. A
+// replica's periodic sync reads one bucket (two across a boundary); a cold
+// start reads every bucket of the last access token lifetime, in parallel.
+const FeedBucket = 5 * time.Minute
+
+// FeedLateness bounds how long after its write time a feed item may become
+// visible: a write that took longer (measured by the writer, from the
+// stamp to the answer) is written again with a fresh stamp. Readers
+// overlap their watermark by at least this much plus the clock skew
+// between writers and readers.
+const FeedLateness = 2 * time.Second
+
+// feedLife is how long DynamoDB keeps a feed item: past the longest access
+// token lifetime and leeway, with an hour to spare.
+const feedLife = auth.MaxAccessTokenTTL + auth.MaxClockLeeway + time.Hour
+
+func bucketOf(t time.Time) int64 {
+	b := int64(FeedBucket / time.Second)
+	return floorDiv(t.Unix(), b) * b
+}
+
+func feedSortKey(at time.Time) string { return fmt.Sprintf("%013d", at.UnixMilli()) }
+
+// putFeed appends r (the entry as it now stands) to the feed. If the write
+// took longer than FeedLateness, a reader may already have read past its
+// stamp before it became visible: it is written again, stamped anew.
+func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
+	if s.tables.RevocationFeed == "" {
+		return fmt.Errorf("revocation feed %s#%s: no feed table configured", r.Kind, r.Value)
+	}
+	for range 3 {
+		at := s.now()
+		it := revocationItem(r)
+		delete(it, "pk")
+		if e, ok := it["expires_at"]; ok {
+			it["entry_expires_at"] = e
+		}
+		it["bucket"] = num(bucketOf(at))
+		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value)
+		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
+		it["expires_at"] = seconds(at.Add(feedLife))
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it}); err != nil {
+			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+		}
+		if s.now().Sub(at) <= FeedLateness {
+			return nil
+		}
+	}
+	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
+}
+
+func feedEntry(it item) (auth.Revocation, bool) {
+	k := auth.RevocationKind(it.str("kind"))
+	switch k {
+	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser:
+	default:
+		return auth.Revocation{}, false
+	}
+	return auth.Revocation{Kind: k, Value: it.str("value"), RevokedAt: it.cutoff("revoked_at"),
+		AllUntil: it.instant("all_until"), ExpiresAt: it.instant("entry_expires_at"), Reason: it.str("reason")}, true
+}
+
+// feedParallel bounds the Queries of one RevocationsSince in flight.
+const feedParallel = 8
+
+// RevocationsSince returns every feed entry written at or after from (by
+// the writers' clocks), up to to: one strongly consistent Query per bucket
+// the span touches, in parallel, each paginated.
+func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
+	var buckets []int64
+	for b := bucketOf(from); b <= bucketOf(to); b += int64(FeedBucket / time.Second) {
+		buckets = append(buckets, b)
+	}
+	var (
+		mu    sync.Mutex
+		out   []auth.Revocation
+		first error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, feedParallel)
+	)
+	for _, b := range buckets {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			got, err := s.queryBucket(ctx, b, from)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			out = append(out, got...)
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) ([]auth.Revocation, error) {
+	var out []auth.Revocation
+	in := &dynamodb.QueryInput{
+		TableName:              &s.tables.RevocationFeed,
+		ConsistentRead:         new(true),
+		KeyConditionExpression: new("bucket = :b AND sk >= :from"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":b": num(bucket), ":from": str(feedSortKey(from)),
+		},
+	}
+	for {
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
+		}
+		for _, it := range page.Items {
+			if r, ok := feedEntry(it); ok {
+				out = append(out, r)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
