@@ -29,8 +29,8 @@ type API interface {
 
 // Tables names the tables; a store only touches those its function uses.
 type Tables struct {
-	Users         string
-	LoginThrottle string
+	Users          string
+	LoginThrottle  string
 	Sessions       string
 	Revocations    string
 	RevocationFeed string

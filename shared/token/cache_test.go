@@ -118,7 +118,9 @@ func TestMaxLifetime(t *testing.T) {
 	if _, err := v.Verify(forge(t, s, goodHeader, goodPayload(nil))); err != nil {
 		t.Fatalf("15 minutes: %v", err)
 	}
-	long := forge(t, s, goodHeader, goodPayload(func(m map[string]string) { m["exp"] = strconv.FormatInt(now.Add(15*time.Minute+time.Second).Unix(), 10) }))
+	long := forge(t, s, goodHeader, goodPayload(func(m map[string]string) {
+		m["exp"] = strconv.FormatInt(now.Add(15*time.Minute+time.Second).Unix(), 10)
+	}))
 	if _, err := v.Verify(long); !errors.Is(err, token.ErrClaims) {
 		t.Fatalf("15 minutes and 1 second: %v, want ErrClaims", err)
 	}
