@@ -190,6 +190,7 @@ func run(ctx context.Context, args []string) error {
 		{"LOGIN_THROTTLE_TABLE", localapi.TableName("LoginThrottleTable")},
 		{"SESSIONS_TABLE", localapi.TableName("SessionsTable")},
 		{"REVOCATIONS_TABLE", localapi.TableName("RevocationsTable")},
+		{"REVOCATION_FEED_TABLE", localapi.TableName("RevocationFeedTable")},
 		{"DEMO_USERNAME", localapi.DemoUsername},
 		{"DEMO_PASSWORD", localapi.DemoPassword},
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/password"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -37,6 +38,7 @@ type settings struct {
 	awsOptions []func(*awsconfig.LoadOptions) error
 	now        func() time.Time
 	logger     *slog.Logger
+	replica    []func(*replica.Options)
 }
 
 // WithAWSOptions adds AWS SDK load options, e.g. middleware that counts calls.
@@ -49,6 +51,12 @@ func WithClock(now func() time.Time) Option { return func(s *settings) { s.now =
 
 // WithLogger replaces slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
+
+// WithReplicaOptions changes the authorizer's revocation replica settings
+// after the configuration's (tests), in the order given.
+func WithReplicaOptions(fn func(*replica.Options)) Option {
+	return func(s *settings) { s.replica = append(s.replica, fn) }
+}
 
 type wiring struct {
 	cfg config.Config
@@ -102,7 +110,8 @@ func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
 	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
-	})
+		RevocationFeed: w.cfg.RevocationFeedTable,
+	}, dynamo.WithClock(w.set.now))
 }
 
 func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
@@ -160,7 +169,7 @@ func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
 // Login wires the login function.
 func Login(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID",
-		"USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+		"USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +189,8 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 
 // Refresh wires the refresh function.
 func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE",
+		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +209,7 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 
 // Logout wires the logout function (this device).
 func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +220,7 @@ func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (ap
 
 // LogoutAll wires the logout-all function.
 func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -249,12 +259,23 @@ func JWKS(ctx context.Context, getenv func(string) string, opts ...Option) (apig
 }
 
 // Authorizer wires the authorizer: public keys are fetched here, once per
-// container; a request costs no KMS call and one DynamoDB call. The
-// DynamoDB client retries at most once, inside AUTHORIZER_STORE_TIMEOUT.
+// container, and verified tokens are remembered (token.Cache). In replica
+// mode (the default) revocations come from an in-memory view of the
+// revocation feed, loaded here and synced at most every REVOCATION_SYNC: a
+// request usually costs no AWS call at all. In strict mode a request costs
+// one DynamoDB call. The DynamoDB client retries at most once, inside
+// AUTHORIZER_STORE_TIMEOUT.
 func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.AuthorizerHandler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID")
 	if err != nil {
 		return nil, err
+	}
+	table := "REVOCATIONS_TABLE"
+	if w.cfg.RevocationMode == "replica" {
+		table = "REVOCATION_FEED_TABLE"
+	}
+	if err := w.cfg.Require(table); err != nil {
+		return nil, fmt.Errorf("REVOCATION_MODE %s: %w", w.cfg.RevocationMode, err)
 	}
 	keys, err := w.verifyKeys(ctx)
 	if err != nil {
@@ -264,19 +285,38 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	for i, k := range keys {
 		pub[i] = k.PublicKey
 	}
+	// No token of this configuration lives longer than ACCESS_TOKEN_TTL:
+	// the replica holds revocations for that long (shared/replica).
 	v, err := token.NewVerifier(w.cfg.Issuer, w.cfg.Audience, pub,
-		token.WithLeeway(w.cfg.ClockLeeway), token.WithTimeFunc(w.set.now))
+		token.WithLeeway(w.cfg.ClockLeeway), token.WithTimeFunc(w.set.now), token.WithMaxLifetime(w.cfg.AccessTokenTTL))
 	if err != nil {
 		return nil, err
 	}
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: st, Logger: w.set.logger}, w.options())
+	var lookup auth.RevocationLookup = st
+	if w.cfg.RevocationMode == "replica" {
+		ro := replica.Options{
+			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
+			Window: w.cfg.AccessTokenTTL + w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
+			Now: w.set.now, Logger: w.set.logger,
+		}
+		for _, fn := range w.set.replica {
+			fn(&ro)
+		}
+		r := replica.New(st, ro)
+		if err := r.Load(ctx); err != nil {
+			// Not fatal: the first requests try again, and deny until then.
+			w.set.logger.ErrorContext(ctx, "revocation replica: cold load failed", "err", err)
+		}
+		lookup = r
+	}
+	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
 	return apigw.Authorizer(svc, w.set.logger), nil
 }
 
 // Revoke wires the console-invoked revoke function.
 func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (apigw.RevokeResult, error), error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}

@@ -61,8 +61,10 @@ func (s *service) refreshRequest(t *testing.T, refresh string) apigw.Request {
 
 // TestDynamoDBFailureAnswers503: with DynamoDB dropping connections,
 // never answering, or answering 500, login and refresh answer 503 with a
-// JSON error before the function's timeout, and the authorizer denies.
-// Nothing is left changed: the refresh token works once DynamoDB is back.
+// JSON error before the function's timeout. The authorizer denies in
+// strict mode; in replica mode it decides from its last view until that is
+// REVOCATION_MAX_STALENESS old, then denies. Nothing is left changed: the
+// refresh token works once DynamoDB is back.
 func TestDynamoDBFailureAnswers503(t *testing.T) {
 	env := testenv.New(t)
 	env.CreateUser(t, "zack", "a long enough password")
@@ -77,10 +79,19 @@ func TestDynamoDBFailureAnswers503(t *testing.T) {
 			defer db.set(fault{})
 			want503(t, "login", callBefore(t, s.login, loginEvent(t, "zack", "a long enough password")))
 			want503(t, "refresh", callBefore(t, s.refresh, s.refreshRequest(t, tok.Refresh)))
-			if ok, _ := s.authorize(t, tok.Access); ok {
-				t.Error("authorizer allowed without its revocation lookup")
+			ok, _ := s.authorize(t, tok.Access)
+			if replica := env.Getenv("REVOCATION_MODE") == "replica"; ok != replica {
+				t.Errorf("authorizer during the outage: allowed %v, want %v (REVOCATION_MODE %s)", ok, replica, env.Getenv("REVOCATION_MODE"))
 			}
 		})
+	}
+	if env.Getenv("REVOCATION_MODE") == "replica" {
+		db.set(fault{mode: "error"})
+		s.clock.Advance(5*time.Minute + time.Second) // REVOCATION_MAX_STALENESS
+		if ok, _ := s.authorize(t, tok.Access); ok {
+			t.Error("authorizer allowed with a view older than its staleness bound")
+		}
+		db.set(fault{})
 	}
 	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 200 {
 		t.Fatalf("refresh once DynamoDB is back: %d %s", resp.StatusCode, resp.Body)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
@@ -66,7 +67,14 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := func(id string) []app.Option {
-		return append([]app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log)}, extra[id]...)
+		o := []app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log),
+			// The clock of these tests stands still unless moved: in replica
+			// mode the authorizer reads the feed before every decision, so
+			// each revocation rule runs through the feed path and is seen
+			// at once, as in strict mode. Tests of the sync interval itself
+			// turn this off (extra options come after).
+			app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = true })}
+		return append(o, extra[id]...)
 	}
 	ctx := context.Background()
 	must := func(err error) {

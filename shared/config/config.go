@@ -31,16 +31,24 @@ type Config struct {
 	RefreshReuseGrace  time.Duration
 	ClockLeeway        time.Duration
 
-	UsersTable         string
-	LoginThrottleTable string
-	SessionsTable      string
-	RevocationsTable   string
+	UsersTable          string
+	LoginThrottleTable  string
+	SessionsTable       string
+	RevocationsTable    string
+	RevocationFeedTable string
 
 	RefreshCookieName string
 	RefreshCookiePath string
 	AllowedOrigins    []string
 
 	AuthorizerStoreTimeout time.Duration
+
+	// RevocationMode is how the authorizer learns revocations: "replica"
+	// (an in-memory view of the revocation feed, synced every
+	// RevocationSync) or "strict" (a strongly consistent read per request).
+	RevocationMode         string
+	RevocationSync         time.Duration
+	RevocationMaxStaleness time.Duration
 
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
@@ -52,27 +60,31 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Issuer:             p.str("ISSUER", ""),
-		Audience:           p.str("AUDIENCE", ""),
-		ClientID:           p.str("CLIENT_ID", "web"),
-		SigningKeyID:       p.str("SIGNING_KEY_ID", ""),
-		VerifyKeyIDs:       p.list("VERIFY_KEY_IDS"),
-		RSASigningAlg:      p.str("RSA_SIGNING_ALG", "RS256"),
-		MACKeyID:           p.str("MAC_KEY_ID", ""),
-		AccessTokenTTL:     p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
-		RefreshTokenTTL:    p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
-		RefreshIdleTimeout: p.duration("REFRESH_IDLE_TIMEOUT", 0),
-		RefreshReuseGrace:  p.duration("REFRESH_REUSE_GRACE", 5*time.Second),
-		ClockLeeway:        p.duration("CLOCK_LEEWAY", 10*time.Second),
-		UsersTable:         p.str("USERS_TABLE", ""),
-		LoginThrottleTable: p.str("LOGIN_THROTTLE_TABLE", ""),
-		SessionsTable:      p.str("SESSIONS_TABLE", ""),
-		RevocationsTable:   p.str("REVOCATIONS_TABLE", ""),
-		RefreshCookieName:  p.str("REFRESH_COOKIE_NAME", "__Secure-refresh_token"),
-		RefreshCookiePath:  p.str("REFRESH_COOKIE_PATH", "/auth"),
-		AllowedOrigins:     p.list("ALLOWED_ORIGINS"),
+		Issuer:              p.str("ISSUER", ""),
+		Audience:            p.str("AUDIENCE", ""),
+		ClientID:            p.str("CLIENT_ID", "web"),
+		SigningKeyID:        p.str("SIGNING_KEY_ID", ""),
+		VerifyKeyIDs:        p.list("VERIFY_KEY_IDS"),
+		RSASigningAlg:       p.str("RSA_SIGNING_ALG", "RS256"),
+		MACKeyID:            p.str("MAC_KEY_ID", ""),
+		AccessTokenTTL:      p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:     p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
+		RefreshIdleTimeout:  p.duration("REFRESH_IDLE_TIMEOUT", 0),
+		RefreshReuseGrace:   p.duration("REFRESH_REUSE_GRACE", 5*time.Second),
+		ClockLeeway:         p.duration("CLOCK_LEEWAY", 10*time.Second),
+		UsersTable:          p.str("USERS_TABLE", ""),
+		LoginThrottleTable:  p.str("LOGIN_THROTTLE_TABLE", ""),
+		SessionsTable:       p.str("SESSIONS_TABLE", ""),
+		RevocationsTable:    p.str("REVOCATIONS_TABLE", ""),
+		RevocationFeedTable: p.str("REVOCATION_FEED_TABLE", ""),
+		RefreshCookieName:   p.str("REFRESH_COOKIE_NAME", "__Secure-refresh_token"),
+		RefreshCookiePath:   p.str("REFRESH_COOKIE_PATH", "/auth"),
+		AllowedOrigins:      p.list("ALLOWED_ORIGINS"),
 
 		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
+		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
+		RevocationSync:         p.duration("REVOCATION_SYNC", time.Second),
+		RevocationMaxStaleness: p.duration("REVOCATION_MAX_STALENESS", 5*time.Minute),
 
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
@@ -103,6 +115,15 @@ func (c Config) check(p *parser) {
 	}
 	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
 		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
+	}
+	if c.RevocationMode != "replica" && c.RevocationMode != "strict" {
+		p.fail("REVOCATION_MODE must be replica or strict, got %q", c.RevocationMode)
+	}
+	if c.RevocationSync < 100*time.Millisecond || c.RevocationSync > time.Minute {
+		p.fail("REVOCATION_SYNC must be between 100ms and 1m, got %s", c.RevocationSync)
+	}
+	if c.RevocationMaxStaleness < c.RevocationSync || c.RevocationMaxStaleness > c.AccessTokenTTL {
+		p.fail("REVOCATION_MAX_STALENESS must be at least REVOCATION_SYNC and at most ACCESS_TOKEN_TTL, got %s", c.RevocationMaxStaleness)
 	}
 	if c.LoginMaxFailures < 1 {
 		p.fail("LOGIN_MAX_FAILURES must be at least 1")
@@ -139,14 +160,15 @@ func (c Config) check(p *parser) {
 // instead of on the first request.
 func (c Config) Require(names ...string) error {
 	values := map[string]string{
-		"ISSUER":               c.Issuer,
-		"AUDIENCE":             c.Audience,
-		"SIGNING_KEY_ID":       c.SigningKeyID,
-		"MAC_KEY_ID":           c.MACKeyID,
-		"USERS_TABLE":          c.UsersTable,
-		"LOGIN_THROTTLE_TABLE": c.LoginThrottleTable,
-		"SESSIONS_TABLE":       c.SessionsTable,
-		"REVOCATIONS_TABLE":    c.RevocationsTable,
+		"ISSUER":                c.Issuer,
+		"AUDIENCE":              c.Audience,
+		"SIGNING_KEY_ID":        c.SigningKeyID,
+		"MAC_KEY_ID":            c.MACKeyID,
+		"USERS_TABLE":           c.UsersTable,
+		"LOGIN_THROTTLE_TABLE":  c.LoginThrottleTable,
+		"SESSIONS_TABLE":        c.SessionsTable,
+		"REVOCATIONS_TABLE":     c.RevocationsTable,
+		"REVOCATION_FEED_TABLE": c.RevocationFeedTable,
 	}
 	var errs []error
 	for _, n := range names {

@@ -127,9 +127,10 @@ func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]aut
 func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) ([]auth.Revocation, error) {
 	var out []auth.Revocation
 	in := &dynamodb.QueryInput{
-		TableName:              &s.tables.RevocationFeed,
-		ConsistentRead:         new(true),
-		KeyConditionExpression: new("bucket = :b AND sk >= :from"),
+		TableName:                &s.tables.RevocationFeed,
+		ConsistentRead:           new(true),
+		KeyConditionExpression:   new("#b = :b AND sk >= :from"), // "bucket" is a reserved word
+		ExpressionAttributeNames: map[string]string{"#b": "bucket"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":b": num(bucket), ":from": str(feedSortKey(from)),
 		},
