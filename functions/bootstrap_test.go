@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // lambdaProc is one bootstrap running under aws-lambda-rie.

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // devStack is one scripts/dev run, as a newcomer starts it, on free ports

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/scripts/localapi"
 )
 
 // invoke is scripts/invoke: what `sam local invoke FUNCTION -e EVENT`

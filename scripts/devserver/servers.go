@@ -22,9 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
-	"github.com/authkit/lambda-auth/shared/localapi"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestAWSCallsPerOperation counts the AWS calls each operation makes (SDK

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestLoginThrottle: after LOGIN_MAX_FAILURES failures the account answers

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestConcurrentRefresh: 50 refreshes with one token at once. Exactly one
