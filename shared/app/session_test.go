@@ -153,25 +153,6 @@ func TestSessionLifetimes(t *testing.T) {
 	}
 }
 
-// TestDisabledUser: a disabled user cannot log in (same answer as a wrong
-// password) nor refresh an existing session.
-func TestDisabledUser(t *testing.T) {
-	env := testenv.New(t)
-	u := env.CreateUser(t, "hank", "a long enough password")
-	s := newService(t, env)
-	tok := s.doLogin(t, "hank", "a long enough password")
-	if err := env.Store.SetUserDisabled(t.Context(), u.Username, true); err != nil {
-		t.Fatal(err)
-	}
-	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
-		t.Errorf("refresh of a disabled user: %d", resp.StatusCode)
-	}
-	resp := call(t, s.login, loginEvent(t, "hank", "a long enough password"))
-	if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
-		t.Errorf("login of a disabled user: %d %s", resp.StatusCode, resp.Body)
-	}
-}
-
 // TestRefreshTokenInBody: non-browser clients opt in to get and send the
 // refresh token in JSON, with no cookie involved.
 func TestRefreshTokenInBody(t *testing.T) {

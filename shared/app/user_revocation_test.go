@@ -1,0 +1,75 @@
+package app_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/auth"
+)
+
+// TestUserRevocationNeverGoesBack: a newer user entry typed by hand in
+// seconds is not replaced by an older instant in milliseconds.
+func TestUserRevocationNeverGoesBack(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	future := time.Now().Add(time.Hour)
+	_, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+		"pk":         &types.AttributeValueMemberS{Value: "sub#u1"},
+		"revoked_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(future.Unix(), 10)},
+		"expires_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(future.Add(24*time.Hour).Unix(), 10)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := auth.New(auth.Deps{Revocations: env.Store}, auth.Options{})
+	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := env.Store.Revocations(ctx, "x", "x", "u1")
+	if err != nil || len(revs) != 1 || revs[0].RevokedAt.Unix() != future.Unix() {
+		t.Fatalf("entry after an older revoke: %+v %v", revs, err)
+	}
+	// An older entry is replaced.
+	if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "sub#u2"}, "revoked_at": &types.AttributeValueMemberN{Value: "1700000000"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u2"}); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ = env.Store.Revocations(ctx, "x", "x", "u2")
+	if len(revs) != 1 || revs[0].RevokedAt.Before(before.Add(-time.Second)) {
+		t.Fatalf("older entry not replaced: %+v", revs)
+	}
+}
+
+// TestUserRevocationSameSecond: a logout-all within the same second as a
+// hand-typed entry in seconds replaces it, so a session started between
+// the two is not left alive.
+func TestUserRevocationSameSecond(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	sec := time.Now().Unix()
+	if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "sub#u3"}, "revoked_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(sec, 10)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	later := time.UnixMilli(sec*1000 + 600)
+	svc := auth.New(auth.Deps{Revocations: env.Store}, auth.Options{Now: func() time.Time { return later }})
+	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u3"}); err != nil {
+		t.Fatal(err)
+	}
+	revs, _ := env.Store.Revocations(ctx, "x", "x", "u3")
+	if len(revs) != 1 || !revs[0].RevokedAt.Equal(later) {
+		t.Fatalf("entry %+v, want revoked_at %v", revs, later)
+	}
+}
