@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -458,7 +459,7 @@ func TestLocalAPIBadRequests(t *testing.T) {
 
 // TestDevStopsEveryChild: Ctrl-C ends the emulators, the functions and the
 // local servers; the endpoints file goes; a second scripts/dev on the same
-// state folder is refused; README's create-user line finds the running
+// state folder is refused; the banner's create-user line finds the running
 // scripts/dev by itself; state survives a restart (key, tables, sessions,
 // users).
 func TestDevStopsEveryChild(t *testing.T) {
@@ -486,23 +487,26 @@ func TestDevStopsEveryChild(t *testing.T) {
 		t.Errorf("the second run touched the first one's state: %v", err)
 	}
 
-	// README: scripts/create-user finds the running scripts/dev by itself,
-	// from any folder, with nothing else of the caller's environment (no
-	// table names, no endpoints, an empty HOME, a profile that exists
+	// The banner's create-user line: scripts/create-user finds the running
+	// scripts/dev by itself, with nothing else of the caller's environment
+	// (no table names, no endpoints, an empty HOME, a profile that exists
 	// nowhere).
+	m := regexp.MustCompile(`(?m)^Add a user: +(scripts/create-user .*)$`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("the banner has no create-user line:\n%s", d.out)
+	}
 	home := t.TempDir()
 	goEnv := func(k string) string {
 		v, _ := exec.Command("go", "env", k).Output()
 		return strings.TrimSpace(string(v))
 	}
-	create := exec.Command("bash", "-c", `printf 'bob password 1\n' | "$1" -state "$2" -username bob@example.com -password-stdin`,
-		"bash", filepath.Join(root, "scripts", "create-user"), d.state)
-	create.Dir = home
+	create := exec.Command("bash", "-c", `printf 'bob password 1\n' | `+m[1]+` -password-stdin`)
+	create.Dir = root
 	create.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOCACHE=" + goEnv("GOCACHE"),
 		"GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local",
 		"AWS_PROFILE=nobody-here"}
 	if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "the local tables of scripts/dev") {
-		t.Fatalf("README's create-user line: %v\n%s", err, out)
+		t.Fatalf("the banner's create-user line %q: %v\n%s", m[1], err, out)
 	}
 	if _, r := newBrowser(t, d.api).login("bob@example.com", "bob password 1"); r.status != 200 {
 		t.Errorf("the created user cannot log in: %d", r.status)

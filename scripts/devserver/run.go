@@ -414,17 +414,22 @@ func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localaws.Ser
 Local KMS:      %s (local-kms has no address setting: it listens on every interface)
 Local DynamoDB: %s
 Endpoints for scripts: %s   (set -a; . %s; set +a)
+Add a user:     %s -username bob@example.com
 Function logs:  %s
 Ctrl-C stops everything; keys and tables stay in %s (--reset starts from empty).
-`, s.KMSURL, s.DynamoDBURL, envFile, envFile, filepath.Join(stateDir, "logs"), stateDir)
+`, s.KMSURL, s.DynamoDBURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
 }
 
 // invokeCommand is scripts/invoke, with --state unless it is the default.
-func invokeCommand(stateDir string) string {
+func invokeCommand(stateDir string) string { return withState("scripts/invoke", "--state", stateDir) }
+
+// withState is a script's command line, with the state folder unless it
+// is the default one, which the script finds by itself.
+func withState(script, flag, stateDir string) string {
 	if root, err := localaws.RepoRoot(); err == nil && stateDir == filepath.Join(root, ".local", "dev") {
-		return "scripts/invoke"
+		return script
 	}
-	return "scripts/invoke --state " + localaws.ShellQuote(stateDir)
+	return script + " " + flag + " " + localaws.ShellQuote(stateDir)
 }
 
 // flowLines is the whole flow for curl, between the two marker lines.
