@@ -3,6 +3,8 @@ package localaws_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -103,15 +105,24 @@ func TestStartAndStop(t *testing.T) {
 	}
 }
 
-// TestGivenPorts: given free ports are the ones used.
+// TestGivenPorts: given free ports are the ones used. They are taken
+// below the range the OS hands out for outgoing connections (as the
+// defaults of scripts/dev are), so that no client's source port takes
+// one between the choice and the bind.
 func TestGivenPorts(t *testing.T) {
+	lowest := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &lowest)
+	}
 	free := func() int {
-		ln, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
+		for range 100 {
+			p := 10000 + rand.IntN(lowest-10000)
+			if localaws.CheckPort("test", "", p) == nil {
+				return p
+			}
 		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
+		t.Fatal("no free port below the ephemeral range")
+		return 0
 	}
 	kp, dp := free(), free()
 	s := start(t, localaws.Config{KMSPort: kp, DynamoDBPort: dp})
