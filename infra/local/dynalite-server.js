@@ -4,7 +4,7 @@
 // Unlike dynalite's own CLI, this listens on a port chosen by the OS when
 // DYNALITE_PORT is 0 or unset (the CLI treats --port 0 as its default 4567),
 // so concurrent runs never race for a port. It prints one line that
-// scripts/lib/local-servers.sh waits for:
+// scripts/localaws waits for:
 //   dynalite listening on http://127.0.0.1:<port>
 // Data is kept in memory, or on disk (LevelDB) in DYNALITE_PATH when set.
 'use strict'

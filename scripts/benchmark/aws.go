@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,12 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // benchStack is what the functions need on the local stand-ins: a signing
-// key and the four tables (single string hash keys, as in template.yaml).
+// key and the tables of template.yaml, under names of this run's own.
 type benchStack struct {
 	aws    aws.Config
 	kms    *kms.Client
@@ -35,38 +35,28 @@ const (
 	benchAudience = "https://api.bench.example"
 )
 
-func newStack(ctx context.Context) (*benchStack, error) {
+func newStack(ctx context.Context, root string) (*benchStack, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &benchStack{aws: cfg, kms: kms.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg), tables: map[string]string{}}
-	key, err := s.kms.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256,
-		KeyUsage: kmstypes.KeyUsageTypeSignVerify, Description: aws.String("benchmark signing key")})
-	if err != nil {
-		return nil, fmt.Errorf("create KMS key: %w", err)
+	s := &benchStack{aws: cfg, kms: kms.NewFromConfig(cfg), db: dynamodb.NewFromConfig(cfg)}
+	if s.keyARN, err = localaws.CreateKey(ctx, s.kms, kmstypes.KeySpecEccNistP256, "benchmark signing key"); err != nil {
+		return nil, err
 	}
-	s.keyARN = *key.KeyMetadata.Arn
+	defs, err := localaws.TableDefinitions(root)
+	if err != nil {
+		return nil, err
+	}
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
-	for env, hashKey := range map[string]string{"USERS_TABLE": "username", "LOGIN_THROTTLE_TABLE": "username",
-		"SESSIONS_TABLE": "session_id", "REVOCATIONS_TABLE": "pk"} {
-		name := "bench-" + env + "-" + hex.EncodeToString(suffix)
-		_, err := s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:            &name,
-			BillingMode:          ddbtypes.BillingModePayPerRequest,
-			AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: &hashKey, AttributeType: ddbtypes.ScalarAttributeTypeS}},
-			KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: &hashKey, KeyType: ddbtypes.KeyTypeHash}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("create table %s: %w", name, err)
-		}
-		w := dynamodb.NewTableExistsWaiter(s.db)
-		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &name}, 30*time.Second); err != nil {
-			return nil, err
-		}
-		s.tables[env] = name
+	names, err := localaws.EnsureTables(ctx, s.db, defs, func(id string) string { return id + "-bench-" + hex.EncodeToString(suffix) })
+	if err != nil {
+		return nil, err
 	}
+	t := localaws.DynamoTables(names)
+	s.tables = map[string]string{"USERS_TABLE": t.Users, "LOGIN_THROTTLE_TABLE": t.LoginThrottle,
+		"SESSIONS_TABLE": t.Sessions, "REVOCATIONS_TABLE": t.Revocations, "REVOCATION_FEED_TABLE": t.RevocationFeed}
 	return s, nil
 }
 
@@ -96,7 +86,9 @@ func (s *benchStack) accessToken(ctx context.Context) (string, error) {
 	c.Issuer, c.Subject, c.ID = benchIssuer, "usr_bench", base64.RawURLEncoding.EncodeToString(jti)
 	c.Audience = []string{benchAudience}
 	c.IssuedAt = token.NumericDate(now)
-	c.ExpiresAt = token.NumericDate(now.Add(time.Hour)) // outlives the run
+	// The longest lifetime the authorizer accepts (ACCESS_TOKEN_TTL's
+	// default): the runs that use it take a few minutes.
+	c.ExpiresAt = token.NumericDate(now.Add(15 * time.Minute))
 	return token.Issue(ctx, signer, c)
 }
 

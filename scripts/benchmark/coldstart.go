@@ -80,7 +80,7 @@ func startFakeRuntime() (*fakeRuntime, error) {
 }
 
 func runColdStarts(ctx context.Context, o *options, r *report) error {
-	stack, err := newStack(ctx)
+	stack, err := newStack(ctx, o.root)
 	if err != nil {
 		return err
 	}

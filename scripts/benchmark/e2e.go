@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,9 +14,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/authkit/lambda-auth/scripts/localaws"
 )
 
 // e2eResult holds latencies in milliseconds, one per request, by series.
@@ -73,7 +72,7 @@ func runEndToEnd(ctx context.Context, o *options, r *report) error {
 // sample event and a valid token, next to a bare DynamoDB GetItem and an
 // invoke of the jwks function (the emulator's own hop: no call out).
 func runViaRIE(ctx context.Context, o *options, r *report) error {
-	stack, err := newStack(ctx)
+	stack, err := newStack(ctx, o.root)
 	if err != nil {
 		return err
 	}
@@ -183,11 +182,7 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 	if err != nil || login.AccessToken == "" {
 		return fmt.Errorf("login through the gateway: %d %v", resp.StatusCode, err)
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(env["AWS_REGION"]))
-	if err != nil {
-		return err
-	}
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(env["AWS_ENDPOINT_URL_DYNAMODB"]) })
+	_, db := localaws.Clients(env["AWS_ENDPOINT_URL_KMS"], env["AWS_ENDPOINT_URL_DYNAMODB"])
 	get := func(path, bearer string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+path, nil)
@@ -231,22 +226,8 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 func waitEndpoints(ctx context.Context, path string, logs *bytes.Buffer) (map[string]string, error) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		if f, err := os.Open(path); err == nil {
-			env := map[string]string{}
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-					v = strings.TrimSpace(v)
-					if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' { // shell-quoted
-						v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
-					}
-					env[strings.TrimSpace(k)] = v
-				}
-			}
-			f.Close()
-			if env["API_URL"] != "" {
-				return env, nil
-			}
+		if env, err := localaws.ReadEnvFile(path); err == nil && env["API_URL"] != "" {
+			return env, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, fmt.Errorf("scripts/dev wrote no %s; its output:\n%s", path, logs.String())

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/authkit/lambda-auth/scripts/localaws"
 )
 
 type options struct {
@@ -50,7 +52,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
 
-	root, err := repoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -104,21 +106,4 @@ func (o *options) path(p string) string {
 		return p
 	}
 	return filepath.Join(o.root, p)
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above %s", dir)
-		}
-		dir = parent
-	}
 }

@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/scripts/localapi"
 )
 
 // rieFunction is one bootstrap running under aws-lambda-rie, started as
-// scripts/dev starts it (shared/localapi).
+// scripts/dev starts it (scripts/localapi).
 type rieFunction struct {
 	*localapi.Lambda
 	logs bytes.Buffer

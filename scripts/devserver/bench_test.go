@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/scripts/localapi"
 )
 
 // BenchmarkDevReady is the time from starting scripts/dev to ready (the

@@ -14,14 +14,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // devStack is one scripts/dev run, as a newcomer starts it, on free ports
@@ -46,7 +48,7 @@ func startDev(t testing.TB, args ...string) *devStack {
 // startDevOn starts scripts/dev on the state folder state.
 func startDevOn(t testing.TB, state string, args ...string) *devStack {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func startDevOn(t testing.TB, state string, args ...string) *devStack {
 	envFile := filepath.Join(d.state, "endpoints.env")
 	deadline := time.After(3 * time.Minute) // a cold Go build cache; warm it is seconds
 	for {
-		if vars, err := readEnvFile(envFile); err == nil {
+		if vars, err := localaws.ReadEnvFile(envFile); err == nil {
 			d.vars, d.api = vars, vars["API_URL"]
 			return d
 		}
@@ -312,7 +314,7 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 		t.Fatalf("/me before revoke: %d", me.status)
 	}
 	time.Sleep(5 * time.Millisecond)
-	root, _ := repoRoot()
+	root, _ := localaws.RepoRoot()
 	inv := exec.Command(filepath.Join(root, "scripts", "invoke"), "--state", d.state, "revoke", filepath.Join(root, "events", "revoke-user.json"))
 	inv.Dir = root
 	var invOut, invErr bytes.Buffer
@@ -358,7 +360,7 @@ func TestBannerFlow(t *testing.T) {
 	if start < 0 || end < start {
 		t.Fatalf("no flow between the markers in:\n%s", banner)
 	}
-	root, _ := repoRoot()
+	root, _ := localaws.RepoRoot()
 	cmd := exec.Command("bash", "-c", banner[start:end])
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -457,8 +459,9 @@ func TestLocalAPIBadRequests(t *testing.T) {
 
 // TestDevStopsEveryChild: Ctrl-C ends the emulators, the functions and the
 // local servers; the endpoints file goes; a second scripts/dev on the same
-// state folder is refused; README's create-user line works with the
-// endpoints file; state survives a restart (key, tables, sessions, users).
+// state folder is refused; the banner's create-user line finds the running
+// scripts/dev by itself; state survives a restart (key, tables, sessions,
+// users).
 func TestDevStopsEveryChild(t *testing.T) {
 	d := startDev(t)
 	ports := []string{}
@@ -474,7 +477,7 @@ func TestDevStopsEveryChild(t *testing.T) {
 	tok, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
 
 	// A second run on the same state folder stops before touching anything.
-	root, _ := repoRoot()
+	root, _ := localaws.RepoRoot()
 	second := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state)
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "another scripts/dev runs on") {
@@ -484,20 +487,26 @@ func TestDevStopsEveryChild(t *testing.T) {
 		t.Errorf("the second run touched the first one's state: %v", err)
 	}
 
-	// README: create a user with the endpoints file, nothing else of the
-	// caller's environment (no AWS settings, an empty HOME).
+	// The banner's create-user line: scripts/create-user finds the running
+	// scripts/dev by itself, with nothing else of the caller's environment
+	// (no table names, no endpoints, an empty HOME, a profile that exists
+	// nowhere).
+	m := regexp.MustCompile(`(?m)^Add a user: +(scripts/create-user .*)$`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("the banner has no create-user line:\n%s", d.out)
+	}
 	home := t.TempDir()
 	goEnv := func(k string) string {
 		v, _ := exec.Command("go", "env", k).Output()
 		return strings.TrimSpace(string(v))
 	}
-	create := exec.Command("bash", "-c", `set -a; . "$1"; set +a; printf 'bob password 1\n' | go run ./scripts/create-user -table "$USERS_TABLE" -username bob@example.com -password-stdin`,
-		"bash", filepath.Join(d.state, "endpoints.env"))
+	create := exec.Command("bash", "-c", `printf 'bob password 1\n' | `+m[1]+` -password-stdin`)
 	create.Dir = root
 	create.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOCACHE=" + goEnv("GOCACHE"),
-		"GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("README's create-user line: %v\n%s", err, out)
+		"GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local",
+		"AWS_PROFILE=nobody-here"}
+	if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "the local tables of scripts/dev") {
+		t.Fatalf("the banner's create-user line %q: %v\n%s", m[1], err, out)
 	}
 	if _, r := newBrowser(t, d.api).login("bob@example.com", "bob password 1"); r.status != 200 {
 		t.Errorf("the created user cannot log in: %d", r.status)
@@ -547,7 +556,7 @@ func TestResetRefusesAForeignFolder(t *testing.T) {
 	dir := t.TempDir()
 	keep := filepath.Join(dir, "precious.txt")
 	os.WriteFile(keep, []byte("x"), 0o600)
-	root, _ := repoRoot()
+	root, _ := localaws.RepoRoot()
 	out, err := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--state", dir, "--port", "0",
 		"--kms-port", "0", "--dynamodb-port", "0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not a scripts/dev state folder") {

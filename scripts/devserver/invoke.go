@@ -8,14 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/localaws"
 )
 
 // invoke is scripts/invoke: what `sam local invoke FUNCTION -e EVENT`
@@ -41,7 +41,7 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 		fs.Usage()
 		return errors.New("want FUNCTION and EVENT.json")
 	}
-	root, err := repoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -68,14 +68,9 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 			return err
 		}
 	}
-	vars, err := readEnvFile(filepath.Join(stateDir, "endpoints.env"))
+	vars, err := localaws.DevEndpoints(stateDir)
 	if err != nil {
-		return fmt.Errorf("scripts/dev is not running (no %s): start it first, it runs local KMS and DynamoDB", filepath.Join(stateDir, "endpoints.env"))
-	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		if !reachable(vars[k]) {
-			return fmt.Errorf("%s %s does not answer: is scripts/dev still running?", k, vars[k])
-		}
+		return err
 	}
 	api, _ := url.Parse(vars["API_URL"])
 	origins := []string{"http://127.0.0.1:" + api.Port(), "http://localhost:" + api.Port(), "https://app.example.com"}
@@ -101,7 +96,7 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 	if err != nil {
 		return err
 	}
-	rie, err := toolPath(root, "aws-lambda-rie")
+	rie, err := localaws.ToolPath(root, "aws-lambda-rie")
 	if err != nil {
 		return err
 	}
@@ -170,22 +165,9 @@ func readEvent(path string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func reachable(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	c, err := net.DialTimeout("tcp", u.Host, time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 // envJSON prints infra/env.json as the template and scripts/dev define it.
 func envJSON(w io.Writer) error {
-	root, err := repoRoot()
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -33,6 +34,9 @@ func main() {
 		err = envJSON(os.Stdout)
 	default:
 		err = fmt.Errorf("unknown command %q (run, invoke, env-json)", os.Args[1])
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed already
 	}
 	if errors.Is(err, errFunctionFailed) {
 		os.Exit(1) // the error answer is printed already

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -19,7 +18,9 @@ import (
 
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/authkit/lambda-auth/shared/localapi"
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
 // run is scripts/dev: everything up, then serve until a signal.
@@ -41,9 +42,18 @@ func run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	root, err := repoRoot()
+	explicit := map[string]bool{} // flags given on the command line
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	root, err := localaws.RepoRoot()
 	if err != nil {
 		return err
+	}
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		return err
+	}
+	if err := tpl.CheckParams(params); err != nil {
+		return fmt.Errorf("--param: %w", err)
 	}
 	stateDir, err := filepath.Abs(*state)
 	if err != nil {
@@ -54,27 +64,31 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer lock.Close()
-	envFile := filepath.Join(stateDir, "endpoints.env")
+	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "dev: "+format+"\n", a...) }
+
+	// Every port before any work: the API's is held from now on.
+	ln, err := listenAPI(*port, explicit["port"], say)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if *kmsPort, err = choosePort("local KMS", "kms-port", "", *kmsPort, explicit["kms-port"], say); err != nil {
+		return err
+	}
+	if *dynamoPort, err = choosePort("local DynamoDB", "dynamodb-port", *dynamoHost, *dynamoPort, explicit["dynamodb-port"], say); err != nil {
+		return err
+	}
+
+	envFile := filepath.Join(stateDir, localaws.EndpointsFile)
 	os.Remove(envFile) // present only while everything is up
 	for _, d := range []string{"kms", "dynamodb", "logs", "build"} {
 		if err := os.MkdirAll(filepath.Join(stateDir, d), 0o700); err != nil {
 			return err
 		}
 	}
-	tpl, err := localapi.Load(root)
-	if err != nil {
-		return err
-	}
-	for k := range params {
-		if _, ok := tpl.Parameters[k]; !ok {
-			return fmt.Errorf("--param %s: template.yaml has no such parameter", k)
-		}
-	}
-	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "dev: "+format+"\n", a...) }
 
 	// Local KMS and DynamoDB, and the build, side by side.
 	var (
-		servers  *localServers
 		builtDir string
 		buildErr error
 		wg       sync.WaitGroup
@@ -84,9 +98,12 @@ func run(ctx context.Context, args []string) error {
 		defer wg.Done()
 		builtDir, buildErr = buildAll(ctx, root, filepath.Join(stateDir, "build"))
 	}()
-	servers, err = startServers(ctx, root, stateDir, *kmsPort, *dynamoHost, *dynamoPort)
+	servers, err := localaws.Start(ctx, localaws.Config{
+		Root: root, DataDir: stateDir, LogDir: filepath.Join(stateDir, "logs"),
+		KMSPort: *kmsPort, DynamoDBPort: *dynamoPort, DynamoDBHost: *dynamoHost, Logf: say,
+	})
 	if servers != nil {
-		defer servers.stop()
+		defer servers.Stop()
 	}
 	wg.Wait()
 	if err != nil {
@@ -95,39 +112,41 @@ func run(ctx context.Context, args []string) error {
 	if buildErr != nil {
 		return buildErr
 	}
-	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.kmsURL, servers.dynamoURL, time.Since(started).Seconds())
+	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.KMSURL, servers.DynamoDBURL, time.Since(started).Seconds())
 
-	aws, err := newAWS(ctx, servers.kmsURL, servers.dynamoURL)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
-	if err != nil {
-		return fmt.Errorf("local API port: %w (use --port)", err)
-	}
-	defer ln.Close()
 	baseURL := "http://" + ln.Addr().String()
 	_, apiPort, _ := net.SplitHostPort(ln.Addr().String())
 	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
 	stackParams := localapi.LocalParams(tpl, origins, params)
 
-	keyARN, err := aws.ensureKey(ctx, localapi.KeyAlias, kmstypes.KeySpec(stackParams["SigningKeySpec"]), kmstypes.KeyUsageTypeSignVerify)
+	kmsClient, db := localaws.Clients(servers.KMSURL, servers.DynamoDBURL)
+	hint := func(err error) error {
+		if errors.Is(err, localaws.ErrMismatch) {
+			return fmt.Errorf("%w: run scripts/dev --reset", err)
+		}
+		return err
+	}
+	keyARN, err := localaws.EnsureKey(ctx, kmsClient, localapi.KeyAlias, kmstypes.KeySpec(stackParams["SigningKeySpec"]),
+		"lambda-auth local signing key (scripts/dev)")
 	if err != nil {
-		return err
+		return hint(err)
 	}
-	macARN, err := aws.ensureKey(ctx, localapi.MACKeyAlias, kmstypes.KeySpecHmac256, kmstypes.KeyUsageTypeGenerateVerifyMac)
+	macARN, err := localaws.EnsureKey(ctx, kmsClient, localapi.MACKeyAlias, kmstypes.KeySpecHmac256,
+		"lambda-auth local keyed-hash key (scripts/dev)")
 	if err != nil {
-		return err
+		return hint(err)
 	}
-	if err := aws.ensureTables(ctx, tpl); err != nil {
-		return err
+	if _, err := localaws.EnsureTables(ctx, db, tpl.Tables, localapi.TableName); err != nil {
+		return hint(err)
 	}
-	if err := aws.ensureDemoUser(ctx, localapi.TableName("UsersTable")); err != nil {
+	users := dynamo.New(db, dynamo.Tables{Users: localapi.TableName("UsersTable")})
+	demo := localaws.User{Username: localapi.DemoUsername, Password: localapi.DemoPassword, ID: localapi.DemoUserID}
+	if err := localaws.EnsureUser(ctx, users, demo); err != nil {
 		return err
 	}
 	say("key, tables and demo user ready (%.1fs)", time.Since(started).Seconds())
 
-	rie, err := toolPath(root, "aws-lambda-rie")
+	rie, err := localaws.ToolPath(root, "aws-lambda-rie")
 	if err != nil {
 		return err
 	}
@@ -138,7 +157,7 @@ func run(ctx context.Context, args []string) error {
 		verbose:   *verbose,
 		params:    stackParams,
 		resources: localapi.LocalResources(tpl, keyARN, macARN),
-		endpoints: localapi.EndpointVariables(servers.kmsURL, servers.dynamoURL),
+		endpoints: localapi.EndpointVariables(servers.KMSURL, servers.DynamoDBURL),
 	})
 	defer func() {
 		for _, l := range lambdas {
@@ -176,10 +195,10 @@ func run(ctx context.Context, args []string) error {
 
 	vars := [][2]string{
 		{"API_URL", baseURL},
-		{"AWS_ENDPOINT_URL_KMS", servers.kmsURL},
-		{"AWS_ENDPOINT_URL_DYNAMODB", servers.dynamoURL},
-		{"AWS_REGION", "us-east-1"},
-		// For the SDK in scripts (go run ./scripts/create-user): the stand-ins
+		{"AWS_ENDPOINT_URL_KMS", servers.KMSURL},
+		{"AWS_ENDPOINT_URL_DYNAMODB", servers.DynamoDBURL},
+		{"AWS_REGION", localaws.Region},
+		// For the SDK in scripts (set -a; . endpoints.env): the stand-ins
 		// take any credentials; never the user's own, nor instance metadata.
 		{"AWS_ACCESS_KEY_ID", "local"},
 		{"AWS_SECRET_ACCESS_KEY", "local"},
@@ -197,7 +216,7 @@ func run(ctx context.Context, args []string) error {
 	for _, k := range sortedKeys(params) { // for scripts/invoke: the same stack
 		vars = append(vars, [2]string{"PARAM_" + k, params[k]})
 	}
-	if err := writeEnvFile(envFile, vars); err != nil {
+	if err := localaws.WriteEnvFile(envFile, "Written by scripts/dev while it runs; removed when it stops.", vars); err != nil {
 		return err
 	}
 	defer os.Remove(envFile)
@@ -209,7 +228,7 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	case err := <-serveErr:
 		return err
-	case err := <-servers.exited():
+	case err := <-servers.Exited():
 		return err
 	case id := <-firstExit(lambdas):
 		return fmt.Errorf("%s's emulator exited: %v (log: %s)", id, lambdas[id].Err(), filepath.Join(stateDir, "logs", id+".log"))
@@ -337,31 +356,6 @@ func firstExit(lambdas map[string]*localapi.Lambda) <-chan string {
 	return ch
 }
 
-// writeEnvFile writes KEY=value lines, readable by `set -a; . FILE` and by
-// scripts, atomically and private to the user (it names the demo password).
-func writeEnvFile(path string, vars [][2]string) error {
-	var b strings.Builder
-	b.WriteString("# Written by scripts/dev while it runs; removed when it stops.\n")
-	for _, kv := range vars {
-		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// shellQuote quotes a value only when it needs it ('a b' -> 'a b').
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -397,7 +391,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 // printBanner tells a newcomer what runs where, and gives the whole flow as
 // shell lines to paste (TestBannerFlow runs them).
-func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localServers, tpl *localapi.Template, params map[string]string, took time.Duration) {
+func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localaws.Servers, tpl *localapi.Template, params map[string]string, took time.Duration) {
 	var routes []string
 	for _, r := range tpl.Routes {
 		guard := "public"
@@ -427,17 +421,22 @@ func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localServers
 Local KMS:      %s (local-kms has no address setting: it listens on every interface)
 Local DynamoDB: %s
 Endpoints for scripts: %s   (set -a; . %s; set +a)
+Add a user:     %s -username bob@example.com
 Function logs:  %s
 Ctrl-C stops everything; keys and tables stay in %s (--reset starts from empty).
-`, s.kmsURL, s.dynamoURL, envFile, envFile, filepath.Join(stateDir, "logs"), stateDir)
+`, s.KMSURL, s.DynamoDBURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
 }
 
 // invokeCommand is scripts/invoke, with --state unless it is the default.
-func invokeCommand(stateDir string) string {
-	if root, err := repoRoot(); err == nil && stateDir == filepath.Join(root, ".local", "dev") {
-		return "scripts/invoke"
+func invokeCommand(stateDir string) string { return withState("scripts/invoke", "--state", stateDir) }
+
+// withState is a script's command line, with the state folder unless it
+// is the default one, which the script finds by itself.
+func withState(script, flag, stateDir string) string {
+	if root, err := localaws.RepoRoot(); err == nil && stateDir == filepath.Join(root, ".local", "dev") {
+		return script
 	}
-	return "scripts/invoke --state " + shellQuote(stateDir)
+	return script + " " + flag + " " + localaws.ShellQuote(stateDir)
 }
 
 // flowLines is the whole flow for curl, between the two marker lines.
@@ -466,25 +465,34 @@ curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 # --->8---
 `
 
-// readEnvFile reads the KEY=value lines writeEnvFile wrote.
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// listenAPI holds the local API's port from the start, before any work, so
+// that a busy port is reported at once. The default port, when busy, gives
+// way to a free one (the banner says which); a port given with --port is
+// a demand.
+func listenAPI(port int, explicit bool, say func(string, ...any)) (net.Listener, error) {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err == nil || port == 0 {
+		return ln, err
 	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
-		}
-		out[k] = v
+	if explicit {
+		return nil, fmt.Errorf("--port %d: the port is in use by another program (%v): stop it, or choose another port (--port 0: any free port)", port, err)
 	}
-	return out, sc.Err()
+	say("port %d for the local API is in use by another program: using a free port instead (--port to choose one)", port)
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// choosePort checks a server's port before anything starts (local-kms
+// panics instead of reporting a busy port). A busy default port gives way
+// to a free one; a port given on the command line is refused with a
+// message.
+func choosePort(server, flagName, host string, port int, explicit bool, say func(string, ...any)) (int, error) {
+	err := localaws.CheckPort(server, host, port)
+	if err == nil {
+		return port, nil
+	}
+	if explicit {
+		return 0, fmt.Errorf("--%s %d: %w", flagName, port, err)
+	}
+	say("port %d for %s is in use by another program: using a free port instead (printed below; --%s to choose one; infra/env.json for sam local expects %d)", port, server, flagName, port)
+	return 0, nil
 }

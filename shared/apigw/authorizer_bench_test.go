@@ -24,9 +24,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
-	"github.com/authkit/lambda-auth/shared/testenv"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 

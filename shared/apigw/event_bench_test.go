@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 func BenchmarkDecodeEvent(b *testing.B) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestAuthorizerFailsClosed: with DynamoDB not answering, the authorizer

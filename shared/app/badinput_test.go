@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestRefreshAndLogoutBadRequests: bad input to the cookie routes gets the

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // Benchmarks of login and refresh, wired as their functions wire them,

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/replica"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestAWSCallsPerOperation counts the AWS calls each operation makes (SDK

@@ -3,7 +3,7 @@ package app_test
 import (
 	"testing"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestCookieCSRF: the refresh cookie is refused with an Origin that is not

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestEndToEnd walks the whole life of a user through the real handlers,

@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/kmssign"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestEventFixtures feeds every sample in events/ (the ones `sam local

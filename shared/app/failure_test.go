@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // lambdaTimeout is the function timeout the failure tests give each call,
@@ -68,15 +68,15 @@ func (s *service) refreshRequest(t *testing.T, refresh string) apigw.Request {
 func TestDynamoDBFailureAnswers503(t *testing.T) {
 	env := testenv.New(t)
 	env.CreateUser(t, "zack", "a long enough password")
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
 	tok := s.doLogin(t, "zack", "a long enough password")
 
-	for _, mode := range []string{"drop", "hang", "error"} {
-		t.Run(mode, func(t *testing.T) {
-			db.set(fault{mode: mode})
-			defer db.set(fault{})
+	for _, mode := range []testenv.Mode{testenv.Drop, testenv.Hang, testenv.Error} {
+		t.Run(mode.String(), func(t *testing.T) {
+			db.Set(testenv.Fault{Mode: mode})
+			defer db.Reset()
 			want503(t, "login", callBefore(t, s.login, loginEvent(t, "zack", "a long enough password")))
 			want503(t, "refresh", callBefore(t, s.refresh, s.refreshRequest(t, tok.Refresh)))
 			ok, _ := s.authorize(t, tok.Access)
@@ -86,12 +86,12 @@ func TestDynamoDBFailureAnswers503(t *testing.T) {
 		})
 	}
 	if env.Getenv("REVOCATION_MODE") == "replica" {
-		db.set(fault{mode: "error"})
+		db.Set(testenv.Fault{Mode: testenv.Error})
 		s.clock.Advance(5*time.Minute + time.Second) // REVOCATION_MAX_STALENESS
 		if ok, _ := s.authorize(t, tok.Access); ok {
 			t.Error("authorizer allowed with a view older than its staleness bound")
 		}
-		db.set(fault{})
+		db.Reset()
 	}
 	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 200 {
 		t.Fatalf("refresh once DynamoDB is back: %d %s", resp.StatusCode, resp.Body)
@@ -103,13 +103,13 @@ func TestDynamoDBFailureAnswers503(t *testing.T) {
 // into the wrong field (login logs only a hash prefix of such names).
 func TestFailedLoginLogsNoUsername(t *testing.T) {
 	env := testenv.New(t)
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
 	typed := "hunter2-typed-in-the-wrong-field"
-	db.set(fault{mode: "error"})
+	db.Set(testenv.Fault{Mode: testenv.Error})
 	want503(t, "login", callBefore(t, s.login, loginEvent(t, typed, "a long enough password")))
-	db.set(fault{})
+	db.Reset()
 	logs := s.logs.String()
 	if !strings.Contains(logs, `"level":"ERROR"`) {
 		t.Fatalf("the failure was not logged:\n%s", logs)
@@ -129,8 +129,8 @@ func TestNothingHalfWritten(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("LOGIN_MAX_FAILURES", "100") // failed logins here are the service's fault, not guesses
 	user := env.CreateUser(t, "yuri", "a long enough password")
-	kms := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_KMS"))
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	kms := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_KMS"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_KMS", kms.URL)
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
@@ -147,18 +147,18 @@ func TestNothingHalfWritten(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		kms, db  fault
+		kms, db  testenv.Fault
 		signed   bool // the failure comes after the token was signed
 		login    bool
 		rotation bool
 	}{
-		{name: "KMS errors", kms: fault{mode: "error"}, login: true, rotation: true},
-		{name: "KMS never answers", kms: fault{mode: "hang"}, login: true, rotation: true},
-		{name: "KMS drops the connection", kms: fault{mode: "drop"}, login: true, rotation: true},
-		{name: "session write fails", db: fault{mode: "error", op: "PutItem", table: env.Tables.Sessions}, signed: true, login: true},
-		{name: "session write never answers", db: fault{mode: "hang", op: "PutItem", table: env.Tables.Sessions}, signed: true, login: true},
-		{name: "rotation write fails", db: fault{mode: "error", op: "UpdateItem", table: env.Tables.Sessions}, signed: true, rotation: true},
-		{name: "rotation write never answers", db: fault{mode: "hang", op: "UpdateItem", table: env.Tables.Sessions}, signed: true, rotation: true},
+		{name: "KMS errors", kms: testenv.Fault{Mode: testenv.Error}, login: true, rotation: true},
+		{name: "KMS never answers", kms: testenv.Fault{Mode: testenv.Hang}, login: true, rotation: true},
+		{name: "KMS drops the connection", kms: testenv.Fault{Mode: testenv.Drop}, login: true, rotation: true},
+		{name: "session write fails", db: testenv.Fault{Mode: testenv.Error, Op: "PutItem", Table: env.Tables.Sessions}, signed: true, login: true},
+		{name: "session write never answers", db: testenv.Fault{Mode: testenv.Hang, Op: "PutItem", Table: env.Tables.Sessions}, signed: true, login: true},
+		{name: "rotation write fails", db: testenv.Fault{Mode: testenv.Error, Op: "UpdateItem", Table: env.Tables.Sessions}, signed: true, rotation: true},
+		{name: "rotation write never answers", db: testenv.Fault{Mode: testenv.Hang, Op: "UpdateItem", Table: env.Tables.Sessions}, signed: true, rotation: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,8 +168,8 @@ func TestNothingHalfWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			count := sessions()
-			kms.set(tc.kms)
-			db.set(tc.db)
+			kms.Set(tc.kms)
+			db.Set(tc.db)
 			s.calls.Reset()
 			if tc.login {
 				want503(t, "login", callBefore(t, s.login, loginEvent(t, "yuri", "a long enough password")))
@@ -180,8 +180,8 @@ func TestNothingHalfWritten(t *testing.T) {
 			if tc.signed && s.calls.Op("KMS.Sign") == 0 {
 				t.Errorf("no token was signed before the failure (%s): the row tests nothing", s.calls)
 			}
-			kms.set(fault{})
-			db.set(fault{})
+			kms.Reset()
+			db.Reset()
 
 			if got := sessions(); got != count {
 				t.Errorf("%d sessions after a failed login, want %d", got, count)

@@ -12,10 +12,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/replica"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // clock is a shared, movable clock for every function of one test.

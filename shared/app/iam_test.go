@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // grant is one (action, resource) an IAM statement allows, with the

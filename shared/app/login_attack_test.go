@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/password"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestLoginFailuresLookAlike: whatever made a login fail (no such user, a

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // The failed-login benchmarks: an unknown username and a wrong password

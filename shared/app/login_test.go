@@ -6,68 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
-
-// TestLoginThrottle: after LOGIN_MAX_FAILURES failures the account answers
-// 429 with Retry-After, even to the right password, without hashing; the
-// state is in DynamoDB so a cold start (new wiring) keeps it; an unknown
-// username is throttled the same way, so lockouts reveal no account.
-func TestLoginThrottle(t *testing.T) {
-	env := testenv.New(t)
-	env.Set("LOGIN_MAX_FAILURES", "3")
-	env.Set("LOGIN_LOCKOUT_BASE", "30s")
-	env.CreateUser(t, "judy", "the right password")
-	s := newService(t, env)
-
-	for _, name := range []string{"judy", "nobody-here"} {
-		for i := range 3 {
-			resp := call(t, s.login, loginEvent(t, name, "wrong password"))
-			if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
-				t.Fatalf("%s failure %d: %d %s", name, i, resp.StatusCode, resp.Body)
-			}
-		}
-		cold := newService(t, env) // a new container
-		cold.clock = s.clock
-		resp := call(t, cold.login, loginEvent(t, name, "the right password"))
-		if resp.StatusCode != 429 || errorCode(t, resp) != "too_many_attempts" {
-			t.Fatalf("%s after 3 failures: %d %s, want 429", name, resp.StatusCode, resp.Body)
-		}
-		if ra, err := strconv.Atoi(resp.Headers["retry-after"]); err != nil || ra < 1 || ra > 30 {
-			t.Errorf("%s: Retry-After %q", name, resp.Headers["retry-after"])
-		}
-	}
-	// The lockout is per account: another user logs in.
-	env.CreateUser(t, "kate", "another password")
-	s.doLogin(t, "kate", "another password")
-	if strings.Contains(s.logs.String(), "the right password") {
-		t.Error("a password reached the logs")
-	}
-}
-
-func TestLoginThrottleExpires(t *testing.T) {
-	env := testenv.New(t)
-	env.Set("LOGIN_MAX_FAILURES", "2")
-	env.Set("LOGIN_LOCKOUT_BASE", "10s")
-	env.CreateUser(t, "leo", "the right password")
-	s := newService(t, env)
-	for range 2 {
-		call(t, s.login, loginEvent(t, "leo", "nope"))
-	}
-	if resp := call(t, s.login, loginEvent(t, "leo", "the right password")); resp.StatusCode != 429 {
-		t.Fatalf("locked: %d", resp.StatusCode)
-	}
-	s.clock.Advance(11 * time.Second)
-	s.doLogin(t, "leo", "the right password") // lockout over; success clears the count
-	call(t, s.login, loginEvent(t, "leo", "nope"))
-	s.doLogin(t, "leo", "the right password") // one failure after a reset does not lock
-}
 
 // TestLoginBadRequests: bad input gets the right 4xx and a JSON error, never
 // a 500, and never costs a password hash.
@@ -201,15 +146,15 @@ func TestLoginDuringKMSOutage(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("LOGIN_MAX_FAILURES", "2")
 	env.CreateUser(t, "olga", "the right password")
-	kmsProxy := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_KMS"))
+	kmsProxy := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_KMS"))
 	t.Setenv("AWS_ENDPOINT_URL_KMS", kmsProxy.URL)
 	s := newService(t, env)
 
-	kmsProxy.set(fault{mode: "error", op: "Sign"})
+	kmsProxy.Set(testenv.Fault{Mode: testenv.Error, Op: "Sign"})
 	for i := range 4 {
 		want503(t, "login "+strconv.Itoa(i+1)+" during the outage", callBefore(t, s.login, loginEvent(t, "olga", "the right password")))
 	}
-	kmsProxy.set(fault{})
+	kmsProxy.Reset()
 	s.doLogin(t, "olga", "the right password")
 }
 

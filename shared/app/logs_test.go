@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestNoSecretInAnyLogLine walks every path of the service that logs,
@@ -23,7 +23,7 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	env := testenv.New(t)
 	const pw = "Hunter2-correct-horse"
 	env.CreateUser(t, "quentin", pw)
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
 
@@ -84,10 +84,10 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db.set(fault{mode: "error"})
+	db.Set(testenv.Fault{Mode: testenv.Error})
 	want503(t, "login during the outage", callBefore(t, s.login, loginEvent(t, "quentin", pw)))
 	want503(t, "refresh during the outage", callBefore(t, s.refresh, s.refreshRequest(t, third.Refresh)))
-	db.set(fault{})
+	db.Reset()
 
 	logs := s.logs.String()
 	// The flow did log what it should; otherwise this test would prove nothing.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestLostRefreshAnswer: the refresh's rotation reaches DynamoDB and is
@@ -24,20 +24,20 @@ func TestLostRefreshAnswer(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("REFRESH_REUSE_GRACE", "2s") // the rotation write gets 1 s
 	env.CreateUser(t, "lena", "a long enough password")
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
 
-	for _, mode := range []string{"after-hang", "after-error", "after-reset"} {
+	for _, mode := range []testenv.Mode{testenv.AfterHang, testenv.AfterError, testenv.AfterDrop} {
 		for _, once := range []bool{true, false} {
 			for _, inBody := range []bool{false, true} {
-				name := mode + map[bool]string{true: "/once", false: "/every-time"}[once] +
+				name := mode.String() + map[bool]string{true: "/once", false: "/every-time"}[once] +
 					map[bool]string{true: "/body", false: "/cookie"}[inBody]
 				t.Run(name, func(t *testing.T) {
 					held := s.loginFor(t, "lena", "a long enough password", inBody)
-					db.set(fault{mode: mode, op: "UpdateItem", table: env.Tables.Sessions, once: once})
+					db.Set(testenv.Fault{Mode: mode, Op: "UpdateItem", Table: env.Tables.Sessions, Once: once})
 					first := callBefore(t, s.refresh, s.refreshFor(t, held, inBody))
-					db.set(fault{})
+					db.Reset()
 					if first.StatusCode != 200 && first.StatusCode != 503 {
 						t.Fatalf("refresh whose answer was lost: %d %s, want 200 or 503", first.StatusCode, first.Body)
 					}
@@ -85,14 +85,14 @@ func TestLostRefreshAnswerRetriedTooLate(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("REFRESH_REUSE_GRACE", "2s")
 	env.CreateUser(t, "lena", "a long enough password")
-	db := newFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
 	s := newService(t, env)
 
 	held := s.loginFor(t, "lena", "a long enough password", false)
-	db.set(fault{mode: "after-error", op: "UpdateItem", table: env.Tables.Sessions})
+	db.Set(testenv.Fault{Mode: testenv.AfterError, Op: "UpdateItem", Table: env.Tables.Sessions})
 	want503(t, "refresh whose answer was lost", callBefore(t, s.refresh, s.refreshFor(t, held, false)))
-	db.set(fault{})
+	db.Reset()
 	s.clock.Advance(3 * time.Second)
 	if resp := call(t, s.refresh, s.refreshFor(t, held, false)); resp.StatusCode != 401 {
 		t.Fatalf("retry after the grace window: %d %s, want 401", resp.StatusCode, resp.Body)

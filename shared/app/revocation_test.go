@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestHandEntryCannotSwallowARevocation: the reported case. An operator

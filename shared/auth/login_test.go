@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/password"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestSameWorkForEveryFailure: an unknown user, a malformed username, a

@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/kmssign"
-	"github.com/authkit/lambda-auth/shared/testenv"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 

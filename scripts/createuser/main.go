@@ -1,18 +1,21 @@
-// Command create-user adds, replaces, disables or enables a user in the
-// users table. There is no sign-up route: accounts are created by an
-// operator with this command.
+// Command createuser is scripts/create-user: it adds, replaces, disables
+// or enables a user in the users table. There is no sign-up route:
+// accounts are created by an operator with this command.
 //
-//	go run ./scripts/create-user -table auth-users -username alice@example.com -scopes read,write
+//	scripts/create-user -username alice@example.com -scopes read,write
 //	  (asks for the password without echo; or pipe it with -password-stdin)
-//	go run ./scripts/create-user -table auth-users -revocations-table auth-revocations \
-//	    -username alice@example.com -disable
+//	scripts/create-user -username alice@example.com -disable
 //
 // -disable and -replace (a new password) also end every session of the user
 // and every access token already issued, through a user revocation entry,
 // unless -keep-sessions is given.
 //
-// It uses the standard AWS SDK configuration (profile, region, and
-// AWS_ENDPOINT_URL_DYNAMODB for a local DynamoDB).
+// Which tables: -table and -revocations-table, or USERS_TABLE and
+// REVOCATIONS_TABLE, with the standard AWS SDK configuration (profile,
+// region, AWS_ENDPOINT_URL_DYNAMODB). Without either, the local tables of
+// the running scripts/dev, found in its endpoints file
+// (.local/dev/endpoints.env, or -state DIR), with none of the caller's
+// AWS configuration.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,13 +35,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"golang.org/x/term"
 
+	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Getenv); err != nil {
+	err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed already
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "create-user:", err)
 		os.Exit(1)
 	}
@@ -54,25 +63,41 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	replace := fs.Bool("replace", false, "replace an existing user's password (id, scopes unless -scopes, disabled flag kept)")
 	disable := fs.Bool("disable", false, "disable an existing user (no login, no refresh)")
 	enable := fs.Bool("enable", false, "enable a disabled user")
+	state := fs.String("state", "", "without -table and USERS_TABLE: the state folder of the running scripts/dev (default .local/dev in the repository)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *table == "" || *username == "" {
-		return errors.New("-table (or USERS_TABLE) and -username are required")
+	if *username == "" {
+		return errors.New("-username is required")
 	}
 	name, err := password.NormalizeUsername(*username)
 	if err != nil {
 		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
 	}
+	var db *dynamodb.Client
+	if *table == "" {
+		vars, err := devStack(*state)
+		if err != nil {
+			return fmt.Errorf("no table given (-table or USERS_TABLE), and no local one: %w", err)
+		}
+		*table = vars["USERS_TABLE"]
+		if *revocations == "" {
+			*revocations = vars["REVOCATIONS_TABLE"]
+		}
+		_, db = localaws.Clients(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"])
+		fmt.Fprintf(stdout, "the local tables of scripts/dev: %s, %s\n", *table, *revocations)
+	} else {
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return err
+		}
+		db = dynamodb.NewFromConfig(cfg)
+	}
 	endSessions := (*disable || *replace) && !*keep
 	if endSessions && *revocations == "" {
 		return errors.New("-disable and -replace end the user's sessions: give -revocations-table (or REVOCATIONS_TABLE), or -keep-sessions")
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return err
-	}
-	store := dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Users: *table, Revocations: *revocations})
+	store := dynamo.New(db, dynamo.Tables{Users: *table, Revocations: *revocations})
 	revokeUser := func(userID, reason string) error {
 		if !endSessions || userID == "" {
 			return nil
@@ -155,6 +180,19 @@ func readPassword(stdin io.Reader, stdout io.Writer, fromStdin bool) (string, er
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// devStack reads the endpoints file of the scripts/dev running on state
+// (default: .local/dev in the repository).
+func devStack(state string) (map[string]string, error) {
+	if state == "" {
+		root, err := localaws.RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		state = filepath.Join(root, ".local", "dev")
+	}
+	return localaws.DevEndpoints(state)
 }
 
 // newUserID is a random, opaque, stable user id: the "sub" of tokens.

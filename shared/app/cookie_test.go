@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 // TestRefreshCookieAttributes: every Set-Cookie the service sends, whether

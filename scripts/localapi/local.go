@@ -27,7 +27,7 @@ const (
 func LocalParams(t *Template, origins []string, overrides ...map[string]string) map[string]string {
 	p := map[string]string{}
 	for k, v := range t.Parameters {
-		p[k] = v
+		p[k] = v.Default
 	}
 	p["Issuer"] = "https://auth.example.com"
 	p["Audience"] = "https://api.example.com"

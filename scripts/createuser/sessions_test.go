@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authkit/lambda-auth/shared/testenv"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestReplaceEndsSessions: a password reset (-replace) ends every session

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/password"
-	"github.com/authkit/lambda-auth/shared/testenv"
 )
 
 func TestCreateDisableReplace(t *testing.T) {

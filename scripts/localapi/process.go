@@ -61,3 +61,15 @@ func (p *Process) Err() error {
 		return nil
 	}
 }
+
+// Signal sends sig to the whole process group, unless it has exited.
+func (p *Process) Signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		stopGroup(p.cmd.Process.Pid, sig)
+	}
+}
+
+// Pid is the process's id, which is also its process group's.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }

@@ -25,7 +25,7 @@ import (
 // !GetAtt) as node tags; goformation refuses the template (LoggingConfig)
 // and does not merge Globals, so it is not used.
 type Template struct {
-	Parameters  map[string]string                    // parameter name -> Default ("" when none)
+	Parameters  map[string]*Parameter                // by name
 	Functions   map[string]*Function                 // by logical id
 	Routes      []Route                              // every HttpApi event, sorted by route key
 	Authorizers map[string]*Authorizer               // by name, from the HttpApi's Auth
@@ -78,10 +78,8 @@ type Authorizer struct {
 }
 
 type rawTemplate struct {
-	Parameters map[string]struct {
-		Default yaml.Node `yaml:"Default"`
-	} `yaml:"Parameters"`
-	Globals struct {
+	Parameters map[string]rawParameter `yaml:"Parameters"`
+	Globals    struct {
 		Function rawFunctionProps `yaml:"Function"`
 		HttpApi  rawAPIProps      `yaml:"HttpApi"`
 	} `yaml:"Globals"`
@@ -183,13 +181,17 @@ func Parse(template, makefile []byte) (*Template, error) {
 		folders[m[1]] = m[2]
 	}
 	t := &Template{
-		Parameters:  map[string]string{},
+		Parameters:  map[string]*Parameter{},
 		Functions:   map[string]*Function{},
 		Authorizers: map[string]*Authorizer{},
 		Tables:      map[string]dynamodb.CreateTableInput{},
 	}
 	for name, p := range raw.Parameters {
-		t.Parameters[name] = p.Default.Value
+		param, err := p.parameter(name)
+		if err != nil {
+			return nil, fmt.Errorf("template.yaml: parameter %s: %w", name, err)
+		}
+		t.Parameters[name] = param
 	}
 
 	apis := map[string]rawAPIProps{}

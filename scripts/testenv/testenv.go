@@ -1,8 +1,10 @@
 // Package testenv gives tests a real, private AWS stand-in environment: a
 // fresh KMS key on local-kms and fresh tables on dynalite, created from the
-// table definitions in template.yaml, found by the SDK through
-// AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_DYNAMODB (set by scripts/test).
-// Without those servers a test fails; it never skips.
+// table definitions in template.yaml (with scripts/localaws, as scripts/dev
+// creates its own), found by the SDK through AWS_ENDPOINT_URL_KMS and
+// AWS_ENDPOINT_URL_DYNAMODB (set by scripts/test). Without those servers a
+// test fails; it never skips. It also holds what tests share: a proxy that
+// fails on demand (FaultProxy), an SDK call counter, the sample events.
 package testenv
 
 import (
@@ -10,12 +12,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -23,11 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/kmssign"
-	"github.com/authkit/lambda-auth/shared/localapi"
-	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // Env is one test's private environment.
@@ -80,8 +78,8 @@ func AWSConfig(t testing.TB) aws.Config {
 	return awsCfg
 }
 
-// New creates a signing key and the four tables, and deletes the tables
-// when the test ends.
+// New creates a signing key and the tables of template.yaml under names
+// of this test's own, and deletes the tables when the test ends.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	o := options{keySpec: kmstypes.KeySpecEccNistP256}
@@ -95,26 +93,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	e.MACKeyID = CreateMACKey(t, e.KMS)
 
 	suffix := randomHex(6)
-	defs := TableDefinitions(t)
-	names := map[string]string{}
-	for logical, def := range defs {
-		name := fmt.Sprintf("%s-%s", logical, suffix)
-		in := def
-		in.TableName = &name
-		if _, err := e.DB.CreateTable(ctx, &in); err != nil {
-			t.Fatalf("create table %s: %v", name, err)
-		}
-		names[logical] = name
+	names, err := localaws.EnsureTables(ctx, e.DB, TableDefinitions(t), func(id string) string { return id + "-" + suffix })
+	for _, name := range names {
 		t.Cleanup(func() { e.DB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}) })
 	}
-	for _, name := range names {
-		waitActive(t, e.DB, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.Tables = dynamo.Tables{
-		Users: names["UsersTable"], LoginThrottle: names["LoginThrottleTable"],
-		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
-		RevocationFeed: names["RevocationFeedTable"],
-	}
+	e.Tables = localaws.DynamoTables(names)
 	e.Store = dynamo.New(e.DB, e.Tables)
 	e.vars = map[string]string{
 		"ISSUER":                "https://auth.test.example",
@@ -152,17 +138,9 @@ func (e *Env) Getenv(k string) string {
 // CreateUser adds a user with a real argon2id hash.
 func (e *Env) CreateUser(t testing.TB, username, pw string, scopes ...string) *auth.User {
 	t.Helper()
-	name, err := password.NormalizeUsername(username)
-	if err != nil {
-		t.Fatalf("normalize %q: %v", username, err)
-	}
-	hash, err := password.Hash(pw, password.Default)
+	u, err := localaws.PutUser(context.Background(), e.Store, localaws.User{Username: username, Password: pw, Scopes: scopes})
 	if err != nil {
 		t.Fatal(err)
-	}
-	u := &auth.User{Username: name, ID: "usr_" + randomHex(12), PasswordHash: hash, Scopes: scopes, CreatedAt: time.Now()}
-	if err := e.Store.PutUser(context.Background(), u, false); err != nil {
-		t.Fatalf("create user: %v", err)
 	}
 	return u
 }
@@ -170,26 +148,22 @@ func (e *Env) CreateUser(t testing.TB, username, pw string, scopes ...string) *a
 // CreateKey makes a SIGN_VERIFY key of spec on local-kms and returns its ARN.
 func CreateKey(t testing.TB, client *kms.Client, spec kmstypes.KeySpec) string {
 	t.Helper()
-	out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{
-		KeySpec: spec, KeyUsage: kmstypes.KeyUsageTypeSignVerify, Description: aws.String("test signing key"),
-	})
+	arn, err := localaws.CreateKey(context.Background(), client, spec, "test signing key")
 	if err != nil {
-		t.Fatalf("create KMS key %s: %v", spec, err)
+		t.Fatal(err)
 	}
-	return *out.KeyMetadata.Arn
+	return arn
 }
 
-// CreateMACKey makes an HMAC_256 key on local-kms and returns its ARN.
+// CreateMACKey makes an HMAC_256 key (GENERATE_VERIFY_MAC) on local-kms and
+// returns its ARN.
 func CreateMACKey(t testing.TB, client *kms.Client) string {
 	t.Helper()
-	out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{
-		KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac,
-		Description: aws.String("test keyed-hash key"),
-	})
+	arn, err := localaws.CreateKey(context.Background(), client, kmstypes.KeySpecHmac256, "test keyed-hash key")
 	if err != nil {
-		t.Fatalf("create KMS HMAC key: %v", err)
+		t.Fatal(err)
 	}
-	return *out.KeyMetadata.Arn
+	return arn
 }
 
 // MACKey derives the functions' keyed-hash secret from the environment's
@@ -203,39 +177,24 @@ func (e *Env) MACKey(t testing.TB) []byte {
 	return k
 }
 
-func waitActive(t testing.TB, db *dynamodb.Client, name string) {
-	t.Helper()
-	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
-	})
-	if err := w.Wait(context.Background(), &dynamodb.DescribeTableInput{TableName: &name}, 30*time.Second); err != nil {
-		t.Fatalf("table %s not active: %v", name, err)
-	}
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// RepoRoot is the folder holding go.mod.
+// RepoRoot is the repository holding the test's package.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
+	root, err := localaws.FindRoot(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return root
 }
 
 // TableDefinitions reads every AWS::DynamoDB::Table of template.yaml, by
@@ -243,12 +202,9 @@ func RepoRoot(t testing.TB) string {
 // scripts/dev creates its tables with).
 func TableDefinitions(t testing.TB) map[string]dynamodb.CreateTableInput {
 	t.Helper()
-	tpl, err := localapi.Load(RepoRoot(t))
+	defs, err := localaws.TableDefinitions(RepoRoot(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tpl.Tables) == 0 {
-		t.Fatal("template.yaml defines no AWS::DynamoDB::Table")
-	}
-	return tpl.Tables
+	return defs
 }

@@ -1,0 +1,201 @@
+package localaws
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/password"
+)
+
+// ErrMismatch: a key or table kept from an earlier run is not what the
+// template asks for now.
+var ErrMismatch = errors.New("does not match template.yaml")
+
+// CreateKey makes a key of spec and returns its ARN: GENERATE_VERIFY_MAC
+// for an HMAC spec (TokenMacKey), SIGN_VERIFY for the others.
+func CreateKey(ctx context.Context, c *kms.Client, spec kmstypes.KeySpec, description string) (string, error) {
+	usage := kmstypes.KeyUsageTypeSignVerify
+	if strings.HasPrefix(string(spec), "HMAC_") {
+		usage = kmstypes.KeyUsageTypeGenerateVerifyMac
+	}
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{
+		KeySpec: spec, KeyUsage: usage, Description: aws.String(description),
+	})
+	if err != nil {
+		return "", fmt.Errorf("create KMS key %s: %w", spec, err)
+	}
+	return *out.KeyMetadata.Arn, nil
+}
+
+// EnsureKey returns the ARN of the key behind alias, creating key and
+// alias the first time. A key of another spec is ErrMismatch.
+func EnsureKey(ctx context.Context, c *kms.Client, alias string, spec kmstypes.KeySpec, description string) (string, error) {
+	out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
+	if err == nil {
+		if got := out.KeyMetadata.KeySpec; got != spec {
+			return "", fmt.Errorf("the key %s is %s, the stack asks for %s: %w", alias, got, spec, ErrMismatch)
+		}
+		return *out.KeyMetadata.Arn, nil
+	}
+	var nf *kmstypes.NotFoundException
+	if !errors.As(err, &nf) {
+		return "", fmt.Errorf("describe %s: %w", alias, err)
+	}
+	arn, err := CreateKey(ctx, c, spec, description)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)}); err != nil {
+		return "", fmt.Errorf("create alias %s: %w", alias, err)
+	}
+	return arn, nil
+}
+
+// TableDefinitions are the AWS::DynamoDB::Table resources of
+// root/template.yaml, by logical id, as CreateTable inputs without a name.
+func TableDefinitions(root string) (map[string]dynamodb.CreateTableInput, error) {
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(tpl.Tables) == 0 {
+		return nil, errors.New("template.yaml defines no AWS::DynamoDB::Table")
+	}
+	return tpl.Tables, nil
+}
+
+// EnsureTables creates every table of defs (by logical id) under the name
+// name(logical id) gives, unless it exists with the keys and indexes defs
+// gives it (another shape is ErrMismatch), and waits until each is active.
+// It returns the names by logical id, also with an error: the tables
+// created before it.
+func EnsureTables(ctx context.Context, db *dynamodb.Client, defs map[string]dynamodb.CreateTableInput, name func(logicalID string) string) (map[string]string, error) {
+	names := map[string]string{}
+	ids := make([]string, 0, len(defs))
+	for id := range defs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		in := defs[id]
+		in.TableName = aws.String(name(id))
+		_, err := db.CreateTable(ctx, &in)
+		var inUse *ddbtypes.ResourceInUseException
+		if errors.As(err, &inUse) {
+			err = sameShape(ctx, db, in)
+		}
+		if err != nil {
+			return names, fmt.Errorf("table %s: %w", *in.TableName, err)
+		}
+		names[id] = *in.TableName
+	}
+	for _, id := range ids {
+		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+		})
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(names[id])}, 30*time.Second); err != nil {
+			return names, fmt.Errorf("table %s not active: %w", names[id], err)
+		}
+	}
+	return names, nil
+}
+
+// sameShape checks that an existing table has the keys and indexes want.
+func sameShape(ctx context.Context, db *dynamodb.Client, want dynamodb.CreateTableInput) error {
+	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: want.TableName})
+	if err != nil {
+		return err
+	}
+	shape := func(keys []ddbtypes.KeySchemaElement, gsis []string) string {
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, *k.AttributeName+"/"+string(k.KeyType))
+		}
+		slices.Sort(gsis)
+		return strings.Join(parts, ",") + " gsi:" + strings.Join(gsis, ",")
+	}
+	var wantGSI, gotGSI []string
+	for _, g := range want.GlobalSecondaryIndexes {
+		wantGSI = append(wantGSI, *g.IndexName)
+	}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		gotGSI = append(gotGSI, *g.IndexName)
+	}
+	if w, g := shape(want.KeySchema, wantGSI), shape(out.Table.KeySchema, gotGSI); w != g {
+		return fmt.Errorf("exists as %s, template.yaml defines %s: %w", g, w, ErrMismatch)
+	}
+	return nil
+}
+
+// DynamoTables are the stores' table names from names by logical id
+// (UsersTable, LoginThrottleTable, SessionsTable, RevocationsTable,
+// RevocationFeedTable).
+func DynamoTables(names map[string]string) dynamo.Tables {
+	return dynamo.Tables{
+		Users: names["UsersTable"], LoginThrottle: names["LoginThrottleTable"],
+		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
+		RevocationFeed: names["RevocationFeedTable"],
+	}
+}
+
+// User is a user to add: the username as typed (normalized on the way),
+// the password (hashed with argon2id at the default cost), and the user id
+// (the tokens' sub; a random one when empty).
+type User struct {
+	Username, Password, ID string
+	Scopes                 []string
+}
+
+// PutUser adds u. An existing username is dynamo.ErrUserExists.
+func PutUser(ctx context.Context, store *dynamo.Store, u User) (*auth.User, error) {
+	name, err := password.NormalizeUsername(u.Username)
+	if err != nil {
+		return nil, fmt.Errorf("username %q: %w", u.Username, err)
+	}
+	hash, err := password.Hash(u.Password, password.Default)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		u.ID = "usr_" + hex.EncodeToString(b)
+	}
+	user := &auth.User{Username: name, ID: u.ID, PasswordHash: hash, Scopes: u.Scopes, CreatedAt: time.Now()}
+	if err := store.PutUser(ctx, user, false); err != nil {
+		return nil, fmt.Errorf("add user %s: %w", name, err)
+	}
+	return user, nil
+}
+
+// EnsureUser adds u unless its username exists.
+func EnsureUser(ctx context.Context, store *dynamo.Store, u User) error {
+	name, err := password.NormalizeUsername(u.Username)
+	if err != nil {
+		return fmt.Errorf("username %q: %w", u.Username, err)
+	}
+	if existing, err := store.User(ctx, name); err != nil {
+		return err
+	} else if existing != nil {
+		return nil
+	}
+	if _, err := PutUser(ctx, store, u); err != nil && !errors.Is(err, dynamo.ErrUserExists) {
+		return err
+	}
+	return nil
+}
