@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/scripts/testenv"
@@ -18,17 +19,20 @@ import (
 func TestFindsTheRunningDev(t *testing.T) {
 	env := testenv.New(t)
 	state := t.TempDir()
+	lambdaURL, calls := revokeFunction(t, env, time.Now)
 	err := localaws.WriteEnvFile(filepath.Join(state, localaws.EndpointsFile), "a scripts/dev stand-in", [][2]string{
 		{"AWS_ENDPOINT_URL_KMS", os.Getenv("AWS_ENDPOINT_URL_KMS")},
 		{"AWS_ENDPOINT_URL_DYNAMODB", os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")},
+		{"AWS_ENDPOINT_URL_LAMBDA", lambdaURL},
 		{"USERS_TABLE", env.Tables.Users},
-		{"REVOCATIONS_TABLE", env.Tables.Revocations},
+		{"REVOKE_FUNCTION", "RevokeFunction"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The caller's own settings would lead nowhere.
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1")
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:1")
 	t.Setenv("AWS_PROFILE", "nobody-here")
 	none := func(string) string { return "" }
 	ctx := context.Background()
@@ -37,19 +41,19 @@ func TestFindsTheRunningDev(t *testing.T) {
 		strings.NewReader("a strong password\n"), &out, none); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "the local tables of scripts/dev: "+env.Tables.Users+", "+env.Tables.Revocations) {
-		t.Errorf("output does not say which tables:\n%s", out.String())
+	if !strings.Contains(out.String(), "the local stack of scripts/dev: table "+env.Tables.Users+", function RevokeFunction") {
+		t.Errorf("output does not say which stack:\n%s", out.String())
 	}
 	u, err := env.Store.User(ctx, "dev@example.com")
 	if err != nil || u == nil {
 		t.Fatalf("user not in the local users table: %v", err)
 	}
-	// The revocations table comes from the same file.
+	// The revoke function's endpoint comes from the same file.
 	if err := run(ctx, []string{"-state", state, "-username", "dev@example.com", "-disable"}, nil, &out, none); err != nil {
 		t.Fatal(err)
 	}
-	if revs, err := env.Store.Revocations(ctx, "-", "-", u.ID); err != nil || len(revs) != 1 {
-		t.Errorf("-disable wrote no user revocation in the local table: %+v %v", revs, err)
+	if revs, err := env.Store.Revocations(ctx, "-", "-", u.ID); err != nil || len(revs) != 1 || calls.Load() != 1 {
+		t.Errorf("-disable: %d invocations of the local revoke function, revocations %+v %v", calls.Load(), revs, err)
 	}
 }
 

@@ -7,21 +7,28 @@
 //	scripts/create-user -username alice@example.com -disable
 //
 // -disable and -replace (a new password) also end every session of the user
-// and every access token already issued, through a user revocation entry,
-// unless -keep-sessions is given.
+// and every access token already issued, unless -keep-sessions is given:
+// they invoke the deployed revoke function with {"user_id": ...}, so the
+// cutoff is the function's clock, never this machine's (a laptop minutes
+// behind would otherwise spare the sessions started in those minutes). The
+// user record is changed first (no clock involved); a revocation that
+// fails is an error, and running the command again completes it.
 //
-// Which tables: -table and -revocations-table, or USERS_TABLE and
-// REVOCATIONS_TABLE, with the standard AWS SDK configuration (profile,
-// region, AWS_ENDPOINT_URL_DYNAMODB). Without either, the local tables of
-// the running scripts/dev, found in its endpoints file
-// (.local/dev/endpoints.env, or -state DIR), with none of the caller's
-// AWS configuration.
+// Which stack: -table and -revoke-function, or USERS_TABLE and
+// REVOKE_FUNCTION (the stack's RevokeFunctionName output), with the
+// standard AWS SDK configuration (profile, region, AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_LAMBDA); the caller needs lambda:InvokeFunction on the
+// revoke function. Without a table, the local stack of the running
+// scripts/dev, found in its endpoints file (.local/dev/endpoints.env, or
+// -state DIR), with none of the caller's AWS configuration.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +40,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"golang.org/x/term"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
@@ -55,7 +63,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("create-user", flag.ContinueOnError)
 	table := fs.String("table", getenv("USERS_TABLE"), "users table name (default $USERS_TABLE)")
-	revocations := fs.String("revocations-table", getenv("REVOCATIONS_TABLE"), "revocations table name (default $REVOCATIONS_TABLE)")
+	revokeFn := fs.String("revoke-function", getenv("REVOKE_FUNCTION"), "name of the stack's revoke function (default $REVOKE_FUNCTION; the RevokeFunctionName output)")
 	keep := fs.Bool("keep-sessions", false, "with -disable or -replace: do not end the user's sessions")
 	username := fs.String("username", "", "username (normalized: lower case, PRECIS)")
 	scopes := fs.String("scopes", "", "comma-separated scopes (with -replace: default the user's current scopes)")
@@ -75,39 +83,40 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
 	}
 	var db *dynamodb.Client
+	var fn *lambda.Client
 	if *table == "" {
 		vars, err := devStack(*state)
 		if err != nil {
 			return fmt.Errorf("no table given (-table or USERS_TABLE), and no local one: %w", err)
 		}
 		*table = vars["USERS_TABLE"]
-		if *revocations == "" {
-			*revocations = vars["REVOCATIONS_TABLE"]
+		if *revokeFn == "" {
+			*revokeFn = vars["REVOKE_FUNCTION"]
 		}
 		_, db = localaws.Clients(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"])
-		fmt.Fprintf(stdout, "the local tables of scripts/dev: %s, %s\n", *table, *revocations)
+		fn = localaws.LambdaClient(vars["AWS_ENDPOINT_URL_LAMBDA"])
+		fmt.Fprintf(stdout, "the local stack of scripts/dev: table %s, function %s\n", *table, *revokeFn)
 	} else {
 		cfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return err
 		}
-		db = dynamodb.NewFromConfig(cfg)
+		db, fn = dynamodb.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
 	}
 	endSessions := (*disable || *replace) && !*keep
-	if endSessions && *revocations == "" {
-		return errors.New("-disable and -replace end the user's sessions: give -revocations-table (or REVOCATIONS_TABLE), or -keep-sessions")
+	if endSessions && *revokeFn == "" {
+		return errors.New("-disable and -replace end the user's sessions through the stack's revoke function: give -revoke-function (or REVOKE_FUNCTION), or -keep-sessions")
 	}
-	store := dynamo.New(db, dynamo.Tables{Users: *table, Revocations: *revocations})
+	store := dynamo.New(db, dynamo.Tables{Users: *table})
 	revokeUser := func(userID, reason string) error {
 		if !endSessions || userID == "" {
 			return nil
 		}
-		svc := auth.New(auth.Deps{Revocations: store}, auth.Options{})
-		r, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: userID, Reason: reason})
+		r, err := invokeRevoke(ctx, fn, *revokeFn, auth.RevokeRequest{UserID: userID, Reason: reason})
 		if err != nil {
-			return fmt.Errorf("end sessions of %s: %w", userID, err)
+			return fmt.Errorf("end sessions of %s (the user record is changed; run the command again): %w", userID, err)
 		}
-		fmt.Fprintf(stdout, "ended every session of %s started before %s\n", userID, r.RevokedAt.UTC().Format(time.RFC3339Nano))
+		fmt.Fprintf(stdout, "ended every session of %s started at or before %s (the revoke function's clock)\n", userID, r.RevokedAt)
 		return nil
 	}
 
@@ -180,6 +189,35 @@ func readPassword(stdin io.Reader, stdout io.Writer, fromStdin bool) (string, er
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// revokeResult is what the revoke function answers (shared/apigw's
+// RevokeResult).
+type revokeResult struct {
+	Revoked   string `json:"revoked"`
+	ID        string `json:"id"`
+	RevokedAt string `json:"revoked_at"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// invokeRevoke runs the stack's revoke function with req, synchronously.
+func invokeRevoke(ctx context.Context, fn *lambda.Client, name string, req auth.RevokeRequest) (revokeResult, error) {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return revokeResult{}, err
+	}
+	out, err := fn.Invoke(ctx, &lambda.InvokeInput{FunctionName: &name, Payload: payload})
+	if err != nil {
+		return revokeResult{}, fmt.Errorf("invoke %s: %w", name, err)
+	}
+	if out.FunctionError != nil {
+		return revokeResult{}, fmt.Errorf("%s failed (%s): %s", name, *out.FunctionError, out.Payload)
+	}
+	var r revokeResult
+	if err := json.Unmarshal(out.Payload, &r); err != nil || r.RevokedAt == "" || r.ID != cmp.Or(req.UserID, req.SessionID, req.JTI) {
+		return revokeResult{}, fmt.Errorf("%s answered %q, not a revocation of %s", name, out.Payload, cmp.Or(req.UserID, req.SessionID, req.JTI))
+	}
+	return r, nil
 }
 
 // devStack reads the endpoints file of the scripts/dev running on state

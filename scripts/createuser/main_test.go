@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/password"
@@ -13,8 +14,10 @@ import (
 func TestCreateDisableReplace(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
+	url, _ := revokeFunction(t, env, time.Now)
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", url)
 	getenv := func(k string) string {
-		return map[string]string{"USERS_TABLE": env.Tables.Users, "REVOCATIONS_TABLE": env.Tables.Revocations}[k]
+		return map[string]string{"USERS_TABLE": env.Tables.Users, "REVOKE_FUNCTION": "RevokeFunction"}[k]
 	}
 	var out bytes.Buffer
 	err := run(ctx, []string{"-username", "Zoe@Example.com", "-scopes", "read, write", "-password-stdin"},

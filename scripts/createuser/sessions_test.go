@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 )
@@ -16,8 +17,10 @@ import (
 func TestReplaceEndsSessions(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
+	url, calls := revokeFunction(t, env, time.Now)
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", url)
 	getenv := func(k string) string {
-		return map[string]string{"USERS_TABLE": env.Tables.Users, "REVOCATIONS_TABLE": env.Tables.Revocations}[k]
+		return map[string]string{"USERS_TABLE": env.Tables.Users, "REVOKE_FUNCTION": "RevokeFunction"}[k]
 	}
 	var out bytes.Buffer
 	for _, name := range []string{"kept", "reset"} {
@@ -39,5 +42,8 @@ func TestReplaceEndsSessions(t *testing.T) {
 	}
 	if revs, err := env.Store.Revocations(ctx, "-", "-", kept.ID); err != nil || len(revs) != 0 {
 		t.Errorf("-replace -keep-sessions: revocations %+v %v, want none", revs, err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("the revoke function was invoked %d times, want once (for -replace only)", calls.Load())
 	}
 }

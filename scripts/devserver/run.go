@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
@@ -28,6 +30,7 @@ func run(ctx context.Context, args []string) error {
 	started := time.Now()
 	fs := flag.NewFlagSet("scripts/dev", flag.ContinueOnError)
 	port := fs.Int("port", 3000, "port of the local API on 127.0.0.1 (0: any free port)")
+	lambdaPort := fs.Int("lambda-port", 3001, "port of the local Lambda Invoke API on 127.0.0.1, as sam local start-lambda (0: any free port)")
 	kmsPort := fs.Int("kms-port", 4599, "port of local KMS (0: any free port); infra/env.json expects 4599")
 	dynamoPort := fs.Int("dynamodb-port", 4567, "port of local DynamoDB (0: any free port); infra/env.json expects 4567")
 	dynamoHost := fs.String("dynamodb-host", "127.0.0.1", "address local DynamoDB listens on (0.0.0.0 lets Docker containers reach it on Linux)")
@@ -67,11 +70,16 @@ func run(ctx context.Context, args []string) error {
 	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "dev: "+format+"\n", a...) }
 
 	// Every port before any work: the API's is held from now on.
-	ln, err := listenAPI(*port, explicit["port"], say)
+	ln, err := listen("the local API", "port", *port, explicit["port"], say)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	lambdaLn, err := listen("the local Lambda Invoke API", "lambda-port", *lambdaPort, explicit["lambda-port"], say)
+	if err != nil {
+		return err
+	}
+	defer lambdaLn.Close()
 	if *kmsPort, err = choosePort("local KMS", "kms-port", "", *kmsPort, explicit["kms-port"], say); err != nil {
 		return err
 	}
@@ -185,18 +193,25 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
+	// The Lambda Invoke API, for scripts (scripts/create-user invokes the
+	// revoke function) and `aws lambda invoke --endpoint-url`.
+	lambdaSrv := &http.Server{Handler: localapi.InvokeAPI(invokers), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- lambdaSrv.Serve(lambdaLn) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
+		lambdaSrv.Shutdown(sctx)
 	}()
+	lambdaURL := "http://" + lambdaLn.Addr().String()
 
 	vars := [][2]string{
 		{"API_URL", baseURL},
 		{"AWS_ENDPOINT_URL_KMS", servers.KMSURL},
 		{"AWS_ENDPOINT_URL_DYNAMODB", servers.DynamoDBURL},
+		{"AWS_ENDPOINT_URL_LAMBDA", lambdaURL},
 		{"AWS_REGION", localaws.Region},
 		// For the SDK in scripts (set -a; . endpoints.env): the stand-ins
 		// take any credentials; never the user's own, nor instance metadata.
@@ -210,6 +225,7 @@ func run(ctx context.Context, args []string) error {
 		{"SESSIONS_TABLE", localapi.TableName("SessionsTable")},
 		{"REVOCATIONS_TABLE", localapi.TableName("RevocationsTable")},
 		{"REVOCATION_FEED_TABLE", localapi.TableName("RevocationFeedTable")},
+		{"REVOKE_FUNCTION", "RevokeFunction"},
 		{"DEMO_USERNAME", localapi.DemoUsername},
 		{"DEMO_PASSWORD", localapi.DemoPassword},
 	}
@@ -220,7 +236,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	printBanner(os.Stdout, baseURL, envFile, stateDir, servers, tpl, stackParams, time.Since(started))
+	printBanner(os.Stdout, baseURL, lambdaURL, envFile, stateDir, servers, tpl, stackParams, time.Since(started))
 
 	select {
 	case <-ctx.Done():
@@ -391,7 +407,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 // printBanner tells a newcomer what runs where, and gives the whole flow as
 // shell lines to paste (TestBannerFlow runs them).
-func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localaws.Servers, tpl *localapi.Template, params map[string]string, took time.Duration) {
+func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *localaws.Servers, tpl *localapi.Template, params map[string]string, took time.Duration) {
 	var routes []string
 	for _, r := range tpl.Routes {
 		guard := "public"
@@ -405,7 +421,15 @@ func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localaws.Ser
 	if err != nil {
 		grace = 5 * time.Second
 	}
-	wait := int(grace.Seconds()) + 1
+	wait := int(auth.ReplacedTokenWindow(grace).Seconds()) + 1
+	// Replica mode: every authorizer sees a revocation within the sync
+	// interval (strict mode: at once).
+	syncWait := "0"
+	if params["RevocationMode"] != "strict" {
+		if d, err := time.ParseDuration(params["RevocationSyncInterval"]); err == nil {
+			syncWait = strconv.FormatFloat((d + 100*time.Millisecond).Seconds(), 'f', -1, 64)
+		}
+	}
 	fmt.Fprintf(w, "\nLocal API ready in %.1fs at %s\n%s\n\nDemo user: %s / %s\n\n",
 		took.Seconds(), baseURL, strings.Join(routes, "\n"), localapi.DemoUsername, localapi.DemoPassword)
 	fmt.Fprint(w, strings.NewReplacer(
@@ -415,16 +439,18 @@ func printBanner(w io.Writer, baseURL, envFile, stateDir string, s *localaws.Ser
 		"$$PASSWORD", localapi.DemoPassword,
 		"$$WAIT", fmt.Sprint(wait),
 		"$$GRACE", grace.String(),
+		"$$SYNC", syncWait,
 		"$$INVOKE", invokeCommand(stateDir),
 	).Replace(flowLines))
 	fmt.Fprintf(w, `
 Local KMS:      %s (local-kms has no address setting: it listens on every interface)
 Local DynamoDB: %s
+Lambda Invoke API: %s (as sam local start-lambda; functions by logical id, e.g. RevokeFunction)
 Endpoints for scripts: %s   (set -a; . %s; set +a)
 Add a user:     %s -username bob@example.com
 Function logs:  %s
 Ctrl-C stops everything; keys and tables stay in %s (--reset starts from empty).
-`, s.KMSURL, s.DynamoDBURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
+`, s.KMSURL, s.DynamoDBURL, lambdaURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
 }
 
 // invokeCommand is scripts/invoke, with --state unless it is the default.
@@ -454,30 +480,31 @@ cp "$JAR" "$JAR.old"; curl -s -b "$JAR" -c "$JAR" -X POST "$API/auth/refresh"; e
 #    session is revoked: its current refresh token and its access tokens too.
 sleep $$WAIT; curl -s -b "$JAR.old" -X POST "$API/auth/refresh"; echo
 curl -s -b "$JAR" -X POST "$API/auth/refresh"; echo
-curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
-# 5. Log out of all devices: every session and access token of the user ends at once.
+sleep $$SYNC; curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+# 5. Log out of all devices: every session and access token of the user ends; the authorizers
+#    see it within their revocation sync interval ($$SYNC s here, replica mode).
 TOKEN=$(login); curl -s -X POST "$API/auth/logout-all" -H "Authorization: Bearer $TOKEN"; echo
-curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+sleep $$SYNC; curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 # 6. Revoke from the console: the revoke function with a sample event ends alice's sessions.
 TOKEN=$(login); curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 $$INVOKE revoke events/revoke-user.json
-curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
+sleep $$SYNC; curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 # --->8---
 `
 
-// listenAPI holds the local API's port from the start, before any work, so
+// listen holds one of scripts/dev's own ports from the start, before any work, so
 // that a busy port is reported at once. The default port, when busy, gives
 // way to a free one (the banner says which); a port given with --port is
 // a demand.
-func listenAPI(port int, explicit bool, say func(string, ...any)) (net.Listener, error) {
+func listen(what, flagName string, port int, explicit bool, say func(string, ...any)) (net.Listener, error) {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err == nil || port == 0 {
 		return ln, err
 	}
 	if explicit {
-		return nil, fmt.Errorf("--port %d: the port is in use by another program (%v): stop it, or choose another port (--port 0: any free port)", port, err)
+		return nil, fmt.Errorf("--%s %d: the port is in use by another program (%v): stop it, or choose another port (--%s 0: any free port)", flagName, port, err, flagName)
 	}
-	say("port %d for the local API is in use by another program: using a free port instead (--port to choose one)", port)
+	say("port %d for %s is in use by another program: using a free port instead (--%s to choose one)", port, what, flagName)
 	return net.Listen("tcp", "127.0.0.1:0")
 }
 

@@ -153,7 +153,7 @@ func TestBusyDefaultPortGivesWay(t *testing.T) {
 	}
 
 	said = nil
-	api, err := listenAPI(busy, false, say)
+	api, err := listen("the local API", "port", busy, false, say)
 	if err != nil {
 		t.Fatalf("a busy default API port: %v", err)
 	}
@@ -161,11 +161,19 @@ func TestBusyDefaultPortGivesWay(t *testing.T) {
 	if got := api.Addr().(*net.TCPAddr).Port; got == busy || got == 0 {
 		t.Errorf("the API listens on %d, want another port than %d", got, busy)
 	}
-	if len(said) != 1 || !strings.Contains(said[0], "local API is in use") {
+	if len(said) != 1 || !strings.Contains(said[0], "for the local API is in use") {
 		t.Errorf("what the user is told: %q", said)
 	}
-	if ln, err := listenAPI(busy, true, say); err == nil {
+	if ln, err := listen("the local API", "port", busy, true, say); err == nil {
 		ln.Close()
 		t.Error("a busy --port was accepted")
+	} else if !strings.Contains(err.Error(), "--port "+strconv.Itoa(busy)) {
+		t.Errorf("a busy --port: %v, want an error naming it", err)
+	}
+	if ln, err := listen("the local Lambda Invoke API", "lambda-port", busy, true, say); err == nil {
+		ln.Close()
+		t.Error("a busy --lambda-port was accepted")
+	} else if !strings.Contains(err.Error(), "--lambda-port "+strconv.Itoa(busy)) {
+		t.Errorf("a busy --lambda-port: %v, want an error naming it", err)
 	}
 }

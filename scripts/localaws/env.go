@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // Masked are the variables of a user's own AWS setup that a run against
@@ -69,15 +70,24 @@ func Environ(env []string, kmsURL, dynamoURL string) []string {
 // dummy credentials and nothing of the caller's AWS configuration: no
 // profile, file, CA bundle or AWS_* variable takes part.
 func Clients(kmsURL, dynamoURL string) (*kms.Client, *dynamodb.Client) {
-	cfg := aws.Config{
+	k := kms.NewFromConfig(localConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
+	db := dynamodb.NewFromConfig(localConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
+	return k, db
+}
+
+// LambdaClient is a Lambda client for the Invoke API scripts/dev serves
+// (localapi.InvokeAPI), with the same dummy credentials.
+func LambdaClient(url string) *lambda.Client {
+	return lambda.NewFromConfig(localConfig(), func(o *lambda.Options) { o.BaseEndpoint = aws.String(url) })
+}
+
+func localConfig() aws.Config {
+	return aws.Config{
 		Region: Region,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "localaws"}, nil
 		}),
 	}
-	k := kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
-	return k, db
 }
 
 // Exports are shell lines that give another shell the environment of

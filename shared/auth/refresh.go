@@ -128,20 +128,26 @@ func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next stri
 
 // rotateTimeout bounds the rotation write: half the grace window, at least
 // 500 ms (and never past the request's own deadline).
-func (s *Service) rotateTimeout() time.Duration {
-	return max(s.opt.RefreshReuseGrace/2, 500*time.Millisecond)
-}
+func (s *Service) rotateTimeout() time.Duration { return rotateTimeout(s.opt.RefreshReuseGrace) }
+
+func rotateTimeout(grace time.Duration) time.Duration { return max(grace/2, 500*time.Millisecond) }
 
 // graceWindow is how long after rotated_at the replaced token is still
-// answered with its successor. rotated_at is stamped when the write is
-// sent; DynamoDB applies it at most rotateTimeout later (or the caller got
-// a 503 and retries), so the window is RefreshReuseGrace counted from the
-// moment the rotation was written. 0 turns it off.
-func (s *Service) graceWindow() time.Duration {
-	if s.opt.RefreshReuseGrace <= 0 {
+// answered with its successor: ReplacedTokenWindow(RefreshReuseGrace).
+func (s *Service) graceWindow() time.Duration { return ReplacedTokenWindow(s.opt.RefreshReuseGrace) }
+
+// ReplacedTokenWindow is how long after its rotation's rotated_at stamp a
+// replaced refresh token is answered with its successor, for a grace
+// window of grace (REFRESH_REUSE_GRACE). rotated_at is stamped when the
+// write is sent; DynamoDB applies it at most the write's timeout later
+// (else the caller got a 503 and retries), so this is grace counted from
+// the moment the rotation was written. Past it, the token is reuse. 0
+// turns it off.
+func ReplacedTokenWindow(grace time.Duration) time.Duration {
+	if grace <= 0 {
 		return 0
 	}
-	return s.opt.RefreshReuseGrace + s.rotateTimeout()
+	return grace + rotateTimeout(grace)
 }
 
 // loadPresented parses a refresh token and reads its session. A malformed
