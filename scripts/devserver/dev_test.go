@@ -546,7 +546,7 @@ func TestDevStopsEveryChild(t *testing.T) {
 	create.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GOCACHE=" + goEnv("GOCACHE"),
 		"GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local",
 		"AWS_PROFILE=nobody-here"}
-	if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "the local tables of scripts/dev") {
+	if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "the local stack of scripts/dev") {
 		t.Fatalf("the banner's create-user line %q: %v\n%s", m[1], err, out)
 	}
 	if _, r := newBrowser(t, d.api).login("bob@example.com", "bob password 1"); r.status != 200 {
