@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // TestHandEntryCannotSwallowARevocation: the reported case. An operator
@@ -48,5 +50,60 @@ func TestHandEntryCannotSwallowARevocation(t *testing.T) {
 	}
 	if ok, _ := s.authorize(t, owner.Access); !ok {
 		t.Fatal("a session started after the revocation is denied")
+	}
+}
+
+// TestRevokedTokenDenied: a revoked access token is denied at once in
+// strict mode, and within the revocation sync interval in replica mode
+// (not later), whichever way it was revoked: logout-all, the console
+// revoke of its jti, a refresh token reused.
+func TestRevokedTokenDenied(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("REVOCATION_SYNC", "1s")
+	env.CreateUser(t, "rita", "the right password")
+	// The replica reads the feed at its own interval here.
+	s := newServiceWith(t, env, map[string][]app.Option{"AuthorizerFunction": {
+		app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = false })}})
+	replicaMode := env.Getenv("REVOCATION_MODE") == "replica"
+
+	revocations := map[string]func(tok tokens, authCtx map[string]any){
+		"logout-all": func(tok tokens, authCtx map[string]any) {
+			call(t, s.logoutAll, protected(t, "logout-all", authCtx))
+		},
+		"console revoke of its jti": func(tok tokens, authCtx map[string]any) {
+			if _, err := s.revoke(context.Background(), []byte(`{"jti":"`+authCtx["jti"].(string)+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"reuse of its session's refresh token": func(tok tokens, authCtx map[string]any) {
+			s.refreshWith(t, tok.Refresh)
+			s.clock.Advance(10 * time.Second) // past the grace window
+			if r := s.refreshWith(t, tok.Refresh); r.StatusCode != 401 {
+				t.Fatalf("reuse: %d", r.StatusCode)
+			}
+		},
+	}
+	for name, revoke := range revocations {
+		t.Run(name, func(t *testing.T) {
+			s.clock.Advance(2 * time.Second)
+			tok := s.doLogin(t, "rita", "the right password")
+			ok, authCtx := s.authorize(t, tok.Access)
+			if !ok {
+				t.Fatal("a fresh token is denied")
+			}
+			revoke(tok, authCtx)
+			denied := func() bool { ok, _ := s.authorize(t, tok.Access); return !ok }
+			if !replicaMode {
+				if !denied() {
+					t.Fatal("strict mode: a revoked token allowed on the next request")
+				}
+				return
+			}
+			// Replica mode: the view may lag by at most the sync interval.
+			s.clock.Advance(1001 * time.Millisecond)
+			if !denied() {
+				t.Fatal("replica mode: a revoked token still allowed once the sync interval passed")
+			}
+		})
 	}
 }

@@ -162,3 +162,124 @@ func TestPutRevocationNeverSilent(t *testing.T) {
 		t.Fatal("a write to a missing table reported success")
 	}
 }
+
+// clock is a settable clock for the store's feed stamps.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// TestRevocationFeed: every revocation written lands in the feed as the
+// entry now stands (merged), readable by write time across bucket
+// boundaries with RevocationsSince; nothing written before from is
+// returned.
+func TestRevocationFeed(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	c := &clock{t: time.Now().Truncate(dynamo.FeedBucket).Add(dynamo.FeedBucket - 2*time.Second)} // just before a boundary
+	st := dynamo.New(env.DB, env.Tables, dynamo.WithClock(c.Now))
+	start := c.Now()
+
+	early := auth.NewRevocation(auth.RevokeToken, "j-early", start, "leak")
+	if err := st.PutRevocation(ctx, early); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(start.Add(3 * time.Second)) // the next bucket
+	user := auth.NewRevocation(auth.RevokeUser, "u1", c.Now(), "logout-all")
+	if err := st.PutRevocation(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(start.Add(4 * time.Second))
+	older := auth.NewRevocation(auth.RevokeUser, "u1", start.Add(-time.Hour), "an older cutoff")
+	if err := st.PutRevocation(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := st.RevocationsSince(ctx, start.Add(-time.Second), c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []auth.Revocation
+	tokens := 0
+	for _, e := range got {
+		switch e.Kind {
+		case auth.RevokeUser:
+			users = append(users, e)
+		case auth.RevokeToken:
+			tokens++
+			if e.Value != "j-early" || !e.ExpiresAt.Equal(early.ExpiresAt.Truncate(time.Second)) {
+				t.Errorf("token item %+v", e)
+			}
+		}
+	}
+	if tokens != 1 || len(users) != 2 {
+		t.Fatalf("feed since start: %d token and %d user items, want 1 and 2 (two buckets): %+v", tokens, len(users), got)
+	}
+	for _, e := range users { // the older write was fed as the entry stands: the later cutoff
+		if !e.RevokedAt.Equal(user.RevokedAt) {
+			t.Errorf("user item cutoff %v, want the merged entry's %v", e.RevokedAt, user.RevokedAt)
+		}
+	}
+	// From after the first write: only the later bucket's items.
+	got, err = st.RevocationsSince(ctx, start.Add(time.Second), c.Now())
+	if err != nil || len(got) != 2 {
+		t.Fatalf("feed since start+1s: %+v %v, want the two user items", got, err)
+	}
+}
+
+// slowFeed makes the first feed write take longer than FeedLateness by
+// moving the store's clock while it is in flight.
+type slowFeed struct {
+	dynamo.API
+	table string
+	clock *clock
+	slow  bool
+	puts  int
+}
+
+func (s *slowFeed) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := s.API.PutItem(ctx, in, opts...)
+	if *in.TableName == s.table {
+		s.puts++
+		if s.slow {
+			s.slow = false
+			s.clock.Set(s.clock.Now().Add(dynamo.FeedLateness + time.Second))
+		}
+	}
+	return out, err
+}
+
+// TestSlowFeedWriteIsWrittenAgain: a feed write that took longer than
+// FeedLateness may have become visible after a reader read past its
+// stamp; it is written again with a fresh stamp, which a reader that
+// started reading after the first stamp plus the lateness still finds.
+func TestSlowFeedWriteIsWrittenAgain(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	c := &clock{t: time.Now()}
+	api := &slowFeed{API: env.DB, table: env.Tables.RevocationFeed, clock: c, slow: true}
+	st := dynamo.New(api, env.Tables, dynamo.WithClock(c.Now))
+	stamp := c.Now()
+	if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeSession, "s1", stamp, "logout")); err != nil {
+		t.Fatal(err)
+	}
+	if api.puts != 2 {
+		t.Fatalf("%d feed writes, want 2 (the slow one written again)", api.puts)
+	}
+	got, err := st.RevocationsSince(ctx, stamp.Add(dynamo.FeedLateness+time.Millisecond), c.Now())
+	if err != nil || len(got) != 1 || got[0].Value != "s1" {
+		t.Fatalf("a reader from past the first stamp: %+v %v, want the rewritten item", got, err)
+	}
+}
