@@ -1,0 +1,240 @@
+// Package guard protects a Go HTTP service that runs outside API Gateway
+// (ECS, EKS, a Lambda behind an ALB, a laptop) with this service's access
+// tokens, exactly as the API Gateway authorizer does:
+//
+//   - the same strict checks (shared/token: RFC 8725, RFC 9068 section 4),
+//     with the verified-token cache;
+//   - the keys from the JWKS endpoint, fetched at start (New fails without
+//     them), kept for the document's max-age, and fetched again on sight of
+//     an unknown kid (a key rotation), at most once per 30 s;
+//   - revocations from the same per-process replica of the revocation feed
+//     (shared/replica; FeedReplica builds one over DynamoDB), so a revoked
+//     token is refused within the replica's sync interval (1 s), and the
+//     service keeps deciding through a DynamoDB outage up to the replica's
+//     staleness bound, then refuses.
+//
+// Guard.Middleware answers what RFC 6750 section 3 asks of a resource
+// server: 401 with WWW-Authenticate: Bearer (error="invalid_token" for a
+// bad, expired or revoked token), 503 when revocations cannot be checked.
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authkit/lambda-auth/shared/apigw"
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/token"
+)
+
+// Config is what a Guard needs. Issuer, Audience and MaxLifetime are the
+// stack's Issuer, Audience and AccessTokenTTL parameters.
+type Config struct {
+	Issuer   string
+	Audience string
+	// JWKSURL is the stack's JWKS endpoint (the JwksUrl output).
+	JWKSURL string
+	// Revocations answers whether a token is revoked: a replica of the
+	// revocation feed (FeedReplica) in production. Required.
+	Revocations auth.RevocationLookup
+	// MaxLifetime refuses tokens living longer than the stack issues
+	// (AccessTokenTTL): a replica holds revocations for that long only.
+	MaxLifetime time.Duration
+	Leeway      time.Duration // clock skew allowed on exp, nbf, iat; 10 s by default
+	// StoreTimeout bounds a revocation lookup that reads a store (not a
+	// replica, which bounds its own reads); 800 ms by default.
+	StoreTimeout time.Duration
+	HTTPClient   *http.Client     // for the JWKS; a client with a 5 s timeout by default
+	Logger       *slog.Logger     // nil: slog.Default()
+	Now          func() time.Time // nil: time.Now
+}
+
+// minRefetch is how often an unknown kid may make the Guard fetch the
+// JWKS again: a rotation is picked up at once, a flood of made-up kids
+// costs one fetch per 30 s.
+const minRefetch = 30 * time.Second
+
+// Guard verifies access tokens. It is safe for concurrent use.
+type Guard struct {
+	cfg Config
+	svc *auth.Service
+
+	keys      atomic.Pointer[keySet]
+	refetchMu sync.Mutex // one JWKS fetch at a time
+}
+
+// keySet is one fetched JWKS with its verifier.
+type keySet struct {
+	cache     *token.Cache
+	fetchedAt time.Time
+	maxAge    time.Duration
+}
+
+// New fetches the JWKS and returns a Guard; it fails when the JWKS cannot
+// be fetched or holds no usable key (fail closed from the start).
+func New(ctx context.Context, cfg Config) (*Guard, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" || cfg.JWKSURL == "" {
+		return nil, errors.New("guard: Issuer, Audience and JWKSURL are required")
+	}
+	if cfg.Revocations == nil {
+		return nil, errors.New("guard: Revocations is required (FeedReplica): without it a revoked token is accepted until it expires")
+	}
+	if cfg.MaxLifetime <= 0 {
+		return nil, errors.New("guard: MaxLifetime is required: the stack's AccessTokenTTL")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 10 * time.Second
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 800 * time.Millisecond
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Guard{cfg: cfg}
+	if err := g.fetch(ctx); err != nil {
+		return nil, err
+	}
+	g.svc = auth.New(auth.Deps{Verifier: verifierFunc(g.verify), Lookup: cfg.Revocations, Logger: cfg.Logger},
+		auth.Options{StoreTimeout: cfg.StoreTimeout, Now: cfg.Now})
+	return g, nil
+}
+
+// fetch reads the JWKS and installs its keys.
+func (g *Guard) fetch(ctx context.Context) error {
+	keys, maxAge, skipped, err := fetchJWKS(ctx, g.cfg.HTTPClient, g.cfg.JWKSURL)
+	for _, s := range skipped {
+		g.cfg.Logger.WarnContext(ctx, "guard: JWKS key left out", "why", s)
+	}
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	v, err := token.NewVerifier(g.cfg.Issuer, g.cfg.Audience, keys, token.WithLeeway(g.cfg.Leeway),
+		token.WithTimeFunc(g.cfg.Now), token.WithMaxLifetime(g.cfg.MaxLifetime))
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	g.keys.Store(&keySet{cache: token.NewCache(v, token.DefaultCacheSize), fetchedAt: g.cfg.Now(), maxAge: maxAge})
+	return nil
+}
+
+// refetch fetches the JWKS again if the current one is older than after.
+// A failure keeps the keys there are.
+func (g *Guard) refetch(after time.Duration) {
+	g.refetchMu.Lock()
+	defer g.refetchMu.Unlock()
+	if g.cfg.Now().Sub(g.keys.Load().fetchedAt) < after {
+		return // fetched meanwhile
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.fetch(ctx); err != nil {
+		g.cfg.Logger.WarnContext(ctx, "guard: JWKS refresh failed, keeping the keys there are", "err", err)
+		// Do not try again on every request: wait as for an unknown kid.
+		ks := *g.keys.Load()
+		ks.fetchedAt, ks.maxAge = g.cfg.Now(), minRefetch
+		g.keys.Store(&ks)
+	}
+}
+
+// verify is the token check: the cached verifier of the current key set,
+// the key set fetched again when stale or when the kid is unknown.
+func (g *Guard) verify(raw string) (*token.Claims, error) {
+	ks := g.keys.Load()
+	if g.cfg.Now().Sub(ks.fetchedAt) > ks.maxAge {
+		g.refetch(ks.maxAge)
+		ks = g.keys.Load()
+	}
+	c, err := ks.cache.Verify(raw)
+	if errors.Is(err, token.ErrUnknownKey) && g.cfg.Now().Sub(ks.fetchedAt) >= minRefetch {
+		g.refetch(minRefetch)
+		c, err = g.keys.Load().cache.Verify(raw)
+	}
+	return c, err
+}
+
+type verifierFunc func(string) (*token.Claims, error)
+
+func (f verifierFunc) Verify(raw string) (*token.Claims, error) { return f(raw) }
+
+// Verify checks an access token (the compact JWS, without "Bearer "):
+// signature and claims, then revocation. Errors wrap auth.ErrInvalidToken,
+// auth.ErrRevoked or auth.ErrUnavailable (revocations could not be
+// checked: refuse, and let the client retry).
+func (g *Guard) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+	return g.svc.Authorize(ctx, raw)
+}
+
+type claimsKey struct{}
+
+// ClaimsFrom returns the claims Middleware put in the request's context.
+// They are shared: read them, never change them.
+func ClaimsFrom(ctx context.Context) (*token.Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*token.Claims)
+	return c, ok
+}
+
+// Middleware lets a request through to next only with a valid, unrevoked
+// access token in its Authorization header (exactly one, "Bearer <token>",
+// RFC 6750 2.1), and puts the token's claims in its context (ClaimsFrom).
+// Otherwise it answers as RFC 6750 3.1 says: 401 with WWW-Authenticate:
+// Bearer, and error="invalid_token" when a token was given; 503 with
+// Retry-After when revocations could not be checked. The body is JSON
+// {"error", "error_description"}; the log line names the reason, never the
+// token.
+func (g *Guard) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := r.Header.Values("Authorization")
+		if len(hdr) == 0 {
+			refuse(w, http.StatusUnauthorized, `Bearer realm="api"`, "invalid_request", "an access token is required: Authorization: Bearer <token>")
+			return
+		}
+		raw, ok := "", len(hdr) == 1
+		if ok {
+			raw, ok = apigw.BearerToken(hdr[0])
+		}
+		if !ok {
+			refuse(w, http.StatusUnauthorized, `Bearer realm="api", error="invalid_request"`, "invalid_request", "give one Authorization header: Bearer <token>")
+			return
+		}
+		c, err := g.Verify(r.Context(), raw)
+		switch {
+		case errors.Is(err, auth.ErrUnavailable):
+			g.cfg.Logger.ErrorContext(r.Context(), "guard: refused, revocations cannot be checked (fail closed)", "err", err)
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "revocations cannot be checked right now; retry")
+			return
+		case err != nil:
+			g.cfg.Logger.InfoContext(r.Context(), "guard: refused", "reason", err.Error())
+			refuse(w, http.StatusUnauthorized, `Bearer realm="api", error="invalid_token"`, "invalid_token", "the access token is invalid, expired or revoked")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+	})
+}
+
+func refuse(w http.ResponseWriter, status int, challenge, code, description string) {
+	if challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]string{"error": code, "error_description": strings.TrimSpace(description)})
+}
