@@ -8,9 +8,10 @@ import (
 // dynamoUnits are the request units of one operation from its counted
 // calls, for items under 4 KB (reads) and 1 KB (writes): a strongly
 // consistent GetItem is 1 RRU, each key of a consistent BatchGetItem 1 RRU
-// (the service always batches 3 keys), each write 1 WRU.
+// (the service always batches 3 keys), a consistent Query of a feed
+// bucket 1 RRU (its few new items are well under 4 KB), each write 1 WRU.
 func dynamoUnits(s sample) (rru, wru float64) {
-	rru = s["DynamoDB.GetItem/op"] + 3*s["DynamoDB.BatchGetItem/op"]
+	rru = s["DynamoDB.GetItem/op"] + 3*s["DynamoDB.BatchGetItem/op"] + s["DynamoDB.Query/op"]
 	wru = s["DynamoDB.PutItem/op"] + s["DynamoDB.UpdateItem/op"] + s["DynamoDB.DeleteItem/op"]
 	return rru, wru
 }
@@ -31,6 +32,8 @@ func (r *report) writeCost(w *mdWriter) {
 	}
 	s := r.services.samples
 	aCPU, aWait := cpuWait(s["Authorize"])
+	sCPU, sWait := cpuWait(s["AuthorizeStrict"])
+	sR, sW := dynamoUnits(s["AuthorizeStrict"][0])
 	lCPU, lWait := cpuWait(s["Login"])
 	fCPU, fWait := cpuWait(s["Refresh"])
 	aR, aW := dynamoUnits(s["Authorize"][0])
@@ -39,8 +42,9 @@ func (r *report) writeCost(w *mdWriter) {
 	signs := func(name string) float64 { return median(values(s[name], "KMS.Sign/op")) }
 	const awsWait = 10 // ms: an assumed AWS round trip per operation, for the sensitivity row
 	lines := []costLine{
-		newCostLine("authorization (ES256)", mem["AuthorizerFunction"], aCPU, aWait, aR, aW, 0, priceKMSAsym, false, "waits as measured here"),
-		newCostLine("authorization, AWS waits", mem["AuthorizerFunction"], aCPU, awsWait, aR, aW, 0, priceKMSAsym, false, fmt.Sprintf("waits %d ms (assumed)", awsWait)),
+		newCostLine("authorization, replica mode (ES256)", mem["AuthorizerFunction"], aCPU, aWait, aR, aW, 0, priceKMSAsym, false, "as measured here: one feed Query per second per container"),
+		newCostLine("authorization, strict mode (ES256)", mem["AuthorizerFunction"], sCPU, sWait, sR, sW, 0, priceKMSAsym, false, "waits as measured here"),
+		newCostLine("authorization, strict mode, AWS waits", mem["AuthorizerFunction"], sCPU, awsWait, sR, sW, 0, priceKMSAsym, false, fmt.Sprintf("waits %d ms (assumed)", awsWait)),
 		newCostLine("login (ES256 key)", mem["LoginFunction"], lCPU, lWait, lR, lW, signs("Login"), priceKMSAsym, true, "waits as measured here"),
 		newCostLine("login, AWS waits", mem["LoginFunction"], lCPU, 5*awsWait, lR, lW, signs("Login"), priceKMSAsym, true, fmt.Sprintf("waits %d ms (assumed)", 5*awsWait)),
 		newCostLine("login (RSA 2048 key)", mem["LoginFunction"], lCPU, lWait, lR, lW, signs("Login"), priceKMSRSA2048, true, "RS256: cheaper Sign"),
@@ -62,8 +66,9 @@ func (r *report) writeCost(w *mdWriter) {
 			usd(c.kms), usd(c.apigw), "**"+usd(c.total())+"**")
 	}
 	w.p("")
-	w.p("An authorization's own cost has no API Gateway column: it is the price of guarding a request that API Gateway bills anyway (%s per million HTTP API requests). So the authorizer adds about **%s per million protected requests** (%s with the request itself). Login and refresh are routes of their own and pay their API Gateway request. What dominates: the Lambda request fee and the 3 RRU of the revocation lookup for the authorizer; the KMS Sign for login and refresh with an ECC key (an RSA 2048 key signs at a fifth of the price, with 256-byte signatures instead of 64), and argon2id's CPU for login.",
-		usd(priceHTTPAPI.usd*1e6), usd(lines[0].total()), usd(lines[0].total()+priceHTTPAPI.usd*1e6))
+	w.p("An authorization's own cost has no API Gateway column: it is the price of guarding a request that API Gateway bills anyway (%s per million HTTP API requests). So the authorizer adds about **%s per million protected requests in replica mode** and %s in strict mode (%s and %s with the request itself). The replica's DynamoDB reads do not grow with the request rate: one consistent Query per second per warm container (about 2.6 million a month, %s, for a container busy all month), against 3 RRU per request in strict mode. Login and refresh are routes of their own and pay their API Gateway request. What dominates: the Lambda request fee (and in strict mode the 3 RRU of the revocation lookup) for the authorizer; the KMS Sign for login and refresh with an ECC key (an RSA 2048 key signs at a fifth of the price, with 256-byte signatures instead of 64), and argon2id's CPU for login.",
+		usd(priceHTTPAPI.usd*1e6), usd(lines[0].total()), usd(lines[1].total()), usd(lines[0].total()+priceHTTPAPI.usd*1e6),
+		usd(lines[1].total()+priceHTTPAPI.usd*1e6), usd(30*24*3600*priceRRU.usd))
 	w.p("")
 	w.p("Prices, read on 2026-11-28 (check them before relying on them):")
 	w.p("")

@@ -142,32 +142,11 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 // included. The floor is a GetItem on the same local DynamoDB; GET
 // /.well-known/jwks.json (no authorizer) is the gateway's own hop.
 func runViaGateway(ctx context.Context, o *options, r *report) error {
-	state := filepath.Join(o.scratch, "dev-state")
-	cmd := exec.CommandContext(ctx, filepath.Join(o.root, "scripts", "dev"), "--port", "0", "--kms-port", "0", "--dynamodb-port", "0",
-		"--state", state, "--reset")
-	cmd.Dir = o.root
-	cmd.Env = benchEnv()
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
-	env, err := waitEndpoints(ctx, filepath.Join(state, "endpoints.env"), &logs)
+	env, stop, err := startDev(ctx, o, "e2e")
 	if err != nil {
 		return err
 	}
+	defer stop()
 	api := strings.TrimSuffix(env["API_URL"], "/")
 	body, _ := json.Marshal(map[string]string{"username": env["DEMO_USERNAME"], "password": env["DEMO_PASSWORD"]})
 	resp, err := client.Post(api+"/auth/login", "application/json", bytes.NewReader(body))
@@ -220,6 +199,40 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 		floor: seriesGetItem, hop: "GET /.well-known/jwks.json (gateway hop)",
 		cmd: fmt.Sprintf("scripts/bench --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
 	return nil
+}
+
+// startDev runs scripts/dev (fresh state, free ports) with extra
+// arguments, waits until it is ready, and returns its endpoints file and a
+// function that stops it.
+func startDev(ctx context.Context, o *options, name string, args ...string) (map[string]string, func(), error) {
+	state := filepath.Join(o.scratch, "dev-"+name)
+	args = append([]string{"--port", "0", "--lambda-port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", state, "--reset"}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(o.root, "scripts", "dev"), args...)
+	cmd.Dir = o.root
+	cmd.Env = benchEnv()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	env, err := waitEndpoints(ctx, filepath.Join(state, "endpoints.env"), &logs)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return env, stop, nil
 }
 
 // waitEndpoints waits for scripts/dev's endpoints.env and reads it.

@@ -81,6 +81,9 @@ func run(ctx context.Context, o *options) error {
 		{"instruction counts", runInstructions},
 		{"login and refresh benchmarks", runServices},
 		{"authorizer end to end", runEndToEnd},
+		{"Node peers", runPeers},
+		{"replica load", runReplicaLoad},
+		{"revocation latency and outage", runRevocationLatency},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
 	}

@@ -19,6 +19,8 @@ type report struct {
 	e2e      e2eResult
 	cold     coldResult
 	zips     zipResult
+	peers    peerResult
+	replica  replicaResult
 }
 
 const (
@@ -94,6 +96,7 @@ func (r *report) markdown() []byte {
 	r.writeThroughput(&w)
 	r.writeServices(&w)
 	r.writeEndToEnd(&w)
+	r.writeReplica(&w)
 	r.writeCold(&w)
 	r.writeZips(&w)
 	r.writeCost(&w)
@@ -136,6 +139,7 @@ func (r *report) writeGoals(w *mdWriter) {
 		w.row(fmt.Sprintf("fewer allocations than golang-jwt's Parse (%s)", a.alg),
 			fmt.Sprintf("%s vs %s allocs/op", f0(allocs), f0(jwtAllocs)), yesNo(allocs < jwtAllocs))
 	}
+	r.replicaGoals(w)
 	var largest string
 	var size int64
 	for n, z := range r.zips.zipped {
@@ -271,7 +275,8 @@ func (r *report) writeServices(w *mdWriter) {
 	w.code(r.services.cmd)
 	w.header("operation", "wall", "CPU of this process", "× KMS Sign round trip", "AWS calls per operation")
 	for _, op := range []struct{ name, label string }{
-		{"Login", "login"}, {"Refresh", "refresh"}, {"Authorize", "authorizer request, real revocation lookup"},
+		{"Login", "login"}, {"Refresh", "refresh"}, {"Authorize", "authorizer request, replica mode (the default; feed synced with local DynamoDB)"},
+		{"AuthorizeStrict", "authorizer request, strict mode (its revocation lookup on local DynamoDB)"},
 		{"KMSSign", "KMS Sign (ECDSA P-256, digest)"}, {"DynamoDBGetItem", "DynamoDB GetItem, consistent"},
 		{"RevocationLookup", "revocation lookup: BatchGetItem of 3 keys, consistent"},
 	} {

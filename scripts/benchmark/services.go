@@ -9,7 +9,7 @@ import (
 
 const appPkg = "shared/app"
 
-var serviceBenches = []string{"Authorize", "Login", "Refresh", "KMSSign", "DynamoDBGetItem", "RevocationLookup"}
+var serviceBenches = []string{"Authorize", "AuthorizeStrict", "Login", "Refresh", "KMSSign", "DynamoDBGetItem", "RevocationLookup"}
 
 type serviceResult struct {
 	samples map[string][]sample
@@ -47,6 +47,6 @@ func runServices(ctx context.Context, o *options, r *report) error {
 	}
 	r.services = serviceResult{samples: samples, wire: wire,
 		wireCmd: fmt.Sprintf("scripts/local-servers -- go test -run '^$' -bench '^BenchmarkWire$' -benchtime 5x ./%s/", appPkg),
-		cmd:     fmt.Sprintf("scripts/local-servers -- go test -run '^$' -bench '^Benchmark(Authorize|Login|Refresh|KMSSign|DynamoDBGetItem|RevocationLookup)$' -count %d ./%s/", o.svcRounds, appPkg)}
+		cmd:     fmt.Sprintf("scripts/local-servers -- go test -run '^$' -bench '^Benchmark(Authorize|AuthorizeStrict|Login|Refresh|KMSSign|DynamoDBGetItem|RevocationLookup)$' -count %d ./%s/", o.svcRounds, appPkg)}
 	return nil
 }

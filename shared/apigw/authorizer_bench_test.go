@@ -27,6 +27,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -167,6 +168,83 @@ func invokeOnce(b *testing.B, h apigw.AuthorizerHandler, ctx context.Context, ev
 
 func BenchmarkAuthorizerES256(b *testing.B) { benchAuthorizerPath(b, "ES256") }
 func BenchmarkAuthorizerRS256(b *testing.B) { benchAuthorizerPath(b, "RS256") }
+
+// The authorizer as deployed in replica mode (the default): the verified
+// token cache in front of the verifier, and revocations from a replica of
+// the feed whose view is fresh (no read on the request path).
+func benchReplicaAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.AuthorizerHandler {
+	b.Helper()
+	v, err := token.NewVerifier("https://auth.example.com", "https://api.example.com",
+		[]token.PublicKey{{KID: k.KeyID(), Alg: k.alg, Key: k.pub}},
+		token.WithLeeway(10*time.Second), token.WithTimeFunc(func() time.Time { return benchNow }),
+		token.WithMaxLifetime(15*time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	rep := replica.New(emptyFeed{}, replica.Options{SyncInterval: time.Second, MaxStaleness: 5 * time.Minute,
+		Window: 15*time.Minute + 10*time.Second, Now: func() time.Time { return benchNow }, Logger: log})
+	if err := rep.Load(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, cacheSize), Lookup: rep, Logger: log},
+		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
+	return apigw.Authorizer(svc, log)
+}
+
+// emptyFeed is a revocation feed with nothing revoked.
+type emptyFeed struct{}
+
+func (emptyFeed) RevocationsSince(context.Context, time.Time, time.Time) ([]auth.Revocation, error) {
+	return nil, nil
+}
+
+// BenchmarkAuthorizerCachedES256: a token the authorizer has verified
+// before (the common case: a client calls many times per token lifetime):
+// SHA-256 of the token, the cached claims, their time checks, the
+// replica's three map lookups.
+func BenchmarkAuthorizerCachedES256(b *testing.B) {
+	k := newBenchKey(b, "ES256")
+	h := benchReplicaAuthorizer(b, k, token.DefaultCacheSize)
+	ev := testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k))
+	ctx := context.Background()
+	if out, err := h.Invoke(ctx, ev); err != nil || !bytes.HasPrefix(out, []byte(`{"isAuthorized":true,`)) {
+		b.Fatalf("warm-up: %s %v", out, err)
+	}
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		invokeOnce(b, h, ctx, ev)
+	}
+	cpu.report(b)
+}
+
+// BenchmarkAuthorizerNewTokenES256: a token the authorizer has not seen:
+// the whole check plus the cache's work (two tokens taking turns in a
+// one-entry cache, so every call misses and evicts).
+func BenchmarkAuthorizerNewTokenES256(b *testing.B) {
+	k := newBenchKey(b, "ES256")
+	h := benchReplicaAuthorizer(b, k, 1)
+	evs := [2][]byte{
+		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k)),
+		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k)),
+	}
+	ctx := context.Background()
+	for _, ev := range evs {
+		if out, err := h.Invoke(ctx, ev); err != nil || !bytes.HasPrefix(out, []byte(`{"isAuthorized":true,`)) {
+			b.Fatalf("warm-up: %s %v", out, err)
+		}
+	}
+	b.ReportAllocs()
+	cpu := startCPU()
+	i := 0
+	for b.Loop() {
+		invokeOnce(b, h, ctx, evs[i&1])
+		i++
+	}
+	cpu.report(b)
+}
 
 // BenchmarkFloorES256 is the bare primitive: SHA-256 of the signing input
 // and ecdsa.VerifyASN1 of the same signature in DER form.

@@ -165,11 +165,20 @@ func BenchmarkWire(b *testing.B) {
 	}
 }
 
-// BenchmarkAuthorize is the authorizer function's whole warm request with
-// its real revocation lookup on the local DynamoDB: the payload 2.0 event
-// in, the simple response out (Invoke, as the Lambda runtime calls it).
-func BenchmarkAuthorize(b *testing.B) {
+// BenchmarkAuthorize is the authorizer function's whole warm request as
+// deployed by default (replica mode: the revocation replica syncs with the
+// local DynamoDB at most once a second, the token is cached after its
+// first check): the payload 2.0 event in, the simple response out (Invoke,
+// as the Lambda runtime calls it).
+func BenchmarkAuthorize(b *testing.B) { benchAuthorize(b, "replica") }
+
+// BenchmarkAuthorizeStrict is the same in strict mode: one consistent
+// BatchGetItem of the token's revocation entries per request.
+func BenchmarkAuthorizeStrict(b *testing.B) { benchAuthorize(b, "strict") }
+
+func benchAuthorize(b *testing.B, mode string) {
 	env := testenv.New(b)
+	env.Set("REVOCATION_MODE", mode)
 	env.CreateUser(b, "bench", benchPassword)
 	calls := testenv.NewCounter()
 	login := benchWire(b, env, calls, app.Login)
