@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // TokenResponse is the body of a successful login or refresh (RFC 6749 5.1
@@ -38,7 +39,7 @@ func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		if in.Username == "" || in.Password == "" {
 			return Error(ctx, log, badRequest("username and password are required")), nil
 		}
-		if len(in.Password) > 1024 || len(in.Username) > 256 {
+		if len(in.Password) > password.MaxBytes || len(in.Username) > password.MaxUsernameInputBytes {
 			return Error(ctx, log, badRequest("username or password is too long")), nil
 		}
 		// A browser gets the refresh token only as an HttpOnly cookie, out of

@@ -19,10 +19,25 @@ type Identity struct {
 	ExpiresAt int64  `json:"exp"`
 }
 
+// The keys of the authorizer's context: the claims it passes on, under
+// their JWT names. identityContext writes them, IdentityFrom reads them,
+// appendSimpleResponse encodes them (identityKeys, in encoding/json's
+// sorted order).
+const (
+	keySub      = "sub"
+	keySID      = "sid"
+	keyJTI      = "jti"
+	keyClientID = "client_id"
+	keyScope    = "scope"
+	keyExp      = "exp"
+)
+
+var identityKeys = [...]string{keyClientID, keyExp, keyJTI, keyScope, keySID, keySub}
+
 func identityContext(c *token.Claims) map[string]any {
 	return map[string]any{
-		"sub": c.Subject, "sid": c.SessionID, "jti": c.ID,
-		"client_id": c.ClientID, "scope": c.Scope, "exp": c.ExpiresAt.Unix(),
+		keySub: c.Subject, keySID: c.SessionID, keyJTI: c.ID,
+		keyClientID: c.ClientID, keyScope: c.Scope, keyExp: c.ExpiresAt.Unix(),
 	}
 }
 
@@ -35,12 +50,12 @@ func IdentityFrom(req Request) (Identity, error) {
 		return Identity{}, &requestError{401, "unauthorized", "this route requires an access token"}
 	}
 	var id Identity
-	id.Subject, _ = a.Lambda["sub"].(string)
-	id.SessionID, _ = a.Lambda["sid"].(string)
-	id.TokenID, _ = a.Lambda["jti"].(string)
-	id.ClientID, _ = a.Lambda["client_id"].(string)
-	id.Scope, _ = a.Lambda["scope"].(string)
-	switch v := a.Lambda["exp"].(type) {
+	id.Subject, _ = a.Lambda[keySub].(string)
+	id.SessionID, _ = a.Lambda[keySID].(string)
+	id.TokenID, _ = a.Lambda[keyJTI].(string)
+	id.ClientID, _ = a.Lambda[keyClientID].(string)
+	id.Scope, _ = a.Lambda[keyScope].(string)
+	switch v := a.Lambda[keyExp].(type) {
 	case float64:
 		id.ExpiresAt = int64(v)
 	case string:

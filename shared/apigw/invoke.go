@@ -30,10 +30,6 @@ func (h AuthorizerHandler) Invoke(ctx context.Context, payload []byte) ([]byte, 
 	return json.Marshal(out)
 }
 
-// identityKeys are the keys of identityContext, sorted as encoding/json
-// sorts map keys.
-var identityKeys = [...]string{"client_id", "exp", "jti", "scope", "sid", "sub"}
-
 // appendSimpleResponse encodes an HTTP API simple response whose context is
 // identityContext's (or empty) exactly as json.Marshal does; ok is false
 // for any other context.

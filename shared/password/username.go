@@ -9,6 +9,10 @@ import (
 // MaxUsernameBytes bounds usernames after normalization.
 const MaxUsernameBytes = 64
 
+// MaxUsernameInputBytes bounds a username as typed, before normalization
+// (width mapping can shrink it): longer input is refused unread.
+const MaxUsernameInputBytes = 4 * MaxUsernameBytes
+
 // ErrUsername is returned for a username that cannot name an account.
 var ErrUsername = errors.New("username: not a valid username")
 
@@ -19,7 +23,7 @@ var ErrUsername = errors.New("username: not a valid username")
 // look-alikes from other scripts (Cyrillic "аlice") are refused instead of
 // becoming a second account that reads the same.
 func NormalizeUsername(s string) (string, error) {
-	if s == "" || len(s) > 4*MaxUsernameBytes {
+	if s == "" || len(s) > MaxUsernameInputBytes {
 		return "", ErrUsername
 	}
 	n, err := precis.UsernameCaseMapped.String(s)
