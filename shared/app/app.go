@@ -297,7 +297,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	if w.cfg.RevocationMode == "replica" {
 		ro := replica.Options{
 			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
-			Window: w.cfg.AccessTokenTTL + w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
+			Window: w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
 			Now: w.set.now, Logger: w.set.logger,
 		}
 		for _, fn := range w.set.replica {

@@ -104,6 +104,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	_, authCtx := s.authorize(t, fifth.Access)
 	handEntry("sub#" + user.ID)
 	call(t, s.logoutAll, protected(t, "logout-all", authCtx))
+	s.clock.Advance(2 * time.Second) // the hand entry (every session, for a second) has passed
 	sixth := s.doLogin(t, "iris", "the right password")
 	handEntry("jti#j-1")
 	for _, ev := range []string{`{"jti":"j-1"}`, `{"session_id":"` + sixth.Refresh[:32] + `"}`, `{"user_id":"` + user.ID + `"}`} {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/replica"
 )
@@ -106,4 +108,119 @@ func TestRevokedTokenDenied(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRepeatedLogoutsWriteNothing: a session ends once; logging out with
+// its token again, or replaying its rotated-out token, writes nothing more
+// (anyone holding an old refresh token could otherwise grow the
+// revocation feed every authorizer reads; found by review).
+func TestRepeatedLogoutsWriteNothing(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivan", "a long enough password")
+	s := newService(t, env)
+	tok := s.doLogin(t, "ivan", "a long enough password")
+	s.readTokens(t, s.refreshWith(t, tok.Refresh))
+	s.clock.Advance(10 * time.Second)
+	for range 20 {
+		s.clock.Advance(3 * time.Millisecond)
+		if r := s.logoutWith(t, tok.Refresh); r.StatusCode != 204 {
+			t.Fatalf("logout: %d", r.StatusCode)
+		}
+		s.clock.Advance(3 * time.Millisecond)
+		if r := s.refreshWith(t, tok.Refresh); r.StatusCode != 401 {
+			t.Fatalf("replay: %d", r.StatusCode)
+		}
+	}
+	out, err := env.DB.Scan(context.Background(), &dynamodb.ScanInput{TableName: &env.Tables.RevocationFeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 1 {
+		t.Fatalf("%d feed items for one session ended once (20 logouts and 20 replays of its token), want 1", len(out.Items))
+	}
+}
+
+// TestHalfDoneRevocationFailsClosed: a logout, or a reuse detected on a
+// thief's replay, whose revocation entry cannot be written after its feed
+// item was: the answer is 503, the replicas already deny the session's
+// access tokens (replica mode), and the retry completes it (refresh
+// refused). Found by review: with the entry first and the feed second, a
+// failed feed write left the access tokens valid in replica mode.
+func TestHalfDoneRevocationFailsClosed(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "hugo", "a long enough password")
+	db := testenv.NewFaultProxy(t, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.URL)
+	s := newService(t, env)
+	for _, how := range []string{"logout", "reuse detected on the thief's replay"} {
+		t.Run(how, func(t *testing.T) {
+			s.clock.Advance(time.Second)
+			tok := s.doLogin(t, "hugo", "a long enough password")
+			current := tok.Refresh
+			do := func() apigw.Response {
+				req := httpEvent(t, "logout", "REPLACE_WITH_REFRESH_TOKEN", tok.Refresh)
+				req.Headers["origin"] = "https://app.test.example"
+				return callBefore(t, s.logout, req)
+			}
+			if how != "logout" {
+				current = s.readTokens(t, s.refreshWith(t, tok.Refresh)).Refresh
+				s.clock.Advance(10 * time.Second) // past the grace window
+				do = func() apigw.Response { return callBefore(t, s.refresh, s.refreshRequest(t, tok.Refresh)) }
+			}
+			db.Set(testenv.Fault{Mode: testenv.Error, Op: "PutItem", Table: env.Tables.Revocations})
+			r := do()
+			db.Reset()
+			want503(t, how+" with the entry's write failing", r)
+			if env.Getenv("REVOCATION_MODE") == "replica" {
+				if ok, _ := s.authorize(t, tok.Access); ok {
+					t.Fatal("replica mode: the access token of a half-revoked session is allowed")
+				}
+			}
+			if r := do(); r.StatusCode/100 == 5 {
+				t.Fatalf("the retry: %d %s", r.StatusCode, r.Body)
+			}
+			if r := s.refreshWith(t, current); r.StatusCode != 401 {
+				t.Fatalf("refresh after the retry completed the revocation: %d", r.StatusCode)
+			}
+			if ok, _ := s.authorize(t, tok.Access); ok {
+				t.Fatal("the access token allowed after the revocation completed")
+			}
+		})
+	}
+}
+
+// TestBannedUserGetsNoSession: a user entry that covers sessions starting
+// now (typed by hand without cutoff: "every session until it expires",
+// then merged by the revoke function, as README says to do in replica
+// mode) stops login itself, as for a disabled user: no token is ever
+// minted for a session a revocation covers, so authorizer containers
+// started long after the entry (whose replica loads only the last token
+// lifetime of the feed) have nothing to miss. Found by review.
+func TestBannedUserGetsNoSession(t *testing.T) {
+	env := testenv.New(t)
+	u := env.CreateUser(t, "mallory", "a long enough password")
+	s := newService(t, env)
+	ctx := context.Background()
+	if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &env.Tables.Revocations, Item: map[string]types.AttributeValue{
+		"pk":         &types.AttributeValueMemberS{Value: "sub#" + u.ID},
+		"expires_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.clock.Now().Add(30*24*time.Hour).Unix(), 10)},
+		"reason":     &types.AttributeValueMemberS{Value: "banned"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.revoke(ctx, []byte(`{"user_id":"`+u.ID+`","reason":"banned"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(16 * time.Minute) // past any replica's window
+	resp := call(t, s.login, loginEvent(t, "mallory", "a long enough password"))
+	if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
+		t.Fatalf("login of a banned user: %d %s, want 401 invalid_credentials", resp.StatusCode, resp.Body)
+	}
+	// A user revoked with a cutoff in the past logs in again.
+	env.CreateUser(t, "nina", "a long enough password")
+	n := s.doLogin(t, "nina", "a long enough password")
+	_, authCtx := s.authorize(t, n.Access)
+	call(t, s.logoutAll, protected(t, "logout-all", authCtx))
+	s.clock.Advance(time.Millisecond)
+	s.doLogin(t, "nina", "a long enough password")
 }

@@ -234,6 +234,9 @@ type Revocations interface {
 	// it for replicas. It returns an error when it could not make sure of
 	// that; it never drops r silently, and a retry completes it.
 	PutRevocation(ctx context.Context, r Revocation) error
+	// UserRevocation reads a user's entry (sub#), strongly consistent; ok
+	// is false when there is none.
+	UserRevocation(ctx context.Context, userID string) (r Revocation, ok bool, err error)
 }
 
 // RevocationLookup finds the entries that could cover one access token:

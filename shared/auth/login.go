@@ -109,6 +109,18 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tok
 	if err := s.Users.ClearLoginFailures(ctx, throttleKey, att.Count); err != nil {
 		s.Logger.WarnContext(ctx, "clear login attempts", "user", who, "err", err)
 	}
+	// A user whose entry covers a session starting now (an entry typed
+	// by hand without cutoff or with one in the future, or "every session
+	// until" a moment) gets no session, as a disabled user gets none: no
+	// token is ever minted for a session a revocation covers, which is
+	// what lets the authorizers' replicas keep only the last token
+	// lifetime of the feed (shared/replica).
+	if r, ok, err := s.Revocations.UserRevocation(ctx, user.ID); err != nil {
+		return Tokens{}, unavailable("login: read the user's revocation", err)
+	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: now}, now) {
+		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked", "until", r.ExpiresAt)
+		return Tokens{}, ErrInvalidCredentials
+	}
 	if previous != "" {
 		if err := s.endPresented(ctx, previous, "replaced by a new login", now); err != nil {
 			return Tokens{}, err

@@ -111,6 +111,13 @@ func (m *memStore) PutRevocation(_ context.Context, r Revocation) error {
 	return nil
 }
 
+func (m *memStore) UserRevocation(_ context.Context, userID string) (Revocation, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.revocations["sub#"+userID]
+	return r, ok, nil
+}
+
 func (m *memStore) Revocations(_ context.Context, jti, sid, sub string) ([]Revocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -181,7 +181,7 @@ func (s *Service) classify(sess *Session, h []byte, now time.Time) presentedKind
 	case equalHash(sess.TokenHash, h):
 		return presentedCurrent
 	case equalHash(sess.PrevHash, h):
-		if now.Sub(sess.RotatedAt) <= s.graceWindow() {
+		if w := s.graceWindow(); w > 0 && now.Sub(sess.RotatedAt) <= w {
 			return presentedGrace
 		}
 		return presentedReused
@@ -195,6 +195,11 @@ func (s *Service) classify(sess *Session, h []byte, now time.Time) presentedKind
 // token it issued (RFC 9700 4.14.2): the legitimate client and an attacker
 // both hold tokens of this chain and we cannot tell which is which.
 func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Time) error {
+	if !sess.RevokedAt.IsZero() {
+		// Ended already, its revocation complete (the mark is written last):
+		// a replay writes nothing, so replays cannot grow the feed.
+		return ErrInvalidRefreshToken
+	}
 	s.Logger.WarnContext(ctx, "refresh token reuse detected: revoking session", "sid", sess.ID, "sub", sess.UserID)
 	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now); err != nil {
 		return err
@@ -203,9 +208,10 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 }
 
 // endSession kills the access tokens of a session, then ends its refresh
-// chain. The revocation entry comes first and is written again even when
-// the session is already marked ended: if a previous attempt failed between
-// the two writes, a retry completes it instead of stopping at the mark.
+// chain: the revocation (entry and feed) first, the session's mark last.
+// A session marked ended therefore has its revocation complete, and callers
+// acting on a client's request skip it (a retry of a half-done one, not yet
+// marked, writes everything again and completes it).
 func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
 	if err := s.Revocations.PutRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
 		return unavailable("revoke session", err)
@@ -270,7 +276,10 @@ func (s *Service) endPresented(ctx context.Context, presented, reason string, no
 	if err != nil {
 		return err
 	}
-	if s.classify(sess, h, now) == presentedUnknown {
+	// A token of no session of ours ends nothing; a session already ended
+	// (its revocation complete) is not written again: repeated logouts
+	// cannot grow the revocation feed.
+	if s.classify(sess, h, now) == presentedUnknown || !sess.RevokedAt.IsZero() {
 		return nil
 	}
 	if err := s.endSession(ctx, sess.ID, reason, now); err != nil {

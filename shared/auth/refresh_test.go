@@ -98,6 +98,23 @@ func TestRefreshRules(t *testing.T) {
 			}, present: replaced, wantNext: 1},
 		{description: "a rotation whose answer was lost is found in place: the same successor",
 			setup: func(r *rowEnv) { r.store.rotateErr = ErrRotationConflict }, present: current, wantNext: -1, wantWrites: 1},
+		{description: "grace off: the replaced token at the rotation's very instant is reuse",
+			options: func(o *Options) { o.RefreshReuseGrace = 0 },
+			setup:   func(r *rowEnv) { r.rotate() }, present: replaced,
+			wantErr: ErrInvalidRefreshToken, wantRevoked: true, wantWrites: 2},
+		{description: "grace off: the replaced token from a refresh whose clock is behind is reuse",
+			options: func(o *Options) { o.RefreshReuseGrace = 0 },
+			setup:   func(r *rowEnv) { r.rotate(); r.clock.Advance(-50 * time.Millisecond) }, present: replaced,
+			wantErr: ErrInvalidRefreshToken, wantRevoked: true, wantWrites: 2},
+		{description: "a replay of a token of a session already ended for reuse writes nothing",
+			setup: func(r *rowEnv) {
+				r.rotate()
+				r.clock.Advance(time.Minute)
+				if _, err := r.svc.Refresh(context.Background(), r.tokens[0]); !errors.Is(err, ErrInvalidRefreshToken) {
+					r.t.Fatal(err)
+				}
+			}, present: func(r *rowEnv) string { return r.tokens[0] },
+			wantErr: ErrInvalidRefreshToken, wantRevoked: true},
 		{description: "a token two rotations old is reuse even within the window",
 			setup: func(r *rowEnv) { r.rotate(); r.rotate() }, present: func(r *rowEnv) string { return r.tokens[0] },
 			wantErr: ErrInvalidRefreshToken, wantRevoked: true, wantWrites: 2},

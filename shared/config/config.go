@@ -101,6 +101,12 @@ func (c Config) check(p *parser) {
 	if c.AccessTokenTTL < 30*time.Second || c.AccessTokenTTL > auth.MaxAccessTokenTTL {
 		p.fail("ACCESS_TOKEN_TTL must be between 30s and %s, got %s", auth.MaxAccessTokenTTL, c.AccessTokenTTL)
 	}
+	// iat and exp are whole seconds (RFC 7519 NumericDate as issued here):
+	// with a fraction, exp - iat would exceed the lifetime the authorizer
+	// holds tokens to.
+	if c.AccessTokenTTL%time.Second != 0 {
+		p.fail("ACCESS_TOKEN_TTL must be a whole number of seconds, got %s", c.AccessTokenTTL)
+	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL || c.RefreshTokenTTL > auth.MaxRefreshTokenTTL {
 		p.fail("REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL and at most %s, got %s", auth.MaxRefreshTokenTTL, c.RefreshTokenTTL)
 	}

@@ -17,7 +17,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.AccessTokenTTL != 15*time.Minute || c.RefreshTokenTTL != 7*24*time.Hour || c.RefreshIdleTimeout != 0 ||
 		c.RefreshReuseGrace != 5*time.Second || c.RefreshCookieName != "__Secure-refresh_token" || c.RefreshCookiePath != "/auth" ||
-		c.RSASigningAlg != "RS256" || c.LoginMaxFailures != 5 {
+		c.RSASigningAlg != "RS256" || c.LoginMaxFailures != 5 || c.RevocationMode != "replica" ||
+		c.RevocationSync != time.Second || c.RevocationMaxStaleness != 5*time.Minute {
 		t.Errorf("defaults %+v", c)
 	}
 	if err := c.Require("ISSUER", "SESSIONS_TABLE"); err == nil || !strings.Contains(err.Error(), "ISSUER") || !strings.Contains(err.Error(), "SESSIONS_TABLE") {
@@ -29,6 +30,11 @@ func TestLoadRefuses(t *testing.T) {
 	for name, m := range map[string]map[string]string{
 		"bad duration":         {"ACCESS_TOKEN_TTL": "15"},
 		"access ttl too long":  {"ACCESS_TOKEN_TTL": "48h"},
+		"access ttl fraction":  {"ACCESS_TOKEN_TTL": "90500ms"},
+		"revocation mode":      {"REVOCATION_MODE": "eventual"},
+		"sync too fast":        {"REVOCATION_SYNC": "10ms"},
+		"staleness over ttl":   {"REVOCATION_MAX_STALENESS": "1h"},
+		"staleness under sync": {"REVOCATION_SYNC": "2s", "REVOCATION_MAX_STALENESS": "1s"},
 		"refresh < access":     {"ACCESS_TOKEN_TTL": "1h", "REFRESH_TOKEN_TTL": "30m"},
 		"rsa alg":              {"RSA_SIGNING_ALG": "HS256"},
 		"origin with path":     {"ALLOWED_ORIGINS": "https://app.example.com/login"},

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"sync"
@@ -17,7 +19,8 @@ import (
 // readable as "everything since W" with one strongly consistent Query per
 // bucket. Hash key "bucket" (N: the start of a FeedBucket-long span of
 // write times, epoch seconds), range key "sk" (S: "<write time, 13-digit
-// epoch ms>#<kind>#<value>"), so a bucket's items sort by write time.
+// epoch ms>#<kind>#<value>#<16 random hex digits>"), so a bucket's items
+// sort by write time and no item is ever overwritten.
 // Attributes: kind, value, revoked_at (ms), all_until (s), entry_expires_at
 // (s: the entry's own expiry), reason, and expires_at (s, the TTL: a day
 // after the write, past the longest access token lifetime). Items are the
@@ -62,10 +65,13 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
 			it["entry_expires_at"] = e
 		}
 		it["bucket"] = num(bucketOf(at))
-		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value)
+		// A random suffix: two writes of one key in the same millisecond
+		// are two items, and an item cannot be overwritten by guessing its key.
+		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
 		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
 		it["expires_at"] = seconds(at.Add(feedLife))
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it}); err != nil {
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
+			ConditionExpression: new("attribute_not_exists(sk)")}); err != nil {
 			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
 		}
 		if s.now().Sub(at) <= FeedLateness {
@@ -73,6 +79,12 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
 		}
 	}
 	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
+}
+
+func randomSuffix() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func feedEntry(it item) (auth.Revocation, bool) {

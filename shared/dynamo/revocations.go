@@ -58,15 +58,27 @@ func revocationItem(r auth.Revocation) map[string]types.AttributeValue {
 // entries typed by hand (without revoked_at, in seconds, without expiry).
 // No transactions: one conditional PutItem when r supersedes what is there
 // (or nothing is), else read, merge and write back on condition that the
-// entry did not change meanwhile, a few times. Then the entry as it now
-// stands goes to the revocation feed. It succeeds only when both landed:
-// a half-done revocation is an error, and a retry (merging again, feeding
-// again) completes it. Never a silent success.
+// entry did not change meanwhile, a few times. r goes to the revocation
+// feed before the entry is written, and the merged entry after it when it
+// differs from r. It succeeds only when everything landed: a half-done
+// revocation is an error, and a retry (feeding and merging again)
+// completes it. Never a silent success.
 func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
+	// The feed first: if the entry's write then fails, the replicas already
+	// deny what r covers (fail closed) and strict mode is no worse off than
+	// with nothing written; the caller's retry completes both.
+	if err := s.putFeed(ctx, r); err != nil {
+		return err
+	}
 	entry, err := s.putEntry(ctx, r)
 	if err != nil {
 		return err
 	}
+	if entry.RevokedAt.Equal(r.RevokedAt) && entry.AllUntil.Equal(r.AllUntil) && entry.ExpiresAt.Equal(r.ExpiresAt) {
+		return nil
+	}
+	// The entry merged with more than r (an earlier cutoff kept, a longer
+	// expiry, "every session until"): the replicas get it as it stands.
 	return s.putFeed(ctx, entry)
 }
 
@@ -76,9 +88,11 @@ func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocatio
 		return r, fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
 	}
 	// Fast path: nothing there, or an entry r supersedes in every field.
-	cond := "attribute_not_exists(pk) OR (expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + "))"
+	// A revoked_at or expires_at of 0 or less typed by hand reads as none
+	// (every session; never expires): such an entry takes the merge path.
+	cond := "attribute_not_exists(pk) OR (expires_at > :zero AND expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + "))"
 	err := s.putRevocationIf(ctx, revocationItem(r), cond, map[string]types.AttributeValue{
-		":exp": seconds(r.ExpiresAt), ":ms": millis(r.RevokedAt), ":split": num(unitSplit),
+		":exp": seconds(r.ExpiresAt), ":ms": millis(r.RevokedAt), ":split": num(unitSplit), ":zero": num(0),
 		// An entry in seconds T cuts off at the end of second T
 		// (T*1000+999 ms), which is at most ms when T <= (ms-999)/1000.
 		":s": num(floorDiv(r.RevokedAt.UnixMilli()-999, 1000)),
@@ -119,7 +133,7 @@ func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocatio
 // cutoffAtMost holds for a stored revoked_at at or before :ms, whether it
 // was written in milliseconds or typed by hand in seconds (:s). An entry
 // without revoked_at covers every session and fails it.
-const cutoffAtMost = "(revoked_at >= :split AND revoked_at <= :ms) OR (revoked_at < :split AND revoked_at <= :s)"
+const cutoffAtMost = "(revoked_at >= :split AND revoked_at <= :ms) OR (revoked_at > :zero AND revoked_at < :split AND revoked_at <= :s)"
 
 func (s *Store) putRevocationIf(ctx context.Context, it map[string]types.AttributeValue, cond string, values map[string]types.AttributeValue) error {
 	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it, ConditionExpression: &cond}
@@ -160,6 +174,20 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// UserRevocation reads a user's entry (sub#<id>), strongly consistent.
+func (s *Store) UserRevocation(ctx context.Context, userID string) (auth.Revocation, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
+		Key: revocationKey(auth.RevokeUser, userID), ConsistentRead: new(true)})
+	if err != nil {
+		return auth.Revocation{}, false, fmt.Errorf("read user revocation: %w", err)
+	}
+	if out.Item == nil {
+		return auth.Revocation{}, false, nil
+	}
+	r, ok := revocationFromItem(out.Item)
+	return r, ok, nil
 }
 
 // Revocations reads the jti, sid and sub entries of one token in a single

@@ -19,7 +19,7 @@ import (
 func FeedReplica(ctx context.Context, db dynamo.API, feedTable string, accessTokenTTL, leeway time.Duration) (*replica.Replica, error) {
 	r := replica.New(dynamo.New(db, dynamo.Tables{RevocationFeed: feedTable}), replica.Options{
 		SyncInterval: time.Second, MaxStaleness: min(5*time.Minute, accessTokenTTL),
-		Window: accessTokenTTL + leeway,
+		Window: accessTokenTTL + 2*leeway,
 	})
 	return r, r.Load(ctx)
 }

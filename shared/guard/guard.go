@@ -67,8 +67,9 @@ type Guard struct {
 	cfg Config
 	svc *auth.Service
 
-	keys      atomic.Pointer[keySet]
-	refetchMu sync.Mutex // one JWKS fetch at a time
+	keys       atomic.Pointer[keySet]
+	refetchMu  sync.Mutex  // one JWKS fetch at a time
+	refreshing atomic.Bool // a background refresh of a stale JWKS is running
 }
 
 // keySet is one fetched JWKS with its verifier.
@@ -92,6 +93,12 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 10 * time.Second
+	}
+	// A replica holds revocations for its window only: a token the Guard
+	// accepts must not outlive it.
+	if w, ok := cfg.Revocations.(interface{ Window() time.Duration }); ok && w.Window() < cfg.MaxLifetime+2*cfg.Leeway {
+		return nil, fmt.Errorf("guard: the revocation replica keeps %s, less than MaxLifetime + 2 × Leeway (%s): give FeedReplica the same lifetime and leeway",
+			w.Window(), cfg.MaxLifetime+2*cfg.Leeway)
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 800 * time.Millisecond
@@ -152,12 +159,15 @@ func (g *Guard) refetch(after time.Duration) {
 }
 
 // verify is the token check: the cached verifier of the current key set,
-// the key set fetched again when stale or when the kid is unknown.
+// the key set fetched again when stale (in the background: requests go on
+// with the keys there are) or when the kid is unknown (this request waits).
 func (g *Guard) verify(raw string) (*token.Claims, error) {
 	ks := g.keys.Load()
-	if g.cfg.Now().Sub(ks.fetchedAt) > ks.maxAge {
-		g.refetch(ks.maxAge)
-		ks = g.keys.Load()
+	if g.cfg.Now().Sub(ks.fetchedAt) > ks.maxAge && g.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer g.refreshing.Store(false)
+			g.refetch(ks.maxAge)
+		}()
 	}
 	c, err := ks.cache.Verify(raw)
 	if errors.Is(err, token.ErrUnknownKey) && g.cfg.Now().Sub(ks.fetchedAt) >= minRefetch {
@@ -207,8 +217,8 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 		if ok {
 			raw, ok = apigw.BearerToken(hdr[0])
 		}
-		if !ok {
-			refuse(w, http.StatusUnauthorized, `Bearer realm="api", error="invalid_request"`, "invalid_request", "give one Authorization header: Bearer <token>")
+		if !ok { // RFC 6750 3.1: a malformed request is 400 invalid_request
+			refuse(w, http.StatusBadRequest, `Bearer realm="api", error="invalid_request"`, "invalid_request", "give one Authorization header: Bearer <token>")
 			return
 		}
 		c, err := g.Verify(r.Context(), raw)

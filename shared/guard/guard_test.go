@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/guard"
 	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -140,9 +142,9 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{"valid", []string{"Bearer " + good}, nil, nil, 200, ""},
 		{"no header", nil, nil, nil, 401, `Bearer realm="api"`},
-		{"two headers", []string{"Bearer " + good, "Bearer " + good}, nil, nil, 401, `error="invalid_request"`},
-		{"not Bearer", []string{"Basic dXNlcjpwYXNz"}, nil, nil, 401, `error="invalid_request"`},
-		{"lower-case scheme and a space too many", []string{"bearer  " + good}, nil, nil, 401, `error="invalid_request"`},
+		{"two headers", []string{"Bearer " + good, "Bearer " + good}, nil, nil, 400, `error="invalid_request"`},
+		{"not Bearer", []string{"Basic dXNlcjpwYXNz"}, nil, nil, 400, `error="invalid_request"`},
+		{"lower-case scheme and a space too many", []string{"bearer  " + good}, nil, nil, 400, `error="invalid_request"`},
 		{"garbage", []string{"Bearer abc.def.ghi"}, nil, nil, 401, `error="invalid_token"`},
 		{"another key", []string{"Bearer " + other}, nil, nil, 401, `error="invalid_token"`},
 		{"revoked jti", []string{"Bearer " + good}, []auth.Revocation{auth.NewRevocation(auth.RevokeToken, "jti-1", time.Now(), "leak")}, nil, 401, `error="invalid_token"`},
@@ -223,20 +225,33 @@ func TestKeyRotation(t *testing.T) {
 	if n := jwks.fetches.Load(); n != 2 {
 		t.Fatalf("%d JWKS fetches after a flood of unknown kids, want 2", n)
 	}
-	// The old key is dropped; after the document's max-age it is refused.
+	// The old key is dropped; once the document's max-age has passed it
+	// is fetched again in the background (requests go on meanwhile), and
+	// the old key's tokens are refused.
 	jwks.publish(t, newKey)
 	old := oldKey.token("user-1")
 	c.Advance(5*time.Minute + time.Second)
-	if rec := serve(t, g, "Bearer "+old); rec.Code != 401 {
-		t.Fatalf("a token of a key dropped from the JWKS, after its max-age: %d", rec.Code)
+	deadline := time.Now().Add(5 * time.Second)
+	for serve(t, g, "Bearer "+old).Code != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a token of a key dropped from the JWKS still allowed after its max-age")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// A failing JWKS endpoint keeps the keys there are.
 	jwks.mu.Lock()
 	jwks.status = 500
 	jwks.mu.Unlock()
+	before := jwks.fetches.Load()
 	c.Advance(6 * time.Minute)
-	if rec := serve(t, g, "Bearer "+newKey.token("user-1")); rec.Code != 200 {
-		t.Fatalf("the JWKS endpoint failing: %d, want the keys kept", rec.Code)
+	for range 20 {
+		if rec := serve(t, g, "Bearer "+newKey.token("user-1")); rec.Code != 200 {
+			t.Fatalf("the JWKS endpoint failing: %d, want the keys kept", rec.Code)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := jwks.fetches.Load() - before; n != 1 {
+		t.Fatalf("%d fetches of a failing JWKS for 20 requests, want 1 (then a pause)", n)
 	}
 }
 
@@ -279,6 +294,29 @@ func TestJWKSKeysChecked(t *testing.T) {
 	}
 	if _, err := guard.New(context.Background(), guard.Config{Issuer: "i", Audience: "a", JWKSURL: fail.URL, MaxLifetime: time.Minute}); err == nil || !strings.Contains(err.Error(), "Revocations") {
 		t.Errorf("New without revocations: %v", err)
+	}
+	// One key the verifier cannot use (an RSA key under 2048 bits) is left
+	// out; the others serve.
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	sj, _ := kmssign.PublicJWK(&small.PublicKey)
+	sj.Kid, _ = kmssign.Thumbprint(&small.PublicKey)
+	sj.Alg, sj.Use = "RS256", "sig"
+	doc, _ := json.Marshal(map[string]any{"keys": []kmssign.JWK{sj, mk(func(*kmssign.JWK) {})}})
+	mixed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
+	defer mixed.Close()
+	g, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+		JWKSURL: mixed.URL, Revocations: &lookup{}, MaxLifetime: 15 * time.Minute})
+	if err != nil {
+		t.Fatalf("a JWKS with one unusable key: %v", err)
+	}
+	if rec := serve(t, g, "Bearer "+good.token("user-1")); rec.Code != 200 {
+		t.Fatalf("the usable key of a mixed JWKS: %d", rec.Code)
+	}
+	// A replica keeping less than a token lives is refused.
+	short := replica.New(nil, replica.Options{Window: 15 * time.Minute})
+	if _, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+		JWKSURL: mixed.URL, Revocations: short, MaxLifetime: 15 * time.Minute}); err == nil || !strings.Contains(err.Error(), "FeedReplica") {
+		t.Errorf("a replica window shorter than MaxLifetime + 2 × Leeway: %v", err)
 	}
 }
 

@@ -84,6 +84,12 @@ func parseJWKS(doc []byte) ([]token.PublicKey, []string, error) {
 	var skipped []string
 	for i, j := range set.Keys {
 		k, err := publicKey(j)
+		if err == nil {
+			// The key must also fit its algorithm as the verifier requires
+			// (curve, RSA size, a supported alg): one unusable key is left
+			// out rather than failing the whole set.
+			_, err = token.NewVerifier("-", "-", []token.PublicKey{k})
+		}
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("key %d (kid %.64q): %v", i, j.Kid, err))
 			continue
@@ -125,6 +131,9 @@ func publicKey(j kmssign.JWK) (token.PublicKey, error) {
 		e, errE := b64.DecodeString(j.E)
 		if errN != nil || errE != nil || len(e) == 0 || len(e) > 4 || len(n) == 0 || n[0] == 0 {
 			return token.PublicKey{}, errors.New("n and e must be base64url big-endian integers")
+		}
+		if len(n) > 8192/8 {
+			return token.PublicKey{}, errors.New("RSA modulus over 8192 bits")
 		}
 		exp := new(big.Int).SetBytes(e)
 		pub = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())}

@@ -50,8 +50,13 @@ type Options struct {
 	// lookups fail.
 	MaxStaleness time.Duration
 	// Window is how far back a token accepted now can have been issued:
-	// the access token lifetime plus the clock leeway.
+	// the access token lifetime plus twice the clock leeway (exp may be a
+	// leeway in the past, and iat, by the signer's clock, a leeway in the
+	// future).
 	Window time.Duration
+	// LoadTimeout bounds the cold load (Load); 10 s by default: it reads
+	// every bucket of the Window, once per container, at init.
+	LoadTimeout time.Duration
 	// Overlap is how far each sync reads back before the previous one
 	// began: at least the feed's lateness bound (dynamo.FeedLateness) plus
 	// the clock skew between writers and readers. 5 s by default.
@@ -97,6 +102,9 @@ func New(feed Feed, opt Options) *Replica {
 	if opt.SyncTimeout <= 0 {
 		opt.SyncTimeout = 800 * time.Millisecond
 	}
+	if opt.LoadTimeout <= 0 {
+		opt.LoadTimeout = 10 * time.Second
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -130,7 +138,10 @@ func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth
 		// A failed sync is tried again once per SyncInterval, not on every
 		// request: meanwhile the view decides, within MaxStaleness.
 		if failedAt.IsZero() || now.Sub(failedAt) >= r.opt.SyncInterval {
-			if err := r.sync(ctx, false); err != nil {
+			// Not the caller's cancellation: a client that hangs up must not
+			// fail the sync every other request relies on (SyncTimeout
+			// bounds it).
+			if err := r.sync(context.WithoutCancel(ctx), false); err != nil {
 				r.opt.Logger.WarnContext(ctx, "revocation replica: sync failed", "err", err,
 					"view_age", ageString(now, synced))
 			}
@@ -191,7 +202,11 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	if synced.IsZero() || cold || start.Sub(synced) > r.opt.Window {
 		from = start.Add(-r.opt.Window - r.opt.Overlap)
 	}
-	sctx, cancel := context.WithTimeout(ctx, r.opt.SyncTimeout)
+	timeout := r.opt.SyncTimeout
+	if cold {
+		timeout = r.opt.LoadTimeout
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	got, err := r.feed.RevocationsSince(sctx, from, start)
 	if err != nil {
@@ -243,6 +258,11 @@ func (r *Replica) matters(e auth.Revocation, now time.Time) bool {
 	}
 	return now.Before(last.Add(r.opt.Window + r.opt.Overlap))
 }
+
+// Window is how far back the replica keeps revocations (Options.Window):
+// a verifier using it must refuse tokens living longer than that less
+// twice its clock leeway.
+func (r *Replica) Window() time.Duration { return r.opt.Window }
 
 // Len is the number of entries the view holds.
 func (r *Replica) Len() int {
