@@ -16,17 +16,19 @@ import (
 	"github.com/authkit/lambda-auth/shared/replica"
 )
 
-// TestHandEntryCannotSwallowARevocation: the reported case. An operator
-// typed a short user entry by hand (no revoked_at, expiring in 25 s); an
-// attacker logs in with a leaked password; the user's password is replaced
-// and every session revoked (the revoke function, as create-user -replace
-// invokes it). Once the hand entry has expired, the attacker's session must
-// still be dead, refresh and access token alike; a login after the
-// revocation lives.
+// TestHandEntryCannotSwallowARevocation: the reported case. An attacker
+// logged in with a leaked password; an operator typed a short user entry
+// by hand (no revoked_at, expiring in 25 s); the user's password is then
+// replaced and every session revoked (the revoke function, as create-user
+// -replace invokes it). Once the hand entry has expired, the attacker's
+// session must still be dead, refresh and access token alike; a login
+// after it lives.
 func TestHandEntryCannotSwallowARevocation(t *testing.T) {
 	env := testenv.New(t)
 	u := env.CreateUser(t, "paula", "the leaked password")
 	s := newService(t, env)
+	attacker := s.doLogin(t, "paula", "the leaked password")
+	s.clock.Advance(time.Second)
 	if _, err := env.DB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &env.Tables.Revocations,
 		Item: map[string]types.AttributeValue{
 			"pk":         &types.AttributeValueMemberS{Value: "sub#" + u.ID},
@@ -35,15 +37,11 @@ func TestHandEntryCannotSwallowARevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.clock.Advance(time.Second)
-	attacker := s.doLogin(t, "paula", "the leaked password")
-	s.clock.Advance(time.Second)
 	if _, err := s.revoke(context.Background(), []byte(`{"user_id":"`+u.ID+`","reason":"password replaced"}`)); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	s.clock.Advance(time.Second)
-	owner := s.doLogin(t, "paula", "the leaked password") // (the new password, in real life)
-
 	s.clock.Advance(27 * time.Second) // the hand entry has expired
+	owner := s.doLogin(t, "paula", "the leaked password") // (the new password, in real life)
 	if resp := s.refreshWith(t, attacker.Refresh); resp.StatusCode != 401 {
 		t.Fatalf("attacker's refresh after the hand entry expired: %d %s, want 401", resp.StatusCode, resp.Body)
 	}

@@ -181,10 +181,10 @@ func (c *clock) Set(t time.Time) {
 	c.t = t
 }
 
-// TestRevocationFeed: every revocation written lands in the feed as the
-// entry now stands (merged), readable by write time across bucket
-// boundaries with RevocationsSince; nothing written before from is
-// returned.
+// TestRevocationFeed: every revocation written lands in the feed (first as
+// given, then, when the entry merged it with more, as the entry stands),
+// readable by write time across bucket boundaries with RevocationsSince;
+// nothing written before from is returned.
 func TestRevocationFeed(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
@@ -224,18 +224,22 @@ func TestRevocationFeed(t *testing.T) {
 			}
 		}
 	}
-	if tokens != 1 || len(users) != 2 {
-		t.Fatalf("feed since start: %d token and %d user items, want 1 and 2 (two buckets): %+v", tokens, len(users), got)
+	// The user: its revocation, then the older one as given, then the
+	// entry as it stood after merging that (the later cutoff).
+	if tokens != 1 || len(users) != 3 {
+		t.Fatalf("feed since start: %d token and %d user items, want 1 and 3 (two buckets): %+v", tokens, len(users), got)
 	}
-	for _, e := range users { // the older write was fed as the entry stands: the later cutoff
-		if !e.RevokedAt.Equal(user.RevokedAt) {
-			t.Errorf("user item cutoff %v, want the merged entry's %v", e.RevokedAt, user.RevokedAt)
-		}
+	merged := users[0]
+	for _, e := range users[1:] {
+		merged = auth.Merge(merged, e)
+	}
+	if !merged.RevokedAt.Equal(user.RevokedAt) {
+		t.Errorf("user items merge to the cutoff %v, want the entry's %v", merged.RevokedAt, user.RevokedAt)
 	}
 	// From after the first write: only the later bucket's items.
 	got, err = st.RevocationsSince(ctx, start.Add(time.Second), c.Now())
-	if err != nil || len(got) != 2 {
-		t.Fatalf("feed since start+1s: %+v %v, want the two user items", got, err)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("feed since start+1s: %+v %v, want the three user items", got, err)
 	}
 }
 
