@@ -16,14 +16,17 @@ import (
 
 // wirings are the functions as the template names them.
 var wirings = map[string]func(context.Context, func(string) string, ...app.Option) (any, error){
-	"LoginFunction":      adapt(app.Login),
-	"RefreshFunction":    adapt(app.Refresh),
-	"LogoutFunction":     adapt(app.Logout),
-	"LogoutAllFunction":  adapt(app.LogoutAll),
-	"AuthorizerFunction": adapt(app.Authorizer),
-	"RevokeFunction":     adapt(app.Revoke),
-	"JWKSFunction":       adapt(app.JWKS),
-	"MeFunction":         adapt(app.Me),
+	"LoginFunction":              adapt(app.Login),
+	"RefreshFunction":            adapt(app.Refresh),
+	"LogoutFunction":             adapt(app.Logout),
+	"LogoutAllFunction":          adapt(app.LogoutAll),
+	"AuthorizerFunction":         adapt(app.Authorizer),
+	"RevokeFunction":             adapt(app.Revoke),
+	"JWKSFunction":               adapt(app.JWKS),
+	"MeFunction":                 adapt(app.Me),
+	"DiscoveryFunction":          adapt(app.Discovery),
+	"TokenRevocationFunction":    adapt(app.TokenRevocation),
+	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {
