@@ -105,7 +105,9 @@ func TestTokenEndpointForm(t *testing.T) {
 			edit:   func(r *apigw.Request) { r.Cookies = []string{"__Secure-refresh_token=" + next} },
 			status: 400, code: "invalid_request"},
 		{name: "latin-1 charset", values: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next}},
-			edit:   func(r *apigw.Request) { r.Headers["content-type"] = "application/x-www-form-urlencoded; charset=iso-8859-1" },
+			edit: func(r *apigw.Request) {
+				r.Headers["content-type"] = "application/x-www-form-urlencoded; charset=iso-8859-1"
+			},
 			status: 415, code: "unsupported_media_type"},
 		{name: "not a form", values: url.Values{"grant_type": {"refresh_token"}},
 			edit:   func(r *apigw.Request) { r.Body = base64.StdEncoding.EncodeToString([]byte("%zz=1")) },
