@@ -72,8 +72,8 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 	if f == nil {
 		t.Fatalf("functions/%s is not in template.yaml", name)
 	}
-	params := localapi.LocalParams(tpl, strings.Split(env.Getenv("ALLOWED_ORIGINS"), ","),
-		map[string]string{"Issuer": env.Getenv("ISSUER"), "Audience": env.Getenv("AUDIENCE")})
+	params := localapi.LocalParams(tpl, env.Getenv("ISSUER"),
+		map[string]string{"Audience": env.Getenv("AUDIENCE"), "AllowedOrigins": env.Getenv("ALLOWED_ORIGINS")})
 	resources := map[string]string{
 		"SigningKey.Arn": env.KeyID, "TokenMacKey.Arn": env.MACKeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
 		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,

@@ -123,9 +123,7 @@ func run(ctx context.Context, args []string) error {
 	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.KMSURL, servers.DynamoDBURL, time.Since(started).Seconds())
 
 	baseURL := "http://" + ln.Addr().String()
-	_, apiPort, _ := net.SplitHostPort(ln.Addr().String())
-	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
-	stackParams := localapi.LocalParams(tpl, origins, params)
+	stackParams := localapi.LocalParams(tpl, baseURL, params)
 
 	kmsClient, db := localaws.Clients(servers.KMSURL, servers.DynamoDBURL)
 	hint := func(err error) error {
