@@ -375,6 +375,7 @@ func TestLocalAPIBadRequests(t *testing.T) {
 	}
 	tok, _ := newBrowser(t, d.API).login(localapi.DemoUsername, localapi.DemoPassword)
 	huge := bytes.Repeat([]byte("a"), 11<<20)
+	const form = "application/x-www-form-urlencoded"
 	cases := []struct {
 		name, method, path, ctype string
 		body                      []byte
@@ -403,6 +404,15 @@ func TestLocalAPIBadRequests(t *testing.T) {
 		{"refresh without a cookie", "POST", "/auth/refresh", "", nil, nil, 401},
 		{"refresh with a forged cookie", "POST", "/auth/refresh", "", nil, []string{"Cookie", "__Secure-refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, 401},
 		{"refresh from another site", "POST", "/auth/refresh", "", nil, []string{"Origin", "https://evil.example", "Cookie", "__Secure-refresh_token=x.y"}, 403},
+		{"token endpoint: password grant", "POST", "/auth/refresh", form, []byte("grant_type=password&username=a&password=b"), nil, 400},
+		{"token endpoint: no grant type", "POST", "/auth/refresh", form, []byte("refresh_token=x"), nil, 400},
+		{"token endpoint: forged refresh token", "POST", "/auth/refresh", form, []byte("grant_type=refresh_token&refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), nil, 400},
+		{"token endpoint: client authentication", "POST", "/auth/refresh", form, []byte("grant_type=refresh_token&refresh_token=x"), []string{"Authorization", "Basic d2ViOg=="}, 401},
+		{"revoke without a token", "POST", "/auth/revoke", form, []byte("token_type_hint=access_token"), nil, 400},
+		{"revoke with a JSON body", "POST", "/auth/revoke", "application/json", []byte(`{"token":"x"}`), nil, 415},
+		{"wrong method on revoke", "GET", "/auth/revoke", "", nil, nil, 404},
+		{"introspection unsigned", "POST", "/auth/introspect", form, []byte("token=x"), nil, 403},
+		{"introspection with a bearer token", "POST", "/auth/introspect", form, []byte("token=x"), bearer(tok), 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -156,7 +156,11 @@ func classify(ctx context.Context, log *slog.Logger, err error) failure {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &re):
-		return failure{status: re.status, code: re.code, message: re.message}
+		f := failure{status: re.status, code: re.code, message: re.message}
+		if re.code == "unauthorized" { // a protected route without an access token (RFC 6750 3)
+			f.header("www-authenticate", `Bearer realm="lambda-auth"`)
+		}
+		return f
 	case errors.As(err, &te):
 		f := failure{status: 429, code: "too_many_attempts", message: "too many failed logins; retry later"}
 		f.header("retry-after", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
@@ -170,7 +174,9 @@ func classify(ctx context.Context, log *slog.Logger, err error) failure {
 		f.header("retry-after", "0")
 		return f
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrRevoked):
-		return failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked"}
+		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked"}
+		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
+		return f
 	case errors.Is(err, auth.ErrInvalidRequest):
 		return failure{status: 400, code: "invalid_request", message: err.Error()}
 	case errors.Is(err, auth.ErrUnavailable):
