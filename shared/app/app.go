@@ -350,11 +350,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
 // their session, verified access tokens get a jti entry.
 func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
-	if err != nil {
-		return nil, err
-	}
-	v, err := w.verifier(ctx)
+	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -368,17 +364,27 @@ func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Op
 // from the table itself, strongly consistent, whatever REVOCATION_MODE the
 // authorizer runs in.
 func TokenIntrospection(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "REVOCATIONS_TABLE")
+	w, v, err := loadVerifying(ctx, getenv, opts, "REVOCATIONS_TABLE")
 	if err != nil {
 		return nil, err
+	}
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: w.store(), Logger: w.set.logger}, w.options())
+	return apigw.Introspection(svc, w.set.logger), nil
+}
+
+// loadVerifying loads the configuration of a function that verifies
+// access tokens (ISSUER, AUDIENCE, SIGNING_KEY_ID and required) and builds
+// its verifier.
+func loadVerifying(ctx context.Context, getenv func(string) string, opts []Option, required ...string) (*wiring, *token.Verifier, error) {
+	w, err := load(ctx, getenv, opts, append([]string{"ISSUER", "AUDIENCE", "SIGNING_KEY_ID"}, required...)...)
+	if err != nil {
+		return nil, nil, err
 	}
 	v, err := w.verifier(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	st := w.store()
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: st, Logger: w.set.logger}, w.options())
-	return apigw.Introspection(svc, w.set.logger), nil
+	return w, v, nil
 }
 
 // Revoke wires the console-invoked revoke function.

@@ -244,3 +244,14 @@ func errorCode(t *testing.T, resp apigw.Response) string {
 }
 
 func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// bodyRefresh is a JSON refresh with the token in the body (a non-browser
+// client): no cookie, no Origin.
+func bodyRefresh(t *testing.T, refresh string) apigw.Request {
+	t.Helper()
+	req := httpEvent(t, "refresh")
+	req.Cookies = nil
+	req.Headers = map[string]string{"content-type": "application/json"}
+	req.Body = `{"refresh_token":"` + refresh + `"}`
+	return req
+}

@@ -162,11 +162,7 @@ func TestTokenEndpointForm(t *testing.T) {
 
 	// The JSON dialect is unchanged: 401 invalid_refresh_token, now with
 	// error_description beside message.
-	req := httpEvent(t, "refresh")
-	req.Cookies = nil
-	req.Headers = map[string]string{"content-type": "application/json"}
-	req.Body = `{"refresh_token":"` + third + `"}`
-	resp = call(t, s.refresh, req)
+	resp = call(t, s.refresh, bodyRefresh(t, third))
 	var e apigw.ErrorBody
 	json.Unmarshal([]byte(resp.Body), &e)
 	if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_refresh_token" || e.ErrorDescription != e.Message {
