@@ -79,7 +79,8 @@ func Introspection(svc *auth.Service, log *slog.Logger) Handler {
 		a := req.RequestContext.Authorizer
 		if a == nil || a.IAM == nil || a.IAM.UserARN == "" {
 			log.ErrorContext(ctx, "introspection refused: no IAM caller in the request context (is the route's authorization AWS_IAM?)")
-			return OAuthError(ctx, log, &requestError{401, "invalid_client", "introspection requires a request signed with AWS credentials (SigV4)"}), nil
+			// No Basic challenge: the scheme is SigV4, checked by API Gateway.
+			return Error(ctx, log, &requestError{401, "invalid_client", "introspection requires a request signed with AWS credentials (SigV4)"}), nil
 		}
 		caller := a.IAM.UserARN
 		p, err := decodeForm(req)
