@@ -72,8 +72,8 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 	if f == nil {
 		t.Fatalf("functions/%s is not in template.yaml", name)
 	}
-	params := localapi.LocalParams(tpl, strings.Split(env.Getenv("ALLOWED_ORIGINS"), ","),
-		map[string]string{"Issuer": env.Getenv("ISSUER"), "Audience": env.Getenv("AUDIENCE")})
+	params := localapi.LocalParams(tpl, env.Getenv("ISSUER"),
+		map[string]string{"Audience": env.Getenv("AUDIENCE"), "AllowedOrigins": env.Getenv("ALLOWED_ORIGINS")})
 	resources := map[string]string{
 		"SigningKey.Arn": env.KeyID, "TokenMacKey.Arn": env.MACKeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
 		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,
@@ -119,8 +119,10 @@ func fixture(t *testing.T, name string, replace ...string) []byte {
 	return testenv.Event(t, name, replace...)
 }
 
-// TestBootstraps runs login, the authorizer, me, jwks and revoke as
-// bootstrap binaries under the Lambda runtime emulator.
+// TestBootstraps runs every function as a bootstrap binary under the
+// Lambda runtime emulator: login, the authorizer, me, jwks, discovery,
+// introspection, RFC 7009 revocation and the console's revoke answer their
+// sample events.
 func TestBootstraps(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("ALLOWED_ORIGINS", "https://app.example.com")
@@ -132,7 +134,8 @@ func TestBootstraps(t *testing.T) {
 	}
 
 	procs := map[string]*lambdaProc{}
-	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all"} {
+	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all",
+		"discovery", "token-revocation", "token-introspection"} {
 		procs[name] = start(t, bin, tpl, name, env)
 	}
 
@@ -167,6 +170,19 @@ func TestBootstraps(t *testing.T) {
 	if jwks["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(jwks["body"]), `"kty":"EC"`) {
 		t.Errorf("jwks: %v", jwks)
 	}
+	disc := procs["discovery"].invoke(t, fixture(t, "discovery"))
+	if disc["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(disc["body"]), `"issuer":"`+env.Getenv("ISSUER")+`"`) {
+		t.Errorf("discovery: %v", disc)
+	}
+	in := procs["token-introspection"].invoke(t, fixture(t, "token-introspection", "REPLACE_WITH_ACCESS_TOKEN", body.AccessToken))
+	if in["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(in["body"]), `"active":true`) {
+		t.Errorf("token-introspection: %v\n%s", in, procs["token-introspection"].logs)
+	}
+	refresh := strings.SplitN(strings.TrimPrefix(fmt.Sprint(cookies[0]), "__Secure-refresh_token="), ";", 2)[0]
+	out = procs["token-revocation"].invoke(t, fixture(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", refresh))
+	if out["statusCode"] != 200.0 {
+		t.Errorf("token-revocation: %v\n%s", out, procs["token-revocation"].logs)
+	}
 	rev := procs["revoke"].invoke(t, fixture(t, "revoke-user"))
 	if rev["revoked"] != "user" {
 		t.Errorf("revoke: %v\n%s", rev, procs["revoke"].logs)
@@ -186,7 +202,7 @@ func TestBootstraps(t *testing.T) {
 
 	for name, p := range procs {
 		logs := p.logs.String()
-		if strings.Contains(logs, body.AccessToken) || strings.Contains(logs, "correct horse battery staple") {
+		if strings.Contains(logs, body.AccessToken) || strings.Contains(logs, refresh) || strings.Contains(logs, "correct horse battery staple") {
 			t.Errorf("%s logged a secret", name)
 		}
 		if strings.Contains(logs, "init failed") {

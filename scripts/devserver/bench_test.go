@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // BenchmarkDevReady is the time from starting scripts/dev to ready (the
 // endpoints file written: tools checked, servers up, key and tables there,
 // every function built, started and initialised, the API listening), on a
 // warm machine: tools installed, Go build cache filled by an earlier run.
-// empty-state is a first start (or --reset): all eight functions linked,
+// empty-state is a first start (or --reset): all eleven functions linked,
 // key, tables and demo user created. restart is every start after that.
 //
 //	scripts/local-servers -- go test -run '^$' -bench DevReady -benchtime 5x ./scripts/devserver/
@@ -24,21 +25,21 @@ func BenchmarkDevReady(b *testing.B) {
 		var took []time.Duration
 		for b.Loop() {
 			start := time.Now()
-			d := startDev(b)
+			d := testenv.StartDev(b)
 			took = append(took, time.Since(start))
-			d.stop(b)
+			d.Stop(b)
 		}
 		b.ReportMetric(median(took).Seconds(), "median-s")
 	})
 	b.Run("restart", func(b *testing.B) {
 		state := b.TempDir()
-		startDevOn(b, state).stop(b) // the first start fills the state
+		testenv.StartDevOn(b, state).Stop(b) // the first start fills the state
 		var took []time.Duration
 		for b.Loop() {
 			start := time.Now()
-			d := startDevOn(b, state)
+			d := testenv.StartDevOn(b, state)
 			took = append(took, time.Since(start))
-			d.stop(b)
+			d.Stop(b)
 		}
 		b.ReportMetric(median(took).Seconds(), "median-s")
 	})
@@ -50,12 +51,12 @@ func BenchmarkDevReady(b *testing.B) {
 //
 //	scripts/local-servers -- go test -run '^$' -bench LocalAPIMe -benchtime 2000x ./scripts/devserver/
 func BenchmarkLocalAPIMe(b *testing.B) {
-	d := startDev(b)
-	tok := loginForBench(b, d.api)
+	d := testenv.StartDev(b)
+	tok := loginForBench(b, d.API)
 	client := &http.Client{Timeout: 10 * time.Second}
 	var took []time.Duration
 	for b.Loop() {
-		req, _ := http.NewRequest("GET", d.api+"/me", nil)
+		req, _ := http.NewRequest("GET", d.API+"/me", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		start := time.Now()
 		resp, err := client.Do(req)

@@ -31,79 +31,6 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
-// devStack is one scripts/dev run, as a newcomer starts it, on free ports
-// and with its own state folder.
-type devStack struct {
-	cmd    *exec.Cmd
-	out    *testenv.LogBuffer // stdout: the banner, with the demo credentials
-	errOut *testenv.LogBuffer // stderr: progress and the gateway's request log
-	state  string
-	vars   map[string]string
-	api    string
-	exited chan struct{}
-}
-
-// startDev runs scripts/dev and waits until it has written its endpoints
-// file, which it does once everything is up.
-func startDev(t testing.TB, args ...string) *devStack {
-	t.Helper()
-	return startDevOn(t, t.TempDir(), args...)
-}
-
-// startDevOn starts scripts/dev on the state folder state.
-func startDevOn(t testing.TB, state string, args ...string) *devStack {
-	t.Helper()
-	root, err := localaws.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &devStack{out: &testenv.LogBuffer{}, errOut: &testenv.LogBuffer{}, state: state, exited: make(chan struct{})}
-	args = append([]string{"--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state}, args...)
-	d.cmd = exec.Command(filepath.Join(root, "scripts", "dev"), args...)
-	d.cmd.Dir = root
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.errOut
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() { d.stop(t) })
-	envFile := filepath.Join(d.state, "endpoints.env")
-	deadline := time.After(3 * time.Minute) // a cold Go build cache; warm it is seconds
-	for {
-		if vars, err := localaws.ReadEnvFile(envFile); err == nil {
-			d.vars, d.api = vars, vars["API_URL"]
-			return d
-		}
-		select {
-		case <-d.exited:
-			t.Fatalf("scripts/dev exited before it was ready:\n%s%s", d.out, d.errOut)
-		case <-deadline:
-			t.Fatalf("scripts/dev not ready after 3 minutes:\n%s%s", d.out, d.errOut)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// stop is Ctrl-C: SIGINT to scripts/dev (the terminal sends it to the
-// foreground process group; the runner is the script itself after exec).
-func (d *devStack) stop(t testing.TB) {
-	select {
-	case <-d.exited:
-		return
-	default:
-	}
-	d.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		d.cmd.Process.Kill()
-		t.Errorf("scripts/dev did not stop within 20s of SIGINT:\n%s", d.errOut)
-	}
-}
-
 // loopbackJar is a cookie jar that treats http://127.0.0.1 as a secure
 // context, as browsers do for loopback (W3C Secure Contexts, "potentially
 // trustworthy origin"), so the Secure refresh cookie round-trips as it
@@ -157,17 +84,19 @@ func (r response) json(t *testing.T) map[string]any {
 
 // deniedWithinSync checks that GET /me with token becomes 403 within the
 // authorizer's revocation sync interval (1 s, replica mode: the template's
-// default) plus one request, polling every 20 ms.
+// default) plus one request, polling every 20 ms. The bound allows 2 s for
+// the request on a loaded machine: scripts/bench measures the real
+// distribution (BENCHMARKS.md).
 func (b *browser) deniedWithinSync(what, token string) {
 	b.t.Helper()
-	deadline := time.Now().Add(time.Second + 500*time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
 	for {
 		status := b.do("GET", "/me", "", nil, bearer(token)...).status
 		if status == 403 {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Errorf("%s: %d 1.5 s after the revocation, want 403 within the sync interval", what, status)
+			b.t.Errorf("%s: %d 3 s after the revocation, want 403 within the sync interval (1 s) and a request", what, status)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -232,8 +161,8 @@ func bearer(tok string) []string { return []string{"Authorization", "Bearer " + 
 // protected call, refresh with rotation, reuse detection, logout,
 // logout-all and a console-style revoke with scripts/invoke.
 func TestLocalAPIEndToEnd(t *testing.T) {
-	d := startDev(t, "--param", "RefreshReuseGrace=1s")
-	b := newBrowser(t, d.api)
+	d := testenv.StartDev(t, "--param", "RefreshReuseGrace=1s")
+	b := newBrowser(t, d.API)
 	secrets := []string{localapi.DemoPassword}
 
 	// Login: an access token in the body, the refresh token in a cookie.
@@ -311,7 +240,7 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	}
 
 	// Log out of all devices: both sessions' access and refresh tokens end.
-	other := newBrowser(t, d.api)
+	other := newBrowser(t, d.API)
 	tokA, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
 	tokB, _ := other.login(localapi.DemoUsername, localapi.DemoPassword)
 	secrets = append(secrets, tokA, tokB, b.refreshCookie().Value, other.refreshCookie().Value)
@@ -336,7 +265,7 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	}
 	time.Sleep(5 * time.Millisecond)
 	root, _ := localaws.RepoRoot()
-	inv := exec.Command(filepath.Join(root, "scripts", "invoke"), "--state", d.state, "revoke", filepath.Join(root, "events", "revoke-user.json"))
+	inv := exec.Command(filepath.Join(root, "scripts", "invoke"), "--state", d.State, "revoke", filepath.Join(root, "events", "revoke-user.json"))
 	inv.Dir = root
 	var invOut, invErr bytes.Buffer
 	inv.Stdout, inv.Stderr = &invOut, &invErr
@@ -351,7 +280,7 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	// The Lambda Invoke API (as sam local start-lambda) answers the AWS
 	// SDK, as scripts/create-user uses it: the revoke function by its
 	// logical id; an unknown function is ResourceNotFoundException.
-	vars, err := localaws.DevEndpoints(d.state)
+	vars, err := localaws.DevEndpoints(d.State)
 	if err != nil || vars["AWS_ENDPOINT_URL_LAMBDA"] == "" || vars["REVOKE_FUNCTION"] != "RevokeFunction" {
 		t.Fatalf("endpoints file: %v %v", vars, err)
 	}
@@ -372,12 +301,12 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 
 	// No secret in any log: the gateway's request log and every function's
 	// log (stdout only has the banner, which prints the demo credentials).
-	d.stop(t)
-	if !strings.Contains(d.errOut.String(), "route=\"GET /me\" status=403") {
-		t.Errorf("the gateway's request log was not captured:\n%s", d.errOut)
+	d.Stop(t)
+	if !strings.Contains(d.ErrOut.String(), "route=\"GET /me\" status=403") {
+		t.Errorf("the gateway's request log was not captured:\n%s", d.ErrOut)
 	}
-	logs := d.errOut.String() + invErr.String()
-	files, _ := filepath.Glob(filepath.Join(d.state, "logs", "*.log"))
+	logs := d.ErrOut.String() + invErr.String()
+	files, _ := filepath.Glob(filepath.Join(d.State, "logs", "*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		logs += string(b)
@@ -395,8 +324,8 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 // TestBannerFlow runs the curl lines scripts/dev prints, as a newcomer
 // pastes them, and checks what each step answers.
 func TestBannerFlow(t *testing.T) {
-	d := startDev(t, "--param", "RefreshReuseGrace=1s")
-	banner := d.out.String()
+	d := testenv.StartDev(t, "--param", "RefreshReuseGrace=1s")
+	banner := d.Out.String()
 	start, end := strings.Index(banner, "# ---8<---\n"), strings.Index(banner, "# --->8---")
 	if start < 0 || end < start {
 		t.Fatalf("no flow between the markers in:\n%s", banner)
@@ -434,20 +363,21 @@ func TestBannerFlow(t *testing.T) {
 // TestLocalAPIBadRequests: whatever a client sends, the answer is a 4xx
 // with a JSON error, never a 500.
 func TestLocalAPIBadRequests(t *testing.T) {
-	d := startDev(t)
+	d := testenv.StartDev(t)
 
 	// A client that gives up mid-request leaves the API working (on AWS the
 	// invocation runs to its end and nothing else notices).
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", d.api+"/auth/login",
+	req, _ := http.NewRequestWithContext(ctx, "POST", d.API+"/auth/login",
 		strings.NewReader(`{"username":"alice@example.com","password":"`+localapi.DemoPassword+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	time.AfterFunc(5*time.Millisecond, cancel)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	tok, _ := newBrowser(t, d.api).login(localapi.DemoUsername, localapi.DemoPassword)
+	tok, _ := newBrowser(t, d.API).login(localapi.DemoUsername, localapi.DemoPassword)
 	huge := bytes.Repeat([]byte("a"), 11<<20)
+	const form = "application/x-www-form-urlencoded"
 	cases := []struct {
 		name, method, path, ctype string
 		body                      []byte
@@ -476,10 +406,19 @@ func TestLocalAPIBadRequests(t *testing.T) {
 		{"refresh without a cookie", "POST", "/auth/refresh", "", nil, nil, 401},
 		{"refresh with a forged cookie", "POST", "/auth/refresh", "", nil, []string{"Cookie", "__Secure-refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, 401},
 		{"refresh from another site", "POST", "/auth/refresh", "", nil, []string{"Origin", "https://evil.example", "Cookie", "__Secure-refresh_token=x.y"}, 403},
+		{"token endpoint: password grant", "POST", "/auth/refresh", form, []byte("grant_type=password&username=a&password=b"), nil, 400},
+		{"token endpoint: no grant type", "POST", "/auth/refresh", form, []byte("refresh_token=x"), nil, 400},
+		{"token endpoint: forged refresh token", "POST", "/auth/refresh", form, []byte("grant_type=refresh_token&refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), nil, 400},
+		{"token endpoint: client authentication", "POST", "/auth/refresh", form, []byte("grant_type=refresh_token&refresh_token=x"), []string{"Authorization", "Basic d2ViOg=="}, 401},
+		{"revoke without a token", "POST", "/auth/revoke", form, []byte("token_type_hint=access_token"), nil, 400},
+		{"revoke with a JSON body", "POST", "/auth/revoke", "application/json", []byte(`{"token":"x"}`), nil, 415},
+		{"wrong method on revoke", "GET", "/auth/revoke", "", nil, nil, 404},
+		{"introspection unsigned", "POST", "/auth/introspect", form, []byte("token=x"), nil, 403},
+		{"introspection with a bearer token", "POST", "/auth/introspect", form, []byte("token=x"), bearer(tok), 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := newBrowser(t, d.api) // an empty cookie jar
+			b := newBrowser(t, d.API) // an empty cookie jar
 			r := b.do(c.method, c.path, c.ctype, c.body, c.headers...)
 			if r.status != c.status {
 				t.Errorf("status %d %s, want %d", r.status, r.body, c.status)
@@ -504,27 +443,31 @@ func TestLocalAPIBadRequests(t *testing.T) {
 // scripts/dev by itself; state survives a restart (key, tables, sessions,
 // users).
 func TestDevStopsEveryChild(t *testing.T) {
-	d := startDev(t)
+	d := testenv.StartDev(t)
 	ports := []string{}
 	for _, k := range []string{"API_URL", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		u, _ := url.Parse(d.vars[k])
+		u, _ := url.Parse(d.Vars[k])
 		ports = append(ports, u.Host)
 	}
-	children := processesUnder(t, d.state)
-	if len(children) < 8 { // an emulator per function, at least
-		t.Fatalf("found %d processes working in %s, want every emulator: %v", len(children), d.state, children)
+	children := processesUnder(t, d.State)
+	root, _ := localaws.RepoRoot()
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	b := newBrowser(t, d.api)
+	if len(children) < len(tpl.Functions) { // an emulator per function, at least
+		t.Fatalf("found %d processes working in %s, want every emulator: %v", len(children), d.State, children)
+	}
+	b := newBrowser(t, d.API)
 	tok, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
 
 	// A second run on the same state folder stops before touching anything.
-	root, _ := localaws.RepoRoot()
-	second := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.state)
+	second := exec.Command(filepath.Join(root, "scripts", "dev"), "--reset", "--port", "0", "--kms-port", "0", "--dynamodb-port", "0", "--state", d.State)
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "another scripts/dev runs on") {
 		t.Errorf("a second scripts/dev on the same state: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(d.state, "endpoints.env")); err != nil {
+	if _, err := os.Stat(filepath.Join(d.State, "endpoints.env")); err != nil {
 		t.Errorf("the second run touched the first one's state: %v", err)
 	}
 
@@ -532,9 +475,9 @@ func TestDevStopsEveryChild(t *testing.T) {
 	// scripts/dev by itself, with nothing else of the caller's environment
 	// (no table names, no endpoints, an empty HOME, a profile that exists
 	// nowhere).
-	m := regexp.MustCompile(`(?m)^Add a user: +(scripts/create-user .*)$`).FindStringSubmatch(d.out.String())
+	m := regexp.MustCompile(`(?m)^Add a user: +(scripts/create-user .*)$`).FindStringSubmatch(d.Out.String())
 	if m == nil {
-		t.Fatalf("the banner has no create-user line:\n%s", d.out)
+		t.Fatalf("the banner has no create-user line:\n%s", d.Out)
 	}
 	home := t.TempDir()
 	goEnv := func(k string) string {
@@ -549,15 +492,15 @@ func TestDevStopsEveryChild(t *testing.T) {
 	if out, err := create.CombinedOutput(); err != nil || !strings.Contains(string(out), "the local stack of scripts/dev") {
 		t.Fatalf("the banner's create-user line %q: %v\n%s", m[1], err, out)
 	}
-	if _, r := newBrowser(t, d.api).login("bob@example.com", "bob password 1"); r.status != 200 {
+	if _, r := newBrowser(t, d.API).login("bob@example.com", "bob password 1"); r.status != 200 {
 		t.Errorf("the created user cannot log in: %d", r.status)
 	}
 
-	d.stop(t)
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("scripts/dev exited %d after SIGINT, want 0:\n%s", code, d.errOut)
+	d.Stop(t)
+	if code := d.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("scripts/dev exited %d after SIGINT, want 0:\n%s", code, d.ErrOut)
 	}
-	if _, err := os.Stat(filepath.Join(d.state, "endpoints.env")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(d.State, "endpoints.env")); !os.IsNotExist(err) {
 		t.Errorf("endpoints.env left behind: %v", err)
 	}
 	for _, p := range children {
@@ -574,8 +517,8 @@ func TestDevStopsEveryChild(t *testing.T) {
 
 	// Started again on the same state: the same key, and the session of
 	// before the restart refreshes.
-	d2 := startDevOn(t, d.state)
-	b2 := newBrowser(t, d2.api)
+	d2 := testenv.StartDevOn(t, d.State)
+	b2 := newBrowser(t, d2.API)
 	b2.setRefreshCookie(b.refreshCookie().Value)
 	r := b2.do("POST", "/auth/refresh", "", nil)
 	if r.status != 200 {

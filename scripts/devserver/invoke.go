@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,15 +71,13 @@ local KMS and DynamoDB). The response goes to stdout, the function's log to stde
 	if err != nil {
 		return err
 	}
-	api, _ := url.Parse(vars["API_URL"])
-	origins := []string{"http://127.0.0.1:" + api.Port(), "http://localhost:" + api.Port(), "https://app.example.com"}
 	params := map[string]string{}
 	for k, v := range vars {
 		if name, ok := strings.CutPrefix(k, "PARAM_"); ok {
 			params[name] = v
 		}
 	}
-	env, err := localapi.FunctionEnv(tpl, f, localapi.LocalParams(tpl, origins, params),
+	env, err := localapi.FunctionEnv(tpl, f, localapi.LocalParams(tpl, vars["API_URL"], params),
 		localapi.LocalResources(tpl, vars["SIGNING_KEY_ID"], vars["MAC_KEY_ID"]),
 		localapi.EndpointVariables(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"]))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // TestDynamoDBOutage: the whole local API in replica mode, with local
@@ -24,13 +25,13 @@ import (
 // REVOCATION_MAX_STALENESS (8 s here) every token is denied (fail closed);
 // once DynamoDB answers again, valid tokens are allowed again.
 func TestDynamoDBOutage(t *testing.T) {
-	d := startDev(t, "--param", "RevocationMaxStaleness=8s")
-	b := newBrowser(t, d.api)
+	d := testenv.StartDev(t, "--param", "RevocationMaxStaleness=8s")
+	b := newBrowser(t, d.API)
 	valid, _ := b.login(localapi.DemoUsername, localapi.DemoPassword)
-	revoked, _ := newBrowser(t, d.api).login(localapi.DemoUsername, localapi.DemoPassword)
+	revoked, _ := newBrowser(t, d.API).login(localapi.DemoUsername, localapi.DemoPassword)
 	// Revoke the second token's session through the console revoke function.
 	claims := decodeClaims(t, revoked)
-	fn := localaws.LambdaClient(d.vars["AWS_ENDPOINT_URL_LAMBDA"])
+	fn := localaws.LambdaClient(d.Vars["AWS_ENDPOINT_URL_LAMBDA"])
 	out, err := fn.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("RevokeFunction"),
 		Payload: []byte(`{"session_id":"` + claims["sid"].(string) + `"}`)})
 	if err != nil || out.FunctionError != nil {
@@ -41,7 +42,7 @@ func TestDynamoDBOutage(t *testing.T) {
 		t.Fatalf("the valid token before the outage: %d", st)
 	}
 
-	u, _ := url.Parse(d.vars["AWS_ENDPOINT_URL_DYNAMODB"])
+	u, _ := url.Parse(d.Vars["AWS_ENDPOINT_URL_DYNAMODB"])
 	port, _ := strconv.Atoi(u.Port())
 	pid, err := localaws.ListenerPID(port)
 	if err != nil {

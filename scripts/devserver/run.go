@@ -123,9 +123,7 @@ func run(ctx context.Context, args []string) error {
 	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.KMSURL, servers.DynamoDBURL, time.Since(started).Seconds())
 
 	baseURL := "http://" + ln.Addr().String()
-	_, apiPort, _ := net.SplitHostPort(ln.Addr().String())
-	origins := []string{"http://127.0.0.1:" + apiPort, "http://localhost:" + apiPort, "https://app.example.com"}
-	stackParams := localapi.LocalParams(tpl, origins, params)
+	stackParams := localapi.LocalParams(tpl, baseURL, params)
 
 	kmsClient, db := localaws.Clients(servers.KMSURL, servers.DynamoDBURL)
 	hint := func(err error) error {
@@ -446,11 +444,13 @@ func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *l
 Local KMS:      %s (local-kms has no address setting: it listens on every interface)
 Local DynamoDB: %s
 Lambda Invoke API: %s (as sam local start-lambda; functions by logical id, e.g. RevokeFunction)
+Metadata (RFC 8414, the issuer's): %s/.well-known/openid-configuration
+  (POST /auth/introspect takes requests signed with SigV4 by AWS_ACCESS_KEY_ID=local, AWS_SECRET_ACCESS_KEY=local)
 Endpoints for scripts: %s   (set -a; . %s; set +a)
 Add a user:     %s -username bob@example.com
 Function logs:  %s
 Ctrl-C stops everything; keys and tables stay in %s (--reset starts from empty).
-`, s.KMSURL, s.DynamoDBURL, lambdaURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
+`, s.KMSURL, s.DynamoDBURL, lambdaURL, baseURL, envFile, envFile, withState("scripts/create-user", "-state", stateDir), filepath.Join(stateDir, "logs"), stateDir)
 }
 
 // invokeCommand is scripts/invoke, with --state unless it is the default.

@@ -26,12 +26,15 @@ type Invoker interface {
 // Gateway serves a template's HttpApi routes as API Gateway does for an
 // HTTP API with payload format 2.0: route matching, the Lambda authorizer
 // (simple or IAM responses) before protected routes, its context in
-// requestContext.authorizer.lambda, and the response mapping. Not emulated:
+// requestContext.authorizer.lambda, AWS_IAM routes (SigV4 checked, the
+// caller in requestContext.authorizer.iam: verifyIAM), and the response
+// mapping. Not emulated:
 // throttling, CORS preflight, custom domains, mTLS and the authorizer cache.
 type Gateway struct {
 	routes      []Route
 	authorizers map[string]*Authorizer
 	functions   map[string]Invoker // by logical id
+	principals  map[string]IAMPrincipal
 	log         *slog.Logger
 	now         func() time.Time
 }
@@ -64,8 +67,12 @@ func NewGateway(t *Template, functions map[string]Invoker, log *slog.Logger) (*G
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{routes: t.Routes, authorizers: t.Authorizers, functions: functions, log: log, now: time.Now}, nil
+	return &Gateway{routes: t.Routes, authorizers: t.Authorizers, functions: functions, log: log, now: time.Now,
+		principals: map[string]IAMPrincipal{LocalPrincipal.AccessKeyID: LocalPrincipal}}, nil
 }
+
+// AddPrincipal makes p's credentials known to the AWS_IAM routes (tests).
+func (g *Gateway) AddPrincipal(p IAMPrincipal) { g.principals[p.AccessKeyID] = p }
 
 // gatewayError is API Gateway's own JSON error body.
 func gatewayError(w http.ResponseWriter, status int, message string) {
@@ -106,6 +113,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, route *Route, pa
 	}
 	ev := g.event(r, route, params, body, reqID)
 
+	if route.IAM {
+		caller, refused := verifyIAM(r, body, g.principals, g.now())
+		if refused != nil {
+			refused.write(w)
+			return
+		}
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: caller}
+	}
 	if route.Authorizer != "" {
 		a := g.authorizers[route.Authorizer]
 		ctx, ok, status := g.authorize(r.Context(), a, ev)

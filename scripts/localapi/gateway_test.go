@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -53,6 +55,7 @@ func answer(v any) func([]byte) ([]byte, error) {
 
 type gatewayFixture struct {
 	srv              *httptest.Server
+	gw               *Gateway
 	authz, item, pub *fakeFunction
 }
 
@@ -87,6 +90,7 @@ func newFixture(t *testing.T) *gatewayFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.gw = gw
 	f.srv = httptest.NewServer(gw)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -349,5 +353,90 @@ func TestForwardedFor(t *testing.T) {
 	f.item.last(t, &ev)
 	if ev.Headers["x-forwarded-for"] != "203.0.113.9, 127.0.0.1" || ev.RequestContext.HTTP.SourceIP != "127.0.0.1" {
 		t.Errorf("x-forwarded-for %q, sourceIp %q", ev.Headers["x-forwarded-for"], ev.RequestContext.HTTP.SourceIP)
+	}
+}
+
+// TestGatewayIAMRoute: an AWS_IAM route takes only requests signed with
+// SigV4 (the SDK's signer) by known credentials, for execute-api in this
+// region, within 15 minutes, over the body as sent; everything else is
+// API Gateway's 403 with its x-amzn-ErrorType, and the function is not
+// called. The caller reaches the function as requestContext.authorizer.iam.
+func TestGatewayIAMRoute(t *testing.T) {
+	f := newFixture(t)
+	other := IAMPrincipal{AccessKeyID: "AKIAOTHER", SecretAccessKey: "other-secret", SessionToken: "session-1",
+		UserARN: "arn:aws:sts::123456789012:assumed-role/orders/svc", UserID: "AROAORDERS:svc"}
+	f.gw.AddPrincipal(other)
+	body := []byte("token=abc")
+	signed := func(p IAMPrincipal, at time.Time, edit func(*http.Request)) *http.Request {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/signed?x=1", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if err := SignRequest(req, body, p, at); err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(req)
+		}
+		return req
+	}
+	now := time.Now()
+
+	for _, p := range []IAMPrincipal{LocalPrincipal, other} {
+		before := f.item.calls()
+		resp, got := do(t, signed(p, now, nil))
+		if resp.StatusCode != 201 || f.item.calls() != before+1 {
+			t.Fatalf("%s: signed request: %d %s", p.AccessKeyID, resp.StatusCode, got)
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		f.item.last(t, &ev)
+		a := ev.RequestContext.Authorizer
+		if a == nil || a.IAM == nil || a.IAM.UserARN != p.UserARN || a.IAM.AccessKey != p.AccessKeyID || a.Lambda != nil {
+			t.Errorf("%s: authorizer context %+v, want the caller's IAM identity", p.AccessKeyID, a)
+		}
+	}
+
+	cases := []struct {
+		name, errorType, message string
+		req                      *http.Request
+	}{
+		{"unsigned", "MissingAuthenticationTokenException", "Missing Authentication Token", func() *http.Request {
+			req, _ := http.NewRequest("POST", f.srv.URL+"/signed", bytes.NewReader(body))
+			return req
+		}()},
+		{"a bearer token", "IncompleteSignatureException", "Authorization header requires 'Credential' parameter",
+			signed(LocalPrincipal, now, func(r *http.Request) { r.Header.Set("Authorization", "Bearer abc") })},
+		{"wrong secret", "InvalidSignatureException", "The request signature we calculated does not match",
+			signed(IAMPrincipal{AccessKeyID: "local", SecretAccessKey: "guess"}, now, nil)},
+		{"unknown access key", "UnrecognizedClientException", "The security token included in the request is invalid",
+			signed(IAMPrincipal{AccessKeyID: "AKIANOBODY", SecretAccessKey: "x"}, now, nil)},
+		{"missing session token", "UnrecognizedClientException", "The security token included in the request is invalid",
+			signed(other, now, func(r *http.Request) { r.Header.Del("X-Amz-Security-Token") })},
+		{"body changed after signing", "InvalidSignatureException", "The request signature we calculated does not match",
+			signed(LocalPrincipal, now, func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("token=xyz")) })},
+		{"query changed after signing", "InvalidSignatureException", "The request signature we calculated does not match",
+			signed(LocalPrincipal, now, func(r *http.Request) { r.URL.RawQuery = "x=2" })},
+		{"signed header changed", "InvalidSignatureException", "The request signature we calculated does not match",
+			signed(LocalPrincipal, now, func(r *http.Request) { r.Header.Set("Content-Type", "application/json") })},
+		{"signed 20 minutes ago", "InvalidSignatureException", "Signature expired",
+			signed(LocalPrincipal, now.Add(-20*time.Minute), nil)},
+		{"scoped to another service", "InvalidSignatureException", "Credential should be scoped to correct service",
+			signed(LocalPrincipal, now, func(r *http.Request) {
+				r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/execute-api/", "/lambda/", 1))
+			})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := f.item.calls()
+			resp, got := do(t, c.req)
+			if resp.StatusCode != 403 || resp.Header.Get("x-amzn-ErrorType") != c.errorType || !strings.Contains(got, c.message) {
+				t.Errorf("%d %s %q, want 403 %s %q", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), got, c.errorType, c.message)
+			}
+			var m map[string]string
+			if json.Unmarshal([]byte(got), &m) != nil || m["message"] == "" {
+				t.Errorf("body %q is not API Gateway's {\"message\": ...}", got)
+			}
+			if f.item.calls() != before {
+				t.Error("the function was called for a refused request")
+			}
+		})
 	}
 }

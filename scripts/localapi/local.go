@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -21,15 +22,23 @@ const (
 )
 
 // LocalParams are the stack parameters of a local run: the template's
-// defaults, with values for those that have none. origins are the browser
-// origins allowed to use the refresh cookie (ALLOWED_ORIGINS); overrides
-// are parameter values given by the user (scripts/dev --param Name=Value).
-func LocalParams(t *Template, origins []string, overrides ...map[string]string) map[string]string {
+// defaults, with values for those that have none. api is the base URL of
+// the local API (http://127.0.0.1:3000): it is the Issuer, because the
+// metadata document lists the endpoints as the issuer followed by their
+// routes and clients fetch them there; and its origins (127.0.0.1 and
+// localhost on its port) with https://app.example.com may use the refresh
+// cookie. overrides are parameter values given by the user (scripts/dev
+// --param Name=Value).
+func LocalParams(t *Template, api string, overrides ...map[string]string) map[string]string {
 	p := map[string]string{}
 	for k, v := range t.Parameters {
 		p[k] = v.Default
 	}
-	p["Issuer"] = "https://auth.example.com"
+	origins := []string{"https://app.example.com"}
+	if u, err := url.Parse(api); err == nil && u.Port() != "" {
+		origins = []string{"http://127.0.0.1:" + u.Port(), "http://localhost:" + u.Port(), "https://app.example.com"}
+	}
+	p["Issuer"] = strings.TrimSuffix(api, "/")
 	p["Audience"] = "https://api.example.com"
 	p["AllowedOrigins"] = strings.Join(origins, ",")
 	for _, o := range overrides {
@@ -98,9 +107,11 @@ func FunctionEnv(t *Template, f *Function, params, resources, endpoints map[stri
 // `sam local invoke --env-vars` and `sam local start-api --env-vars`, with
 // the endpoints at host.docker.internal (scripts/dev's default ports).
 func EnvJSON(t *Template) ([]byte, error) {
-	// Origins of scripts/dev (3000) and of sam local start-api beside it (3001).
-	params := LocalParams(t, []string{"http://127.0.0.1:3000", "http://localhost:3000",
-		"http://127.0.0.1:3001", "http://localhost:3001", "https://app.example.com"})
+	// The issuer is scripts/dev's API on its default port, whose metadata
+	// names the endpoints; origins of scripts/dev (3000) and of sam local
+	// start-api beside it (3001).
+	params := LocalParams(t, "http://127.0.0.1:3000", map[string]string{"AllowedOrigins": strings.Join([]string{
+		"http://127.0.0.1:3000", "http://localhost:3000", "http://127.0.0.1:3001", "http://localhost:3001", "https://app.example.com"}, ",")})
 	resources := LocalResources(t, KeyAlias, MACKeyAlias)
 	out := map[string]map[string]string{
 		"Parameters": {

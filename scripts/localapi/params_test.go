@@ -82,7 +82,7 @@ func TestProjectParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := LocalParams(tpl, []string{"http://127.0.0.1:3000", "http://localhost:3000", "https://app.example.com"})
+	local := LocalParams(tpl, "http://127.0.0.1:3000")
 	for name, p := range tpl.Parameters {
 		if err := p.Check(local[name]); err != nil {
 			t.Errorf("the local value of %s: %v", name, err)
@@ -96,6 +96,12 @@ func TestProjectParameters(t *testing.T) {
 	}
 	if err := tpl.Parameters["LoginMaxFailures"].Check("0"); err == nil {
 		t.Error("LoginMaxFailures below its MinValue accepted")
+	}
+	for iss, ok := range map[string]bool{"https://auth.example.com": true, "https://auth.example.com/": false,
+		"https://auth.example.com?x": false, "http://auth.example.com": false, "http://127.0.0.1:3000": true} {
+		if err := tpl.Parameters["Issuer"].Check(iss); (err == nil) != ok {
+			t.Errorf("Issuer=%s: %v, want accepted %v", iss, err, ok)
+		}
 	}
 	if err := tpl.Parameters["Audience"].Check(""); err == nil {
 		t.Error("an empty Audience accepted (MinLength 1)")

@@ -63,7 +63,8 @@ type Route struct {
 	Method     string // upper case, or ANY
 	Path       string // /auth/login, /items/{id}, /files/{proxy+}
 	Function   string // logical id
-	Authorizer string // authorizer name; "" when the route has Authorizer: NONE
+	Authorizer string // authorizer name; "" when the route has Authorizer: NONE or AWS_IAM
+	IAM        bool   // Authorizer: AWS_IAM: callers sign with SigV4
 }
 
 // Key is the route key API Gateway puts in routeKey: "POST /auth/login".
@@ -117,8 +118,9 @@ type rawFunctionProps struct {
 
 type rawAPIProps struct {
 	Auth struct {
-		DefaultAuthorizer string `yaml:"DefaultAuthorizer"`
-		Authorizers       map[string]struct {
+		DefaultAuthorizer   string `yaml:"DefaultAuthorizer"`
+		EnableIamAuthorizer bool   `yaml:"EnableIamAuthorizer"`
+		Authorizers         map[string]struct {
 			FunctionArn                    yaml.Node `yaml:"FunctionArn"`
 			AuthorizerPayloadFormatVersion string    `yaml:"AuthorizerPayloadFormatVersion"`
 			EnableSimpleResponses          bool      `yaml:"EnableSimpleResponses"`
@@ -308,7 +310,13 @@ func Parse(template, makefile []byte) (*Template, error) {
 		if name == "" {
 			name = api.Auth.DefaultAuthorizer
 		}
-		if name != "NONE" && name != "" {
+		if name == "AWS_IAM" {
+			// SAM knows AWS_IAM only with the API's EnableIamAuthorizer.
+			if !api.Auth.EnableIamAuthorizer {
+				return nil, fmt.Errorf("template.yaml: route %s: Authorizer AWS_IAM needs EnableIamAuthorizer: true on its HttpApi", e.route.Key())
+			}
+			e.route.IAM = true
+		} else if name != "NONE" && name != "" {
 			a, ok := api.Auth.Authorizers[name]
 			if !ok {
 				return nil, fmt.Errorf("template.yaml: route %s: authorizer %s is not defined", e.route.Key(), name)

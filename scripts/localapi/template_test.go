@@ -25,18 +25,25 @@ func TestProjectTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{ // route key -> function (authorizer)
-		"POST /auth/login":           "LoginFunction",
-		"POST /auth/refresh":         "RefreshFunction",
-		"POST /auth/logout":          "LogoutFunction",
-		"POST /auth/logout-all":      "LogoutAllFunction (LambdaAuthorizer)",
-		"GET /me":                    "MeFunction (LambdaAuthorizer)",
-		"GET /.well-known/jwks.json": "JWKSFunction",
+		"POST /auth/login":                            "LoginFunction",
+		"POST /auth/refresh":                          "RefreshFunction",
+		"POST /auth/logout":                           "LogoutFunction",
+		"POST /auth/logout-all":                       "LogoutAllFunction (LambdaAuthorizer)",
+		"GET /me":                                     "MeFunction (LambdaAuthorizer)",
+		"GET /.well-known/jwks.json":                  "JWKSFunction",
+		"GET /.well-known/openid-configuration":       "DiscoveryFunction",
+		"GET /.well-known/oauth-authorization-server": "DiscoveryFunction",
+		"POST /auth/revoke":                           "TokenRevocationFunction",
+		"POST /auth/introspect":                       "TokenIntrospectionFunction (AWS_IAM)",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {
 		v := r.Function
 		if r.Authorizer != "" {
 			v += " (" + r.Authorizer + ")"
+		}
+		if r.IAM {
+			v += " (AWS_IAM)"
 		}
 		got[r.Key()] = v
 	}
@@ -79,6 +86,7 @@ Globals:
   HttpApi:
     Auth:
       DefaultAuthorizer: Guard
+      EnableIamAuthorizer: true
       Authorizers:
         Guard:
           FunctionArn: !GetAtt GuardFunction.Arn
@@ -111,6 +119,9 @@ Resources:
         Any:
           Type: HttpApi
           Properties: {Path: "/files/{proxy+}", Method: ANY, Auth: {Authorizer: NONE}}
+        Signed:
+          Type: HttpApi
+          Properties: {Path: /signed, Method: post, Auth: {Authorizer: AWS_IAM}}
         Catch:
           Type: HttpApi
 `
@@ -144,8 +155,11 @@ func TestParseMergesGlobals(t *testing.T) {
 	routes := map[string]string{}
 	for _, r := range tpl.Routes {
 		routes[r.Key()] = r.Authorizer
+		if r.IAM {
+			routes[r.Key()] = "AWS_IAM"
+		}
 	}
-	wantRoutes := map[string]string{"GET /items/{id}": "Guard", "ANY /files/{proxy+}": "", "ANY $default": "Guard"}
+	wantRoutes := map[string]string{"GET /items/{id}": "Guard", "ANY /files/{proxy+}": "", "ANY $default": "Guard", "POST /signed": "AWS_IAM"}
 	if len(routes) != len(wantRoutes) {
 		t.Errorf("routes %v, want %v", routes, wantRoutes)
 	}
@@ -240,5 +254,14 @@ func TestDemoUserIsTheSampleEventsUser(t *testing.T) {
 	}
 	if !strings.Contains(string(b), DemoUsername) || !strings.Contains(string(b), DemoPassword) {
 		t.Errorf("events/login.json does not log in the demo user")
+	}
+}
+
+// TestParseRefusesIAMWithoutEnable: Authorizer AWS_IAM needs the HttpApi's
+// EnableIamAuthorizer, as SAM requires.
+func TestParseRefusesIAMWithoutEnable(t *testing.T) {
+	src := strings.Replace(sampleTemplate, "      EnableIamAuthorizer: true\n", "", 1)
+	if _, err := Parse([]byte(src), []byte(sampleMakefile)); err == nil || !strings.Contains(err.Error(), "EnableIamAuthorizer") {
+		t.Errorf("AWS_IAM without EnableIamAuthorizer: %v", err)
 	}
 }

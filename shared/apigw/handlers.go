@@ -3,20 +3,23 @@ package apigw
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 
-// TokenResponse is the body of a successful login or refresh (RFC 6749 5.1
-// names). RefreshToken is only set for clients that asked for it in the body.
+// TokenResponse is the body of a successful login or refresh (RFC 6749
+// 5.1). RefreshToken is only set for clients that asked for it in the
+// body. Scope is the session's: a scope requested at refresh is not
+// narrowed (RFC 6749 3.3 lets the server ignore it, and then requires
+// scope in the response).
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
 }
 
 type loginRequest struct {
@@ -64,10 +67,15 @@ type refreshRequest struct {
 
 // Refresh handles POST /auth/refresh. The refresh token comes from the
 // cookie (browsers; Origin checked) or the body (other clients), never both.
+// A form body (application/x-www-form-urlencoded) makes it the RFC 6749
+// token endpoint (tokenGrant); any other body is the service's JSON.
 func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
+		if isForm(req) {
+			return tokenGrant(ctx, svc, ck, log, req), nil
+		}
 		presented, inBody, err := presentedRefreshToken(req, ck)
 		if err != nil {
 			return Error(ctx, log, err), nil
@@ -85,6 +93,47 @@ func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		}
 		return tokenResponse(t, ck, inBody, time.Now()), nil
 	}
+}
+
+// tokenGrant is /auth/refresh as the RFC 6749 token endpoint: a form with
+// grant_type=refresh_token and refresh_token (section 6), answered with
+// the section 5.1 body (the next refresh token in it, no cookie) or a
+// section 5.2 error. Clients are public: client authentication is refused
+// (invalid_client), a client_id parameter is unauthenticated and not used,
+// and the refresh cookie may not come along (the token is in the body).
+// The 409 and 503 answers of the JSON dialect stay as they are.
+func tokenGrant(ctx context.Context, svc *auth.Service, ck CookieConfig, log *slog.Logger, req Request) Response {
+	p, err := decodeForm(req)
+	if err != nil {
+		return OAuthError(ctx, log, err)
+	}
+	if header(req.Headers, "authorization") != "" {
+		return OAuthError(ctx, log, invalidClient())
+	}
+	switch g := p.Get("grant_type"); g {
+	case "refresh_token":
+	case "":
+		return OAuthError(ctx, log, badRequest("grant_type is required (RFC 6749 6: grant_type=refresh_token)"))
+	default:
+		return OAuthError(ctx, log, &requestError{400, "unsupported_grant_type",
+			"only grant_type=refresh_token is supported here; log in with POST /auth/login"})
+	}
+	presented := p.Get("refresh_token")
+	if presented == "" {
+		return OAuthError(ctx, log, badRequest("refresh_token is required (RFC 6749 6)"))
+	}
+	cookie, err := ck.refreshCookie(req)
+	if err == nil && cookie != "" {
+		err = badRequest("send the refresh token in the cookie or in the body, not both")
+	}
+	if err != nil {
+		return OAuthError(ctx, log, err)
+	}
+	t, err := svc.Refresh(ctx, presented)
+	if err != nil {
+		return OAuthError(ctx, log, err)
+	}
+	return tokenResponse(t, ck, true, time.Now())
 }
 
 // Logout handles POST /auth/logout: ends this device's session and clears
@@ -143,13 +192,7 @@ func Me(log *slog.Logger) Handler {
 // Caches may keep it for maxAge: keep a retired key in VERIFY_KEY_IDS for at
 // least that long plus the access token lifetime.
 func JWKS(doc []byte, maxAge time.Duration) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		h := securityHeaders()
-		h["content-type"] = "application/jwk-set+json"
-		h["cache-control"] = "public, max-age=" + strconv.Itoa(int(maxAge.Seconds()))
-		delete(h, "pragma")
-		return Response{StatusCode: 200, Headers: h, Body: string(doc)}, nil
-	}
+	return WellKnown(doc, "application/jwk-set+json", maxAge)
 }
 
 func presentedRefreshToken(req Request, ck CookieConfig) (token string, inBody bool, err error) {
@@ -176,7 +219,7 @@ func presentedRefreshToken(req Request, ck CookieConfig) (token string, inBody b
 }
 
 func tokenResponse(t auth.Tokens, ck CookieConfig, inBody bool, now time.Time) Response {
-	body := TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn.Seconds())}
+	body := TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn.Seconds()), Scope: t.Scope}
 	if inBody {
 		body.RefreshToken = t.RefreshToken
 	}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes bounds every request body this service reads.
@@ -95,4 +97,47 @@ func decodeJSON(req Request, dst any, emptyOK bool) error {
 		return badRequest("request body has data after the JSON object")
 	}
 	return nil
+}
+
+// formMediaType is the body of OAuth 2.0 requests (RFC 6749 appendix B,
+// RFC 7009 2.1, RFC 7662 2.1).
+const formMediaType = "application/x-www-form-urlencoded"
+
+// isForm reports whether the request declares a form body: the token
+// endpoint then speaks RFC 6749 instead of the service's JSON.
+func isForm(req Request) bool {
+	mt, _, err := mime.ParseMediaType(header(req.Headers, "content-type"))
+	return err == nil && mt == formMediaType
+}
+
+// decodeForm reads an application/x-www-form-urlencoded body in UTF-8
+// (RFC 6749 appendix B). A parameter given twice is refused (RFC 6749 3.1
+// and 3.2: "MUST NOT be included more than once"); parameters it does not
+// know are the caller's to ignore (3.2: "MUST ignore unrecognized request
+// parameters").
+func decodeForm(req Request) (url.Values, error) {
+	mt, params, err := mime.ParseMediaType(header(req.Headers, "content-type"))
+	if err != nil || mt != formMediaType {
+		return nil, &requestError{415, "unsupported_media_type", "send a form body with Content-Type: " + formMediaType}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &requestError{415, "unsupported_media_type", "form bodies are UTF-8 (RFC 6749 appendix B)"}
+	}
+	b, err := body(req)
+	if err != nil {
+		return nil, err
+	}
+	values, err := url.ParseQuery(string(b))
+	if err != nil {
+		return nil, badRequest("request body is not a valid form (application/x-www-form-urlencoded)")
+	}
+	for name, v := range values {
+		if len(v) > 1 {
+			return nil, badRequest("parameter " + name + " is given more than once (RFC 6749 3.2)")
+		}
+		if !utf8.ValidString(name) || !utf8.ValidString(v[0]) {
+			return nil, badRequest("form parameters are UTF-8 (RFC 6749 appendix B)")
+		}
+	}
+	return values, nil
 }

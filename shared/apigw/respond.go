@@ -26,10 +26,14 @@ type (
 // Handler is an HTTP API route handler.
 type Handler func(ctx context.Context, req Request) (Response, error)
 
-// ErrorBody is every error response: a stable code and a short message.
+// ErrorBody is every error response: a stable code (RFC 6749 5.2 "error"),
+// a short text in error_description (RFC 6749 5.2: printable ASCII
+// without '"' and '\\'), and the same text as message, the member clients
+// written before error_description read.
 type ErrorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	Message          string `json:"message"`
 }
 
 // securityHeaders go on every response: nothing here may be cached by a
@@ -49,7 +53,7 @@ func JSON(status int, v any) Response {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return Response{StatusCode: 500, Headers: securityHeaders(),
-			Body: `{"error":"internal_error","message":"internal error"}`}
+			Body: `{"error":"internal_error","error_description":"internal error","message":"internal error"}`}
 	}
 	return Response{StatusCode: status, Headers: securityHeaders(), Body: string(b)}
 }
@@ -63,7 +67,25 @@ func NoContent() Response {
 
 // Fail is a JSON error response.
 func Fail(status int, code, message string) Response {
-	return JSON(status, ErrorBody{Error: code, Message: message})
+	return JSON(status, ErrorBody{Error: code, ErrorDescription: Description(message), Message: message})
+}
+
+// Description is message as RFC 6749 5.2 allows error_description to be:
+// the characters %x20-21 / %x23-5B / %x5D-7E. A double quote becomes a
+// single one, a backslash a slash, anything else outside the set a space.
+func Description(message string) string {
+	b := []byte(message)
+	for i, c := range b {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c == '\\':
+			b[i] = '/'
+		case c < 0x20 || c > 0x7e:
+			b[i] = ' '
+		}
+	}
+	return string(b)
 }
 
 // requestError is a client mistake found while reading the request.
@@ -77,38 +99,92 @@ func (e *requestError) Error() string { return e.message }
 
 func badRequest(msg string) error { return &requestError{400, "invalid_request", msg} }
 
+func invalidClient() error {
+	return &requestError{401, "invalid_client", "this endpoint takes no client authentication: send no Authorization header (public client, token_endpoint_auth_method none)"}
+}
+
+// OAuthError maps err as Error does, in the dialect of OAuth 2.0 endpoints
+// (RFC 6749 5.2, RFC 7009 2.2.1, RFC 7662 2.3): a refresh token that is
+// invalid, expired, revoked or reused is 400 invalid_grant; a client that
+// authenticated with an Authorization header gets 401 invalid_client with
+// WWW-Authenticate naming the scheme it used (RFC 6749 5.2); every other
+// answer is Error's.
+func OAuthError(ctx context.Context, log *slog.Logger, err error) Response {
+	f := classify(ctx, log, err)
+	switch f.code {
+	case "invalid_refresh_token":
+		f.status, f.code = 400, "invalid_grant"
+	case "invalid_client":
+		f.header("www-authenticate", `Basic realm="lambda-auth"`)
+	}
+	return f.response()
+}
+
 // Error maps err to the response the client sees. This is the only place
-// that decides statuses: client errors get a stable code and a short
-// message; anything else is logged in full and answered without detail
-// (503 when a dependency failed, 500 otherwise).
+// that decides statuses (classify; OAuthError renames two of them for OAuth
+// clients): client errors get a stable code and a short message; anything
+// else is logged in full and answered without detail (503 when a
+// dependency failed, 500 otherwise).
 func Error(ctx context.Context, log *slog.Logger, err error) Response {
+	return classify(ctx, log, err).response()
+}
+
+// failure is what an error means to the client.
+type failure struct {
+	status        int
+	code, message string
+	headers       map[string]string
+}
+
+func (f *failure) header(k, v string) {
+	if f.headers == nil {
+		f.headers = map[string]string{}
+	}
+	f.headers[k] = v
+}
+
+func (f failure) response() Response {
+	r := Fail(f.status, f.code, f.message)
+	for k, v := range f.headers {
+		r.Headers[k] = v
+	}
+	return r
+}
+
+func classify(ctx context.Context, log *slog.Logger, err error) failure {
 	var re *requestError
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &re):
-		return Fail(re.status, re.code, re.message)
+		f := failure{status: re.status, code: re.code, message: re.message}
+		if re.code == "unauthorized" { // a protected route without an access token (RFC 6750 3)
+			f.header("www-authenticate", `Bearer realm="lambda-auth"`)
+		}
+		return f
 	case errors.As(err, &te):
-		r := Fail(429, "too_many_attempts", "too many failed logins; retry later")
-		r.Headers["retry-after"] = strconv.Itoa(int((te.RetryAfter + time.Second - 1) / time.Second))
-		return r
+		f := failure{status: 429, code: "too_many_attempts", message: "too many failed logins; retry later"}
+		f.header("retry-after", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		return f
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		return Fail(401, "invalid_credentials", "invalid username or password")
+		return failure{status: 401, code: "invalid_credentials", message: "invalid username or password"}
 	case errors.Is(err, auth.ErrInvalidRefreshToken):
-		return Fail(401, "invalid_refresh_token", "refresh token is invalid, expired or revoked; log in again")
+		return failure{status: 401, code: "invalid_refresh_token", message: "refresh token is invalid, expired or revoked; log in again"}
 	case errors.Is(err, auth.ErrRefreshConflict):
-		r := Fail(409, "refresh_conflict", "this refresh token was just rotated by another request; retry with the current one")
-		r.Headers["retry-after"] = "0"
-		return r
+		f := failure{status: 409, code: "refresh_conflict", message: "this refresh token was just rotated by another request; retry with the current one"}
+		f.header("retry-after", "0")
+		return f
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrRevoked):
-		return Fail(401, "invalid_token", "access token is invalid or revoked")
+		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked"}
+		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
+		return f
 	case errors.Is(err, auth.ErrInvalidRequest):
-		return Fail(400, "invalid_request", err.Error())
+		return failure{status: 400, code: "invalid_request", message: err.Error()}
 	case errors.Is(err, auth.ErrUnavailable):
 		log.ErrorContext(ctx, "dependency unavailable", "err", err)
-		r := Fail(503, "temporarily_unavailable", "the service is temporarily unavailable; retry later")
-		r.Headers["retry-after"] = "1"
-		return r
+		f := failure{status: 503, code: "temporarily_unavailable", message: "the service is temporarily unavailable; retry later"}
+		f.header("retry-after", "1")
+		return f
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	return Fail(500, "internal_error", "internal error")
+	return failure{status: 500, code: "internal_error", message: "internal error"}
 }

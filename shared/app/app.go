@@ -258,6 +258,50 @@ func JWKS(ctx context.Context, getenv func(string) string, opts ...Option) (apig
 	return apigw.JWKS(doc, JWKSMaxAge), nil
 }
 
+// Discovery wires the authorization server metadata (RFC 8414) served at
+// /.well-known/oauth-authorization-server and
+// /.well-known/openid-configuration: built once, at init, from ISSUER and
+// the algorithms of the keys the JWKS publishes.
+func Discovery(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "ISSUER", "SIGNING_KEY_ID")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := w.verifyKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var algs []string
+	for _, k := range keys {
+		if !slices.Contains(algs, k.Alg) {
+			algs = append(algs, k.Alg)
+		}
+	}
+	doc, err := apigw.NewMetadata(w.cfg.Issuer, algs).Document()
+	if err != nil {
+		return nil, err
+	}
+	return apigw.WellKnown(doc, "application/json", JWKSMaxAge), nil
+}
+
+// verifier is the access token verifier of this configuration: public keys
+// fetched here, once per container, the issuer, audience and leeway. No
+// token of this configuration lives longer than ACCESS_TOKEN_TTL: the
+// replica holds revocations for that long (shared/replica), and a longer
+// one is refused.
+func (w *wiring) verifier(ctx context.Context) (*token.Verifier, error) {
+	keys, err := w.verifyKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pub := make([]token.PublicKey, len(keys))
+	for i, k := range keys {
+		pub[i] = k.PublicKey
+	}
+	return token.NewVerifier(w.cfg.Issuer, w.cfg.Audience, pub,
+		token.WithLeeway(w.cfg.ClockLeeway), token.WithTimeFunc(w.set.now), token.WithMaxLifetime(w.cfg.AccessTokenTTL))
+}
+
 // Authorizer wires the authorizer: public keys are fetched here, once per
 // container, and verified tokens are remembered (token.Cache). In replica
 // mode (the default) revocations come from an in-memory view of the
@@ -277,18 +321,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err := w.cfg.Require(table); err != nil {
 		return nil, fmt.Errorf("REVOCATION_MODE %s: %w", w.cfg.RevocationMode, err)
 	}
-	keys, err := w.verifyKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pub := make([]token.PublicKey, len(keys))
-	for i, k := range keys {
-		pub[i] = k.PublicKey
-	}
-	// No token of this configuration lives longer than ACCESS_TOKEN_TTL:
-	// the replica holds revocations for that long (shared/replica).
-	v, err := token.NewVerifier(w.cfg.Issuer, w.cfg.Audience, pub,
-		token.WithLeeway(w.cfg.ClockLeeway), token.WithTimeFunc(w.set.now), token.WithMaxLifetime(w.cfg.AccessTokenTTL))
+	v, err := w.verifier(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +345,46 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	}
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
 	return apigw.Authorizer(svc, w.set.logger), nil
+}
+
+// TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
+// their session, verified access tokens get a jti entry.
+func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	return apigw.Revocation(svc, w.set.logger), nil
+}
+
+// TokenIntrospection wires POST /auth/introspect (RFC 7662): the token
+// verified as the authorizer verifies it, and its revocation entries read
+// from the table itself, strongly consistent, whatever REVOCATION_MODE the
+// authorizer runs in.
+func TokenIntrospection(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, v, err := loadVerifying(ctx, getenv, opts, "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: w.store(), Logger: w.set.logger}, w.options())
+	return apigw.Introspection(svc, w.set.logger), nil
+}
+
+// loadVerifying loads the configuration of a function that verifies
+// access tokens (ISSUER, AUDIENCE, SIGNING_KEY_ID and required) and builds
+// its verifier.
+func loadVerifying(ctx context.Context, getenv func(string) string, opts []Option, required ...string) (*wiring, *token.Verifier, error) {
+	w, err := load(ctx, getenv, opts, append([]string{"ISSUER", "AUDIENCE", "SIGNING_KEY_ID"}, required...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := w.verifier(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, v, nil
 }
 
 // Revoke wires the console-invoked revoke function.

@@ -28,7 +28,7 @@ func TestRefreshAndLogoutBadRequests(t *testing.T) {
 		{"malformed JSON", nil, "application/json", `{"refresh_token":`, 400, "invalid_request"},
 		{"wrong type", nil, "application/json", `{"refresh_token":42}`, 400, "invalid_request"},
 		{"unknown field", nil, "application/json", `{"token":"x"}`, 400, "invalid_request"},
-		{"form body", nil, "application/x-www-form-urlencoded", `refresh_token=x`, 415, "unsupported_media_type"},
+		{"text body", nil, "text/plain", `refresh_token=x`, 415, "unsupported_media_type"}, // forms: TestTokenEndpointForm
 		{"JSON declared UTF-16", nil, "application/json; charset=utf-16", `{"refresh_token":"x"}`, 415, "unsupported_media_type"},
 		{"oversized", nil, "application/json", `{"refresh_token":"` + strings.Repeat("a", 20000) + `"}`, 413, "payload_too_large"},
 		{"garbage token", nil, "application/json", `{"refresh_token":"garbage"}`, 401, "invalid_refresh_token"},

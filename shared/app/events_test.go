@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -80,6 +81,31 @@ func TestEventFixtures(t *testing.T) {
 	resp = call(t, s.logoutAll, httpEvent(t, "logout-all"))
 	if resp.StatusCode != 204 {
 		t.Errorf("events/logout-all.json: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	// The OAuth endpoints' samples: metadata, introspection, the token
+	// endpoint's form, RFC 7009 revocation.
+	resp = call(t, s.discovery, httpEvent(t, "discovery"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"issuer":"https://auth.test.example"`) {
+		t.Errorf("events/discovery.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(time.Second) // after logout-all
+	again := s.doLogin(t, "alice@example.com", "correct horse battery staple")
+	resp = call(t, s.introspect, httpEvent(t, "token-introspection", "REPLACE_WITH_ACCESS_TOKEN", again.Access))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"active":true`) {
+		t.Errorf("events/token-introspection.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	resp = call(t, s.refresh, httpEvent(t, "refresh-oauth", "REPLACE_WITH_REFRESH_TOKEN", again.Refresh))
+	body := tokenBody(t, resp)
+	if resp.StatusCode != 200 || body.RefreshToken == "" || len(resp.Cookies) != 0 {
+		t.Fatalf("events/refresh-oauth.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	resp = call(t, s.revocation, httpEvent(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", body.RefreshToken))
+	if resp.StatusCode != 200 {
+		t.Errorf("events/token-revocation.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := s.grant(t, body.RefreshToken); resp.StatusCode != 400 {
+		t.Errorf("refresh after events/token-revocation.json: %d, want 400", resp.StatusCode)
 	}
 
 	for _, name := range []string{"revoke-jti", "revoke-session", "revoke-user"} {

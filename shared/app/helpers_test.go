@@ -51,6 +51,9 @@ type service struct {
 	logoutAll  apigw.Handler
 	me         apigw.Handler
 	jwks       apigw.Handler
+	discovery  apigw.Handler
+	revocation apigw.Handler // RFC 7009, POST /auth/revoke
+	introspect apigw.Handler // RFC 7662, POST /auth/introspect
 	authorizer func(context.Context, json.RawMessage) (any, error)
 	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 }
@@ -95,6 +98,12 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	s.me, err = app.Me(ctx, env.Getenv, opts("MeFunction")...)
 	must(err)
 	s.jwks, err = app.JWKS(ctx, env.Getenv, opts("JWKSFunction")...)
+	must(err)
+	s.discovery, err = app.Discovery(ctx, env.Getenv, opts("DiscoveryFunction")...)
+	must(err)
+	s.revocation, err = app.TokenRevocation(ctx, env.Getenv, opts("TokenRevocationFunction")...)
+	must(err)
+	s.introspect, err = app.TokenIntrospection(ctx, env.Getenv, opts("TokenIntrospectionFunction")...)
 	must(err)
 	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts("AuthorizerFunction")...)
 	must(err)
@@ -227,7 +236,22 @@ func errorCode(t *testing.T, resp apigw.Response) string {
 	if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == "" || e.Message == "" {
 		t.Fatalf("status %d: body %q is not a JSON error", resp.StatusCode, resp.Body)
 	}
+	// RFC 6749 5.2: error_description, printable ASCII without '"' and '\\'.
+	if e.ErrorDescription == "" || strings.ContainsFunc(e.ErrorDescription, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }) {
+		t.Errorf("status %d: error_description %q is not RFC 6749 5.2 text", resp.StatusCode, e.ErrorDescription)
+	}
 	return e.Error
 }
 
 func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// bodyRefresh is a JSON refresh with the token in the body (a non-browser
+// client): no cookie, no Origin.
+func bodyRefresh(t *testing.T, refresh string) apigw.Request {
+	t.Helper()
+	req := httpEvent(t, "refresh")
+	req.Cookies = nil
+	req.Headers = map[string]string{"content-type": "application/json"}
+	req.Body = `{"refresh_token":"` + refresh + `"}`
+	return req
+}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -114,6 +115,24 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	}
 	call(t, s.jwks, httpEvent(t, "jwks"))
 	call(t, s.me, protected(t, "me", authCtx))
+	call(t, s.discovery, httpEvent(t, "discovery"))
+
+	// RFC 7009 revocations of a refresh and an access token (each merging
+	// with a hand entry), RFC 7662 introspection.
+	s.clock.Advance(time.Second) // after the user revocation above
+	seventh := s.doLogin(t, "iris", "the right password")
+	ok, seventhCtx := s.authorize(t, seventh.Access)
+	if !ok {
+		t.Fatal("the seventh login's access token is denied")
+	}
+	handEntry("sid#" + seventh.Refresh[:32])
+	handEntry("jti#" + seventhCtx["jti"].(string))
+	s.introspection(t, seventh.Access)
+	for _, tok := range []string{seventh.Access, seventh.Refresh} {
+		if resp := call(t, s.revocation, formEvent(t, "token-revocation", url.Values{"token": {tok}})); resp.StatusCode != 200 {
+			t.Fatalf("RFC 7009 revocation: %d %s", resp.StatusCode, resp.Body)
+		}
+	}
 
 	logical := map[string]string{
 		env.Tables.Users: "UsersTable", env.Tables.LoginThrottle: "LoginThrottleTable",

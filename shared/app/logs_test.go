@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ import (
 // password typed as the username, logins with the token in a cookie and in
 // the body, an allow and denials (forged, revoked) at the authorizer, a
 // rotation, a grace-window conflict, a cross-site refresh, reuse revoking a
-// session, logout, logout-all, a console revoke, and a DynamoDB outage.
+// session, logout, logout-all, a console revoke, the token endpoint's form
+// dialect, RFC 7009 revocation, RFC 7662 introspection, and a DynamoDB
+// outage.
 func TestNoSecretInAnyLogLine(t *testing.T) {
 	env := testenv.New(t)
 	const pw = "Hunter2-correct-horse"
@@ -84,6 +87,21 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The OAuth endpoints: a form refresh, a refused one, introspection
+	// (active, inactive), RFC 7009 revocations of an access token, a
+	// refresh token and garbage.
+	s.clock.Advance(time.Second) // after logout-all
+	access, refresh := s.loginInBody(t, "quentin", pw)
+	keep("oauth login", tokens{Access: access, Refresh: refresh})
+	granted := tokenBody(t, s.grant(t, refresh))
+	keep("form refresh", tokens{Access: granted.AccessToken, Refresh: granted.RefreshToken})
+	s.grant(t, refresh[:33]+flipChar(refresh[33:])) // invalid_grant
+	s.introspection(t, granted.AccessToken)
+	for _, tok := range []string{granted.AccessToken, granted.RefreshToken, "garbage-token"} {
+		call(t, s.revocation, formEvent(t, "token-revocation", url.Values{"token": {tok}}))
+	}
+	s.introspection(t, granted.AccessToken) // inactive now
+
 	db.Set(testenv.Fault{Mode: testenv.Error})
 	want503(t, "login during the outage", callBefore(t, s.login, loginEvent(t, "quentin", pw)))
 	want503(t, "refresh during the outage", callBefore(t, s.refresh, s.refreshRequest(t, third.Refresh)))
@@ -91,7 +109,9 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 
 	logs := s.logs.String()
 	// The flow did log what it should; otherwise this test would prove nothing.
-	for _, want := range []string{`"login failed"`, `"refresh token reuse detected: revoking session"`, `"deny"`, `"dependency unavailable"`, `"logout-all"`, `"audit: revoked"`} {
+	for _, want := range []string{`"login failed"`, `"refresh token reuse detected: revoking session"`, `"deny"`, `"dependency unavailable"`,
+		`"logout-all"`, `"audit: revoked"`, `"access token revoked"`, `"introspection"`, `"introspection: inactive"`,
+		`"revocation: not a live token of ours, nothing to do"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no %s line in the logs", want)
 		}

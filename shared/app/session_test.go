@@ -184,11 +184,7 @@ func TestRefreshTokenInBody(t *testing.T) {
 		t.Fatalf("login with refresh_token_in_body: %d cookies=%v", resp.StatusCode, resp.Cookies)
 	}
 
-	refresh := httpEvent(t, "refresh")
-	refresh.Cookies = nil
-	refresh.Headers = map[string]string{"content-type": "application/json"}
-	refresh.Body = `{"refresh_token":"` + body.RefreshToken + `"}`
-	resp = call(t, s.refresh, refresh)
+	resp = call(t, s.refresh, bodyRefresh(t, body.RefreshToken))
 	var next struct {
 		RefreshToken string `json:"refresh_token"`
 	}

@@ -16,14 +16,17 @@ import (
 
 // wirings are the functions as the template names them.
 var wirings = map[string]func(context.Context, func(string) string, ...app.Option) (any, error){
-	"LoginFunction":      adapt(app.Login),
-	"RefreshFunction":    adapt(app.Refresh),
-	"LogoutFunction":     adapt(app.Logout),
-	"LogoutAllFunction":  adapt(app.LogoutAll),
-	"AuthorizerFunction": adapt(app.Authorizer),
-	"RevokeFunction":     adapt(app.Revoke),
-	"JWKSFunction":       adapt(app.JWKS),
-	"MeFunction":         adapt(app.Me),
+	"LoginFunction":              adapt(app.Login),
+	"RefreshFunction":            adapt(app.Refresh),
+	"LogoutFunction":             adapt(app.Logout),
+	"LogoutAllFunction":          adapt(app.LogoutAll),
+	"AuthorizerFunction":         adapt(app.Authorizer),
+	"RevokeFunction":             adapt(app.Revoke),
+	"JWKSFunction":               adapt(app.JWKS),
+	"MeFunction":                 adapt(app.Me),
+	"DiscoveryFunction":          adapt(app.Discovery),
+	"TokenRevocationFunction":    adapt(app.TokenRevocation),
+	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {
@@ -119,4 +122,57 @@ func keys(m map[string]yaml.Node) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestExamplesImportExportedOutputs: every Fn::ImportValue of the
+// templates in infra/examples names an output template.yaml exports as
+// "<stack name>-<output>", so the README's snippet keeps working when an
+// output is renamed.
+func TestExamplesImportExportedOutputs(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl struct {
+		Outputs map[string]struct {
+			Export struct {
+				Name yaml.Node `yaml:"Name"`
+			} `yaml:"Export"`
+		} `yaml:"Outputs"`
+	}
+	if err := yaml.Unmarshal(b, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for name, o := range tpl.Outputs {
+		if o.Export.Name.Value == "${AWS::StackName}-"+name {
+			exported[name] = true
+		}
+	}
+	for _, want := range []string{"AuthorizerFunctionArn", "HttpApiId", "ApiUrl", "JwksUrl", "DiscoveryUrl", "RevocationsTableName", "Issuer", "IntrospectionInvokeArn"} {
+		if !exported[want] {
+			t.Errorf("output %s is not exported as ${AWS::StackName}-%s", want, want)
+		}
+	}
+	examples, _ := filepath.Glob(filepath.Join(root, "infra", "examples", "*.yaml"))
+	if len(examples) == 0 {
+		t.Fatal("no templates in infra/examples")
+	}
+	imports := regexp.MustCompile(`Fn::ImportValue: !Sub "\$\{AuthStackName\}-(\w+)"`)
+	for _, ex := range examples {
+		b, err := os.ReadFile(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := imports.FindAllStringSubmatch(string(b), -1)
+		if len(found) == 0 {
+			t.Errorf("%s imports nothing", filepath.Base(ex))
+		}
+		for _, m := range found {
+			if !exported[m[1]] {
+				t.Errorf("%s imports %s, which template.yaml does not export", filepath.Base(ex), m[1])
+			}
+		}
+	}
 }

@@ -187,7 +187,7 @@ func (s *Service) startSession(ctx context.Context, user *User, clientID string,
 		return Tokens{}, unavailable("login: create session", err)
 	}
 	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID}, nil
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID, Scope: sess.Scope}, nil
 }
 
 // issueAccess signs an access token for the session: one KMS Sign call. It

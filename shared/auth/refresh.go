@@ -76,7 +76,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 		return Tokens{}, err
 	}
 	tokens := Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID}
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID, Scope: sess.Scope}
 	if kind == presentedGrace {
 		s.Logger.InfoContext(ctx, "refresh repeated within the grace window: same successor", "sid", sess.ID, "sub", sess.UserID)
 		return tokens, nil

@@ -82,6 +82,7 @@ type Tokens struct {
 	RefreshExpiresAt time.Time
 	SessionID        string
 	UserID           string
+	Scope            string // the access token's scope claim
 }
 
 // RefreshLifetime is the absolute lifetime of a session.

@@ -146,6 +146,11 @@ func (c Config) check(p *parser) {
 	if !strings.HasPrefix(c.RefreshCookiePath, "/") || strings.ContainsAny(c.RefreshCookiePath, " ;,\r\n") {
 		p.fail("REFRESH_COOKIE_PATH %q must be an absolute path", c.RefreshCookiePath)
 	}
+	if c.Issuer != "" {
+		if err := checkIssuer(c.Issuer); err != nil {
+			p.fail("ISSUER %q: %v", c.Issuer, err)
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
@@ -154,12 +159,36 @@ func (c Config) check(p *parser) {
 		}
 		// The cookie is Secure: a plain-http origin is only a developer's
 		// own machine.
-		local := u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1"
-		if u.Scheme != "https" && !(u.Scheme == "http" && local) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
 			p.fail("ALLOWED_ORIGINS entry %q: only https origins (http only for localhost)", o)
 		}
 	}
 }
+
+// checkIssuer holds the issuer to RFC 8414 section 2: an https URL without
+// query or fragment. The metadata document's URLs are the issuer followed
+// by a route of the API, so it has no trailing slash either. Plain http is
+// accepted only on this machine (localhost, 127.0.0.1, ::1): scripts/dev.
+func checkIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return errors.New("not a URL like https://auth.example.com")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(iss, "?#"):
+		return errors.New("an issuer has no query or fragment (RFC 8414 2)")
+	case strings.HasSuffix(iss, "/"):
+		return errors.New("no trailing slash: the endpoints are the issuer followed by /auth/..., /.well-known/...")
+	case u.User != nil:
+		return errors.New("no user information in the issuer")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return errors.New("the issuer is an https URL (RFC 8414 2); http only for localhost")
+}
+
+func isLoopback(host string) bool { return host == "localhost" || host == "127.0.0.1" || host == "::1" }
 
 // Require reports the named settings that are empty. Each function calls it
 // with what it cannot run without, so a missing table name fails at init

@@ -60,3 +60,28 @@ func TestLists(t *testing.T) {
 		t.Errorf("lists %q %q", c.VerifyKeyIDs, c.AllowedOrigins)
 	}
 }
+
+// TestIssuer: ISSUER is an RFC 8414 section 2 issuer (https, no query or
+// fragment) with no trailing slash, since the metadata's URLs are built
+// from it; plain http only on this machine (scripts/dev).
+func TestIssuer(t *testing.T) {
+	for iss, ok := range map[string]bool{
+		"https://auth.example.com":                        true,
+		"https://auth.example.com/tenant-a":               true,
+		"https://abc.execute-api.eu-west-1.amazonaws.com": true,
+		"http://127.0.0.1:3000":                           true,
+		"http://localhost:3000":                           true,
+		"http://auth.example.com":                         false,
+		"https://auth.example.com/":                       false,
+		"https://auth.example.com?x=1":                    false,
+		"https://auth.example.com#f":                      false,
+		"https://user@auth.example.com":                   false,
+		"auth.example.com":                                false,
+		"urn:example:issuer":                              false,
+	} {
+		_, err := config.Load(env(map[string]string{"ISSUER": iss}))
+		if (err == nil) != ok {
+			t.Errorf("ISSUER %q: %v, want accepted %v", iss, err, ok)
+		}
+	}
+}

@@ -3,8 +3,10 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -100,7 +102,14 @@ func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocatio
 	if _, failed := isConditionFailed(err); !failed {
 		return r, err
 	}
-	for range 5 {
+	for attempt := range mergeAttempts {
+		if attempt > 0 { // another writer got in between: let the writers spread out
+			select {
+			case <-ctx.Done():
+				return r, fmt.Errorf("merge revocation %s#%s: %w", r.Kind, r.Value, ctx.Err())
+			case <-time.After(time.Duration(mathrand.Int64N(int64(5*time.Millisecond) << attempt))):
+			}
+		}
 		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
 			Key: revocationKey(r.Kind, r.Value), ConsistentRead: new(true)})
 		if err != nil {
@@ -129,6 +138,10 @@ func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocatio
 	}
 	return r, fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
 }
+
+// mergeAttempts bounds the read-merge-write rounds of one PutRevocation;
+// past it the caller gets an error (503) and retries.
+const mergeAttempts = 8
 
 // cutoffAtMost holds for a stored revoked_at at or before :ms, whether it
 // was written in milliseconds or typed by hand in seconds (:s). An entry
