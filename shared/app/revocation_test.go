@@ -40,7 +40,7 @@ func TestHandEntryCannotSwallowARevocation(t *testing.T) {
 	if _, err := s.revoke(context.Background(), []byte(`{"user_id":"`+u.ID+`","reason":"password replaced"}`)); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	s.clock.Advance(27 * time.Second) // the hand entry has expired
+	s.clock.Advance(27 * time.Second)                     // the hand entry has expired
 	owner := s.doLogin(t, "paula", "the leaked password") // (the new password, in real life)
 	if resp := s.refreshWith(t, attacker.Refresh); resp.StatusCode != 401 {
 		t.Fatalf("attacker's refresh after the hand entry expired: %d %s, want 401", resp.StatusCode, resp.Body)
