@@ -355,7 +355,7 @@ func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Op
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
+	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Logger: w.set.logger}, w.options())
 	return apigw.Revocation(svc, w.set.logger), nil
 }
 

@@ -217,6 +217,20 @@ func TestTokenRevocationEndpoint(t *testing.T) {
 		t.Errorf("revocation entries of the jti: %+v %v", entries, err)
 	}
 
+	// Revoking it again (or again and again) writes nothing more: no
+	// feed item per repetition for every authorizer to read.
+	for range 3 {
+		s.calls.Reset()
+		if resp := revoke(url.Values{"token": {access1}}); resp.StatusCode != 200 {
+			t.Fatalf("revoke a revoked access token: %d %s", resp.StatusCode, resp.Body)
+		}
+		for _, op := range s.calls.Ops() {
+			if strings.HasSuffix(op, "PutItem") || strings.HasSuffix(op, "UpdateItem") {
+				t.Errorf("revoking a revoked access token again: %s called", op)
+			}
+		}
+	}
+
 	// Nothing to revoke: 200, and not one write.
 	expired := access2
 	s.clock.Advance(20 * time.Minute)

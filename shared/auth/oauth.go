@@ -24,16 +24,25 @@ const revokedByHolder = "revoked by its holder (RFC 7009)"
 //     expired) gets a jti revocation entry, through the same store as every
 //     other revocation, so the revocation feed and the authorizers see it.
 //
-// Anything else, an expired access token included, is left alone and is
-// no error: RFC 7009 2.2 answers 200 for invalid tokens. Only a store that
-// fails is an error (ErrUnavailable).
+// Anything else, an expired or already revoked access token included, is
+// left alone and is no error: RFC 7009 2.2 answers 200 for invalid tokens.
+// Only a store that fails is an error (ErrUnavailable).
 func (s *Service) RevokeToken(ctx context.Context, tok string) error {
 	now := s.opt.Now()
 	if _, ok := parseRefreshToken(tok); ok {
 		return s.endPresented(ctx, tok, revokedByHolder, now)
 	}
-	c, err := s.Verifier.Verify(tok)
-	if err != nil {
+	// Authorize: the token verified, and its revocation entries read (the
+	// table, strongly consistent). A token already revoked is not written
+	// again, so repeating a revocation cannot grow the revocation feed
+	// every authorizer reads.
+	c, err := s.Authorize(ctx, tok)
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, ErrRevoked):
+		return nil
+	case err != nil:
 		s.Logger.InfoContext(ctx, "revocation: not a live token of ours, nothing to do", "reason", err.Error())
 		return nil
 	}
