@@ -136,7 +136,7 @@ func benchAuthorizer(b *testing.B, k benchKey) apigw.AuthorizerHandler {
 	svc := auth.New(auth.Deps{Verifier: v, Lookup: memRevocations{}, Logger: log},
 		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
-	return apigw.Authorizer(svc, log)
+	return apigw.Authorizer(svc, log, nil)
 }
 
 func benchAuthorizerPath(b *testing.B, alg string) {
@@ -190,7 +190,7 @@ func benchReplicaAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Autho
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, cacheSize), Lookup: rep, Logger: log},
 		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
-	return apigw.Authorizer(svc, log)
+	return apigw.Authorizer(svc, log, nil)
 }
 
 // emptyFeed is a revocation feed with nothing revoked.

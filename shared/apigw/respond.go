@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // Request and Response are the HTTP API payload 2.0 shapes.
@@ -82,33 +83,47 @@ func badRequest(msg string) error { return &requestError{400, "invalid_request",
 // message; anything else is logged in full and answered without detail
 // (503 when a dependency failed, 500 otherwise).
 func Error(ctx context.Context, log *slog.Logger, err error) Response {
+	r, _ := reply(ctx, log, err)
+	return r
+}
+
+// reply is Error, with the outcome the answer stands for in metrics
+// (login and refresh count their answers by it).
+func reply(ctx context.Context, log *slog.Logger, err error) (Response, metrics.Outcome) {
 	var re *requestError
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &re):
-		return Fail(re.status, re.code, re.message)
+		if re.code == "forbidden_origin" {
+			return Fail(re.status, re.code, re.message), metrics.Forbidden
+		}
+		return Fail(re.status, re.code, re.message), metrics.InvalidRequest
 	case errors.As(err, &te):
 		r := Fail(429, "too_many_attempts", "too many failed logins; retry later")
 		r.Headers["retry-after"] = strconv.Itoa(int((te.RetryAfter + time.Second - 1) / time.Second))
-		return r
+		return r, metrics.Locked
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		return Fail(401, "invalid_credentials", "invalid username or password")
+		return Fail(401, "invalid_credentials", "invalid username or password"), metrics.InvalidCredentials
 	case errors.Is(err, auth.ErrInvalidRefreshToken):
-		return Fail(401, "invalid_refresh_token", "refresh token is invalid, expired or revoked; log in again")
+		o := metrics.Invalid
+		if errors.Is(err, auth.ErrRefreshTokenReused) {
+			o = metrics.ReuseDetected // the same answer: the client cannot tell
+		}
+		return Fail(401, "invalid_refresh_token", "refresh token is invalid, expired or revoked; log in again"), o
 	case errors.Is(err, auth.ErrRefreshConflict):
 		r := Fail(409, "refresh_conflict", "this refresh token was just rotated by another request; retry with the current one")
 		r.Headers["retry-after"] = "0"
-		return r
+		return r, metrics.Conflict
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrRevoked):
-		return Fail(401, "invalid_token", "access token is invalid or revoked")
+		return Fail(401, "invalid_token", "access token is invalid or revoked"), metrics.Invalid
 	case errors.Is(err, auth.ErrInvalidRequest):
-		return Fail(400, "invalid_request", err.Error())
+		return Fail(400, "invalid_request", err.Error()), metrics.InvalidRequest
 	case errors.Is(err, auth.ErrUnavailable):
 		log.ErrorContext(ctx, "dependency unavailable", "err", err)
 		r := Fail(503, "temporarily_unavailable", "the service is temporarily unavailable; retry later")
 		r.Headers["retry-after"] = "1"
-		return r
+		return r, metrics.Unavailable
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	return Fail(500, "internal_error", "internal error")
+	return Fail(500, "internal_error", "internal error"), metrics.Error
 }

@@ -99,6 +99,9 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tok
 			if err := s.Users.LockLogin(ctx, throttleKey, att.Count, until, until.Add(window)); err != nil {
 				return Tokens{}, unavailable("login: lock", err)
 			}
+			// One lock per failed check that sets it; the burst path above
+			// only extends a lock being set, and is not counted.
+			s.Metrics.LoginLockout()
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -199,7 +200,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now); err != nil {
 		return err
 	}
-	return ErrInvalidRefreshToken
+	return fmt.Errorf("%w: %w", ErrInvalidRefreshToken, ErrRefreshTokenReused)
 }
 
 // endSession kills the access tokens of a session, then ends its refresh
@@ -207,7 +208,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 // the session is already marked ended: if a previous attempt failed between
 // the two writes, a retry completes it instead of stopping at the mark.
 func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
-	if err := s.Revocations.PutRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
+	if err := s.putRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
 		return unavailable("revoke session", err)
 	}
 	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
