@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "metric line against the EMF rules: %s\n", e)
 	}
 	lines := suiteMetrics.Lines()
+	for _, x := range lines { // and the metrics and values the alarms may ask for
+		if err := declared(x); err != nil {
+			errs = append(errs, err.Error())
+			fmt.Fprintf(os.Stderr, "metric line against metrics.DimensionSets and metrics.Values: %v: %s\n", err, x.Raw)
+		}
+	}
 	if len(errs) > 0 || len(lines) == 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d metric lines failed the EMF rules, %d passed\n", len(errs), len(lines))
 		code = max(code, 1)
@@ -49,6 +55,27 @@ func TestMain(m *testing.M) {
 	}
 	fmt.Fprintf(os.Stderr, "metrics: %d lines checked against the EMF rules\n", len(lines))
 	os.Exit(code)
+}
+
+// declared checks a line against what shared/metrics declares: each
+// metric with exactly its DimensionSets, each dimension but Function with
+// one of its Values.
+func declared(x *testenv.EMFLine) error {
+	for m := range x.Metrics {
+		sets, ok := metrics.DimensionSets[m]
+		if !ok {
+			return fmt.Errorf("metric %s is not declared", m)
+		}
+		if fmt.Sprint(x.Sets) != fmt.Sprint(sets) {
+			return fmt.Errorf("metric %s with dimensions %v, declared %v", m, x.Sets, sets)
+		}
+	}
+	for d, v := range x.Dimensions {
+		if d != metrics.DimFunction && !slices.Contains(metrics.Values[d], v) {
+			return fmt.Errorf("dimension %s=%q is not among %q", d, v, metrics.Values[d])
+		}
+	}
+	return nil
 }
 
 // wantSeen is every metric and dimension value the package's flows write.

@@ -65,6 +65,20 @@ const (
 	DependencyError = "DependencyError"
 )
 
+// DimensionSets are the dimension sets each metric is published with: what
+// an alarm or a dashboard may ask for (a CloudWatch metric is named by its
+// namespace, name and exact set of dimensions).
+var DimensionSets = map[string][][]string{
+	Login:              {{DimFunction, DimOutcome}},
+	Refresh:            {{DimFunction, DimOutcome}},
+	LoginLockout:       {{DimFunction}},
+	Revocation:         {{DimFunction, DimKind}},
+	AuthorizerDecision: {{DimFunction, DimDecision, DimReason}, {DimFunction}},
+	AuthorizerLatency:  {{DimFunction, DimDecision, DimReason}, {DimFunction}},
+	ReplicaAge:         {{DimFunction}},
+	DependencyError:    {{DimFunction, DimService, DimKind}},
+}
+
 // Dimension names.
 const (
 	DimFunction = "Function"
@@ -74,6 +88,16 @@ const (
 	DimKind     = "Kind"
 	DimService  = "Service"
 )
+
+// Values lists every value a dimension other than Function takes: the only
+// values a metric line can carry.
+var Values = map[string][]string{
+	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
+	DimDecision: {"allow", "deny"},
+	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown)},
+	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(Throttled), string(Timeout), string(Failed)},
+	DimService:  {string(DynamoDB), string(KMS)},
+}
 
 // Outcome is what a login or refresh answered.
 type Outcome string
@@ -253,24 +277,22 @@ func (r *Recorder) DependencyError(s Service, f Failure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.write(r.now(), map[string]any{DimService: string(s), DimKind: string(f), DependencyError: 1},
-		directive{dims: [][]string{{DimFunction, DimService, DimKind}}, metrics: []metric{{DependencyError, Count}}})
+		directive{dims: DimensionSets[DependencyError], metrics: []metric{{DependencyError, Count}}})
 }
 
-// count writes one line counting one event of name, with one dimension
+// count writes one line counting one event of name, with its dimension
 // besides Function (none when dim is "").
 func (r *Recorder) count(name, dim, value string) {
 	if r == nil {
 		return
 	}
 	members := map[string]any{name: 1}
-	set := []string{DimFunction}
 	if dim != "" {
 		members[dim] = value
-		set = append(set, dim)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.write(r.now(), members, directive{dims: [][]string{set}, metrics: []metric{{name, Count}}})
+	r.write(r.now(), members, directive{dims: DimensionSets[name], metrics: []metric{{name, Count}}})
 }
 
 // Decision records one authorizer decision and how long it took. The
@@ -330,13 +352,13 @@ func (r *Recorder) flush() {
 		g := r.pending[reason]
 		r.write(r.first, map[string]any{DimDecision: reason.Decision(), DimReason: string(reason),
 			AuthorizerDecision: g.n, AuthorizerLatency: g.latency},
-			directive{dims: [][]string{{DimFunction, DimDecision, DimReason}, {DimFunction}},
+			directive{dims: DimensionSets[AuthorizerDecision],
 				metrics: []metric{{AuthorizerDecision, Count}, {AuthorizerLatency, Milliseconds}}})
 	}
 	if r.replicaAge != nil {
 		if age := r.replicaAge(); age >= 0 {
 			r.write(r.first, map[string]any{ReplicaAge: float64(age.Microseconds()) / 1000},
-				directive{dims: [][]string{{DimFunction}}, metrics: []metric{{ReplicaAge, Milliseconds}}})
+				directive{dims: DimensionSets[ReplicaAge], metrics: []metric{{ReplicaAge, Milliseconds}}})
 		}
 	}
 	clear(r.pending)
