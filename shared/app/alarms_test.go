@@ -98,7 +98,7 @@ func TestAlarmsWatchWhatTheCodeWrites(t *testing.T) {
 
 	// The dashboard's series in the service's namespace.
 	body := get(get(get(resources, "Dashboard"), "Properties"), "DashboardBody").Value
-	named := regexp.MustCompile(`MetricName=\\"(\w+)\\"|"` + metrics.Namespace + `",\s*"(\w+)"`).FindAllStringSubmatch(body, -1)
+	named := regexp.MustCompile(`\{`+metrics.Namespace+`,[^}]*\} MetricName=\\"(\w+)\\"|"`+metrics.Namespace+`",\s*"(\w+)"`).FindAllStringSubmatch(body, -1)
 	if len(named) < 6 {
 		t.Fatalf("the dashboard names %d metrics of %s", len(named), metrics.Namespace)
 	}

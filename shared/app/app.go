@@ -152,8 +152,16 @@ func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
 	}, dynamo.WithClock(w.set.now))
 }
 
+// signer is the key login and refresh sign with: SIGNING_KEY_ID, or
+// SIGN_WITH_KEY_ID during the first step of a key rotation (the previous
+// key keeps signing while the new one is published; README, Key rotation).
 func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
-	s, err := kmssign.New(ctx, kms.NewFromConfig(w.aws), w.cfg.SigningKeyID, w.cfg.RSASigningAlg)
+	id := w.cfg.SigningKeyID
+	if w.cfg.SignWithKeyID != "" {
+		id = w.cfg.SignWithKeyID
+		w.set.logger.InfoContext(ctx, "key rotation: signing with SIGN_WITH_KEY_ID, not SIGNING_KEY_ID", "key", id)
+	}
+	s, err := kmssign.New(ctx, kms.NewFromConfig(w.aws), id, w.cfg.RSASigningAlg)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
