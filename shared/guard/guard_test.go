@@ -223,12 +223,19 @@ func TestKeyRotation(t *testing.T) {
 	if n := jwks.fetches.Load(); n != 2 {
 		t.Fatalf("%d JWKS fetches after a flood of unknown kids, want 2", n)
 	}
-	// The old key is dropped; after the document's max-age it is refused.
-	jwks.publish(t, newKey)
+	// A token of the old key, verified (and so remembered by the token
+	// cache) while the key is published.
 	old := oldKey.token("user-1")
+	if rec := serve(t, g, "Bearer "+old); rec.Code != 200 {
+		t.Fatalf("a token of the old key while it is published: %d %s", rec.Code, rec.Body)
+	}
+	// The old key is dropped; after the document's max-age it is refused,
+	// although the token was verified and cached before: the cache belongs
+	// to the key set it was filled with.
+	jwks.publish(t, newKey)
 	c.Advance(5*time.Minute + time.Second)
 	if rec := serve(t, g, "Bearer "+old); rec.Code != 401 {
-		t.Fatalf("a token of a key dropped from the JWKS, after its max-age: %d", rec.Code)
+		t.Fatalf("a cached token of a key dropped from the JWKS, after its max-age: %d", rec.Code)
 	}
 	// A failing JWKS endpoint keeps the keys there are.
 	jwks.mu.Lock()
