@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,13 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/kmssign"
-	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // rotateKey is scripts/rotate-key: the key rotation runbook of README
@@ -52,16 +48,9 @@ func rotateKey(ctx context.Context, args []string) error {
 			return fmt.Errorf("--param %s: rotate-key sets it at each step", p)
 		}
 	}
-	root, err := localaws.RepoRoot()
+	root, tpl, err := loadTemplate(params)
 	if err != nil {
 		return err
-	}
-	tpl, err := localapi.Load(root)
-	if err != nil {
-		return err
-	}
-	if err := tpl.CheckParams(params); err != nil {
-		return fmt.Errorf("--param: %w", err)
 	}
 	stack := localapi.LocalParams(tpl, nil, params)
 	ttl, err1 := time.ParseDuration(stack["AccessTokenTTL"])
@@ -445,21 +434,8 @@ func (r *rehearsal) jwks(ctx context.Context) ([]string, error) {
 // valid in every other respect: the demo user, a session id of the
 // service's form, a lifetime of AccessTokenTTL from now.
 func (r *rehearsal) signWithOldKey(ctx context.Context, ttl time.Duration) (string, error) {
-	s, err := kmssign.New(ctx, r.kms, r.oldKey, r.rsaAlg)
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	sid := make([]byte, 24)
-	binary.BigEndian.PutUint64(sid, uint64(now.UnixMilli()))
-	rand.Read(sid[8:])
-	jti := make([]byte, 16)
-	rand.Read(jti)
-	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web"}
-	c.Issuer, c.Subject, c.Audience = r.issuer, localapi.DemoUserID, []string{r.audience}
-	c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Truncate(time.Second)), jwt.NewNumericDate(now.Truncate(time.Second).Add(ttl))
-	c.ID = base64.RawURLEncoding.EncodeToString(jti)
-	return token.Issue(ctx, s, c)
+	return localaws.AccessToken(ctx, r.kms, r.oldKey, r.rsaAlg, localaws.Token{
+		Issuer: r.issuer, Audience: r.audience, Subject: localapi.DemoUserID, TTL: ttl})
 }
 
 // kid and expiry read a token's header and payload (the token is ours:
