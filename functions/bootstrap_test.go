@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,28 @@ func TestBootstraps(t *testing.T) {
 	}
 	if !audit() {
 		t.Errorf("revoke wrote no JSON audit line:\n%s", procs["revoke"].logs)
+	}
+
+	// Metric lines come out on the bootstrap's standard output, among its
+	// log lines, each a valid EMF line at the function's log level (so
+	// Lambda's log-level filter keeps it).
+	wantMetric := map[string]string{"login": "Login{Outcome=ok}", "revoke": "Revocation{Kind=user}"}
+	for name, want := range wantMetric {
+		var emf testenv.EMFLog
+		for _, line := range strings.Split(procs[name].logs.String(), "\n") {
+			if strings.Contains(line, `"_aws"`) {
+				emf.Write([]byte(line + "\n"))
+				if !strings.Contains(line, `"level":"INFO"`) {
+					t.Errorf("%s: a metric line without the function's level INFO: %s", name, line)
+				}
+			}
+		}
+		if errs := emf.Errors(); len(errs) > 0 {
+			t.Errorf("%s: metric lines against the EMF rules: %q", name, errs)
+		}
+		if seen := emf.Seen(); !slices.Contains(seen, want) {
+			t.Errorf("%s: metric lines %q, want %s", name, seen, want)
+		}
 	}
 
 	for name, p := range procs {

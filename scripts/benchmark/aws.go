@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"time"
 
@@ -16,8 +14,6 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
-	"github.com/authkit/lambda-auth/shared/kmssign"
-	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // benchStack is what the functions need on the local stand-ins: a signing
@@ -70,26 +66,12 @@ func (s *benchStack) env() []string {
 	return env
 }
 
-// accessToken issues a token as login does, signed by the stack's key.
+// accessToken issues a token as login does, signed by the stack's key,
+// with the longest lifetime the authorizer accepts (ACCESS_TOKEN_TTL's
+// default): the runs that use it take a few minutes.
 func (s *benchStack) accessToken(ctx context.Context) (string, error) {
-	signer, err := kmssign.New(ctx, s.kms, s.keyARN, "RS256")
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	sid := make([]byte, 24)
-	binary.BigEndian.PutUint64(sid, uint64(now.UnixMilli()))
-	rand.Read(sid[8:])
-	jti := make([]byte, 16)
-	rand.Read(jti)
-	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web", Scope: "read write"}
-	c.Issuer, c.Subject, c.ID = benchIssuer, "usr_bench", base64.RawURLEncoding.EncodeToString(jti)
-	c.Audience = []string{benchAudience}
-	c.IssuedAt = token.NumericDate(now)
-	// The longest lifetime the authorizer accepts (ACCESS_TOKEN_TTL's
-	// default): the runs that use it take a few minutes.
-	c.ExpiresAt = token.NumericDate(now.Add(15 * time.Minute))
-	return token.Issue(ctx, signer, c)
+	return localaws.AccessToken(ctx, s.kms, s.keyARN, "RS256", localaws.Token{
+		Issuer: benchIssuer, Audience: benchAudience, Subject: "usr_bench", Scope: "read write", TTL: 15 * time.Minute})
 }
 
 // getItem is the bare DynamoDB round trip: a consistent GetItem of a key

@@ -4,6 +4,7 @@
 //
 //	devserver run [flags]                 (scripts/dev)
 //	devserver invoke [flags] FUNCTION EVENT.json   (scripts/invoke)
+//	devserver rotate-key [flags] [-- scripts/dev flags]   (scripts/rotate-key)
 //	devserver env-json                    infra/env.json, for sam local with Docker
 package main
 
@@ -21,7 +22,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: devserver run|invoke|env-json [flags]")
+		fmt.Fprintln(os.Stderr, "usage: devserver run|invoke|rotate-key|env-json [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -30,10 +31,12 @@ func main() {
 		err = run(ctx, os.Args[2:])
 	case "invoke":
 		err = invoke(ctx, os.Args[2:])
+	case "rotate-key":
+		err = rotateKey(ctx, os.Args[2:])
 	case "env-json":
 		err = envJSON(os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (run, invoke, env-json)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (run, invoke, rotate-key, env-json)", os.Args[1])
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return // the usage is printed already

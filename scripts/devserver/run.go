@@ -47,16 +47,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	explicit := map[string]bool{} // flags given on the command line
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	root, err := localaws.RepoRoot()
+	root, tpl, err := loadTemplate(params)
 	if err != nil {
 		return err
-	}
-	tpl, err := localapi.Load(root)
-	if err != nil {
-		return err
-	}
-	if err := tpl.CheckParams(params); err != nil {
-		return fmt.Errorf("--param: %w", err)
 	}
 	stateDir, err := filepath.Abs(*state)
 	if err != nil {
@@ -247,6 +240,21 @@ func run(ctx context.Context, args []string) error {
 	case id := <-firstExit(lambdas):
 		return fmt.Errorf("%s's emulator exited: %v (log: %s)", id, lambdas[id].Err(), filepath.Join(stateDir, "logs", id+".log"))
 	}
+}
+
+// loadTemplate reads template.yaml and checks params (--param Name=Value)
+// against its parameters' constraints.
+func loadTemplate(params paramFlag) (root string, tpl *localapi.Template, err error) {
+	if root, err = localaws.RepoRoot(); err != nil {
+		return "", nil, err
+	}
+	if tpl, err = localapi.Load(root); err != nil {
+		return "", nil, err
+	}
+	if err := tpl.CheckParams(params); err != nil {
+		return "", nil, fmt.Errorf("--param: %w", err)
+	}
+	return root, tpl, nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -54,6 +54,7 @@ func TestHelpComesFirst(t *testing.T) {
 		{"dev", []string{"--param", "AccessTokenTTL=2m", "-h"}, "Runs the whole HTTP API locally"},
 		{"dev", []string{"--reset", "-help"}, "Runs the whole HTTP API locally"},
 		{"invoke", []string{"revoke", "events/revoke-user.json", "--help"}, "sam local invoke"},
+		{"rotate-key", []string{"--publish-wait", "1s", "--help"}, "Rehearses the key rotation runbook"},
 	} {
 		t.Run(strings.Join(append([]string{c.script}, c.args...), " "), func(t *testing.T) {
 			code, out := script(t, c.script, c.args...)

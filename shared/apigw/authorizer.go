@@ -6,10 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -26,30 +28,38 @@ var errUnauthorized = errors.New("Unauthorized")
 //     "Unauthorized" so API Gateway answers 401.
 //
 // It fails closed: any doubt, an unknown event, a slow or unreachable
-// revocation store, denies.
-func Authorizer(svc *auth.Service, log *slog.Logger) AuthorizerHandler {
+// revocation store, denies. Every decision is counted with its reason and
+// latency (metrics.Recorder.Decision).
+func Authorizer(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		ev, err := decodeEvent(raw)
-		if err != nil {
-			log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
-			return nil, errUnauthorized
-		}
-		switch {
-		case ev.MethodArn != "":
-			return restAuthorize(ctx, svc, log, ev)
-		case ev.Version == "2.0" && ev.Type == "REQUEST":
-			claims, err := authorize(ctx, svc, log, ev.authorization)
-			if err != nil {
-				return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
-			}
-			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: identityContext(claims)}, nil
-		}
-		log.WarnContext(ctx, "authorizer: unknown event kind", "version", ev.Version, "type", ev.Type)
-		return nil, errUnauthorized
+		start := time.Now()
+		out, reason, err := decide(ctx, svc, log, met, raw)
+		met.Decision(reason, time.Since(start))
+		return out, err
 	}
 }
 
-func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, ev authorizerEvent) (any, error) {
+func decide(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
+	ev, err := decodeEvent(raw)
+	if err != nil {
+		log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
+		return nil, metrics.Malformed, errUnauthorized
+	}
+	switch {
+	case ev.MethodArn != "":
+		return restAuthorize(ctx, svc, log, met, ev)
+	case ev.Version == "2.0" && ev.Type == "REQUEST":
+		claims, reason, err := authorize(ctx, svc, log, met, ev.authorization)
+		if err != nil {
+			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
+		}
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: identityContext(claims)}, reason, nil
+	}
+	log.WarnContext(ctx, "authorizer: unknown event kind", "version", ev.Version, "type", ev.Type)
+	return nil, metrics.Malformed, errUnauthorized
+}
+
+func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
 	var hdr string
 	switch ev.Type {
 	case "TOKEN":
@@ -58,16 +68,16 @@ func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, ev 
 		hdr = ev.authorization
 	default:
 		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
-		return nil, errUnauthorized
+		return nil, metrics.Malformed, errUnauthorized
 	}
-	claims, err := authorize(ctx, svc, log, hdr)
+	claims, reason, err := authorize(ctx, svc, log, met, hdr)
 	switch {
 	case errors.Is(err, auth.ErrUnavailable):
-		return policy("unknown", "Deny", ev.MethodArn, nil), nil
+		return policy("unknown", "Deny", ev.MethodArn, nil), reason, nil
 	case err != nil:
-		return nil, errUnauthorized
+		return nil, reason, errUnauthorized
 	}
-	return policy(claims.Subject, "Allow", apiResource(ev.MethodArn), identityContext(claims)), nil
+	return policy(claims.Subject, "Allow", apiResource(ev.MethodArn), identityContext(claims)), reason, nil
 }
 
 func policy(principal, effect, resource string, ctx map[string]any) events.APIGatewayCustomAuthorizerResponse {
@@ -94,12 +104,12 @@ func apiResource(methodArn string) string {
 }
 
 // authorize extracts the bearer token and asks the service. It logs why it
-// denies, never the token.
-func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, authorization string) (*token.Claims, error) {
+// denies, never the token, and names the reason for metrics.
+func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
 	raw, ok := BearerToken(authorization)
 	if !ok {
 		log.InfoContext(ctx, "deny", "reason", "no bearer token")
-		return nil, auth.ErrInvalidToken
+		return nil, metrics.NoToken, auth.ErrInvalidToken
 	}
 	claims, err := svc.Authorize(ctx, raw)
 	if err != nil {
@@ -109,12 +119,13 @@ func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, authori
 		}
 		if errors.Is(err, auth.ErrUnavailable) {
 			log.ErrorContext(ctx, "deny: revocation store unavailable (fail closed)", attrs...)
+			met.DependencyError(dependency(err))
 		} else {
 			log.InfoContext(ctx, "deny", attrs...)
 		}
-		return nil, err
+		return nil, denyReason(err), err
 	}
-	return claims, nil
+	return claims, metrics.Allowed, nil
 }
 
 // BearerToken takes the token from an Authorization header value. It is

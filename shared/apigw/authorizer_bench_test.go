@@ -27,6 +27,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
@@ -136,7 +137,8 @@ func benchAuthorizer(b *testing.B, k benchKey) apigw.AuthorizerHandler {
 	svc := auth.New(auth.Deps{Verifier: v, Lookup: memRevocations{}, Logger: log},
 		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
-	return apigw.Authorizer(svc, log)
+	// Metrics as the function writes them (gathered decisions), to nowhere.
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"))
 }
 
 func benchAuthorizerPath(b *testing.B, alg string) {
@@ -190,7 +192,8 @@ func benchReplicaAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Autho
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, cacheSize), Lookup: rep, Logger: log},
 		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
-	return apigw.Authorizer(svc, log)
+	// Metrics as the function writes them (gathered decisions), to nowhere.
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"))
 }
 
 // emptyFeed is a revocation feed with nothing revoked.

@@ -90,7 +90,7 @@ func fuzzAuthorizer(tb testing.TB) (func(context.Context, json.RawMessage) (any,
 	sig := make([]byte, 64)
 	rs.R.FillBytes(sig[:32])
 	rs.S.FillBytes(sig[32:])
-	return Authorizer(svc, quiet), in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return Authorizer(svc, quiet, nil), in + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // FuzzAuthorizerEvent feeds arbitrary events to the authorizer handler.
@@ -327,7 +327,7 @@ func FuzzLoginRequest(f *testing.F) {
 			}
 			return false, nil
 		}}, auth.Options{LoginMaxFailures: 5, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
-	login := Login(svc, CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler))
+	login := Login(svc, CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 	f.Add("application/json", `{"username":"alice","password":"pw"}`, false, "")
 	f.Add("application/json", `{"username":"alice","password":"pw","refresh_token_in_body":true}`, false, "https://app.example.com")
 	f.Add("application/json", `{"username":"alice","password":"pw"}{}`, false, "")

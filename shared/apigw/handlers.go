@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/password"
 )
 
@@ -30,35 +31,43 @@ type loginRequest struct {
 	RefreshTokenInBody bool `json:"refresh_token_in_body"`
 }
 
-// Login handles POST /auth/login.
-func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+// Login handles POST /auth/login. Every answer is counted by its outcome
+// (metrics.Login).
+func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		var in loginRequest
-		if err := decodeJSON(req, &in, false); err != nil {
-			return Error(ctx, log, err), nil
-		}
-		if in.Username == "" || in.Password == "" {
-			return Error(ctx, log, badRequest("username and password are required")), nil
-		}
-		if len(in.Password) > password.MaxBytes || len(in.Username) > password.MaxUsernameInputBytes {
-			return Error(ctx, log, badRequest("username or password is too long")), nil
-		}
-		// A browser gets the refresh token only as an HttpOnly cookie, out of
-		// reach of scripts; the body is for clients that are not browsers.
-		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-			return Error(ctx, log, badRequest("refresh_token_in_body is not available to browsers")), nil
-		}
-		// A refresh cookie the browser still holds names the session this
-		// login replaces. Two different ones (cookie tossing) name none.
-		previous, _ := ck.refreshCookie(req)
-		t, err := svc.Login(ctx, in.Username, in.Password, previous)
+		t, err := login(ctx, svc, ck, req, &in)
 		if err != nil {
-			return Error(ctx, log, err), nil
+			r, o := answer(ctx, log, met, err)
+			met.Login(o)
+			return r, nil
 		}
+		met.Login(metrics.OK)
 		return tokenResponse(t, ck, in.RefreshTokenInBody, time.Now()), nil
 	}
+}
+
+func login(ctx context.Context, svc *auth.Service, ck CookieConfig, req Request, in *loginRequest) (auth.Tokens, error) {
+	if err := decodeJSON(req, in, false); err != nil {
+		return auth.Tokens{}, err
+	}
+	if in.Username == "" || in.Password == "" {
+		return auth.Tokens{}, badRequest("username and password are required")
+	}
+	if len(in.Password) > password.MaxBytes || len(in.Username) > password.MaxUsernameInputBytes {
+		return auth.Tokens{}, badRequest("username or password is too long")
+	}
+	// A browser gets the refresh token only as an HttpOnly cookie, out of
+	// reach of scripts; the body is for clients that are not browsers.
+	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
+		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
+	}
+	// A refresh cookie the browser still holds names the session this
+	// login replaces. Two different ones (cookie tossing) name none.
+	previous, _ := ck.refreshCookie(req)
+	return svc.Login(ctx, in.Username, in.Password, previous)
 }
 
 type refreshRequest struct {
@@ -68,29 +77,33 @@ type refreshRequest struct {
 // Refresh handles POST /auth/refresh. The refresh token comes from the
 // cookie (browsers; Origin checked) or the body (other clients), never both.
 // A form body (application/x-www-form-urlencoded) makes it the RFC 6749
-// token endpoint (tokenGrant); any other body is the service's JSON.
-func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+// token endpoint (tokenGrant); any other body is the service's JSON. Every
+// answer is counted by its outcome (metrics.Refresh).
+func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		if isForm(req) {
-			return tokenGrant(ctx, svc, ck, log, req), nil
+			return tokenGrant(ctx, svc, ck, log, met, req), nil
 		}
 		presented, inBody, err := presentedRefreshToken(req, ck)
-		if err != nil {
-			return Error(ctx, log, err), nil
-		}
-		if presented == "" {
+		if err == nil && presented == "" {
+			met.Refresh(metrics.Invalid)
 			return Fail(401, "invalid_refresh_token", "no refresh token: send the refresh cookie or {\"refresh_token\": ...}"), nil
 		}
-		t, err := svc.Refresh(ctx, presented)
+		var t auth.Tokens
+		if err == nil {
+			t, err = svc.Refresh(ctx, presented)
+		}
 		if err != nil {
-			r := Error(ctx, log, err)
-			if !inBody && r.StatusCode == 401 {
+			r, o := answer(ctx, log, met, err)
+			met.Refresh(o)
+			if presented != "" && !inBody && r.StatusCode == 401 {
 				r.Cookies = []string{ck.clearCookie()}
 			}
 			return r, nil
 		}
+		met.Refresh(metrics.OK)
 		return tokenResponse(t, ck, inBody, time.Now()), nil
 	}
 }
@@ -102,53 +115,64 @@ func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 // (invalid_client), a client_id parameter is unauthenticated and not used,
 // and the refresh cookie may not come along (the token is in the body).
 // The 409 and 503 answers of the JSON dialect stay as they are.
-func tokenGrant(ctx context.Context, svc *auth.Service, ck CookieConfig, log *slog.Logger, req Request) Response {
+func tokenGrant(ctx context.Context, svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, req Request) Response {
+	fail := func(err error) Response { // counted as the JSON dialect counts
+		r, o := oauthReply(ctx, log, err)
+		if o == metrics.Unavailable {
+			met.DependencyError(dependency(err))
+		}
+		met.Refresh(o)
+		return r
+	}
 	p, err := decodeForm(req)
 	if err != nil {
-		return OAuthError(ctx, log, err)
+		return fail(err)
 	}
 	if header(req.Headers, "authorization") != "" {
-		return OAuthError(ctx, log, invalidClient())
+		return fail(invalidClient())
 	}
 	switch g := p.Get("grant_type"); g {
 	case "refresh_token":
 	case "":
-		return OAuthError(ctx, log, badRequest("grant_type is required (RFC 6749 6: grant_type=refresh_token)"))
+		return fail(badRequest("grant_type is required (RFC 6749 6: grant_type=refresh_token)"))
 	default:
-		return OAuthError(ctx, log, &requestError{400, "unsupported_grant_type",
+		return fail(&requestError{400, "unsupported_grant_type",
 			"only grant_type=refresh_token is supported here; log in with POST /auth/login"})
 	}
 	presented := p.Get("refresh_token")
 	if presented == "" {
-		return OAuthError(ctx, log, badRequest("refresh_token is required (RFC 6749 6)"))
+		return fail(badRequest("refresh_token is required (RFC 6749 6)"))
 	}
 	cookie, err := ck.refreshCookie(req)
 	if err == nil && cookie != "" {
 		err = badRequest("send the refresh token in the cookie or in the body, not both")
 	}
 	if err != nil {
-		return OAuthError(ctx, log, err)
+		return fail(err)
 	}
 	t, err := svc.Refresh(ctx, presented)
 	if err != nil {
-		return OAuthError(ctx, log, err)
+		return fail(err)
 	}
+	met.Refresh(metrics.OK)
 	return tokenResponse(t, ck, true, time.Now())
 }
 
 // Logout handles POST /auth/logout: ends this device's session and clears
 // the cookie. It answers 204 whether or not the token was still valid.
-func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		presented, _, err := presentedRefreshToken(req, ck)
 		if err != nil {
-			return Error(ctx, log, err), nil
+			r, _ := answer(ctx, log, met, err)
+			return r, nil
 		}
 		if presented != "" {
 			if err := svc.Logout(ctx, presented); err != nil {
-				return Error(ctx, log, err), nil
+				r, _ := answer(ctx, log, met, err)
+				return r, nil
 			}
 		}
 		r := NoContent()
@@ -159,16 +183,17 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 
 // LogoutAll handles POST /auth/logout-all behind the authorizer: every
 // session of the caller ends, on every device, with one write.
-func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		id, err := IdentityFrom(req)
-		if err != nil {
-			return Error(ctx, log, err), nil
+		if err == nil {
+			_, err = svc.LogoutAll(ctx, id.Subject)
 		}
-		if _, err := svc.LogoutAll(ctx, id.Subject); err != nil {
-			return Error(ctx, log, err), nil
+		if err != nil {
+			r, _ := answer(ctx, log, met, err)
+			return r, nil
 		}
 		r := NoContent()
 		r.Cookies = []string{ck.clearCookie()}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // The routes of template.yaml that the metadata document names.
@@ -24,8 +25,9 @@ const (
 // invalid_request without a token, 401 invalid_client to a client that
 // authenticates (ours are public), 503 when the store failed (2.2.1). The
 // refresh cookie a browser sends along is not read: the token to revoke is
-// the one in the body.
-func Revocation(svc *auth.Service, log *slog.Logger) Handler {
+// the one in the body. A failed dependency is counted (DependencyError);
+// the service counts the revocations it writes.
+func Revocation(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -41,7 +43,7 @@ func Revocation(svc *auth.Service, log *slog.Logger) Handler {
 			return OAuthError(ctx, log, badRequest("token is required (RFC 7009 2.1)")), nil
 		}
 		if err := svc.RevokeToken(ctx, tok); err != nil {
-			return OAuthError(ctx, log, err), nil
+			return oauthAnswer(ctx, log, met, err), nil
 		}
 		return JSON(200, struct{}{}), nil
 	}
@@ -71,8 +73,9 @@ type IntrospectionResponse struct {
 // tokens). A request without the IAM identity in its context came by a
 // route deployed without AWS_IAM and is refused (401 invalid_client), so
 // a deployment mistake fails closed. Each answer is logged with the
-// caller's ARN, never the token.
-func Introspection(svc *auth.Service, log *slog.Logger) Handler {
+// caller's ARN, never the token. A failed dependency is counted
+// (DependencyError).
+func Introspection(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -93,7 +96,7 @@ func Introspection(svc *auth.Service, log *slog.Logger) Handler {
 		}
 		in, err := svc.Introspect(ctx, tok)
 		if err != nil {
-			return OAuthError(ctx, log, err), nil
+			return oauthAnswer(ctx, log, met, err), nil
 		}
 		if !in.Active {
 			log.InfoContext(ctx, "introspection", "caller", caller, "active", false)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // Request and Response are the HTTP API payload 2.0 shapes.
@@ -110,6 +111,12 @@ func invalidClient() error {
 // WWW-Authenticate naming the scheme it used (RFC 6749 5.2); every other
 // answer is Error's.
 func OAuthError(ctx context.Context, log *slog.Logger, err error) Response {
+	r, _ := oauthReply(ctx, log, err)
+	return r
+}
+
+// oauthReply is OAuthError with the outcome the answer stands for.
+func oauthReply(ctx context.Context, log *slog.Logger, err error) (Response, metrics.Outcome) {
 	f := classify(ctx, log, err)
 	switch f.code {
 	case "invalid_refresh_token":
@@ -117,7 +124,7 @@ func OAuthError(ctx context.Context, log *slog.Logger, err error) Response {
 	case "invalid_client":
 		f.header("www-authenticate", `Basic realm="lambda-auth"`)
 	}
-	return f.response()
+	return f.response(), f.outcome
 }
 
 // Error maps err to the response the client sees. This is the only place
@@ -126,14 +133,24 @@ func OAuthError(ctx context.Context, log *slog.Logger, err error) Response {
 // else is logged in full and answered without detail (503 when a
 // dependency failed, 500 otherwise).
 func Error(ctx context.Context, log *slog.Logger, err error) Response {
-	return classify(ctx, log, err).response()
+	r, _ := reply(ctx, log, err)
+	return r
 }
 
-// failure is what an error means to the client.
+// reply is Error, with the outcome the answer stands for in metrics
+// (login and refresh count their answers by it).
+func reply(ctx context.Context, log *slog.Logger, err error) (Response, metrics.Outcome) {
+	f := classify(ctx, log, err)
+	return f.response(), f.outcome
+}
+
+// failure is what an error means to the client, and the outcome it stands
+// for in metrics.
 type failure struct {
 	status        int
 	code, message string
 	headers       map[string]string
+	outcome       metrics.Outcome
 }
 
 func (f *failure) header(k, v string) {
@@ -156,35 +173,42 @@ func classify(ctx context.Context, log *slog.Logger, err error) failure {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &re):
-		f := failure{status: re.status, code: re.code, message: re.message}
-		if re.code == "unauthorized" { // a protected route without an access token (RFC 6750 3)
+		f := failure{status: re.status, code: re.code, message: re.message, outcome: metrics.InvalidRequest}
+		switch re.code {
+		case "unauthorized": // a protected route without an access token (RFC 6750 3)
 			f.header("www-authenticate", `Bearer realm="lambda-auth"`)
+		case "forbidden_origin":
+			f.outcome = metrics.Forbidden
 		}
 		return f
 	case errors.As(err, &te):
-		f := failure{status: 429, code: "too_many_attempts", message: "too many failed logins; retry later"}
+		f := failure{status: 429, code: "too_many_attempts", message: "too many failed logins; retry later", outcome: metrics.Locked}
 		f.header("retry-after", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
 		return f
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		return failure{status: 401, code: "invalid_credentials", message: "invalid username or password"}
+		return failure{status: 401, code: "invalid_credentials", message: "invalid username or password", outcome: metrics.InvalidCredentials}
 	case errors.Is(err, auth.ErrInvalidRefreshToken):
-		return failure{status: 401, code: "invalid_refresh_token", message: "refresh token is invalid, expired or revoked; log in again"}
+		o := metrics.Invalid
+		if errors.Is(err, auth.ErrRefreshTokenReused) {
+			o = metrics.ReuseDetected // the same answer: the client cannot tell
+		}
+		return failure{status: 401, code: "invalid_refresh_token", message: "refresh token is invalid, expired or revoked; log in again", outcome: o}
 	case errors.Is(err, auth.ErrRefreshConflict):
-		f := failure{status: 409, code: "refresh_conflict", message: "this refresh token was just rotated by another request; retry with the current one"}
+		f := failure{status: 409, code: "refresh_conflict", message: "this refresh token was just rotated by another request; retry with the current one", outcome: metrics.Conflict}
 		f.header("retry-after", "0")
 		return f
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrRevoked):
-		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked"}
+		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked", outcome: metrics.Invalid}
 		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
 		return f
 	case errors.Is(err, auth.ErrInvalidRequest):
-		return failure{status: 400, code: "invalid_request", message: err.Error()}
+		return failure{status: 400, code: "invalid_request", message: err.Error(), outcome: metrics.InvalidRequest}
 	case errors.Is(err, auth.ErrUnavailable):
 		log.ErrorContext(ctx, "dependency unavailable", "err", err)
-		f := failure{status: 503, code: "temporarily_unavailable", message: "the service is temporarily unavailable; retry later"}
+		f := failure{status: 503, code: "temporarily_unavailable", message: "the service is temporarily unavailable; retry later", outcome: metrics.Unavailable}
 		f.header("retry-after", "1")
 		return f
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	return failure{status: 500, code: "internal_error", message: "internal error"}
+	return failure{status: 500, code: "internal_error", message: "internal error", outcome: metrics.Error}
 }

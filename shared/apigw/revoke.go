@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // RevokeResult is what the console shows after a revoke invocation.
@@ -27,7 +28,7 @@ type RevokeResult struct {
 // {"session_id"} | {"user_id"}, optional "reason". It writes an audit log
 // line and returns what it did. A bad event returns an error the console
 // shows; nothing is written.
-func Revoke(svc *auth.Service, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
+func Revoke(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
 	return func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
 		var req auth.RevokeRequest
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -41,6 +42,9 @@ func Revoke(svc *auth.Service, log *slog.Logger) func(ctx context.Context, raw j
 				return RevokeResult{}, err
 			}
 			log.ErrorContext(ctx, "revoke failed", "err", err)
+			if errors.Is(err, auth.ErrUnavailable) {
+				met.DependencyError(dependency(err))
+			}
 			return RevokeResult{}, errors.New("revoke failed: the revocation was not written; retry")
 		}
 		kind := map[auth.RevocationKind]string{auth.RevokeToken: "token", auth.RevokeSession: "session", auth.RevokeUser: "user"}[r.Kind]

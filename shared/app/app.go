@@ -8,7 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/authkit/lambda-auth/shared/config"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
@@ -39,6 +42,8 @@ type settings struct {
 	now        func() time.Time
 	logger     *slog.Logger
 	replica    []func(*replica.Options)
+	metricsOut io.Writer
+	metricsOpt []metrics.Option
 }
 
 // WithAWSOptions adds AWS SDK load options, e.g. middleware that counts calls.
@@ -52,6 +57,13 @@ func WithClock(now func() time.Time) Option { return func(s *settings) { s.now =
 // WithLogger replaces slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
 
+// WithMetrics sends the function's metric lines (CloudWatch EMF) to w
+// instead of standard output, with opts after the wiring's own (tests
+// capture and check every line).
+func WithMetrics(w io.Writer, opts ...metrics.Option) Option {
+	return func(s *settings) { s.metricsOut, s.metricsOpt = w, opts }
+}
+
 // WithReplicaOptions changes the authorizer's revocation replica settings
 // after the configuration's (tests), in the order given.
 func WithReplicaOptions(fn func(*replica.Options)) Option {
@@ -59,9 +71,10 @@ func WithReplicaOptions(fn func(*replica.Options)) Option {
 }
 
 type wiring struct {
-	cfg config.Config
-	aws aws.Config
-	set settings
+	cfg    config.Config
+	aws    aws.Config
+	set    settings
+	getenv func(string) string
 }
 
 func load(ctx context.Context, getenv func(string) string, opts []Option, required ...string) (*wiring, error) {
@@ -91,7 +104,32 @@ func load(ctx context.Context, getenv func(string) string, opts []Option, requir
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	return &wiring{cfg: cfg, aws: awsCfg, set: set}, nil
+	return &wiring{cfg: cfg, aws: awsCfg, set: set, getenv: getenv}, nil
+}
+
+// metrics is the function's metric recorder: EMF lines on standard output
+// (or the WithMetrics writer), Function = the Lambda function's name
+// (AWS_LAMBDA_FUNCTION_NAME; name outside Lambda), "level" = its
+// application log level so that Lambda's filter keeps them.
+func (w *wiring) metrics(name string, opts ...metrics.Option) *metrics.Recorder {
+	out := w.set.metricsOut
+	if out == nil {
+		out = os.Stdout
+	}
+	if fn := w.getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
+		name = fn
+	}
+	opts = append([]metrics.Option{metrics.WithLevel(w.getenv("AWS_LAMBDA_LOG_LEVEL")), metrics.WithClock(w.set.now)}, opts...)
+	return metrics.New(out, name, append(opts, w.set.metricsOpt...)...)
+}
+
+// serviceMetrics counts what the service decides (auth.Metrics).
+type serviceMetrics struct{ *metrics.Recorder }
+
+func (m serviceMetrics) Revoked(k auth.RevocationKind) {
+	m.Revocation(map[auth.RevocationKind]metrics.Kind{
+		auth.RevokeToken: metrics.KindToken, auth.RevokeSession: metrics.KindSession, auth.RevokeUser: metrics.KindUser,
+	}[k])
 }
 
 func (w *wiring) options() auth.Options {
@@ -114,8 +152,16 @@ func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
 	}, dynamo.WithClock(w.set.now))
 }
 
+// signer is the key login and refresh sign with: SIGNING_KEY_ID, or
+// SIGN_WITH_KEY_ID during the first step of a key rotation (the previous
+// key keeps signing while the new one is published; README, Key rotation).
 func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
-	s, err := kmssign.New(ctx, kms.NewFromConfig(w.aws), w.cfg.SigningKeyID, w.cfg.RSASigningAlg)
+	id := w.cfg.SigningKeyID
+	if w.cfg.SignWithKeyID != "" {
+		id = w.cfg.SignWithKeyID
+		w.set.logger.InfoContext(ctx, "key rotation: signing with SIGN_WITH_KEY_ID, not SIGNING_KEY_ID", "key", id)
+	}
+	s, err := kmssign.New(ctx, kms.NewFromConfig(w.aws), id, w.cfg.RSASigningAlg)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
@@ -183,8 +229,10 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	}
 	st := w.store()
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
-	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, MACKey: mac, Logger: w.set.logger}, w.options())
-	return apigw.Login(svc, w.cookie(), w.set.logger), nil
+	met := w.metrics("login")
+	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, MACKey: mac,
+		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Login(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // Refresh wires the refresh function.
@@ -203,8 +251,10 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, MACKey: mac, Logger: w.set.logger}, w.options())
-	return apigw.Refresh(svc, w.cookie(), w.set.logger), nil
+	met := w.metrics("refresh")
+	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, MACKey: mac,
+		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Refresh(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // Logout wires the logout function (this device).
@@ -214,8 +264,9 @@ func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (ap
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
-	return apigw.Logout(svc, w.cookie(), w.set.logger), nil
+	met := w.metrics("logout")
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Logout(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // LogoutAll wires the logout-all function.
@@ -225,8 +276,9 @@ func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) 
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Revocations: st, Logger: w.set.logger}, w.options())
-	return apigw.LogoutAll(svc, w.cookie(), w.set.logger), nil
+	met := w.metrics("logout-all")
+	svc := auth.New(auth.Deps{Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.LogoutAll(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // Me wires the demo protected route.
@@ -327,6 +379,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	}
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	var lookup auth.RevocationLookup = st
+	var metOpts []metrics.Option
 	if w.cfg.RevocationMode == "replica" {
 		ro := replica.Options{
 			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
@@ -342,9 +395,10 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 			w.set.logger.ErrorContext(ctx, "revocation replica: cold load failed", "err", err)
 		}
 		lookup = r
+		metOpts = append(metOpts, metrics.WithReplicaAge(r.Age))
 	}
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
-	return apigw.Authorizer(svc, w.set.logger), nil
+	return apigw.Authorizer(svc, w.set.logger, w.metrics("authorizer", metOpts...)), nil
 }
 
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
@@ -355,8 +409,9 @@ func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Op
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Logger: w.set.logger}, w.options())
-	return apigw.Revocation(svc, w.set.logger), nil
+	met := w.metrics("token-revocation")
+	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Revocation(svc, w.set.logger, met), nil
 }
 
 // TokenIntrospection wires POST /auth/introspect (RFC 7662): the token
@@ -368,8 +423,9 @@ func TokenIntrospection(ctx context.Context, getenv func(string) string, opts ..
 	if err != nil {
 		return nil, err
 	}
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: w.store(), Logger: w.set.logger}, w.options())
-	return apigw.Introspection(svc, w.set.logger), nil
+	met := w.metrics("token-introspection")
+	svc := auth.New(auth.Deps{Verifier: v, Lookup: w.store(), Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Introspection(svc, w.set.logger, met), nil
 }
 
 // loadVerifying loads the configuration of a function that verifies
@@ -394,6 +450,7 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 		return nil, err
 	}
 	st := w.store()
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger}, w.options())
-	return apigw.Revoke(svc, w.set.logger), nil
+	met := w.metrics("revoke")
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Revoke(svc, w.set.logger, met), nil
 }

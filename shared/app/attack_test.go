@@ -338,6 +338,20 @@ func TestAuthorizerRefusesForgedTokens(t *testing.T) {
 				if !containsAny(why, row.why) {
 					t.Errorf("%s: denied because %q, want one of %q", kind, why, row.why)
 				}
+				// The metric of the same denial names the same defence.
+				var last *testenv.EMFLine
+				for _, x := range s.metrics.Lines() {
+					if _, ok := x.Metrics["AuthorizerDecision"]; ok {
+						last = x
+					}
+				}
+				if last == nil {
+					t.Fatalf("%s: no AuthorizerDecision metric line", kind)
+				}
+				reason := last.Dimensions["Reason"]
+				if last.Dimensions["Decision"] != "deny" || !containsAny(why, logReasons[reason]) {
+					t.Errorf("%s: denied because %q, but the metric says %s/%s", kind, why, last.Dimensions["Decision"], reason)
+				}
 				if tok, _ := strings.CutPrefix(row.authz, "Bearer "); len(tok) > 40 && strings.Contains(logs, tok) {
 					t.Errorf("%s: the token reached the logs", kind)
 				}
@@ -347,6 +361,20 @@ func TestAuthorizerRefusesForgedTokens(t *testing.T) {
 	if got := fetched.Load(); got != 0 {
 		t.Errorf("the authorizer fetched %d URLs named by tokens (jku, x5u, kid), want 0", got)
 	}
+}
+
+// logReasons are, for each metrics reason of a denial, what the deny log
+// line of the same denial says (shared/token's sentinel error texts).
+var logReasons = map[string][]string{
+	"no_token":    {"no bearer token"},
+	"malformed":   {"token: malformed", "token: too large"},
+	"header":      {"token: header not accepted", "token: wrong typ", "token: algorithm not allowed"},
+	"unknown_key": {"token: unknown kid"},
+	"signature":   {"token: bad signature"},
+	"expired":     {"token: expired"},
+	"claims":      {"token: claims not valid", "token: required claim missing", "sid is not one of ours"},
+	"revoked":     {"access token is revoked"},
+	"unavailable": {"a dependency is unavailable"},
 }
 
 // authorizerKinds are the event shapes the authorizer answers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/replica"
 )
 
@@ -45,6 +47,7 @@ type service struct {
 	clock      *clock
 	calls      *testenv.Counter
 	logs       *testenv.LogBuffer
+	metrics    *testenv.EMFLog // this service's metric lines (every one also goes to suiteMetrics)
 	login      apigw.Handler
 	refresh    apigw.Handler
 	logout     apigw.Handler
@@ -67,10 +70,14 @@ func newService(t *testing.T, env *testenv.Env) *service {
 // by the template's logical id (LoginFunction...).
 func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Option) *service {
 	t.Helper()
-	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}}
+	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}, metrics: &testenv.EMFLog{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := func(id string) []app.Option {
 		o := []app.Option{app.WithAWSOptions(s.calls.Option()), app.WithClock(s.clock.Now), app.WithLogger(log),
+			// Every metric line, checked against the EMF rules as it is
+			// written (metrics_test.go); the authorizer writes one per
+			// decision instead of gathering them.
+			app.WithMetrics(io.MultiWriter(s.metrics, suiteMetrics), metrics.WithFlushInterval(0)),
 			// The clock of these tests stands still unless moved: in replica
 			// mode the authorizer reads the feed before every decision, so
 			// each revocation rule runs through the feed path and is seen

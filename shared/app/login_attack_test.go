@@ -70,7 +70,7 @@ func TestLoginLimitsBeforeHashing(t *testing.T) {
 		}}, auth.Options{Issuer: "https://auth.test.example", Audience: "https://api.test.example", ClientID: "web",
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: time.Hour,
 		LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
-	login := apigw.Login(svc, apigw.CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler))
+	login := apigw.Login(svc, apigw.CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 
 	huge := strings.Repeat("p", 10<<20)
 	cases := []struct {

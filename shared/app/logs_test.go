@@ -21,7 +21,8 @@ import (
 // rotation, a grace-window conflict, a cross-site refresh, reuse revoking a
 // session, logout, logout-all, a console revoke, the token endpoint's form
 // dialect, RFC 7009 revocation, RFC 7662 introspection, and a DynamoDB
-// outage.
+// outage. The metric lines the same flow writes (they go to the same log
+// group) are scanned for the same secrets.
 func TestNoSecretInAnyLogLine(t *testing.T) {
 	env := testenv.New(t)
 	const pw = "Hunter2-correct-horse"
@@ -116,6 +117,11 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 			t.Errorf("no %s line in the logs", want)
 		}
 	}
+	// Metric lines go to the same log group: they are scanned too.
+	metricLines := s.metrics.Raw()
+	if !strings.Contains(metricLines, `"Reason":"revoked"`) || !strings.Contains(metricLines, `"Outcome":"reuse_detected"`) {
+		t.Errorf("the flow wrote no metric line for the revoked token or the reuse:\n%s", metricLines)
+	}
 	for name, secret := range secrets {
 		if secret == "" {
 			t.Errorf("%s: empty, the flow went wrong", name)
@@ -124,6 +130,11 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 		for i, line := range strings.Split(logs, "\n") {
 			if strings.Contains(line, secret) {
 				t.Errorf("log line %d holds the %s: %s", i+1, name, line)
+			}
+		}
+		for _, line := range strings.Split(metricLines, "\n") {
+			if strings.Contains(line, secret) {
+				t.Errorf("a metric line holds the %s: %s", name, line)
 			}
 		}
 	}

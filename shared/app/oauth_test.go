@@ -14,6 +14,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // formEvent is the fixture name with values as its form body, base64
@@ -375,6 +376,9 @@ func TestIntrospectionDuringOutage(t *testing.T) {
 	want503(t, "introspection during an outage", resp)
 	if strings.Contains(resp.Body, "active") {
 		t.Errorf("an answer about the token during an outage: %s", resp.Body)
+	}
+	if n := s.metrics.Count(metrics.DependencyError, map[string]string{"Function": "token-introspection", "Service": "DynamoDB"}); n != 1 {
+		t.Errorf("DependencyError of the introspection function: %v, want 1\n%s", n, s.metrics.Raw())
 	}
 	db.Reset()
 	if in, _ := s.introspection(t, access); !in.Active {

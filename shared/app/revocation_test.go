@@ -219,6 +219,14 @@ func TestBannedUserGetsNoSession(t *testing.T) {
 	n := s.doLogin(t, "nina", "a long enough password")
 	_, authCtx := s.authorize(t, n.Access)
 	call(t, s.logoutAll, protected(t, "logout-all", authCtx))
+	// In the same millisecond the new session would start at the cutoff
+	// (ids carry milliseconds) and its tokens be denied: no session.
+	if resp := call(t, s.login, loginEvent(t, "nina", "a long enough password")); resp.StatusCode != 401 {
+		t.Errorf("login in the millisecond of a logout-all: %d %s, want 401 (a session its own revocation covers)", resp.StatusCode, resp.Body)
+	}
 	s.clock.Advance(time.Millisecond)
-	s.doLogin(t, "nina", "a long enough password")
+	again := s.doLogin(t, "nina", "a long enough password")
+	if ok, _ := s.authorize(t, again.Access); !ok {
+		t.Error("the access token of a login after a logout-all is denied")
+	}
 }

@@ -257,6 +257,19 @@ type BoundedLookup interface {
 	BoundsReads()
 }
 
+// Metrics counts what the service decides that no answer shows
+// (shared/metrics writes it as CloudWatch EMF lines): a username locked,
+// a revocation entry written. It never receives an identifier.
+type Metrics interface {
+	LoginLockout()
+	Revoked(kind RevocationKind)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) LoginLockout()          {}
+func (noMetrics) Revoked(RevocationKind) {}
+
 // TokenVerifier checks an access token's signature and claims:
 // token.Verifier, or a token.Cache in front of one.
 type TokenVerifier interface {

@@ -11,9 +11,13 @@ var (
 	ErrInvalidCredentials  = errors.New("invalid username or password")
 	ErrInvalidRefreshToken = errors.New("refresh token is invalid, expired or revoked")
 	ErrRefreshConflict     = errors.New("refresh token was just rotated by a concurrent request")
-	ErrInvalidToken        = errors.New("access token is invalid")
-	ErrRevoked             = errors.New("access token is revoked")
-	ErrInvalidRequest      = errors.New("invalid request")
+	// ErrRefreshTokenReused comes with ErrInvalidRefreshToken when the
+	// token presented was rotated out: its session is revoked (RFC 9700
+	// 4.14.2). The client sees the same answer; metrics and alarms tell.
+	ErrRefreshTokenReused = errors.New("refresh token reused: its session is revoked")
+	ErrInvalidToken       = errors.New("access token is invalid")
+	ErrRevoked            = errors.New("access token is revoked")
+	ErrInvalidRequest     = errors.New("invalid request")
 	// ErrUnavailable wraps failures of DynamoDB or KMS: the request may work later.
 	ErrUnavailable = errors.New("a dependency is unavailable")
 	// ErrRotationConflict is returned by Sessions.RotateSession when the

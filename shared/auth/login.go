@@ -99,6 +99,9 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tok
 			if err := s.Users.LockLogin(ctx, throttleKey, att.Count, until, until.Add(window)); err != nil {
 				return Tokens{}, unavailable("login: lock", err)
 			}
+			// One lock per failed check that sets it; the burst path above
+			// only extends a lock being set, and is not counted.
+			s.Metrics.LoginLockout()
 		}
 		return Tokens{}, ErrInvalidCredentials
 	}
@@ -115,9 +118,12 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tok
 	// token is ever minted for a session a revocation covers, which is
 	// what lets the authorizers' replicas keep only the last token
 	// lifetime of the feed (shared/replica).
+	// The session's start is what its id carries (milliseconds,
+	// SessionStart), as the authorizer will read it.
+	start := now.Truncate(time.Millisecond)
 	if r, ok, err := s.Revocations.UserRevocation(ctx, user.ID); err != nil {
 		return Tokens{}, unavailable("login: read the user's revocation", err)
-	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: now}, now) {
+	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
 		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked", "until", r.ExpiresAt)
 		return Tokens{}, ErrInvalidCredentials
 	}

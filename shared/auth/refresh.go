@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -204,7 +205,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now); err != nil {
 		return err
 	}
-	return ErrInvalidRefreshToken
+	return fmt.Errorf("%w: %w", ErrInvalidRefreshToken, ErrRefreshTokenReused)
 }
 
 // endSession kills the access tokens of a session, then ends its refresh
@@ -213,7 +214,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 // acting on a client's request skip it (a retry of a half-done one, not yet
 // marked, writes everything again and completes it).
 func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
-	if err := s.Revocations.PutRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
+	if err := s.putRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
 		return unavailable("revoke session", err)
 	}
 	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {

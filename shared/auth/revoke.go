@@ -22,10 +22,19 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) (Revocation, err
 func (s *Service) revokeUser(ctx context.Context, userID, reason string) (Revocation, error) {
 	now := s.opt.Now()
 	r := NewRevocation(RevokeUser, userID, now, reason)
-	if err := s.Revocations.PutRevocation(ctx, r); err != nil {
+	if err := s.putRevocation(ctx, r); err != nil {
 		return Revocation{}, unavailable("revoke user", err)
 	}
 	return r, nil
+}
+
+// putRevocation writes r and counts it.
+func (s *Service) putRevocation(ctx context.Context, r Revocation) error {
+	if err := s.Revocations.PutRevocation(ctx, r); err != nil {
+		return err
+	}
+	s.Metrics.Revoked(r.Kind)
+	return nil
 }
 
 // RevokeRequest is the operator's console event: exactly one of JTI,
@@ -63,7 +72,7 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 	switch {
 	case req.JTI != "":
 		r := NewRevocation(RevokeToken, req.JTI, now, reason)
-		if err := s.Revocations.PutRevocation(ctx, r); err != nil {
+		if err := s.putRevocation(ctx, r); err != nil {
 			return Revocation{}, unavailable("revoke token", err)
 		}
 		return r, nil

@@ -45,6 +45,7 @@ type Deps struct {
 	Revocations Revocations
 	Lookup      RevocationLookup
 	Logger      *slog.Logger
+	Metrics     Metrics // nil: none
 	// VerifyPassword checks a password against a stored hash; nil means
 	// password.Verify.
 	VerifyPassword func(hash, pw string) (bool, error)
@@ -67,6 +68,9 @@ func New(d Deps, o Options) *Service {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = noMetrics{}
 	}
 	if d.VerifyPassword == nil {
 		d.VerifyPassword = password.Verify

@@ -20,10 +20,15 @@ type Config struct {
 	Audience string
 	ClientID string
 
-	SigningKeyID  string   // KMS key id, ARN or alias/...: the key that signs new tokens
-	VerifyKeyIDs  []string // previous keys still accepted during a rotation
-	RSASigningAlg string   // RS256 or PS256, for RSA keys
-	MACKeyID      string   // KMS HMAC_256 key the functions derive their keyed-hash secret from
+	SigningKeyID string   // KMS key id, ARN or alias/...: the key that signs new tokens
+	VerifyKeyIDs []string // previous keys still accepted during a rotation
+	// SignWithKeyID (SIGN_WITH_KEY_ID), for login and refresh: during the
+	// first step of a key rotation, the previous key, which keeps signing
+	// while the new SigningKeyID is published and trusted everywhere.
+	// Empty: SigningKeyID signs.
+	SignWithKeyID string
+	RSASigningAlg string // RS256 or PS256, for RSA keys
+	MACKeyID      string // KMS HMAC_256 key the functions derive their keyed-hash secret from
 
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration // absolute session lifetime; rotation never extends it
@@ -65,6 +70,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClientID:            p.str("CLIENT_ID", "web"),
 		SigningKeyID:        p.str("SIGNING_KEY_ID", ""),
 		VerifyKeyIDs:        p.list("VERIFY_KEY_IDS"),
+		SignWithKeyID:       p.str("SIGN_WITH_KEY_ID", ""),
 		RSASigningAlg:       p.str("RSA_SIGNING_ALG", "RS256"),
 		MACKeyID:            p.str("MAC_KEY_ID", ""),
 		AccessTokenTTL:      p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
@@ -89,6 +95,12 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
+	}
+	if getenv("REVOCATION_MAX_STALENESS") == "" {
+		// Only the authorizer is given it (the template sets it there); the
+		// default must not make a short ACCESS_TOKEN_TTL fail every other
+		// function at init.
+		c.RevocationMaxStaleness = min(c.RevocationMaxStaleness, c.AccessTokenTTL)
 	}
 	c.check(&p)
 	return c, errors.Join(p.errs...)

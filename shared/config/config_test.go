@@ -44,10 +44,24 @@ func TestLoadRefuses(t *testing.T) {
 		"max failures":         {"LOGIN_MAX_FAILURES": "0"},
 		"grace too long":       {"REFRESH_REUSE_GRACE": "10m"},
 		"authorizer timeout 0": {"AUTHORIZER_STORE_TIMEOUT": "0s"},
+		"staleness over a ttl": {"ACCESS_TOKEN_TTL": "2m", "REVOCATION_MAX_STALENESS": "5m"},
 	} {
 		if _, err := config.Load(env(m)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestShortAccessTokenTTL: a function that is not given
+// REVOCATION_MAX_STALENESS (every one but the authorizer) starts with an
+// ACCESS_TOKEN_TTL under its 5-minute default.
+func TestShortAccessTokenTTL(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ACCESS_TOKEN_TTL": "30s"}))
+	if err != nil {
+		t.Fatalf("ACCESS_TOKEN_TTL 30s without REVOCATION_MAX_STALENESS: %v", err)
+	}
+	if c.RevocationMaxStaleness != 30*time.Second {
+		t.Errorf("REVOCATION_MAX_STALENESS defaults to %s, want the access token lifetime", c.RevocationMaxStaleness)
 	}
 }
 

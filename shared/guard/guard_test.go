@@ -225,16 +225,23 @@ func TestKeyRotation(t *testing.T) {
 	if n := jwks.fetches.Load(); n != 2 {
 		t.Fatalf("%d JWKS fetches after a flood of unknown kids, want 2", n)
 	}
-	// The old key is dropped; once the document's max-age has passed it
-	// is fetched again in the background (requests go on meanwhile), and
-	// the old key's tokens are refused.
-	jwks.publish(t, newKey)
+	// A token of the old key, verified (and so remembered by the token
+	// cache) while the key is published.
 	old := oldKey.token("user-1")
+	if rec := serve(t, g, "Bearer "+old); rec.Code != 200 {
+		t.Fatalf("a token of the old key while it is published: %d %s", rec.Code, rec.Body)
+	}
+	// The old key is dropped; after the document's max-age it is refused,
+	// although the token was verified and cached before: the cache belongs
+	// to the key set it was filled with.
+	jwks.publish(t, newKey)
 	c.Advance(5*time.Minute + time.Second)
+	// Once the max-age has passed the document is fetched again in the
+	// background (requests go on meanwhile).
 	deadline := time.Now().Add(5 * time.Second)
 	for serve(t, g, "Bearer "+old).Code != 401 {
 		if time.Now().After(deadline) {
-			t.Fatal("a token of a key dropped from the JWKS still allowed after its max-age")
+			t.Fatal("a cached token of a key dropped from the JWKS still allowed after its max-age")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

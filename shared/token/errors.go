@@ -14,4 +14,7 @@ var (
 	ErrSignature    = errors.New("token: bad signature")
 	ErrClaims       = errors.New("token: claims not valid")
 	ErrMissingClaim = errors.New("token: required claim missing")
+	// ErrExpired comes with ErrClaims when exp has passed (beyond the
+	// leeway): the common, harmless refusal, told apart for metrics.
+	ErrExpired = errors.New("token: expired")
 )

@@ -226,6 +226,9 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	}
 	// RFC 9068 4 steps 3-6 and RFC 8725 3.8/3.9: iss, aud, exp, nbf, iat.
 	if err := v.validator.Validate(c); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, fmt.Errorf("%w: %w: %v", ErrClaims, ErrExpired, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
 	}
 	if missing := c.required(); missing != "" {
@@ -245,7 +248,7 @@ func (v *Verifier) checkTimes(c *Claims) error {
 	now := v.now()
 	switch {
 	case c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Add(v.leeway)):
-		return fmt.Errorf("%w: %w", ErrClaims, jwt.ErrTokenExpired)
+		return fmt.Errorf("%w: %w: %w", ErrClaims, ErrExpired, jwt.ErrTokenExpired)
 	case c.NotBefore != nil && now.Add(v.leeway).Before(c.NotBefore.Time):
 		return fmt.Errorf("%w: %w", ErrClaims, jwt.ErrTokenNotValidYet)
 	case c.IssuedAt != nil && now.Add(v.leeway).Before(c.IssuedAt.Time):
