@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,7 @@ type rehearsal struct {
 	params             paramFlag
 	passThrough        []string // scripts/dev options after --
 	issuer, audience   string
+	apiPort            string // the local API's port from the first start on
 	rsaAlg             string
 	spec               kmstypes.KeySpec
 	http               *http.Client
@@ -270,6 +272,11 @@ func (r *rehearsal) deploy(ctx context.Context, rotation map[string]string) erro
 		args = append(args, "--param", k+"="+rotation[k])
 	}
 	args = append(args, r.passThrough...)
+	if r.apiPort != "" {
+		// A deployment keeps its URL, and so its issuer: the tokens
+		// issued before the step carry it (the last --port wins).
+		args = append(args, "--port", r.apiPort)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -304,6 +311,9 @@ func (r *rehearsal) deploy(ctx context.Context, rotation map[string]string) erro
 			fi, err := os.Stat(filepath.Join(r.state, "logs", "AuthorizerFunction.log"))
 			if err == nil {
 				r.authzLog = fi.Size()
+			}
+			if u, err := url.Parse(vars["API_URL"]); err == nil && r.apiPort == "" {
+				r.apiPort = u.Port()
 			}
 			r.say("scripts/dev is up at %s (log: %s)", vars["API_URL"], logPath)
 			return nil
