@@ -142,7 +142,8 @@ type rawTable struct {
 		IndexName  string   `yaml:"IndexName"`
 		KeySchema  []rawKey `yaml:"KeySchema"`
 		Projection struct {
-			ProjectionType string `yaml:"ProjectionType"`
+			ProjectionType   string   `yaml:"ProjectionType"`
+			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
 		} `yaml:"Projection"`
 	} `yaml:"GlobalSecondaryIndexes"`
 }
@@ -411,9 +412,10 @@ func (tbl rawTable) createInput() dynamodb.CreateTableInput {
 	in.KeySchema = keySchema(tbl.KeySchema)
 	for _, g := range tbl.GlobalSecondaryIndexes {
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
-			IndexName:  aws.String(g.IndexName),
-			KeySchema:  keySchema(g.KeySchema),
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType)},
+			IndexName: aws.String(g.IndexName),
+			KeySchema: keySchema(g.KeySchema),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType),
+				NonKeyAttributes: g.Projection.NonKeyAttributes},
 		})
 	}
 	return in

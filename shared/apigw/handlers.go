@@ -49,7 +49,11 @@ func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		// A refresh cookie the browser still holds names the session this
 		// login replaces. Two different ones (cookie tossing) name none.
 		previous, _ := ck.refreshCookie(req)
-		t, err := svc.Login(ctx, in.Username, in.Password, previous)
+		ua := req.RequestContext.HTTP.UserAgent
+		if ua == "" {
+			ua = header(req.Headers, "user-agent")
+		}
+		t, err := svc.Login(ctx, in.Username, in.Password, previous, auth.UserAgent(ua))
 		if err != nil {
 			return Error(ctx, log, err), nil
 		}
@@ -122,6 +126,74 @@ func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		}
 		r := NoContent()
 		r.Cookies = []string{ck.clearCookie()}
+		return r, nil
+	}
+}
+
+// DeviceJSON is one session in the device list.
+type DeviceJSON struct {
+	ID         string    `json:"id"`
+	ClientID   string    `json:"client_id"`
+	UserAgent  string    `json:"user_agent"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Current    bool      `json:"current"`
+}
+
+// DevicesResponse is the body of GET /auth/sessions.
+type DevicesResponse struct {
+	Sessions  []DeviceJSON `json:"sessions"`
+	Truncated bool         `json:"truncated"`
+}
+
+// Devices handles GET /auth/sessions behind the authorizer: the caller's
+// live sessions, newest first, the caller's own marked current.
+func Devices(svc *auth.Service, log *slog.Logger) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
+		id, err := IdentityFrom(req)
+		if err != nil {
+			return Error(ctx, log, err), nil
+		}
+		devices, truncated, err := svc.Devices(ctx, id.Subject, id.SessionID)
+		if err != nil {
+			return Error(ctx, log, err), nil
+		}
+		body := DevicesResponse{Sessions: []DeviceJSON{}, Truncated: truncated}
+		for _, d := range devices {
+			body.Sessions = append(body.Sessions, DeviceJSON{
+				ID: d.SessionID, ClientID: d.ClientID, UserAgent: d.UserAgent,
+				CreatedAt: d.CreatedAt.UTC(), LastUsedAt: d.LastUsedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC(),
+				Current: d.Current,
+			})
+		}
+		return JSON(200, body), nil
+	}
+}
+
+// EndDevice handles DELETE /auth/sessions/{id} behind the authorizer: one
+// of the caller's sessions ends with its access tokens; another user's
+// session id is 404, as a missing one. Ending the caller's own session
+// also clears its refresh cookie (the browser sends it here: the cookie's
+// path /auth covers the route).
+func EndDevice(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
+		id, err := IdentityFrom(req)
+		if err != nil {
+			return Error(ctx, log, err), nil
+		}
+		sid := req.PathParameters["id"]
+		if err := svc.EndDevice(ctx, id.Subject, sid); err != nil {
+			return Error(ctx, log, err), nil
+		}
+		r := NoContent()
+		if sid == id.SessionID {
+			r.Cookies = []string{ck.clearCookie()}
+		}
 		return r, nil
 	}
 }

@@ -101,6 +101,8 @@ func Error(ctx context.Context, log *slog.Logger, err error) Response {
 		return r
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrRevoked):
 		return Fail(401, "invalid_token", "access token is invalid or revoked")
+	case errors.Is(err, auth.ErrSessionNotFound):
+		return Fail(404, "session_not_found", "you have no session with that id")
 	case errors.Is(err, auth.ErrInvalidRequest):
 		return Fail(400, "invalid_request", err.Error())
 	case errors.Is(err, auth.ErrUnavailable):

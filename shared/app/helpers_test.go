@@ -51,6 +51,8 @@ type service struct {
 	logoutAll  apigw.Handler
 	me         apigw.Handler
 	jwks       apigw.Handler
+	devices    apigw.Handler
+	endDevice  apigw.Handler
 	authorizer func(context.Context, json.RawMessage) (any, error)
 	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 }
@@ -99,6 +101,10 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts("AuthorizerFunction")...)
 	must(err)
 	s.revoke, err = app.Revoke(ctx, env.Getenv, opts("RevokeFunction")...)
+	must(err)
+	s.devices, err = app.Devices(ctx, env.Getenv, opts("SessionsFunction")...)
+	must(err)
+	s.endDevice, err = app.EndDevice(ctx, env.Getenv, opts("EndSessionFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

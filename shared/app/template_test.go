@@ -24,6 +24,8 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"RevokeFunction":     adapt(app.Revoke),
 	"JWKSFunction":       adapt(app.JWKS),
 	"MeFunction":         adapt(app.Me),
+	"SessionsFunction":   adapt(app.Devices),
+	"EndSessionFunction": adapt(app.EndDevice),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {
