@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -22,8 +23,11 @@ const (
 
 // LocalParams are the stack parameters of a local run: the template's
 // defaults, with values for those that have none. origins are the browser
-// origins allowed to use the refresh cookie (ALLOWED_ORIGINS); overrides
-// are parameter values given by the user (scripts/dev --param Name=Value).
+// origins allowed to use the refresh cookie and CORS (AllowedOrigins):
+// the local API's own, where the demo page is served; overrides are
+// parameter values given by the user (scripts/dev --param Name=Value), and
+// an AllowedOrigins among them adds its origins to those (a separate front
+// end's dev server, say http://localhost:5173).
 func LocalParams(t *Template, origins []string, overrides ...map[string]string) map[string]string {
 	p := map[string]string{}
 	for k, v := range t.Parameters {
@@ -31,12 +35,18 @@ func LocalParams(t *Template, origins []string, overrides ...map[string]string) 
 	}
 	p["Issuer"] = "https://auth.example.com"
 	p["Audience"] = "https://api.example.com"
-	p["AllowedOrigins"] = strings.Join(origins, ",")
+	all := slices.Clone(origins)
 	for _, o := range overrides {
 		for k, v := range o {
 			p[k] = v
 		}
+		for _, origin := range splitList(o["AllowedOrigins"]) {
+			if !slices.Contains(all, origin) {
+				all = append(all, origin)
+			}
+		}
 	}
+	p["AllowedOrigins"] = strings.Join(all, ",")
 	return p
 }
 

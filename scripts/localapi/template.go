@@ -30,6 +30,8 @@ type Template struct {
 	Routes      []Route                              // every HttpApi event, sorted by route key
 	Authorizers map[string]*Authorizer               // by name, from the HttpApi's Auth
 	Tables      map[string]dynamodb.CreateTableInput // by logical id, without TableName
+	CORS        *CORS                                // the HttpApi's CorsConfiguration; nil: none
+	Conditions  map[string]yaml.Node                 // the template's Conditions, for CORSPolicy
 }
 
 // Function is one AWS::Serverless::Function.
@@ -79,6 +81,7 @@ type Authorizer struct {
 
 type rawTemplate struct {
 	Parameters map[string]rawParameter `yaml:"Parameters"`
+	Conditions map[string]yaml.Node    `yaml:"Conditions"`
 	Globals    struct {
 		Function rawFunctionProps `yaml:"Function"`
 		HttpApi  rawAPIProps      `yaml:"HttpApi"`
@@ -116,7 +119,8 @@ type rawFunctionProps struct {
 }
 
 type rawAPIProps struct {
-	Auth struct {
+	CorsConfiguration yaml.Node `yaml:"CorsConfiguration"`
+	Auth              struct {
 		DefaultAuthorizer string `yaml:"DefaultAuthorizer"`
 		Authorizers       map[string]struct {
 			FunctionArn                    yaml.Node `yaml:"FunctionArn"`
@@ -186,6 +190,7 @@ func Parse(template, makefile []byte) (*Template, error) {
 		Functions:   map[string]*Function{},
 		Authorizers: map[string]*Authorizer{},
 		Tables:      map[string]dynamodb.CreateTableInput{},
+		Conditions:  raw.Conditions,
 	}
 	for name, p := range raw.Parameters {
 		param, err := p.parameter(name)
@@ -296,7 +301,19 @@ func Parse(template, makefile []byte) (*Template, error) {
 		apis[implicitAPI] = raw.Globals.HttpApi
 	}
 	seen := map[string]bool{}
+	corsOf := ""
 	for _, e := range events {
+		if api := apis[e.api]; !api.CorsConfiguration.IsZero() && corsOf != e.api {
+			if corsOf != "" {
+				return nil, fmt.Errorf("template.yaml: HttpApis %s and %s both have a CorsConfiguration: the local API serves every route on one port, with one", corsOf, e.api)
+			}
+			corsOf = e.api
+			c, err := parseCORS(api.CorsConfiguration)
+			if err != nil {
+				return nil, fmt.Errorf("template.yaml: %s: %w", e.api, err)
+			}
+			t.CORS = c
+		}
 		api, ok := apis[e.api]
 		if !ok {
 			return nil, fmt.Errorf("template.yaml: route %s: ApiId %s is not an AWS::Serverless::HttpApi", e.route.Key(), e.api)

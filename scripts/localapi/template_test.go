@@ -31,6 +31,8 @@ func TestProjectTemplate(t *testing.T) {
 		"POST /auth/logout-all":      "LogoutAllFunction (LambdaAuthorizer)",
 		"GET /me":                    "MeFunction (LambdaAuthorizer)",
 		"GET /.well-known/jwks.json": "JWKSFunction",
+		"GET /auth/sessions":         "SessionsFunction (LambdaAuthorizer)",
+		"DELETE /auth/sessions/{id}": "EndSessionFunction (LambdaAuthorizer)",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {

@@ -90,6 +90,12 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
 	}
+	if p.getenv("REVOCATION_MAX_STALENESS") == "" {
+		// The default is 5m, or the access token lifetime when shorter: the
+		// template gives this variable to the authorizer only, and the other
+		// functions must start with a short ACCESS_TOKEN_TTL too.
+		c.RevocationMaxStaleness = min(c.RevocationMaxStaleness, c.AccessTokenTTL)
+	}
 	c.check(&p)
 	return c, errors.Join(p.errs...)
 }
