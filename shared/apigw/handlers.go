@@ -100,10 +100,15 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		if err != nil {
 			return Error(ctx, log, err), nil
 		}
-		if presented != "" {
-			if err := svc.Logout(ctx, presented); err != nil {
+		if presented == "" {
+			// No token, yet the answer clears the cookie: a page of another
+			// site must not be able to sign the browser out by posting here
+			// (a top-level form POST may set cookies).
+			if err := ck.checkOrigin(req); err != nil {
 				return Error(ctx, log, err), nil
 			}
+		} else if err := svc.Logout(ctx, presented); err != nil {
+			return Error(ctx, log, err), nil
 		}
 		r := NoContent()
 		r.Cookies = []string{ck.clearCookie()}
