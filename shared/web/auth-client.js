@@ -18,9 +18,12 @@
  * - It refreshes shortly before `exp`, once on a 401, and once on a 403
  *   (API Gateway answers 403 to an expired or revoked token alike): when
  *   the token has expired, or the first time a token meets a 403.
- * - One refresh at a time across every tab of the origin (Web Locks; where
- *   they are missing, tabs announce their refresh and the others wait for
- *   its result). The result reaches every tab.
+ * - One refresh at a time across every tab of the origin, and one tab
+ *   (the leader, chosen with a Web Lock) refreshes on schedule: the others
+ *   take its token from the BroadcastChannel, and refresh themselves only
+ *   on a 401/403 or when the token expires without a new one. Without Web
+ *   Locks every tab schedules, and a tab announces its refresh so that the
+ *   others wait for its result.
  * - A 409 refresh_conflict is retried as its Retry-After says. A refresh
  *   whose answer was lost (network error, 5xx, time-out) is retried with
  *   the same cookie within `retryWindowMs`, inside the API's grace window
@@ -37,7 +40,7 @@
 /**
  * @typedef {object} AuthClientOptions
  * @property {string} [baseUrl] where the API is, e.g. "https://api.example.com"; "" (default): this origin
- * @property {number} [refreshBeforeMs] refresh this long before the access token's `exp` (default 60 000; at least 1 s passes between refreshes)
+ * @property {number} [refreshBeforeMs] refresh this long before the access token's `exp` (default: a quarter of the token's lifetime, at most 60 s; at least 1 s passes between refreshes)
  * @property {number} [retryWindowMs] retry a refresh whose answer was lost for this long after its first attempt (default 4 000; keep it under the API's REFRESH_REUSE_GRACE)
  * @property {number} [timeoutMs] give up on one attempt of a refresh after this long (default 3 000)
  * @property {string} [name] names the lock, the channel and the hint, so that two clients of two APIs on one origin stay apart (default "lambda-auth")
@@ -127,6 +130,12 @@ function readClaims(jwt) {
   }
 }
 
+/** The Web Locks API, where the browser has it. */
+function webLocks() {
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  return locks && typeof locks.request === 'function' ? locks : undefined;
+}
+
 /** @param {AuthClientOptions} [options] */
 export function createAuthClient(options) {
   return new AuthClient(options);
@@ -139,7 +148,7 @@ export function createAuthClient(options) {
  * session can no longer be refreshed).
  */
 export class AuthClient extends EventTarget {
-  /** @type {{ value: string, expiresAt: number, claims: ReturnType<typeof readClaims> } | null} */
+  /** @type {{ value: string, expiresAt: number, lifetime: number, claims: ReturnType<typeof readClaims> } | null} */
   #token = null;
   #generation = 0; // counts tokens taken, here or from another tab
   /** @type {Promise<void> | null} */
@@ -148,6 +157,9 @@ export class AuthClient extends EventTarget {
   #timer;
   #rechecked = ''; // jti of the token that already met a 403
   #peerRefreshUntil = 0; // without Web Locks: another tab announced a refresh
+  #leader = false; // this tab refreshes on schedule
+  /** @type {(() => void) | null} */
+  #resign = null;
   /** @type {BroadcastChannel | null} */
   #channel = null;
   #opt;
@@ -157,7 +169,7 @@ export class AuthClient extends EventTarget {
     super();
     this.#opt = {
       baseUrl: (options.baseUrl || '').replace(/\/+$/, ''),
-      refreshBeforeMs: options.refreshBeforeMs ?? 60_000,
+      refreshBeforeMs: options.refreshBeforeMs,
       retryWindowMs: options.retryWindowMs ?? 4_000,
       timeoutMs: options.timeoutMs ?? 3_000,
       name: options.name || 'lambda-auth',
@@ -167,6 +179,18 @@ export class AuthClient extends EventTarget {
     if (typeof BroadcastChannel === 'function') {
       this.#channel = new BroadcastChannel(this.#opt.name);
       this.#channel.onmessage = (e) => this.#onMessage(e.data);
+    }
+    const locks = webLocks();
+    if (locks) {
+      // The first tab holds the leader lock until it closes; the next
+      // waiting tab then takes over the schedule.
+      locks.request(this.#opt.name + ':leader', () => new Promise((resolve) => {
+        this.#leader = true;
+        this.#resign = () => resolve(undefined);
+        this.#schedule();
+      })).catch(() => {});
+    } else {
+      this.#leader = true;
     }
   }
 
@@ -228,10 +252,8 @@ export class AuthClient extends EventTarget {
   refresh() {
     if (!this.#inflight) {
       const seen = this.#generation;
-      this.#inflight = this.#exclusive(async () => {
-        // Messages that arrived while this tab waited are handled first.
-        await sleep(0);
-        if (this.#generation !== seen && this.#token && !this.#due()) return; // another tab refreshed
+      this.#inflight = this.#exclusive(async (waited) => {
+        if (await this.#tookNewer(seen, waited) && !this.#due()) return; // another tab refreshed
         await this.#refreshNow();
       }).finally(() => {
         this.#inflight = null;
@@ -319,9 +341,11 @@ export class AuthClient extends EventTarget {
     if (this.#token && id === this.#token.claims.sid) this.#signOut('ended', true);
   }
 
-  /** Stops the timer and leaves the channel (tests, single-page apps tearing down). */
+  /** Stops the timer, hands the schedule to another tab and leaves the channel. */
   close() {
     clearTimeout(this.#timer);
+    this.#resign?.();
+    this.#leader = false;
     this.#channel?.close();
     this.#channel = null;
   }
@@ -343,17 +367,36 @@ export class AuthClient extends EventTarget {
 
   #due() {
     const t = this.#token;
-    return !t || Date.now() >= t.expiresAt - this.#opt.refreshBeforeMs;
+    return !t || Date.now() >= t.expiresAt - this.#margin(t);
+  }
+
+  /** How long before exp to refresh. @param {{ lifetime: number }} t */
+  #margin(t) {
+    return this.#opt.refreshBeforeMs ?? Math.min(60_000, t.lifetime / 4);
   }
 
   /** A refresh even when the token is not due (it met a 401 or 403). @param {string} token */
   async #forceRefresh(token) {
     const seen = this.#generation;
-    await this.#exclusive(async () => {
-      await sleep(0);
-      if (this.#generation !== seen && this.#token && this.#token.value !== token) return;
+    await this.#exclusive(async (waited) => {
+      if (await this.#tookNewer(seen, waited) && this.#token && this.#token.value !== token) return;
       await this.#refreshNow();
     });
+  }
+
+  /**
+   * Whether a token newer than generation seen has come from another tab:
+   * after the messages already delivered are handled, and, when this tab
+   * waited for the lock (another tab was refreshing), after asking the
+   * others, so that a result still on its way is not refreshed over (which
+   * would rotate the session a second time).
+   * @param {number} seen
+   * @param {boolean} waited
+   */
+  async #tookNewer(seen, waited) {
+    await sleep(0);
+    if (this.#generation === seen && waited) await this.#askPeers(150);
+    return this.#generation !== seen && this.#token !== null;
   }
 
   /**
@@ -400,13 +443,22 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * Runs fn alone among every tab of the origin.
-   * @param {() => Promise<void>} fn
+   * Runs fn alone among every tab of the origin; fn learns whether it had
+   * to wait for another tab.
+   * @param {(waited: boolean) => Promise<void>} fn
    */
   async #exclusive(fn) {
-    const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
-    if (locks && typeof locks.request === 'function') {
-      await locks.request(this.#opt.name + ':refresh', fn);
+    const locks = webLocks();
+    if (locks) {
+      const name = this.#opt.name + ':refresh';
+      let ran = false;
+      await locks.request(name, { ifAvailable: true }, async (lock) => {
+        if (lock) {
+          ran = true;
+          await fn(false);
+        }
+      });
+      if (!ran) await locks.request(name, () => fn(true));
       return;
     }
     // No Web Locks: wait for a refresh another tab announced (its result
@@ -417,32 +469,38 @@ export class AuthClient extends EventTarget {
       while (Date.now() < until && this.#generation === seen && this.#peerRefreshUntil) await sleep(50);
     }
     this.#post({ type: 'refreshing', until: Date.now() + this.#opt.retryWindowMs + 1000 });
-    await fn();
+    await fn(until > 0);
   }
 
   /**
    * Takes a token answer (login, refresh) or a token from another tab.
-   * @param {{ access_token: string, expires_in: number, expires_at?: number }} body
+   * @param {{ access_token: string, expires_in: number, expires_at?: number, lifetime?: number }} body
    * @param {boolean} mine this tab got it from the API: tell the others
    */
   #take(body, mine) {
     const expiresAt = body.expires_at || Date.now() + body.expires_in * 1000;
-    this.#token = { value: body.access_token, expiresAt, claims: readClaims(body.access_token) };
+    const lifetime = body.lifetime || body.expires_in * 1000;
+    this.#token = { value: body.access_token, expiresAt, lifetime, claims: readClaims(body.access_token) };
     this.#generation++;
     this.#peerRefreshUntil = 0;
     if (mine) {
       this.#hint(true);
-      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt });
+      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt, lifetime });
     }
     this.#schedule();
     this.dispatchEvent(new Event('change'));
   }
 
+  /**
+   * The leader refreshes refreshBeforeMs before exp; another tab only when
+   * the token expires with no new one come (the leader is frozen, or gone).
+   */
   #schedule() {
     clearTimeout(this.#timer);
     const t = this.#token;
     if (!t) return;
-    const delay = Math.max(t.expiresAt - this.#opt.refreshBeforeMs - Date.now(), 1000);
+    const at = this.#leader ? t.expiresAt - this.#margin(t) : t.expiresAt + Math.random() * 1000;
+    const delay = Math.max(at - Date.now(), 1000);
     this.#timer = setTimeout(() => {
       this.refresh().catch((e) => this.dispatchEvent(new CustomEvent('error', { detail: e })));
     }, delay);
@@ -476,12 +534,13 @@ export class AuthClient extends EventTarget {
     if (!msg || typeof msg !== 'object') return;
     switch (msg.type) {
       case 'hello': // a new tab asks for the token
-        if (this.#token && !this.#due()) {
-          this.#post({ type: 'token', access_token: this.#token.value, expires_at: this.#token.expiresAt });
+        if (this.#token && Date.now() < this.#token.expiresAt - 1000) {
+          const t = this.#token;
+          this.#post({ type: 'token', access_token: t.value, expires_at: t.expiresAt, lifetime: t.lifetime });
         }
         break;
       case 'token': // another tab's login or refresh, or its answer to hello
-        if (typeof msg.access_token !== 'string' || typeof msg.expires_at !== 'number') break;
+        if (typeof msg.access_token !== 'string' || typeof msg.expires_at !== 'number' || typeof msg.lifetime !== 'number') break;
         if (!this.#token || (msg.access_token !== this.#token.value && msg.expires_at >= this.#token.expiresAt)) {
           this.#take(msg, false);
         }
