@@ -56,6 +56,8 @@ func chromiumPath(t *testing.T) string {
 }
 
 type browserEnv struct {
+	mu      sync.Mutex
+	secrets []string // every access token and refresh cookie the tabs saw
 	dev      *devStack
 	api      string // the local API and the demo page: http://127.0.0.1:PORT
 	browser  context.Context
@@ -120,6 +122,18 @@ func TestBrowser(t *testing.T) {
 	t.Run("KeyboardOnlyNoConsoleErrors", e.testKeyboard)
 	t.Run("SeparateFrontEnd", e.testFrontEnd)
 	t.Run("LostRefreshAnswer", e.testLostAnswer)
+
+	// No token the browser saw, and not the password, in any log.
+	e.dev.stop(t)
+	e.mu.Lock()
+	secrets := append(e.secrets, localapi.DemoPassword)
+	e.mu.Unlock()
+	if len(secrets) < 50 {
+		t.Errorf("only %d secrets seen: the tabs' traffic was not recorded", len(secrets))
+	}
+	if logs := e.dev.noSecretInLogs(t, "", secrets); !strings.Contains(logs, "route=\"DELETE /auth/sessions/{id}\" status=204") {
+		t.Error("the gateway's request log was not captured")
+	}
 	t.Logf("browser tests: %s in all", time.Since(started).Round(time.Millisecond))
 }
 
@@ -212,9 +226,26 @@ func (b *tab) record(ev any) {
 		}
 	case *network.EventRequestWillBeSent:
 		if path, ok := strings.CutPrefix(e.Request.URL, b.env.api); ok {
-			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, headerValue(e.Request.Headers, "authorization")})
+			auth := headerValue(e.Request.Headers, "authorization")
+			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, auth})
+			b.env.secret(strings.TrimPrefix(auth, "Bearer "))
+		}
+	case *network.EventResponseReceivedExtraInfo:
+		for _, line := range strings.Split(headerValue(e.Headers, "set-cookie"), "\n") {
+			if v, ok := strings.CutPrefix(line, "__Secure-refresh_token="); ok {
+				b.env.secret(strings.SplitN(v, ";", 2)[0])
+			}
 		}
 	}
+}
+
+func (e *browserEnv) secret(s string) {
+	if s == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets = append(e.secrets, s)
 }
 
 func describeException(d *runtime.ExceptionDetails) string {
@@ -333,7 +364,7 @@ func (b *tab) screenshot(name string) {
 	if b.env.shots == "" {
 		return
 	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatal(err)
 	}
