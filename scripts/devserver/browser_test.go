@@ -56,8 +56,8 @@ func chromiumPath(t *testing.T) string {
 }
 
 type browserEnv struct {
-	mu      sync.Mutex
-	secrets []string // every access token and refresh cookie the tabs saw
+	mu       sync.Mutex
+	secrets  []string // every access token and refresh cookie the tabs saw
 	dev      *devStack
 	api      string // the local API and the demo page: http://127.0.0.1:PORT
 	browser  context.Context
@@ -320,7 +320,9 @@ func (b *tab) text(id string) string {
 	return b.js(fmt.Sprintf("document.getElementById(%q).textContent", id))
 }
 
-func (b *tab) signedIn() bool { return b.js(`document.getElementById('status').classList.contains('in')`) == "true" }
+func (b *tab) signedIn() bool {
+	return b.js(`document.getElementById('status').classList.contains('in')`) == "true"
+}
 
 func (b *tab) signedOut() bool {
 	return b.js(`document.getElementById('status').classList.contains('out')`) == "true"

@@ -119,6 +119,20 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 // LogoutAll handles POST /auth/logout-all behind the authorizer: every
 // session of the caller ends, on every device, with one write.
 func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
+	return protectedRoute(log, func(ctx context.Context, req Request, id Identity) Response {
+		if _, err := svc.LogoutAll(ctx, id.Subject); err != nil {
+			return Error(ctx, log, err)
+		}
+		r := NoContent()
+		r.Cookies = []string{ck.clearCookie()}
+		return r
+	})
+}
+
+// protectedRoute is a route behind the authorizer that calls DynamoDB: fn
+// gets the caller's identity, and a context that ends replyReserve before
+// the function's timeout.
+func protectedRoute(log *slog.Logger, fn func(ctx context.Context, req Request, id Identity) Response) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -126,12 +140,7 @@ func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
 		if err != nil {
 			return Error(ctx, log, err), nil
 		}
-		if _, err := svc.LogoutAll(ctx, id.Subject); err != nil {
-			return Error(ctx, log, err), nil
-		}
-		r := NoContent()
-		r.Cookies = []string{ck.clearCookie()}
-		return r, nil
+		return fn(ctx, req, id), nil
 	}
 }
 
@@ -155,16 +164,10 @@ type DevicesResponse struct {
 // Devices handles GET /auth/sessions behind the authorizer: the caller's
 // live sessions, newest first, the caller's own marked current.
 func Devices(svc *auth.Service, log *slog.Logger) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
-		id, err := IdentityFrom(req)
-		if err != nil {
-			return Error(ctx, log, err), nil
-		}
+	return protectedRoute(log, func(ctx context.Context, req Request, id Identity) Response {
 		devices, truncated, err := svc.Devices(ctx, id.Subject, id.SessionID)
 		if err != nil {
-			return Error(ctx, log, err), nil
+			return Error(ctx, log, err)
 		}
 		body := DevicesResponse{Sessions: []DeviceJSON{}, Truncated: truncated}
 		for _, d := range devices {
@@ -174,8 +177,8 @@ func Devices(svc *auth.Service, log *slog.Logger) Handler {
 				Current: d.Current,
 			})
 		}
-		return JSON(200, body), nil
-	}
+		return JSON(200, body)
+	})
 }
 
 // EndDevice handles DELETE /auth/sessions/{id} behind the authorizer: one
@@ -184,23 +187,17 @@ func Devices(svc *auth.Service, log *slog.Logger) Handler {
 // also clears its refresh cookie (the browser sends it here: the cookie's
 // path /auth covers the route).
 func EndDevice(svc *auth.Service, ck CookieConfig, log *slog.Logger) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
-		id, err := IdentityFrom(req)
-		if err != nil {
-			return Error(ctx, log, err), nil
-		}
+	return protectedRoute(log, func(ctx context.Context, req Request, id Identity) Response {
 		sid := req.PathParameters["id"]
 		if err := svc.EndDevice(ctx, id.Subject, sid); err != nil {
-			return Error(ctx, log, err), nil
+			return Error(ctx, log, err)
 		}
 		r := NoContent()
 		if sid == id.SessionID {
 			r.Cookies = []string{ck.clearCookie()}
 		}
-		return r, nil
-	}
+		return r
+	})
 }
 
 // Me handles GET /me, a protected demo route: it echoes the identity the

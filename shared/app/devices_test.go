@@ -11,6 +11,15 @@ import (
 	"github.com/authkit/lambda-auth/shared/auth"
 )
 
+// danaAndEve is the service with two users, dana and eve.
+func danaAndEve(t *testing.T) *service {
+	t.Helper()
+	env := testenv.New(t)
+	env.CreateUser(t, "dana", "dana's password")
+	env.CreateUser(t, "eve", "eve's password")
+	return newService(t, env)
+}
+
 // loginFrom logs in with a User-Agent, as a browser's login arrives.
 func (s *service) loginFrom(t *testing.T, username, password, userAgent string) tokens {
 	t.Helper()
@@ -24,14 +33,21 @@ func (s *service) loginFrom(t *testing.T, username, password, userAgent string) 
 	return s.readTokens(t, resp)
 }
 
-// devicesOf lists the sessions as the caller holding access sees them.
-func (s *service) devicesOf(t *testing.T, access string) apigw.DevicesResponse {
+// as is the request of fixture name as the holder of access sends it,
+// after the authorizer allowed it.
+func (s *service) as(t *testing.T, access, name string) apigw.Request {
 	t.Helper()
 	ok, authCtx := s.authorize(t, access)
 	if !ok {
 		t.Fatal("the caller's access token was denied")
 	}
-	resp := call(t, s.devices, protected(t, "sessions", authCtx))
+	return protected(t, name, authCtx)
+}
+
+// devicesOf lists the sessions as the caller holding access sees them.
+func (s *service) devicesOf(t *testing.T, access string) apigw.DevicesResponse {
+	t.Helper()
+	resp := call(t, s.devices, s.as(t, access, "sessions"))
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /auth/sessions: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -45,11 +61,7 @@ func (s *service) devicesOf(t *testing.T, access string) apigw.DevicesResponse {
 // endDeviceAs sends DELETE /auth/sessions/{id} as the caller holding access.
 func (s *service) endDeviceAs(t *testing.T, access, id string) apigw.Response {
 	t.Helper()
-	ok, authCtx := s.authorize(t, access)
-	if !ok {
-		t.Fatal("the caller's access token was denied")
-	}
-	req := protected(t, "end-session", authCtx)
+	req := s.as(t, access, "end-session")
 	req.PathParameters = map[string]string{"id": id}
 	req.RawPath = "/auth/sessions/" + id
 	return call(t, s.endDevice, req)
@@ -68,10 +80,7 @@ func sessionIDs(list apigw.DevicesResponse) []string {
 // their own marked current; never a token or a hash; never another user's
 // sessions; and at one Query of the index plus one read of revocations.
 func TestDeviceList(t *testing.T) {
-	env := testenv.New(t)
-	env.CreateUser(t, "dana", "dana's password")
-	env.CreateUser(t, "eve", "eve's password")
-	s := newService(t, env)
+	s := danaAndEve(t)
 
 	laptop := s.loginFrom(t, "dana", "dana's password", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
 	s.clock.Advance(time.Second)
@@ -132,10 +141,7 @@ func TestDeviceList(t *testing.T) {
 // nothing and get 404 or 400; ending the caller's own session also clears
 // the cookie; sessions ended by a logout-all are not listed.
 func TestEndDevice(t *testing.T) {
-	env := testenv.New(t)
-	env.CreateUser(t, "dana", "dana's password")
-	env.CreateUser(t, "eve", "eve's password")
-	s := newService(t, env)
+	s := danaAndEve(t)
 	laptop := s.loginFrom(t, "dana", "dana's password", "laptop")
 	phone := s.loginFrom(t, "dana", "dana's password", "phone")
 	eve := s.loginFrom(t, "eve", "eve's password", "eve")
