@@ -148,9 +148,10 @@ export function createAuthClient(options) {
  * session can no longer be refreshed).
  */
 export class AuthClient extends EventTarget {
-  /** @type {{ value: string, expiresAt: number, lifetime: number, claims: ReturnType<typeof readClaims> } | null} */
+  /** @type {{ value: string, expiresAt: number, lifetime: number, receivedAt: number, claims: ReturnType<typeof readClaims> } | null} */
   #token = null;
   #generation = 0; // counts tokens taken, here or from another tab
+  #peerTakenAt = 0; // when a token last came from another tab, epoch ms
   /** @type {Promise<void> | null} */
   #inflight = null;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -158,6 +159,7 @@ export class AuthClient extends EventTarget {
   #rechecked = ''; // jti of the token that already met a 403
   #peerRefreshUntil = 0; // without Web Locks: another tab announced a refresh
   #leader = false; // this tab refreshes on schedule
+  #peerDone = 0; // refreshes other tabs finished (their "done" messages)
   /** @type {(() => void) | null} */
   #resign = null;
   /** @type {BroadcastChannel | null} */
@@ -215,7 +217,7 @@ export class AuthClient extends EventTarget {
    */
   async start() {
     if (this.#token) return true;
-    if (await this.#askPeers(200)) return true;
+    if (await this.#askPeers(await this.#othersOpen() ? 1000 : 0)) return true;
     if (this.#opt.sessionHint && !this.#hint()) return false;
     try {
       await this.refresh();
@@ -244,16 +246,17 @@ export class AuthClient extends EventTarget {
 
   /**
    * Gets a new access token with the refresh cookie: one refresh at a time
-   * in every tab of the origin; a tab that waited for another's refresh
-   * takes its result. Rejects with AuthError; a 401 (the session is over)
-   * also signs every tab out.
+   * in every tab of the origin. A call while another tab refreshes, or
+   * within 0.9 s of a new token from another tab, takes that token
+   * instead of rotating the session again. Rejects with AuthError; a 401 (the session
+   * is over) also signs every tab out.
    * @returns {Promise<void>}
    */
   refresh() {
     if (!this.#inflight) {
       const seen = this.#generation;
-      this.#inflight = this.#exclusive(async (waited) => {
-        if (await this.#tookNewer(seen, waited) && !this.#due()) return; // another tab refreshed
+      this.#inflight = this.#exclusive(async () => {
+        if ((this.#tookNewer(seen) || Date.now() - this.#peerTakenAt < 900) && this.#token && !this.#due()) return;
         await this.#refreshNow();
       }).finally(() => {
         this.#inflight = null;
@@ -263,12 +266,13 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * A valid access token, refreshed first when it is due. For calls to
-   * other APIs; prefer `fetch`, which also handles 401 and 403.
+   * A valid access token, refreshed first when it expires within 2 s (the
+   * leader tab refreshes it ahead of time). For calls to other APIs;
+   * prefer `fetch`, which also handles 401 and 403.
    * @returns {Promise<string>}
    */
   async getAccessToken() {
-    if (!this.#token || this.#due()) await this.refresh();
+    if (!this.#token || Date.now() >= this.#token.expiresAt - 2000) await this.refresh();
     if (!this.#token) throw new AuthError(401, 'signed_out', 'not signed in');
     return this.#token.value;
   }
@@ -378,24 +382,14 @@ export class AuthClient extends EventTarget {
   /** A refresh even when the token is not due (it met a 401 or 403). @param {string} token */
   async #forceRefresh(token) {
     const seen = this.#generation;
-    await this.#exclusive(async (waited) => {
-      if (await this.#tookNewer(seen, waited) && this.#token && this.#token.value !== token) return;
+    await this.#exclusive(async () => {
+      if (this.#tookNewer(seen) && this.#token && this.#token.value !== token) return;
       await this.#refreshNow();
     });
   }
 
-  /**
-   * Whether a token newer than generation seen has come from another tab:
-   * after the messages already delivered are handled, and, when this tab
-   * waited for the lock (another tab was refreshing), after asking the
-   * others, so that a result still on its way is not refreshed over (which
-   * would rotate the session a second time).
-   * @param {number} seen
-   * @param {boolean} waited
-   */
-  async #tookNewer(seen, waited) {
-    await sleep(0);
-    if (this.#generation === seen && waited) await this.#askPeers(150);
+  /** Whether a token newer than generation seen has come (from another tab). @param {number} seen */
+  #tookNewer(seen) {
     return this.#generation !== seen && this.#token !== null;
   }
 
@@ -443,22 +437,40 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * Runs fn alone among every tab of the origin; fn learns whether it had
-   * to wait for another tab.
-   * @param {(waited: boolean) => Promise<void>} fn
+   * Runs fn alone among every tab of the origin. A tab that had to wait
+   * for the lock first takes in what the tab that held it did: every
+   * holder posts "done" before it lets go, after its token, and one
+   * sender's messages arrive in order. So a refresh that another tab just
+   * made is seen, and the session is not rotated a second time over it.
+   * @param {() => Promise<void>} fn
    */
   async #exclusive(fn) {
     const locks = webLocks();
     if (locks) {
       const name = this.#opt.name + ':refresh';
+      const before = this.#peerDone;
+      const run = async () => {
+        try {
+          await fn();
+        } finally {
+          this.#post({ type: 'done' });
+        }
+      };
       let ran = false;
       await locks.request(name, { ifAvailable: true }, async (lock) => {
         if (lock) {
           ran = true;
-          await fn(false);
+          await run();
         }
       });
-      if (!ran) await locks.request(name, () => fn(true));
+      if (!ran) {
+        await locks.request(name, async () => {
+          // Wait for the holder's "done" (a tab that closed mid-refresh sends none).
+          const end = Date.now() + 2000;
+          while (this.#peerDone === before && Date.now() < end) await sleep(10);
+          await run();
+        });
+      }
       return;
     }
     // No Web Locks: wait for a refresh another tab announced (its result
@@ -469,23 +481,25 @@ export class AuthClient extends EventTarget {
       while (Date.now() < until && this.#generation === seen && this.#peerRefreshUntil) await sleep(50);
     }
     this.#post({ type: 'refreshing', until: Date.now() + this.#opt.retryWindowMs + 1000 });
-    await fn(until > 0);
+    await fn();
   }
 
   /**
    * Takes a token answer (login, refresh) or a token from another tab.
-   * @param {{ access_token: string, expires_in: number, expires_at?: number, lifetime?: number }} body
+   * @param {{ access_token: string, expires_in: number, expires_at?: number, lifetime?: number, received_at?: number }} body
    * @param {boolean} mine this tab got it from the API: tell the others
    */
   #take(body, mine) {
     const expiresAt = body.expires_at || Date.now() + body.expires_in * 1000;
     const lifetime = body.lifetime || body.expires_in * 1000;
-    this.#token = { value: body.access_token, expiresAt, lifetime, claims: readClaims(body.access_token) };
+    const receivedAt = body.received_at || Date.now();
+    this.#token = { value: body.access_token, expiresAt, lifetime, receivedAt, claims: readClaims(body.access_token) };
     this.#generation++;
+    if (!mine) this.#peerTakenAt = Date.now();
     this.#peerRefreshUntil = 0;
     if (mine) {
       this.#hint(true);
-      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt, lifetime });
+      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt, lifetime, received_at: receivedAt });
     }
     this.#schedule();
     this.dispatchEvent(new Event('change'));
@@ -536,17 +550,25 @@ export class AuthClient extends EventTarget {
       case 'hello': // a new tab asks for the token
         if (this.#token && Date.now() < this.#token.expiresAt - 1000) {
           const t = this.#token;
-          this.#post({ type: 'token', access_token: t.value, expires_at: t.expiresAt, lifetime: t.lifetime });
+          this.#post({ type: 'token', access_token: t.value, expires_at: t.expiresAt, lifetime: t.lifetime, received_at: t.receivedAt });
         }
         break;
-      case 'token': // another tab's login or refresh, or its answer to hello
+      case 'token': { // another tab's login or refresh, or its answer to hello
         if (typeof msg.access_token !== 'string' || typeof msg.expires_at !== 'number' || typeof msg.lifetime !== 'number') break;
-        if (!this.#token || (msg.access_token !== this.#token.value && msg.expires_at >= this.#token.expiresAt)) {
+        // Tabs that crossed two new tokens (two refreshes, one after the
+        // other: the lock orders them) all keep the one the API gave last.
+        if (typeof msg.received_at !== 'number') break;
+        const t = this.#token;
+        if (!t || msg.received_at > t.receivedAt || (msg.received_at === t.receivedAt && msg.access_token > t.value)) {
           this.#take(msg, false);
         }
         break;
+      }
       case 'signedout':
         this.#signOut(String(msg.reason || 'logout'), false);
+        break;
+      case 'done':
+        this.#peerDone++;
         break;
       case 'refreshing':
         if (typeof msg.until === 'number') this.#peerRefreshUntil = msg.until;
@@ -554,9 +576,24 @@ export class AuthClient extends EventTarget {
     }
   }
 
+  /**
+   * Whether another tab of the client may be open: the leader lock is held
+   * by another tab. Without Web Locks, assume so.
+   */
+  async #othersOpen() {
+    const locks = webLocks();
+    if (!locks || typeof locks.query !== 'function') return true;
+    try {
+      const { held = [] } = await locks.query();
+      return !this.#leader && held.some((l) => l.name === this.#opt.name + ':leader');
+    } catch {
+      return true;
+    }
+  }
+
   /** Asks the other tabs for their token; resolves to whether one came. @param {number} ms */
   async #askPeers(ms) {
-    if (!this.#channel) return false;
+    if (!this.#channel || ms <= 0) return false;
     const seen = this.#generation;
     this.#post({ type: 'hello' });
     const end = Date.now() + ms;
