@@ -28,8 +28,8 @@ func invoke(ctx context.Context, args []string) error {
 
 FUNCTION is a folder under functions/ (login) or a logical id (LoginFunction).
 EVENT.json is an event file (events/*.json), or - for stdin. Placeholders
-REPLACE_WITH_ACCESS_TOKEN and REPLACE_WITH_REFRESH_TOKEN are replaced by
-$ACCESS_TOKEN and $REFRESH_TOKEN when set. Needs scripts/dev running (for
+REPLACE_WITH_ACCESS_TOKEN, REPLACE_WITH_REFRESH_TOKEN and REPLACE_WITH_SESSION_ID are replaced by
+$ACCESS_TOKEN, $REFRESH_TOKEN and $SESSION_ID when set. Needs scripts/dev running (for
 local KMS and DynamoDB). The response goes to stdout, the function's log to stderr.`)
 		fs.PrintDefaults()
 	}
@@ -150,7 +150,7 @@ func readEvent(path string) ([]byte, error) {
 		return nil, err
 	}
 	var pairs []string
-	for placeholder, env := range map[string]string{"REPLACE_WITH_ACCESS_TOKEN": "ACCESS_TOKEN", "REPLACE_WITH_REFRESH_TOKEN": "REFRESH_TOKEN"} {
+	for placeholder, env := range map[string]string{"REPLACE_WITH_ACCESS_TOKEN": "ACCESS_TOKEN", "REPLACE_WITH_REFRESH_TOKEN": "REFRESH_TOKEN", "REPLACE_WITH_SESSION_ID": "SESSION_ID"} {
 		if v := os.Getenv(env); v != "" {
 			pairs = append(pairs, placeholder, v)
 		}

@@ -183,7 +183,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	cors, err := tpl.CORSPolicy(stackParams)
+	if err != nil {
+		return err
+	}
+	gw.UseCORS(cors)
+	srv := &http.Server{Handler: withDemo(root, gw), ReadHeaderTimeout: 10 * time.Second}
 	// The Lambda Invoke API, for scripts (scripts/create-user invokes the
 	// revoke function) and `aws lambda invoke --endpoint-url`.
 	lambdaSrv := &http.Server{Handler: localapi.InvokeAPI(invokers), ReadHeaderTimeout: 10 * time.Second}
@@ -227,7 +232,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	printBanner(os.Stdout, baseURL, lambdaURL, envFile, stateDir, servers, tpl, stackParams, time.Since(started))
+	printBanner(os.Stdout, baseURL, lambdaURL, envFile, stateDir, servers, tpl, stackParams, cors, time.Since(started))
 
 	select {
 	case <-ctx.Done():
@@ -413,7 +418,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 // printBanner tells a newcomer what runs where, and gives the whole flow as
 // shell lines to paste (TestBannerFlow runs them).
-func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *localaws.Servers, tpl *localapi.Template, params map[string]string, took time.Duration) {
+func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *localaws.Servers, tpl *localapi.Template, params map[string]string, cors *localapi.CORSPolicy, took time.Duration) {
 	var routes []string
 	for _, r := range tpl.Routes {
 		guard := "public"
@@ -436,8 +441,14 @@ func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *l
 			syncWait = strconv.FormatFloat((d + 100*time.Millisecond).Seconds(), 'f', -1, 64)
 		}
 	}
-	fmt.Fprintf(w, "\nLocal API ready in %.1fs at %s\n%s\n\nDemo user: %s / %s\n\n",
-		took.Seconds(), baseURL, strings.Join(routes, "\n"), localapi.DemoUsername, localapi.DemoPassword)
+	fmt.Fprintf(w, "\nLocal API ready in %.1fs at %s\n%s\n\nDemo page: %s%s (the browser client, shared/web/auth-client.js)\nDemo user: %s / %s\n",
+		took.Seconds(), baseURL, strings.Join(routes, "\n"), baseURL, DemoPath, localapi.DemoUsername, localapi.DemoPassword)
+	if cors != nil {
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(baseURL, "http://"))
+		fmt.Fprintf(w, "CORS (with credentials) for: %s\n  Another front end: --param AllowedOrigins=http://localhost:5173, and call the API as http://localhost:%s\n  (same site as localhost:5173, so the SameSite=Strict refresh cookie goes along).\n",
+			strings.Join(cors.AllowOrigins, " "), port)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprint(w, strings.NewReplacer(
 		"$$API", baseURL,
 		"$$JAR", filepath.Join(stateDir, "cookies.txt"),

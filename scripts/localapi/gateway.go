@@ -27,9 +27,9 @@ type Invoker interface {
 // HTTP API with payload format 2.0: route matching, the Lambda authorizer
 // (simple or IAM responses) before protected routes, its context in
 // requestContext.authorizer.lambda, AWS_IAM routes (SigV4 checked, the
-// caller in requestContext.authorizer.iam: verifyIAM), and the response
-// mapping. Not emulated:
-// throttling, CORS preflight, custom domains, mTLS and the authorizer cache.
+// caller in requestContext.authorizer.iam: verifyIAM), the response
+// mapping, and the API's CORS configuration (UseCORS). Not emulated:
+// throttling, custom domains, mTLS and the authorizer cache.
 type Gateway struct {
 	routes      []Route
 	authorizers map[string]*Authorizer
@@ -37,7 +37,14 @@ type Gateway struct {
 	principals  map[string]IAMPrincipal
 	log         *slog.Logger
 	now         func() time.Time
+	cors        *CORSPolicy
 }
+
+// UseCORS applies the API's CORS configuration (Template.CORSPolicy), as
+// API Gateway does for an HTTP API that has one: it answers preflights
+// itself and puts the configured headers on every response to an
+// allowed origin. nil: none.
+func (g *Gateway) UseCORS(p *CORSPolicy) { g.cors = p }
 
 // Limits of API Gateway HTTP APIs.
 const (
@@ -86,11 +93,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	reqID := requestID()
 	rec.Header().Set("Apigw-Requestid", reqID)
-	route, params := match(g.routes, r.Method, r.URL.EscapedPath())
-	g.serve(rec, r, route, params, reqID)
-	key := "-"
-	if route != nil {
-		key = route.Key()
+	key := "CORS preflight"
+	if g.cors != nil && isPreflight(r) {
+		g.cors.preflight(rec, r)
+	} else {
+		var out http.ResponseWriter = rec
+		if g.cors != nil {
+			out = &corsWriter{ResponseWriter: rec, policy: g.cors, origin: r.Header.Get("Origin")}
+		}
+		route, params := match(g.routes, r.Method, r.URL.EscapedPath())
+		g.serve(out, r, route, params, reqID)
+		key = "-"
+		if route != nil {
+			key = route.Key()
+		}
 	}
 	// Method, path and status only: headers, query and body may carry secrets.
 	g.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", key,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -40,12 +41,18 @@ func LocalParams(t *Template, api string, overrides ...map[string]string) map[st
 	}
 	p["Issuer"] = strings.TrimSuffix(api, "/")
 	p["Audience"] = "https://api.example.com"
-	p["AllowedOrigins"] = strings.Join(origins, ",")
+	all := slices.Clone(origins)
 	for _, o := range overrides {
 		for k, v := range o {
 			p[k] = v
 		}
+		for _, origin := range splitList(o["AllowedOrigins"]) {
+			if !slices.Contains(all, origin) {
+				all = append(all, origin)
+			}
+		}
 	}
+	p["AllowedOrigins"] = strings.Join(all, ",")
 	return p
 }
 

@@ -30,6 +30,8 @@ type Template struct {
 	Routes      []Route                              // every HttpApi event, sorted by route key
 	Authorizers map[string]*Authorizer               // by name, from the HttpApi's Auth
 	Tables      map[string]dynamodb.CreateTableInput // by logical id, without TableName
+	CORS        *CORS                                // the HttpApi's CorsConfiguration; nil: none
+	Conditions  map[string]yaml.Node                 // the template's Conditions, for CORSPolicy
 }
 
 // Function is one AWS::Serverless::Function.
@@ -80,6 +82,7 @@ type Authorizer struct {
 
 type rawTemplate struct {
 	Parameters map[string]rawParameter `yaml:"Parameters"`
+	Conditions map[string]yaml.Node    `yaml:"Conditions"`
 	Globals    struct {
 		Function rawFunctionProps `yaml:"Function"`
 		HttpApi  rawAPIProps      `yaml:"HttpApi"`
@@ -117,7 +120,8 @@ type rawFunctionProps struct {
 }
 
 type rawAPIProps struct {
-	Auth struct {
+	CorsConfiguration yaml.Node `yaml:"CorsConfiguration"`
+	Auth              struct {
 		DefaultAuthorizer   string `yaml:"DefaultAuthorizer"`
 		EnableIamAuthorizer bool   `yaml:"EnableIamAuthorizer"`
 		Authorizers         map[string]struct {
@@ -144,7 +148,8 @@ type rawTable struct {
 		IndexName  string   `yaml:"IndexName"`
 		KeySchema  []rawKey `yaml:"KeySchema"`
 		Projection struct {
-			ProjectionType string `yaml:"ProjectionType"`
+			ProjectionType   string   `yaml:"ProjectionType"`
+			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
 		} `yaml:"Projection"`
 	} `yaml:"GlobalSecondaryIndexes"`
 }
@@ -187,6 +192,7 @@ func Parse(template, makefile []byte) (*Template, error) {
 		Functions:   map[string]*Function{},
 		Authorizers: map[string]*Authorizer{},
 		Tables:      map[string]dynamodb.CreateTableInput{},
+		Conditions:  raw.Conditions,
 	}
 	for name, p := range raw.Parameters {
 		param, err := p.parameter(name)
@@ -297,7 +303,19 @@ func Parse(template, makefile []byte) (*Template, error) {
 		apis[implicitAPI] = raw.Globals.HttpApi
 	}
 	seen := map[string]bool{}
+	corsOf := ""
 	for _, e := range events {
+		if api := apis[e.api]; !api.CorsConfiguration.IsZero() && corsOf != e.api {
+			if corsOf != "" {
+				return nil, fmt.Errorf("template.yaml: HttpApis %s and %s both have a CorsConfiguration: the local API serves every route on one port, with one", corsOf, e.api)
+			}
+			corsOf = e.api
+			c, err := parseCORS(api.CorsConfiguration)
+			if err != nil {
+				return nil, fmt.Errorf("template.yaml: %s: %w", e.api, err)
+			}
+			t.CORS = c
+		}
 		api, ok := apis[e.api]
 		if !ok {
 			return nil, fmt.Errorf("template.yaml: route %s: ApiId %s is not an AWS::Serverless::HttpApi", e.route.Key(), e.api)
@@ -419,9 +437,10 @@ func (tbl rawTable) createInput() dynamodb.CreateTableInput {
 	in.KeySchema = keySchema(tbl.KeySchema)
 	for _, g := range tbl.GlobalSecondaryIndexes {
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
-			IndexName:  aws.String(g.IndexName),
-			KeySchema:  keySchema(g.KeySchema),
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType)},
+			IndexName: aws.String(g.IndexName),
+			KeySchema: keySchema(g.KeySchema),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(g.Projection.ProjectionType),
+				NonKeyAttributes: g.Projection.NonKeyAttributes},
 		})
 	}
 	return in

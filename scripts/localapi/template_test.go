@@ -35,6 +35,8 @@ func TestProjectTemplate(t *testing.T) {
 		"GET /.well-known/oauth-authorization-server": "DiscoveryFunction",
 		"POST /auth/revoke":                           "TokenRevocationFunction",
 		"POST /auth/introspect":                       "TokenIntrospectionFunction (AWS_IAM)",
+		"GET /auth/sessions":                          "SessionsFunction (LambdaAuthorizer)",
+		"DELETE /auth/sessions/{id}":                  "EndSessionFunction (LambdaAuthorizer)",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {

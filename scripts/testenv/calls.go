@@ -129,6 +129,9 @@ func (r *Recorder) describe(params any) []Call {
 		return out
 	case *dynamodb.QueryInput:
 		c := Call{Action: "dynamodb:Query", Resource: *in.TableName}
+		if in.IndexName != nil { // IAM names an index as <table ARN>/index/<name>
+			c.Resource += "/index/" + *in.IndexName
+		}
 		for _, v := range in.ExpressionAttributeValues {
 			if s, ok := v.(*ddbtypes.AttributeValueMemberS); ok {
 				c.LeadingKeys = append(c.LeadingKeys, s.Value)

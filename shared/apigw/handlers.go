@@ -67,7 +67,13 @@ func login(ctx context.Context, svc *auth.Service, ck CookieConfig, req Request,
 	// A refresh cookie the browser still holds names the session this
 	// login replaces. Two different ones (cookie tossing) name none.
 	previous, _ := ck.refreshCookie(req)
-	return svc.Login(ctx, in.Username, in.Password, previous)
+	// The device list names the session by its browser (API Gateway's
+	// requestContext.http.userAgent; the header elsewhere).
+	ua := req.RequestContext.HTTP.UserAgent
+	if ua == "" {
+		ua = header(req.Headers, "user-agent")
+	}
+	return svc.Login(ctx, in.Username, in.Password, previous, auth.UserAgent(ua))
 }
 
 type refreshRequest struct {
@@ -165,15 +171,19 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.R
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		presented, _, err := presentedRefreshToken(req, ck)
+		if err == nil {
+			if presented == "" {
+				// No token, yet the answer clears the cookie: a page of
+				// another site must not be able to sign the browser out by
+				// posting here (a top-level form POST may set cookies).
+				err = ck.checkOrigin(req)
+			} else {
+				err = svc.Logout(ctx, presented)
+			}
+		}
 		if err != nil {
 			r, _ := answer(ctx, log, met, err)
 			return r, nil
-		}
-		if presented != "" {
-			if err := svc.Logout(ctx, presented); err != nil {
-				r, _ := answer(ctx, log, met, err)
-				return r, nil
-			}
 		}
 		r := NoContent()
 		r.Cookies = []string{ck.clearCookie()}
@@ -184,21 +194,90 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.R
 // LogoutAll handles POST /auth/logout-all behind the authorizer: every
 // session of the caller ends, on every device, with one write.
 func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
-		id, err := IdentityFrom(req)
-		if err == nil {
-			_, err = svc.LogoutAll(ctx, id.Subject)
-		}
-		if err != nil {
-			r, _ := answer(ctx, log, met, err)
-			return r, nil
+	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
+		if _, err := svc.LogoutAll(ctx, id.Subject); err != nil {
+			return Response{}, err
 		}
 		r := NoContent()
 		r.Cookies = []string{ck.clearCookie()}
 		return r, nil
+	})
+}
+
+// protectedRoute is a route behind the authorizer that calls DynamoDB: fn
+// gets the caller's identity, and a context that ends replyReserve before
+// the function's timeout; an error it returns is answered (Error) and a
+// failed dependency counted.
+func protectedRoute(log *slog.Logger, met *metrics.Recorder, fn func(ctx context.Context, req Request, id Identity) (Response, error)) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
+		id, err := IdentityFrom(req)
+		var r Response
+		if err == nil {
+			r, err = fn(ctx, req, id)
+		}
+		if err != nil {
+			r, _ = answer(ctx, log, met, err)
+		}
+		return r, nil
 	}
+}
+
+// DeviceJSON is one session in the device list.
+type DeviceJSON struct {
+	ID         string    `json:"id"`
+	ClientID   string    `json:"client_id"`
+	UserAgent  string    `json:"user_agent"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Current    bool      `json:"current"`
+}
+
+// DevicesResponse is the body of GET /auth/sessions.
+type DevicesResponse struct {
+	Sessions  []DeviceJSON `json:"sessions"`
+	Truncated bool         `json:"truncated"`
+}
+
+// Devices handles GET /auth/sessions behind the authorizer: the caller's
+// live sessions, newest first, the caller's own marked current.
+func Devices(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
+	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
+		devices, truncated, err := svc.Devices(ctx, id.Subject, id.SessionID)
+		if err != nil {
+			return Response{}, err
+		}
+		body := DevicesResponse{Sessions: []DeviceJSON{}, Truncated: truncated}
+		for _, d := range devices {
+			body.Sessions = append(body.Sessions, DeviceJSON{
+				ID: d.SessionID, ClientID: d.ClientID, UserAgent: d.UserAgent,
+				CreatedAt: d.CreatedAt.UTC(), LastUsedAt: d.LastUsedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC(),
+				Current: d.Current,
+			})
+		}
+		return JSON(200, body), nil
+	})
+}
+
+// EndDevice handles DELETE /auth/sessions/{id} behind the authorizer: one
+// of the caller's sessions ends with its access tokens; another user's
+// session id is 404, as a missing one. Ending the caller's own session
+// also clears its refresh cookie (the browser sends it here: the cookie's
+// path /auth covers the route).
+func EndDevice(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
+		sid := req.PathParameters["id"]
+		if err := svc.EndDevice(ctx, id.Subject, sid); err != nil {
+			return Response{}, err
+		}
+		r := NoContent()
+		if sid == id.SessionID {
+			r.Cookies = []string{ck.clearCookie()}
+		}
+		return r, nil
+	})
 }
 
 // Me handles GET /me, a protected demo route: it echoes the identity the

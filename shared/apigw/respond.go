@@ -201,6 +201,8 @@ func classify(ctx context.Context, log *slog.Logger, err error) failure {
 		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked", outcome: metrics.Invalid}
 		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
 		return f
+	case errors.Is(err, auth.ErrSessionNotFound):
+		return failure{status: 404, code: "session_not_found", message: "you have no session with that id", outcome: metrics.Invalid}
 	case errors.Is(err, auth.ErrInvalidRequest):
 		return failure{status: 400, code: "invalid_request", message: err.Error(), outcome: metrics.InvalidRequest}
 	case errors.Is(err, auth.ErrUnavailable):

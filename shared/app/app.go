@@ -454,3 +454,29 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Revoke(svc, w.set.logger, met), nil
 }
+
+// Devices wires the device list, GET /auth/sessions: it can only read the
+// sessions table's by-user index and the revocation entries.
+func Devices(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	met := w.metrics("sessions")
+	svc := auth.New(auth.Deps{Directory: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.Devices(svc, w.set.logger, met), nil
+}
+
+// EndDevice wires DELETE /auth/sessions/{id}: one of the caller's sessions
+// ends as a logout ends it.
+func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	met := w.metrics("end-session")
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	return apigw.EndDevice(svc, w.cookie(), w.set.logger, met), nil
+}

@@ -38,6 +38,16 @@ func TestCookieCSRF(t *testing.T) {
 			}
 		}
 	}
+	// A logout without the cookie (a cross-site page: the browser keeps a
+	// SameSite=Strict cookie back) must not clear it either: its answer
+	// would (a top-level form POST may set cookies).
+	for _, h := range []map[string]string{{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}} {
+		req := httpEvent(t, "logout")
+		req.Cookies, req.Headers = nil, h
+		if resp := call(t, s.logout, req); resp.StatusCode != 403 || len(resp.Cookies) != 0 {
+			t.Errorf("logout without a cookie, %v: %d %v, want 403 and no Set-Cookie", h, resp.StatusCode, resp.Cookies)
+		}
+	}
 	// The session is untouched by the refused attempts.
 	if resp := s.refreshWith(t, tok.Refresh); resp.StatusCode != 200 {
 		t.Fatalf("allowed origin: %d %s", resp.StatusCode, resp.Body)

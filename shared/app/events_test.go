@@ -11,7 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/kmssign"
 )
 
@@ -19,7 +21,7 @@ import (
 // invoke` uses) through the real handler of its function.
 func TestEventFixtures(t *testing.T) {
 	env := testenv.New(t)
-	env.CreateUser(t, "alice@example.com", "correct horse battery staple", "openid", "profile")
+	user := env.CreateUser(t, "alice@example.com", "correct horse battery staple", "openid", "profile")
 	env.Set("ALLOWED_ORIGINS", "https://app.example.com") // the samples' origin
 	s := newService(t, env)
 
@@ -76,6 +78,28 @@ func TestEventFixtures(t *testing.T) {
 	}
 	if resp := call(t, s.refresh, httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", next.Refresh)); resp.StatusCode != 401 {
 		t.Errorf("refresh after logout: %d", resp.StatusCode)
+	}
+
+	// The device list and ending a device, as the fixtures' caller: the
+	// authorizer context is the demo user's, here the test user's.
+	asUser := []string{localapi.DemoUserID, user.ID}
+	other := s.doLogin(t, "alice@example.com", "correct horse battery staple")
+	resp = call(t, s.devices, httpEvent(t, "sessions", asUser...))
+	var list apigw.DevicesResponse
+	if err := json.Unmarshal([]byte(resp.Body), &list); err != nil || resp.StatusCode != 200 ||
+		len(list.Sessions) != 1 || list.Sessions[0].ID != other.Refresh[:32] {
+		t.Fatalf("events/sessions.json: %d %s (the one live session is %s)", resp.StatusCode, resp.Body, other.Refresh[:32])
+	}
+	resp = call(t, s.endDevice, httpEvent(t, "end-session", append(asUser, "REPLACE_WITH_SESSION_ID", other.Refresh[:32])...))
+	if resp.StatusCode != 204 {
+		t.Fatalf("events/end-session.json: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := call(t, s.refresh, httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", other.Refresh)); resp.StatusCode != 401 {
+		t.Errorf("refresh of the ended device: %d", resp.StatusCode)
+	}
+	resp = call(t, s.endDevice, httpEvent(t, "end-session", "REPLACE_WITH_SESSION_ID", other.Refresh[:32]))
+	if resp.StatusCode != 404 {
+		t.Errorf("events/end-session.json as the demo user, not the session's: %d %s", resp.StatusCode, resp.Body)
 	}
 
 	resp = call(t, s.logoutAll, httpEvent(t, "logout-all"))

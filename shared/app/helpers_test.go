@@ -57,6 +57,8 @@ type service struct {
 	discovery  apigw.Handler
 	revocation apigw.Handler // RFC 7009, POST /auth/revoke
 	introspect apigw.Handler // RFC 7662, POST /auth/introspect
+	devices    apigw.Handler
+	endDevice  apigw.Handler
 	authorizer func(context.Context, json.RawMessage) (any, error)
 	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 }
@@ -115,6 +117,10 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts("AuthorizerFunction")...)
 	must(err)
 	s.revoke, err = app.Revoke(ctx, env.Getenv, opts("RevokeFunction")...)
+	must(err)
+	s.devices, err = app.Devices(ctx, env.Getenv, opts("SessionsFunction")...)
+	must(err)
+	s.endDevice, err = app.EndDevice(ctx, env.Getenv, opts("EndSessionFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

@@ -20,6 +20,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
 // grant is one (action, resource) an IAM statement allows, with the
@@ -104,6 +105,15 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	s.logoutWith(t, fourth.Refresh)
 	fifth := s.doLogin(t, "iris", "the right password")
 	_, authCtx := s.authorize(t, fifth.Access)
+	// The device list, and ending another device (its entry typed by hand).
+	call(t, s.devices, protected(t, "sessions", authCtx))
+	device := s.doLogin(t, "iris", "the right password")
+	handEntry("sid#" + device.Refresh[:32])
+	end := protected(t, "end-session", authCtx)
+	end.PathParameters = map[string]string{"id": device.Refresh[:32]}
+	if resp := call(t, s.endDevice, end); resp.StatusCode != 204 {
+		t.Fatalf("end a device: %d %s", resp.StatusCode, resp.Body)
+	}
 	handEntry("sub#" + user.ID)
 	call(t, s.logoutAll, protected(t, "logout-all", authCtx))
 	s.clock.Advance(2 * time.Second) // the hand entry (every session, for a second) has passed
@@ -159,8 +169,9 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	logical := map[string]string{
 		env.Tables.Users: "UsersTable", env.Tables.LoginThrottle: "LoginThrottleTable",
 		env.Tables.Sessions: "SessionsTable", env.Tables.Revocations: "RevocationsTable",
-		env.Tables.RevocationFeed: "RevocationFeedTable",
-		env.KeyID:                 "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
+		env.Tables.Sessions + "/index/" + dynamo.UserSessionsIndex: "SessionsTable/index/" + dynamo.UserSessionsIndex,
+		env.Tables.RevocationFeed:                                  "RevocationFeedTable",
+		env.KeyID:                                                  "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
 		signWith: "SignWithKeyId",
 	}
 	ids := make([]string, 0, len(policies))
@@ -274,6 +285,10 @@ func grants(st *yaml.Node) []grant {
 		actions = append(actions, a.Value)
 	}
 	for _, r := range list(get(st, "Resource")) {
+		if r.Tag == "!Sub" { // "${Table.Arn}/index/name": Table/index/name
+			resources = append(resources, strings.NewReplacer("${", "", ".Arn}", "").Replace(r.Value))
+			continue
+		}
 		resources = append(resources, strings.TrimSuffix(r.Value, ".Arn"))
 	}
 	if like := get(get(st, "Condition"), "ForAllValues:StringLike"); like != nil {

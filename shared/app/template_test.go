@@ -27,6 +27,8 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"DiscoveryFunction":          adapt(app.Discovery),
 	"TokenRevocationFunction":    adapt(app.TokenRevocation),
 	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
+	"SessionsFunction":           adapt(app.Devices),
+	"EndSessionFunction":         adapt(app.EndDevice),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {

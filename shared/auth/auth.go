@@ -47,6 +47,7 @@ type Session struct {
 	ExpiresAt  time.Time // absolute; rotation never moves it
 	RevokedAt  time.Time // zero while the session is live
 	Reason     string
+	UserAgent  string // the device as its login described it (UserAgent), for the device list
 }
 
 // RevocationKind says what a revocation entry covers.
@@ -224,6 +225,24 @@ type Sessions interface {
 	// EndSession marks a session revoked; ending an ended or missing
 	// session is not an error.
 	EndSession(ctx context.Context, id, reason string, at time.Time) error
+}
+
+// SessionDirectory finds a user's sessions, for the device list (ASVS 5.0
+// 7.5.2): one Query of the sessions table's by-user index, never a Scan.
+type SessionDirectory interface {
+	// UserSessions returns the user's sessions not marked ended and not
+	// past their absolute end at now, newest first, with the revocation
+	// entries that could end them (the user's and each session's). The
+	// index is eventually consistent: a session started or ended a moment
+	// ago may be missing or still listed.
+	UserSessions(ctx context.Context, userID string, now time.Time) (UserSessions, error)
+}
+
+// UserSessions is what SessionDirectory finds for one user.
+type UserSessions struct {
+	Sessions    []Session
+	Revocations []Revocation // entries for the user and for each listed session
+	Truncated   bool         // more sessions than one Query page holds
 }
 
 // Revocations stores revocation entries.

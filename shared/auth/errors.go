@@ -18,6 +18,9 @@ var (
 	ErrInvalidToken       = errors.New("access token is invalid")
 	ErrRevoked            = errors.New("access token is revoked")
 	ErrInvalidRequest     = errors.New("invalid request")
+	// ErrSessionNotFound: no session of the caller has that id (it may be
+	// another user's: the two are not told apart).
+	ErrSessionNotFound = errors.New("no such session")
 	// ErrUnavailable wraps failures of DynamoDB or KMS: the request may work later.
 	ErrUnavailable = errors.New("a dependency is unavailable")
 	// ErrRotationConflict is returned by Sessions.RotateSession when the

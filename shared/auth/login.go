@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/token"
@@ -22,7 +24,11 @@ import (
 // existing or not (so lockouts reveal no account), atomically and before
 // any password work: of a burst of parallel guesses exactly the allowed
 // number is checked, the rest are refused with a ThrottledError.
-func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tokens, error) {
+func (s *Service) Login(ctx context.Context, username, pw, previous string, opts ...LoginOption) (Tokens, error) {
+	var dev device
+	for _, o := range opts {
+		o(&dev)
+	}
 	if pw == "" || len(pw) > password.MaxBytes {
 		return Tokens{}, ErrInvalidRequest
 	}
@@ -132,12 +138,43 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string) (Tok
 			return Tokens{}, err
 		}
 	}
-	tokens, err := s.startSession(ctx, user, s.opt.ClientID, now)
+	tokens, err := s.startSession(ctx, user, s.opt.ClientID, dev, now)
 	if err != nil {
 		return Tokens{}, err
 	}
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)
 	return tokens, nil
+}
+
+// LoginOption tells Login about the device, besides the credentials.
+type LoginOption func(*device)
+
+type device struct{ userAgent string }
+
+// MaxUserAgentLen bounds the User-Agent stored with a session: the device
+// list shows it, and a client chooses what it sends.
+const MaxUserAgentLen = 256
+
+// UserAgent records the device's User-Agent header with the session the
+// login starts, as the device list shows it (ASVS 5.0 7.5.2): invalid
+// UTF-8 and control characters are dropped, and it is cut to
+// MaxUserAgentLen bytes on a character boundary.
+func UserAgent(ua string) LoginOption {
+	return func(d *device) { d.userAgent = cleanUserAgent(ua) }
+}
+
+func cleanUserAgent(ua string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(ua, "") {
+		if unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxUserAgentLen {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // logName is how a login attempt names its user in logs: the username of an
@@ -170,7 +207,7 @@ func (s *Service) lockout(n int) time.Duration {
 // session, so a KMS failure leaves nothing behind and a failed write hands
 // out no token: there is never a session without a token nor a token
 // without a session.
-func (s *Service) startSession(ctx context.Context, user *User, clientID string, now time.Time) (Tokens, error) {
+func (s *Service) startSession(ctx context.Context, user *User, clientID string, dev device, now time.Time) (Tokens, error) {
 	sid := newSessionID(now)
 	refresh := newRefreshToken(sid)
 	sess := &Session{
@@ -184,6 +221,7 @@ func (s *Service) startSession(ctx context.Context, user *User, clientID string,
 		RotatedAt:  now,
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(s.opt.RefreshTokenTTL),
+		UserAgent:  dev.userAgent,
 	}
 	access, ttl, err := s.issueAccess(ctx, sess, now)
 	if err != nil {

@@ -58,7 +58,7 @@ func newRowEnv(t *testing.T, options func(*Options)) *rowEnv {
 	}
 	svc := New(Deps{Signer: fakeSigner{}, Users: store, Sessions: store, Revocations: store,
 		MACKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler)}, o)
-	tok, err := svc.startSession(context.Background(), user, "web", clock.Now())
+	tok, err := svc.startSession(context.Background(), user, "web", device{}, clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ type Deps struct {
 	Sessions    Sessions
 	Revocations Revocations
 	Lookup      RevocationLookup
+	Directory   SessionDirectory
 	Logger      *slog.Logger
 	Metrics     Metrics // nil: none
 	// VerifyPassword checks a password against a stored hash; nil means

@@ -96,10 +96,10 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
 	}
-	if getenv("REVOCATION_MAX_STALENESS") == "" {
-		// Only the authorizer is given it (the template sets it there); the
-		// default must not make a short ACCESS_TOKEN_TTL fail every other
-		// function at init.
+	if p.getenv("REVOCATION_MAX_STALENESS") == "" {
+		// The default is 5m, or the access token lifetime when shorter: the
+		// template gives this variable to the authorizer only, and the other
+		// functions must start with a short ACCESS_TOKEN_TTL too.
 		c.RevocationMaxStaleness = min(c.RevocationMaxStaleness, c.AccessTokenTTL)
 	}
 	c.check(&p)

@@ -26,6 +26,20 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestShortAccessTokens: a function the template gives no
+// REVOCATION_MAX_STALENESS starts with an access token lifetime under its
+// 5m default (scripts/dev --param AccessTokenTTL=30s); a value given above
+// the lifetime is still refused.
+func TestShortAccessTokens(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ACCESS_TOKEN_TTL": "30s"}))
+	if err != nil || c.RevocationMaxStaleness != 30*time.Second {
+		t.Errorf("ACCESS_TOKEN_TTL 30s alone: staleness %v, %v; want 30s and no error", c.RevocationMaxStaleness, err)
+	}
+	if _, err := config.Load(env(map[string]string{"ACCESS_TOKEN_TTL": "30s", "REVOCATION_MAX_STALENESS": "5m"})); err == nil {
+		t.Error("REVOCATION_MAX_STALENESS above ACCESS_TOKEN_TTL accepted")
+	}
+}
+
 func TestLoadRefuses(t *testing.T) {
 	for name, m := range map[string]map[string]string{
 		"bad duration":         {"ACCESS_TOKEN_TTL": "15"},

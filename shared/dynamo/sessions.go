@@ -15,8 +15,14 @@ import (
 // client_id, scope, token_hash (B, SHA-256 of the current refresh token),
 // prev_hash (B), retired (BS, 16-byte prefixes of every older hash),
 // created_at, rotated_at, last_used_at, revoked_at (epoch ms),
-// revoke_reason, and expires_at (epoch s: the absolute end of the session
-// and the TTL attribute).
+// revoke_reason, user_agent (as the device sent it at login), and
+// expires_at (epoch s: the absolute end of the session and the TTL
+// attribute). The by-user index (user_id, created_at) projects what the
+// device list shows and never a hash.
+
+// UserSessionsIndex is the sessions table's global secondary index by
+// user: hash key user_id, range key created_at (template.yaml).
+const UserSessionsIndex = "by-user"
 
 func sessionKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"session_id": str(id)}
@@ -38,6 +44,7 @@ func sessionFromItem(it item) *auth.Session {
 		ExpiresAt:  it.instant("expires_at"),
 		RevokedAt:  it.instant("revoked_at"),
 		Reason:     it.str("revoke_reason"),
+		UserAgent:  it.str("user_agent"),
 	}
 }
 
@@ -56,6 +63,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 	}
 	if sess.Scope != "" {
 		it["scope"] = str(sess.Scope)
+	}
+	if sess.UserAgent != "" {
+		it["user_agent"] = str(sess.UserAgent)
 	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           &s.tables.Sessions,
@@ -175,4 +185,50 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 		return fmt.Errorf("end session %s: %w", id, err)
 	}
 	return nil
+}
+
+// UserSessions reads a user's sessions from the by-user index, newest
+// first, in one Query: those not marked ended and not past their absolute
+// end (a filter: DynamoDB deletes expired items lazily). One page is up to
+// 1 MB, some thousands of sessions with this projection; past it the
+// answer says Truncated. Then the revocation entries that could end them,
+// the user's and each session's, in BatchGetItem calls of up to 100 keys
+// (one for up to 99 sessions).
+func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) (auth.UserSessions, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.tables.Sessions,
+		IndexName:              new(UserSessionsIndex),
+		KeyConditionExpression: new("user_id = :u"),
+		FilterExpression:       new("attribute_not_exists(revoked_at) AND expires_at > :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":u": str(userID), ":now": seconds(now),
+		},
+		ScanIndexForward: new(false),
+	})
+	if err != nil {
+		return auth.UserSessions{}, fmt.Errorf("query sessions of %s: %w", userID, err)
+	}
+	found := auth.UserSessions{Truncated: len(out.LastEvaluatedKey) > 0}
+	wanted := []map[string]types.AttributeValue{revocationKey(auth.RevokeUser, userID)}
+	for _, it := range out.Items {
+		sess := sessionFromItem(it)
+		found.Sessions = append(found.Sessions, *sess)
+		wanted = append(wanted, revocationKey(auth.RevokeSession, sess.ID))
+	}
+	for len(wanted) > 0 {
+		n := min(len(wanted), 100) // BatchGetItem's limit
+		got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.Revocations: keys(wanted[:n]...)})
+		if err != nil {
+			return auth.UserSessions{}, fmt.Errorf("revocations of %s's sessions: %w", userID, err)
+		}
+		for _, items := range got {
+			for _, it := range items {
+				if r, ok := revocationFromItem(it); ok {
+					found.Revocations = append(found.Revocations, r)
+				}
+			}
+		}
+		wanted = wanted[n:]
+	}
+	return found, nil
 }

@@ -1,7 +1,8 @@
 // Package dynamo stores users, login throttles, sessions and revocation
 // entries in DynamoDB, with single-item conditional writes and BatchGetItem
 // only: no transactions (cheaper and faster on AWS, and the local stand-in
-// has none), no scans, no index queries on a request path.
+// has none), no scans, and no index queries on a token's path (the device
+// list reads the sessions table's by-user index: UserSessions).
 package dynamo
 
 import (
@@ -49,6 +50,7 @@ var (
 	_ auth.Sessions         = (*Store)(nil)
 	_ auth.Revocations      = (*Store)(nil)
 	_ auth.RevocationLookup = (*Store)(nil)
+	_ auth.SessionDirectory = (*Store)(nil)
 )
 
 // Option configures a Store.

@@ -1,0 +1,619 @@
+// @ts-check
+/**
+ * Browser client for lambda-auth: one dependency-free ES module, no build
+ * step. Copy this file into your app, or import it from where you serve it.
+ *
+ *   import { createAuthClient } from './auth-client.js';
+ *   const auth = createAuthClient({ baseUrl: 'https://api.example.com' });
+ *   auth.addEventListener('change', () => render(auth.state));
+ *   await auth.start();                       // restores the session of the refresh cookie
+ *   await auth.login('alice@example.com', pw);
+ *   const res = await auth.fetch('/me');      // Authorization added, refreshed as needed
+ *
+ * What it does and never does:
+ * - The access token lives in this module's memory only (a private field),
+ *   shared with the other tabs of the origin over a BroadcastChannel. It is
+ *   never written to localStorage, sessionStorage, IndexedDB or a cookie.
+ *   The refresh token is the API's HttpOnly cookie: script never sees it.
+ * - It refreshes shortly before `exp`, once on a 401, and once on a 403
+ *   (API Gateway answers 403 to an expired or revoked token alike): when
+ *   the token has expired, or the first time a token meets a 403.
+ * - One refresh at a time across every tab of the origin, and one tab
+ *   (the leader, chosen with a Web Lock) refreshes on schedule: the others
+ *   take its token from the BroadcastChannel, and refresh themselves only
+ *   on a 401/403 or when the token expires without a new one. Without Web
+ *   Locks every tab schedules, and a tab announces its refresh so that the
+ *   others wait for its result.
+ * - A 409 refresh_conflict is retried as its Retry-After says. A refresh
+ *   whose answer was lost (network error, 5xx, time-out) is retried with
+ *   the same cookie within `retryWindowMs`, inside the API's grace window
+ *   (REFRESH_REUSE_GRACE, 5 s): the API answers it with the same next token.
+ * - Logout, logout-all and ending this device sign every tab out at once.
+ * - With `sessionHint` (default on) it keeps one non-secret flag in
+ *   localStorage, "a session may exist", so that a visitor without a session
+ *   costs no refresh call (and no 401) on every page load.
+ *
+ * Errors of the API come back as AuthError, with `code` from the body's
+ * `error` and `message` from `message` or `error_description`.
+ */
+
+/**
+ * @typedef {object} AuthClientOptions
+ * @property {string} [baseUrl] where the API is, e.g. "https://api.example.com"; "" (default): this origin
+ * @property {number} [refreshBeforeMs] refresh this long before the access token's `exp` (default: a quarter of the token's lifetime, at most 60 s; at least 1 s passes between refreshes)
+ * @property {number} [retryWindowMs] retry a refresh whose answer was lost for this long after its first attempt (default 4 000; keep it under the API's REFRESH_REUSE_GRACE)
+ * @property {number} [timeoutMs] give up on one attempt of a refresh after this long (default 3 000)
+ * @property {string} [name] names the lock, the channel and the hint, so that two clients of two APIs on one origin stay apart (default "lambda-auth")
+ * @property {boolean} [sessionHint] keep the "a session may exist" flag (default true)
+ * @property {typeof fetch} [fetch] the fetch to use (default globalThis.fetch)
+ */
+
+/**
+ * @typedef {object} AuthState
+ * @property {boolean} signedIn
+ * @property {number} expiresAt when the access token expires, epoch ms (0 when signed out)
+ * @property {string} subject the user id (`sub`)
+ * @property {string} sessionId the session (`sid`): the device list marks it current
+ * @property {string} tokenId the access token's `jti`, new at every refresh
+ * @property {string} scope
+ */
+
+/**
+ * @typedef {object} Device
+ * @property {string} id session id
+ * @property {string} client_id
+ * @property {string} user_agent as the device sent it at login
+ * @property {string} created_at RFC 3339
+ * @property {string} last_used_at RFC 3339
+ * @property {string} expires_at RFC 3339
+ * @property {boolean} current this session
+ */
+
+/** An error answer of the API, or a failure to reach it (status 0). */
+export class AuthError extends Error {
+  /**
+   * @param {number} status HTTP status; 0 when no answer came
+   * @param {string} code the body's `error`, e.g. "invalid_credentials"
+   * @param {string} message
+   * @param {number} [retryAfter] seconds, from Retry-After
+   */
+  constructor(status, code, message, retryAfter) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /**
+   * Reads an error answer: `{"error","message"}` or `{"error","error_description"}`
+   * (RFC 6749 5.2), or API Gateway's own `{"message"}`.
+   * @param {Response} res
+   */
+  static async from(res) {
+    /** @type {any} */
+    let body = {};
+    try {
+      body = await res.json();
+    } catch {
+      // not JSON: the status says enough
+    }
+    const ra = Number(res.headers.get('retry-after'));
+    return new AuthError(res.status, String(body.error || statusCode(res.status)),
+      String(body.message || body.error_description || res.statusText || 'request failed'),
+      Number.isFinite(ra) && res.headers.has('retry-after') ? ra : undefined);
+  }
+}
+
+/** @param {number} status */
+function statusCode(status) {
+  return status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : `http_${status}`;
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The claims shown to the app. The token's signature is the API's
+ * business; this only reads what the token says, for display and for
+ * marking the current session.
+ * @param {string} jwt
+ */
+function readClaims(jwt) {
+  try {
+    const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = atob(part + '='.repeat((4 - (part.length % 4)) % 4));
+    const c = JSON.parse(decodeURIComponent(Array.from(json, (ch) => '%' + ch.charCodeAt(0).toString(16).padStart(2, '0')).join('')));
+    return { sub: String(c.sub || ''), sid: String(c.sid || ''), jti: String(c.jti || ''), scope: String(c.scope || '') };
+  } catch {
+    return { sub: '', sid: '', jti: '', scope: '' };
+  }
+}
+
+/** The Web Locks API, where the browser has it. */
+function webLocks() {
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  return locks && typeof locks.request === 'function' ? locks : undefined;
+}
+
+/** @param {AuthClientOptions} [options] */
+export function createAuthClient(options) {
+  return new AuthClient(options);
+}
+
+/**
+ * Events (EventTarget): "change" whenever `state` changes (a login, a
+ * refresh here or in another tab, a sign-out); "signedout" with
+ * `detail.reason` ("logout", "logout-all", "ended", "expired" when the
+ * session can no longer be refreshed).
+ */
+export class AuthClient extends EventTarget {
+  /** @type {{ value: string, expiresAt: number, lifetime: number, receivedAt: number, claims: ReturnType<typeof readClaims> } | null} */
+  #token = null;
+  #generation = 0; // counts tokens taken, here or from another tab
+  #peerTakenAt = 0; // when a token last came from another tab, epoch ms
+  /** @type {Promise<void> | null} */
+  #inflight = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #timer;
+  #rechecked = ''; // jti of the token that already met a 403
+  #peerRefreshUntil = 0; // without Web Locks: another tab announced a refresh
+  #leader = false; // this tab refreshes on schedule
+  #peerDone = 0; // refreshes other tabs finished (their "done" messages)
+  /** @type {(() => void) | null} */
+  #resign = null;
+  /** @type {BroadcastChannel | null} */
+  #channel = null;
+  #opt;
+
+  /** @param {AuthClientOptions} [options] */
+  constructor(options = {}) {
+    super();
+    this.#opt = {
+      baseUrl: (options.baseUrl || '').replace(/\/+$/, ''),
+      refreshBeforeMs: options.refreshBeforeMs,
+      retryWindowMs: options.retryWindowMs ?? 4_000,
+      timeoutMs: options.timeoutMs ?? 3_000,
+      name: options.name || 'lambda-auth',
+      sessionHint: options.sessionHint ?? true,
+      fetch: options.fetch || globalThis.fetch.bind(globalThis),
+    };
+    if (typeof BroadcastChannel === 'function') {
+      this.#channel = new BroadcastChannel(this.#opt.name);
+      this.#channel.onmessage = (e) => this.#onMessage(e.data);
+    }
+    const locks = webLocks();
+    if (locks) {
+      // The first tab holds the leader lock until it closes; the next
+      // waiting tab then takes over the schedule.
+      locks.request(this.#opt.name + ':leader', () => new Promise((resolve) => {
+        this.#leader = true;
+        this.#resign = () => resolve(undefined);
+        this.#schedule();
+      })).catch(() => {});
+    } else {
+      this.#leader = true;
+    }
+  }
+
+  /** @returns {AuthState} */
+  get state() {
+    const t = this.#token;
+    return {
+      signedIn: t !== null,
+      expiresAt: t ? t.expiresAt : 0,
+      subject: t ? t.claims.sub : '',
+      sessionId: t ? t.claims.sid : '',
+      tokenId: t ? t.claims.jti : '',
+      scope: t ? t.claims.scope : '',
+    };
+  }
+
+  /**
+   * Restores the session: takes the token of another tab of the origin, or
+   * refreshes with the cookie (after a reload, in a new tab). Resolves to
+   * whether the user is signed in.
+   * @returns {Promise<boolean>}
+   */
+  async start() {
+    if (this.#token) return true;
+    if (await this.#askPeers(await this.#othersOpen() ? 1000 : 0)) return true;
+    if (this.#opt.sessionHint && !this.#hint()) return false;
+    try {
+      await this.refresh();
+      return true;
+    } catch (e) {
+      if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Signs in. A refresh cookie the browser still holds is sent along: the
+   * API ends that session first (one session per device).
+   * @param {string} username
+   * @param {string} password
+   */
+  async login(username, password) {
+    const res = await this.#send('/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    if (!res.ok) throw await AuthError.from(res);
+    this.#take(await res.json(), true);
+  }
+
+  /**
+   * Gets a new access token with the refresh cookie: one refresh at a time
+   * in every tab of the origin. A call while another tab refreshes, or
+   * within 0.9 s of a new token from another tab, takes that token
+   * instead of rotating the session again. Rejects with AuthError; a 401 (the session
+   * is over) also signs every tab out.
+   * @returns {Promise<void>}
+   */
+  refresh() {
+    if (!this.#inflight) {
+      const seen = this.#generation;
+      this.#inflight = this.#exclusive(async () => {
+        if ((this.#tookNewer(seen) || Date.now() - this.#peerTakenAt < 900) && this.#token && !this.#due()) return;
+        await this.#refreshNow();
+      }).finally(() => {
+        this.#inflight = null;
+      });
+    }
+    return this.#inflight;
+  }
+
+  /**
+   * A valid access token, refreshed first when it expires within 2 s (the
+   * leader tab refreshes it ahead of time). For calls to other APIs;
+   * prefer `fetch`, which also handles 401 and 403.
+   * @returns {Promise<string>}
+   */
+  async getAccessToken() {
+    if (!this.#token || Date.now() >= this.#token.expiresAt - 2000) await this.refresh();
+    if (!this.#token) throw new AuthError(401, 'signed_out', 'not signed in');
+    return this.#token.value;
+  }
+
+  /**
+   * fetch with `Authorization: Bearer`. A 401 is retried once after a
+   * refresh; so is a 403 when the token has expired, or when this token
+   * meets its first 403 (API Gateway answers 403 to a revoked token too:
+   * the refresh then tells whether the session still lives).
+   * @param {string} path a path of the API, or a full URL
+   * @param {RequestInit} [init]
+   * @returns {Promise<Response>}
+   */
+  async fetch(path, init = {}) {
+    let token = await this.getAccessToken();
+    let res = await this.#send(path, this.#withBearer(init, token));
+    const t = this.#token;
+    const expired = !t || Date.now() >= t.expiresAt;
+    const firstForbidden = res.status === 403 && t !== null && t.claims.jti !== this.#rechecked;
+    if (res.status === 401 || (res.status === 403 && (expired || firstForbidden))) {
+      if (t) this.#rechecked = t.claims.jti;
+      try {
+        await this.#forceRefresh(token);
+      } catch (e) {
+        if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return res; // signed out
+        throw e;
+      }
+      if (!this.#token || this.#token.value === token) return res;
+      token = this.#token.value;
+      res = await this.#send(path, this.#withBearer(init, token));
+    }
+    return res;
+  }
+
+  /** Ends this device's session (the cookie's) and signs every tab out. */
+  async logout() {
+    try {
+      const res = await this.#send('/auth/logout', { method: 'POST' });
+      if (!res.ok && res.status !== 401) throw await AuthError.from(res);
+    } finally {
+      this.#signOut('logout', true);
+    }
+  }
+
+  /** Ends every session of the user, on every device, and signs every tab out. */
+  async logoutAll() {
+    const res = await this.fetch('/auth/logout-all', { method: 'POST' });
+    if (!res.ok && res.status !== 401 && res.status !== 403) throw await AuthError.from(res);
+    this.#signOut('logout-all', true);
+  }
+
+  /**
+   * The user's live sessions, newest first (GET /auth/sessions).
+   * @returns {Promise<{ sessions: Device[], truncated: boolean }>}
+   */
+  async devices() {
+    const res = await this.fetch('/auth/sessions');
+    if (!res.ok) throw await AuthError.from(res);
+    return res.json();
+  }
+
+  /**
+   * Ends one session of the user (DELETE /auth/sessions/{id}) and its
+   * access tokens. Ending this session signs every tab out.
+   * @param {string} id
+   */
+  async endDevice(id) {
+    const res = await this.fetch('/auth/sessions/' + encodeURIComponent(id), { method: 'DELETE' });
+    if (!res.ok) throw await AuthError.from(res);
+    if (this.#token && id === this.#token.claims.sid) this.#signOut('ended', true);
+  }
+
+  /** Stops the timer, hands the schedule to another tab and leaves the channel. */
+  close() {
+    clearTimeout(this.#timer);
+    this.#resign?.();
+    this.#leader = false;
+    this.#channel?.close();
+    this.#channel = null;
+  }
+
+  // --- internals ---
+
+  /** @param {string} path @param {RequestInit} init */
+  #send(path, init) {
+    const url = /^https?:/.test(path) ? path : this.#opt.baseUrl + path;
+    return this.#opt.fetch(url, { ...init, credentials: 'include' });
+  }
+
+  /** @param {RequestInit} init @param {string} token */
+  #withBearer(init, token) {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', 'Bearer ' + token);
+    return { ...init, headers };
+  }
+
+  #due() {
+    const t = this.#token;
+    return !t || Date.now() >= t.expiresAt - this.#margin(t);
+  }
+
+  /** How long before exp to refresh. @param {{ lifetime: number }} t */
+  #margin(t) {
+    return this.#opt.refreshBeforeMs ?? Math.min(60_000, t.lifetime / 4);
+  }
+
+  /** A refresh even when the token is not due (it met a 401 or 403). @param {string} token */
+  async #forceRefresh(token) {
+    const seen = this.#generation;
+    await this.#exclusive(async () => {
+      if (this.#tookNewer(seen) && this.#token && this.#token.value !== token) return;
+      await this.#refreshNow();
+    });
+  }
+
+  /** Whether a token newer than generation seen has come (from another tab). @param {number} seen */
+  #tookNewer(seen) {
+    return this.#generation !== seen && this.#token !== null;
+  }
+
+  /**
+   * POST /auth/refresh until it answers, within retryWindowMs of the first
+   * attempt: a lost answer (network error, time-out, 5xx) is retried with
+   * the same cookie, which the API answers with the same next token inside
+   * its grace window; a 409 is retried as Retry-After says.
+   */
+  async #refreshNow() {
+    const deadline = Date.now() + this.#opt.retryWindowMs;
+    let conflicts = 0;
+    for (let attempt = 0; ; attempt++) {
+      /** @type {AuthError} */
+      let err;
+      try {
+        const left = Math.max(deadline - Date.now(), 500);
+        const res = await this.#send('/auth/refresh', {
+          method: 'POST',
+          signal: AbortSignal.timeout(Math.min(this.#opt.timeoutMs, left)),
+        });
+        if (res.ok) {
+          this.#take(await res.json(), true);
+          return;
+        }
+        err = await AuthError.from(res);
+      } catch (e) {
+        if (e instanceof AuthError) throw e;
+        err = new AuthError(0, 'network_error', e instanceof Error ? e.message : String(e));
+      }
+      if (err.status === 409 && conflicts < 3) {
+        conflicts++;
+        await sleep((err.retryAfter || 0) * 1000);
+        continue;
+      }
+      if (err.status === 401) {
+        this.#signOut('expired', true);
+        throw err;
+      }
+      const lost = err.status === 0 || err.status >= 500;
+      const wait = Math.min(err.retryAfter !== undefined ? err.retryAfter * 1000 : 250 * 2 ** attempt, 1000);
+      if (!lost || Date.now() + wait >= deadline) throw err;
+      await sleep(wait);
+    }
+  }
+
+  /**
+   * Runs fn alone among every tab of the origin. A tab that had to wait
+   * for the lock first takes in what the tab that held it did: every
+   * holder posts "done" before it lets go, after its token, and one
+   * sender's messages arrive in order. So a refresh that another tab just
+   * made is seen, and the session is not rotated a second time over it.
+   * @param {() => Promise<void>} fn
+   */
+  async #exclusive(fn) {
+    const locks = webLocks();
+    if (locks) {
+      const name = this.#opt.name + ':refresh';
+      const before = this.#peerDone;
+      const run = async () => {
+        try {
+          await fn();
+        } finally {
+          this.#post({ type: 'done' });
+        }
+      };
+      let ran = false;
+      await locks.request(name, { ifAvailable: true }, async (lock) => {
+        if (lock) {
+          ran = true;
+          await run();
+        }
+      });
+      if (!ran) {
+        await locks.request(name, async () => {
+          // Wait for the holder's "done" (a tab that closed mid-refresh sends none).
+          const end = Date.now() + 2000;
+          while (this.#peerDone === before && Date.now() < end) await sleep(10);
+          await run();
+        });
+      }
+      return;
+    }
+    // No Web Locks: wait for a refresh another tab announced (its result
+    // comes by broadcast), then announce this one.
+    const until = this.#peerRefreshUntil;
+    if (until > Date.now()) {
+      const seen = this.#generation;
+      while (Date.now() < until && this.#generation === seen && this.#peerRefreshUntil) await sleep(50);
+    }
+    this.#post({ type: 'refreshing', until: Date.now() + this.#opt.retryWindowMs + 1000 });
+    await fn();
+  }
+
+  /**
+   * Takes a token answer (login, refresh) or a token from another tab.
+   * @param {{ access_token: string, expires_in: number, expires_at?: number, lifetime?: number, received_at?: number }} body
+   * @param {boolean} mine this tab got it from the API: tell the others
+   */
+  #take(body, mine) {
+    const expiresAt = body.expires_at || Date.now() + body.expires_in * 1000;
+    const lifetime = body.lifetime || body.expires_in * 1000;
+    const receivedAt = body.received_at || Date.now();
+    this.#token = { value: body.access_token, expiresAt, lifetime, receivedAt, claims: readClaims(body.access_token) };
+    this.#generation++;
+    if (!mine) this.#peerTakenAt = Date.now();
+    this.#peerRefreshUntil = 0;
+    if (mine) {
+      this.#hint(true);
+      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt, lifetime, received_at: receivedAt });
+    }
+    this.#schedule();
+    this.dispatchEvent(new Event('change'));
+  }
+
+  /**
+   * The leader refreshes refreshBeforeMs before exp; another tab only when
+   * the token expires with no new one come (the leader is frozen, or gone).
+   */
+  #schedule() {
+    clearTimeout(this.#timer);
+    const t = this.#token;
+    if (!t) return;
+    const at = this.#leader ? t.expiresAt - this.#margin(t) : t.expiresAt + Math.random() * 1000;
+    const delay = Math.max(at - Date.now(), 1000);
+    this.#timer = setTimeout(() => {
+      this.refresh().catch((e) => this.dispatchEvent(new CustomEvent('error', { detail: e })));
+    }, delay);
+  }
+
+  /**
+   * @param {string} reason
+   * @param {boolean} tell tell the other tabs
+   */
+  #signOut(reason, tell) {
+    const was = this.#token !== null;
+    clearTimeout(this.#timer);
+    this.#token = null;
+    this.#generation++;
+    this.#peerRefreshUntil = 0;
+    this.#hint(false);
+    if (tell) this.#post({ type: 'signedout', reason });
+    if (was || tell) {
+      this.dispatchEvent(new Event('change'));
+      this.dispatchEvent(new CustomEvent('signedout', { detail: { reason } }));
+    }
+  }
+
+  /** @param {any} msg */
+  #post(msg) {
+    this.#channel?.postMessage(msg);
+  }
+
+  /** @param {any} msg */
+  #onMessage(msg) {
+    if (!msg || typeof msg !== 'object') return;
+    switch (msg.type) {
+      case 'hello': // a new tab asks for the token
+        if (this.#token && Date.now() < this.#token.expiresAt - 1000) {
+          const t = this.#token;
+          this.#post({ type: 'token', access_token: t.value, expires_at: t.expiresAt, lifetime: t.lifetime, received_at: t.receivedAt });
+        }
+        break;
+      case 'token': { // another tab's login or refresh, or its answer to hello
+        if (typeof msg.access_token !== 'string' || typeof msg.expires_at !== 'number' || typeof msg.lifetime !== 'number') break;
+        // Tabs that crossed two new tokens (two refreshes, one after the
+        // other: the lock orders them) all keep the one the API gave last.
+        if (typeof msg.received_at !== 'number') break;
+        const t = this.#token;
+        if (!t || msg.received_at > t.receivedAt || (msg.received_at === t.receivedAt && msg.access_token > t.value)) {
+          this.#take(msg, false);
+        }
+        break;
+      }
+      case 'signedout':
+        this.#signOut(String(msg.reason || 'logout'), false);
+        break;
+      case 'done':
+        this.#peerDone++;
+        break;
+      case 'refreshing':
+        if (typeof msg.until === 'number') this.#peerRefreshUntil = msg.until;
+        break;
+    }
+  }
+
+  /**
+   * Whether another tab of the client may be open: the leader lock is held
+   * by another tab. Without Web Locks, assume so.
+   */
+  async #othersOpen() {
+    const locks = webLocks();
+    if (!locks || typeof locks.query !== 'function') return true;
+    try {
+      const { held = [] } = await locks.query();
+      return !this.#leader && held.some((l) => l.name === this.#opt.name + ':leader');
+    } catch {
+      return true;
+    }
+  }
+
+  /** Asks the other tabs for their token; resolves to whether one came. @param {number} ms */
+  async #askPeers(ms) {
+    if (!this.#channel || ms <= 0) return false;
+    const seen = this.#generation;
+    this.#post({ type: 'hello' });
+    const end = Date.now() + ms;
+    while (Date.now() < end && this.#generation === seen) await sleep(20);
+    return this.#token !== null;
+  }
+
+  /**
+   * Reads or sets the "a session may exist" flag: never a token.
+   * @param {boolean} [on]
+   */
+  #hint(on) {
+    if (!this.#opt.sessionHint) return true;
+    const key = this.#opt.name + ':session-hint';
+    try {
+      if (on === true) localStorage.setItem(key, '1');
+      else if (on === false) localStorage.removeItem(key);
+      return localStorage.getItem(key) === '1';
+    } catch {
+      return true; // storage unavailable: try the cookie
+    }
+  }
+}
