@@ -122,8 +122,8 @@ func fixture(t *testing.T, name string, replace ...string) []byte {
 
 // TestBootstraps runs every function as a bootstrap binary under the
 // Lambda runtime emulator: login, the authorizer, me, jwks, discovery,
-// introspection, RFC 7009 revocation and the console's revoke answer their
-// sample events.
+// introspection, RFC 7009 revocation, the device list, ending a device and
+// the console's revoke answer their sample events.
 func TestBootstraps(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("ALLOWED_ORIGINS", "https://app.example.com")
@@ -136,7 +136,7 @@ func TestBootstraps(t *testing.T) {
 
 	procs := map[string]*lambdaProc{}
 	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all",
-		"discovery", "token-revocation", "token-introspection"} {
+		"discovery", "token-revocation", "token-introspection", "sessions", "end-session"} {
 		procs[name] = start(t, bin, tpl, name, env)
 	}
 
@@ -178,6 +178,16 @@ func TestBootstraps(t *testing.T) {
 	in := procs["token-introspection"].invoke(t, fixture(t, "token-introspection", "REPLACE_WITH_ACCESS_TOKEN", body.AccessToken))
 	if in["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(in["body"]), `"active":true`) {
 		t.Errorf("token-introspection: %v\n%s", in, procs["token-introspection"].logs)
+	}
+	// The fixtures' caller (the demo user id) has no session in this
+	// test's tables: an empty list, and 404 for a session that is not theirs.
+	list := procs["sessions"].invoke(t, fixture(t, "sessions"))
+	if list["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(list["body"]), `"sessions":[]`) {
+		t.Errorf("sessions: %v\n%s", list, procs["sessions"].logs)
+	}
+	end := procs["end-session"].invoke(t, fixture(t, "end-session", "REPLACE_WITH_SESSION_ID", "AAABmshq-IjhYozUwxVfazvW8lwlLuGt"))
+	if end["statusCode"] != 404.0 || !strings.Contains(fmt.Sprint(end["body"]), "session_not_found") {
+		t.Errorf("end-session: %v\n%s", end, procs["end-session"].logs)
 	}
 	refresh := strings.SplitN(strings.TrimPrefix(fmt.Sprint(cookies[0]), "__Secure-refresh_token="), ";", 2)[0]
 	out = procs["token-revocation"].invoke(t, fixture(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", refresh))
