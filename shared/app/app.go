@@ -456,7 +456,7 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 }
 
 // Devices wires the device list, GET /auth/sessions: it can only read the
-// sessions table's by-user index and the revocation entries.
+// sessions table's live-by-user index and the revocation entries.
 func Devices(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
 	if err != nil {

@@ -1,14 +1,19 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
 // danaAndEve is the service with two users, dana and eve.
@@ -184,8 +189,16 @@ func TestEndDevice(t *testing.T) {
 		if got := sessionIDs(s.devicesOf(t, laptop.Access)); len(got) != 1 || got[0] != laptop.Refresh[:32] {
 			t.Errorf("list after ending the phone: %v, want the laptop only", got)
 		}
-		if resp := s.endDeviceAs(t, laptop.Access, phone.Refresh[:32]); resp.StatusCode != 204 {
-			t.Errorf("ending it again: %d, want 204 (an end completes on retry)", resp.StatusCode)
+		// Again, and again: 204, and nothing written (the revocation feed
+		// every authorizer reads does not grow with repeated requests).
+		s.calls.Reset()
+		for range 3 {
+			if resp := s.endDeviceAs(t, laptop.Access, phone.Refresh[:32]); resp.StatusCode != 204 {
+				t.Errorf("ending it again: %d, want 204", resp.StatusCode)
+			}
+		}
+		if w := s.calls.Op("DynamoDB.PutItem") + s.calls.Op("DynamoDB.UpdateItem"); w != 0 {
+			t.Errorf("ending an ended session wrote %d items: %s", w, s.calls)
 		}
 	})
 	t.Run("the caller's own session", func(t *testing.T) {
@@ -212,5 +225,72 @@ func TestEndDevice(t *testing.T) {
 	})
 	if logs := s.logs.String(); strings.Contains(logs, laptop.Refresh[33:]) || strings.Contains(logs, phone.Access) {
 		t.Error("a token reached the logs")
+	}
+}
+
+// TestDeviceListIndexIsSparse: a session leaves the device list's index
+// when it is marked ended, so ended sessions, however many and however
+// new, never push a live one out of the list's one Query page; a session
+// without live_user (started before the device list) is not listed until
+// its next refresh puts it back.
+func TestDeviceListIndexIsSparse(t *testing.T) {
+	s := danaAndEve(t)
+	old := s.loginFrom(t, "dana", "dana's password", "the old laptop")
+	var ended []string
+	for range 5 {
+		s.clock.Advance(time.Second)
+		tk := s.loginFrom(t, "dana", "dana's password", "a session ended at once")
+		if resp := s.logoutWith(t, tk.Refresh); resp.StatusCode != 204 {
+			t.Fatalf("logout: %d %s", resp.StatusCode, resp.Body)
+		}
+		ended = append(ended, tk.Refresh[:32])
+	}
+	reuse := s.loginFrom(t, "dana", "dana's password", "a session ended by reuse")
+	s.refreshWith(t, reuse.Refresh)
+	s.clock.Advance(time.Minute) // past the grace window: reuse ends it
+	if resp := s.refreshWith(t, reuse.Refresh); resp.StatusCode != 401 {
+		t.Fatalf("reuse: %d", resp.StatusCode)
+	}
+	ended = append(ended, reuse.Refresh[:32])
+	_, authCtx := s.authorize(t, old.Access)
+	user := authCtx["sub"].(string)
+
+	inIndex := func() []string {
+		t.Helper()
+		out, err := s.env.DB.Query(context.Background(), &dynamodb.QueryInput{
+			TableName: &s.env.Tables.Sessions, IndexName: new(dynamo.UserSessionsIndex),
+			KeyConditionExpression:    new("live_user = :u"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: user}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, it := range out.Items {
+			ids = append(ids, it["session_id"].(*types.AttributeValueMemberS).Value)
+		}
+		return ids
+	}
+	if got := inIndex(); len(got) != 1 || got[0] != old.Refresh[:32] {
+		t.Errorf("the index holds %v, want only the live session %s (ended: %v)", got, old.Refresh[:32], ended)
+	}
+	if got := sessionIDs(s.devicesOf(t, old.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
+		t.Errorf("listed %v, want %s", got, old.Refresh[:32])
+	}
+
+	// A session from before the device list: no live_user.
+	if _, err := s.env.DB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: &s.env.Tables.Sessions, Key: map[string]types.AttributeValue{"session_id": &types.AttributeValueMemberS{Value: old.Refresh[:32]}},
+		UpdateExpression: new("REMOVE live_user"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sessionIDs(s.devicesOf(t, old.Access)); len(got) != 0 {
+		t.Errorf("a session without live_user listed: %v", got)
+	}
+	s.clock.Advance(time.Second)
+	next := s.readTokens(t, s.refreshWith(t, old.Refresh))
+	if got := sessionIDs(s.devicesOf(t, next.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
+		t.Errorf("after its refresh: %v, want %s listed again", got, old.Refresh[:32])
 	}
 }

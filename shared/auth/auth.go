@@ -228,7 +228,7 @@ type Sessions interface {
 }
 
 // SessionDirectory finds a user's sessions, for the device list (ASVS 5.0
-// 7.5.2): one Query of the sessions table's by-user index, never a Scan.
+// 7.5.2): one Query of the sessions table's live-by-user index, never a Scan.
 type SessionDirectory interface {
 	// UserSessions returns the user's sessions not marked ended and not
 	// past their absolute end at now, newest first, with the revocation

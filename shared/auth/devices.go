@@ -20,7 +20,7 @@ type Device struct {
 }
 
 // Devices lists the live sessions of userID, newest first: one Query of
-// the sessions table's by-user index and one read of the revocation
+// the sessions table's live-by-user index and one read of the revocation
 // entries that could end them. current is the caller's own session id
 // (the access token's sid), marked in the list. truncated reports that
 // the user has more sessions than one Query page holds.
@@ -30,7 +30,7 @@ func (s *Service) Devices(ctx context.Context, userID, current string) (devices 
 	if err != nil {
 		return nil, false, unavailable("list sessions", err)
 	}
-	for _, sess := range liveSessions(found, userID, now) {
+	for _, sess := range liveSessions(found, userID, now, s.opt.RefreshIdleTimeout) {
 		devices = append(devices, Device{
 			SessionID: sess.ID, ClientID: sess.ClientID, UserAgent: sess.UserAgent,
 			CreatedAt: sess.CreatedAt, LastUsedAt: sess.LastUsedAt, ExpiresAt: sess.ExpiresAt,
@@ -41,13 +41,19 @@ func (s *Service) Devices(ctx context.Context, userID, current string) (devices 
 }
 
 // liveSessions keeps the sessions of userID that nothing has ended at
-// now: not marked ended, not past their absolute end, and covered by no
+// now: not marked ended, not past their absolute end, not idle for more
+// than idle (REFRESH_IDLE_TIMEOUT; 0: no limit), and covered by no
 // revocation entry (a logout-all leaves its sessions unmarked: its user
-// entry ends them). The same rule as refresh's (Revocation.Covers).
-func liveSessions(found UserSessions, userID string, now time.Time) []Session {
+// entry ends them). The rules of refresh's (sessionDead,
+// Revocation.Covers); a session at MaxRotations is listed until its next
+// refresh fails (the index does not hold its rotations).
+func liveSessions(found UserSessions, userID string, now time.Time, idle time.Duration) []Session {
 	var live []Session
 	for _, sess := range found.Sessions {
 		if sess.UserID != userID || !sess.RevokedAt.IsZero() || !now.Before(sess.ExpiresAt) {
+			continue
+		}
+		if idle > 0 && now.Sub(sess.LastUsedAt) > idle {
 			continue
 		}
 		target := Target{SessionID: sess.ID, UserID: sess.UserID, SessionStart: sess.CreatedAt}
@@ -70,8 +76,10 @@ func liveSessions(found UserSessions, userID string, now time.Time) []Session {
 // session marked ended (endSession, as logout and the console revoke do).
 // A session id that is not one of userID's sessions, another user's
 // included, is ErrSessionNotFound: the two are not told apart. Ending an
-// ended session of the user again is not an error (it completes an end
-// that failed half-way).
+// ended session of the user again is not an error and writes nothing:
+// the mark is written last, so a marked session's revocation is complete
+// (repeated requests cannot grow the revocation feed every authorizer
+// reads); an end that failed half-way, entry without mark, completes.
 func (s *Service) EndDevice(ctx context.Context, userID, sid string) error {
 	if _, ok := SessionStart(sid); !ok {
 		return fmt.Errorf("%w: a session id is 32 base64url characters", ErrInvalidRequest)
@@ -83,6 +91,9 @@ func (s *Service) EndDevice(ctx context.Context, userID, sid string) error {
 	if sess == nil || sess.UserID != userID {
 		s.Logger.InfoContext(ctx, "end session refused: not the caller's", "sid", sid, "sub", userID)
 		return ErrSessionNotFound
+	}
+	if !sess.RevokedAt.IsZero() {
+		return nil
 	}
 	if err := s.endSession(ctx, sid, "ended from the device list", s.opt.Now()); err != nil {
 		return err

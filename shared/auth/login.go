@@ -157,8 +157,10 @@ const MaxUserAgentLen = 256
 
 // UserAgent records the device's User-Agent header with the session the
 // login starts, as the device list shows it (ASVS 5.0 7.5.2): invalid
-// UTF-8 and control characters are dropped, and it is cut to
-// MaxUserAgentLen bytes on a character boundary.
+// UTF-8, control characters and format characters (bidi overrides,
+// zero-width spaces: they could make one device's name read as another's,
+// or as "this device") are dropped, and it is cut to MaxUserAgentLen bytes
+// on a character boundary.
 func UserAgent(ua string) LoginOption {
 	return func(d *device) { d.userAgent = cleanUserAgent(ua) }
 }
@@ -166,7 +168,7 @@ func UserAgent(ua string) LoginOption {
 func cleanUserAgent(ua string) string {
 	var b strings.Builder
 	for _, r := range strings.ToValidUTF8(ua, "") {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			continue
 		}
 		if b.Len()+utf8.RuneLen(r) > MaxUserAgentLen {

@@ -17,12 +17,15 @@ import (
 // created_at, rotated_at, last_used_at, revoked_at (epoch ms),
 // revoke_reason, user_agent (as the device sent it at login), and
 // expires_at (epoch s: the absolute end of the session and the TTL
-// attribute). The by-user index (user_id, created_at) projects what the
-// device list shows and never a hash.
+// attribute), live_user (the user id while the session is not marked
+// ended). The live-by-user index (live_user, created_at) is sparse: a
+// session leaves it when EndSession marks it, so ended sessions, however
+// many, never push live ones out of the device list's Query page. It
+// projects what the list shows and never a hash.
 
 // UserSessionsIndex is the sessions table's global secondary index by
-// user: hash key user_id, range key created_at (template.yaml).
-const UserSessionsIndex = "by-user"
+// user: hash key live_user, range key created_at (template.yaml).
+const UserSessionsIndex = "live-by-user"
 
 func sessionKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"session_id": str(id)}
@@ -53,6 +56,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 	it := map[string]types.AttributeValue{
 		"session_id":   str(sess.ID),
 		"user_id":      str(sess.UserID),
+		"live_user":    str(sess.UserID),
 		"username":     str(sess.Username),
 		"client_id":    str(sess.ClientID),
 		"token_hash":   bin(sess.TokenHash),
@@ -128,7 +132,9 @@ func (s *Store) SessionStanding(ctx context.Context, sess *auth.Session) (auth.S
 // one token exactly one wins. The presented hash becomes prev_hash and its
 // prefix joins retired.
 func (s *Store) RotateSession(ctx context.Context, r auth.Rotation) (*auth.Session, error) {
-	set := "SET token_hash = :next, prev_hash = :presented, rotated_at = :at, last_used_at = :at"
+	// live_user again: a session started before the device list had none,
+	// and joins the index at its next refresh.
+	set := "SET token_hash = :next, prev_hash = :presented, rotated_at = :at, last_used_at = :at, live_user = user_id"
 	values := map[string]types.AttributeValue{
 		":next":      bin(r.Next),
 		":presented": bin(r.Presented),
@@ -166,13 +172,14 @@ func (s *Store) RotateSession(ctx context.Context, r auth.Rotation) (*auth.Sessi
 	return nil, nil
 }
 
-// EndSession marks a session revoked. Ending a missing or ended session is a
+// EndSession marks a session revoked and takes it out of the device
+// list's index (REMOVE live_user). Ending a missing or ended session is a
 // no-op (the condition fails and that is fine).
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.tables.Sessions,
 		Key:                 sessionKey(id),
-		UpdateExpression:    new("SET revoked_at = :at, revoke_reason = :reason"),
+		UpdateExpression:    new("SET revoked_at = :at, revoke_reason = :reason REMOVE live_user"),
 		ConditionExpression: new("attribute_exists(session_id) AND attribute_not_exists(revoked_at)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":at": millis(at), ":reason": str(reason),
@@ -187,7 +194,7 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 	return nil
 }
 
-// UserSessions reads a user's sessions from the by-user index, newest
+// UserSessions reads a user's sessions from the live-by-user index, newest
 // first, in one Query: those not marked ended and not past their absolute
 // end (a filter: DynamoDB deletes expired items lazily). One page is up to
 // 1 MB, some thousands of sessions with this projection; past it the
@@ -198,7 +205,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              &s.tables.Sessions,
 		IndexName:              new(UserSessionsIndex),
-		KeyConditionExpression: new("user_id = :u"),
+		KeyConditionExpression: new("live_user = :u"),
 		FilterExpression:       new("attribute_not_exists(revoked_at) AND expires_at > :now"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":u": str(userID), ":now": seconds(now),

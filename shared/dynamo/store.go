@@ -2,7 +2,7 @@
 // entries in DynamoDB, with single-item conditional writes and BatchGetItem
 // only: no transactions (cheaper and faster on AWS, and the local stand-in
 // has none), no scans, and no index queries on a token's path (the device
-// list reads the sessions table's by-user index: UserSessions).
+// list reads the sessions table's live-by-user index: UserSessions).
 package dynamo
 
 import (

@@ -15,9 +15,15 @@
  *   shared with the other tabs of the origin over a BroadcastChannel. It is
  *   never written to localStorage, sessionStorage, IndexedDB or a cookie.
  *   The refresh token is the API's HttpOnly cookie: script never sees it.
- * - It refreshes shortly before `exp`, once on a 401, and once on a 403
- *   (API Gateway answers 403 to an expired or revoked token alike): when
- *   the token has expired, or the first time a token meets a 403.
+ * - It refreshes shortly before `exp`, and on a 401 or a 403 (API Gateway
+ *   answers 403 to an expired or revoked token alike) when the token has
+ *   expired or has not been refused before. A token that is refused again
+ *   right after a refresh gave it is not refreshed again for that route's
+ *   answer: a route that forbids the user does not rotate the session on
+ *   every call.
+ * - `fetch` sends the access token only to the API's origin and the
+ *   `tokenOrigins` named, never wherever a path happens to point; the
+ *   refresh cookie goes along to the API's origin only.
  * - One refresh at a time across every tab of the origin, and one tab
  *   (the leader, chosen with a Web Lock) refreshes on schedule: the others
  *   take its token from the BroadcastChannel, and refresh themselves only
@@ -45,6 +51,7 @@
  * @property {number} [timeoutMs] give up on one attempt of a refresh after this long (default 3 000)
  * @property {string} [name] names the lock, the channel and the hint, so that two clients of two APIs on one origin stay apart (default "lambda-auth")
  * @property {boolean} [sessionHint] keep the "a session may exist" flag (default true)
+ * @property {string[]} [tokenOrigins] other origins `fetch` may send the access token to, e.g. ["https://orders.example.com"] (APIs behind the same authorizer); default none
  * @property {typeof fetch} [fetch] the fetch to use (default globalThis.fetch)
  */
 
@@ -110,6 +117,11 @@ function statusCode(status) {
   return status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : `http_${status}`;
 }
 
+/** This page's origin ("http://localhost" outside a browser). */
+function pageOrigin() {
+  return globalThis.location?.origin || 'http://localhost';
+}
+
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -165,6 +177,7 @@ export class AuthClient extends EventTarget {
   /** @type {BroadcastChannel | null} */
   #channel = null;
   #opt;
+  #apiOrigin;
 
   /** @param {AuthClientOptions} [options] */
   constructor(options = {}) {
@@ -177,7 +190,9 @@ export class AuthClient extends EventTarget {
       name: options.name || 'lambda-auth',
       sessionHint: options.sessionHint ?? true,
       fetch: options.fetch || globalThis.fetch.bind(globalThis),
+      tokenOrigins: (options.tokenOrigins || []).map((o) => new URL(o).origin),
     };
+    this.#apiOrigin = new URL(this.#opt.baseUrl || '/', pageOrigin()).origin;
     if (typeof BroadcastChannel === 'function') {
       this.#channel = new BroadcastChannel(this.#opt.name);
       this.#channel.onmessage = (e) => this.#onMessage(e.data);
@@ -278,21 +293,28 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * fetch with `Authorization: Bearer`. A 401 is retried once after a
-   * refresh; so is a 403 when the token has expired, or when this token
-   * meets its first 403 (API Gateway answers 403 to a revoked token too:
-   * the refresh then tells whether the session still lives).
-   * @param {string} path a path of the API, or a full URL
+   * fetch with `Authorization: Bearer`, to the API's origin or one of
+   * `tokenOrigins` only (anything else throws a TypeError before any
+   * request). A 401 or 403 is retried once after a refresh when the token
+   * has expired or meets its first refusal (API Gateway answers 403 to a
+   * revoked token too: the refresh then tells whether the session still
+   * lives). When the refreshed token is refused too, the route refuses
+   * the user, not the token: that token is not refreshed again for it.
+   * @param {string} path a path of the API ("/me"), or a full http(s) URL
    * @param {RequestInit} [init]
    * @returns {Promise<Response>}
    */
   async fetch(path, init = {}) {
+    const url = this.#url(path);
+    if (url.origin !== this.#apiOrigin && !this.#opt.tokenOrigins.includes(url.origin)) {
+      throw new TypeError(`auth.fetch: ${url.origin} is neither the API's origin nor one of tokenOrigins: the access token is not sent there`);
+    }
     let token = await this.getAccessToken();
-    let res = await this.#send(path, this.#withBearer(init, token));
+    let res = await this.#request(url, this.#withBearer(init, token));
     const t = this.#token;
+    const refused = res.status === 401 || res.status === 403;
     const expired = !t || Date.now() >= t.expiresAt;
-    const firstForbidden = res.status === 403 && t !== null && t.claims.jti !== this.#rechecked;
-    if (res.status === 401 || (res.status === 403 && (expired || firstForbidden))) {
+    if (refused && (expired || (t !== null && t.claims.jti !== this.#rechecked))) {
       if (t) this.#rechecked = t.claims.jti;
       try {
         await this.#forceRefresh(token);
@@ -302,7 +324,8 @@ export class AuthClient extends EventTarget {
       }
       if (!this.#token || this.#token.value === token) return res;
       token = this.#token.value;
-      res = await this.#send(path, this.#withBearer(init, token));
+      res = await this.#request(url, this.#withBearer(init, token));
+      if ((res.status === 401 || res.status === 403) && this.#token) this.#rechecked = this.#token.claims.jti;
     }
     return res;
   }
@@ -320,7 +343,14 @@ export class AuthClient extends EventTarget {
   /** Ends every session of the user, on every device, and signs every tab out. */
   async logoutAll() {
     const res = await this.fetch('/auth/logout-all', { method: 'POST' });
-    if (!res.ok && res.status !== 401 && res.status !== 403) throw await AuthError.from(res);
+    if (res.status === 401 || res.status === 403) {
+      // This session has ended (another device ended it, or it expired):
+      // nothing was revoked. Signed out here; the user signs in again to
+      // sign out everywhere.
+      this.#signOut('expired', true);
+      throw new AuthError(res.status, 'signed_out', 'this session has ended: sign in again to sign out everywhere');
+    }
+    if (!res.ok) throw await AuthError.from(res);
     this.#signOut('logout-all', true);
   }
 
@@ -356,10 +386,30 @@ export class AuthClient extends EventTarget {
 
   // --- internals ---
 
-  /** @param {string} path @param {RequestInit} init */
+  /**
+   * The URL of path: a path of the API (one leading "/") after baseUrl, or
+   * a full http(s) URL. "//host", "@host" or ".host" never reach another
+   * host by accident.
+   * @param {string} path
+   */
+  #url(path) {
+    if (/^https?:\/\//i.test(path)) return new URL(path);
+    if (!path.startsWith('/') || path.startsWith('//')) {
+      throw new TypeError('auth.fetch: give a path of the API starting with one "/", or a full http(s) URL');
+    }
+    return new URL((this.#opt.baseUrl || pageOrigin()) + path);
+  }
+
+  /** The API's own routes (/auth/...): the refresh cookie goes along. @param {string} path @param {RequestInit} init */
   #send(path, init) {
-    const url = /^https?:/.test(path) ? path : this.#opt.baseUrl + path;
-    return this.#opt.fetch(url, { ...init, credentials: 'include' });
+    return this.#request(this.#url(path), init);
+  }
+
+  /** @param {URL} url @param {RequestInit} init */
+  #request(url, init) {
+    // The refresh cookie (credentials) goes to the API's origin only.
+    const credentials = url.origin === this.#apiOrigin ? 'include' : init.credentials;
+    return this.#opt.fetch(url.href, { ...init, credentials });
   }
 
   /** @param {RequestInit} init @param {string} token */

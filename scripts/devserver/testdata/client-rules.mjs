@@ -1,0 +1,107 @@
+// The browser client's rules that need no browser, run by TestClientRules
+// in Node against a fake fetch: which refusals refresh, where the access
+// token and the cookie may go, and what logout-all reports. Each check
+// prints "ok ..." or "FAIL ..."; the exit status is 1 if any failed.
+import { createAuthClient, AuthError } from './auth-client.mjs';
+
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+let n = 0;
+const jwt = () => {
+  n++;
+  return `${b64({ alg: 'ES256' })}.${b64({ sub: 'u1', sid: 'S'.repeat(32), jti: 'jti-' + n, exp: Math.floor(Date.now() / 1000) + 900 })}.sig`;
+};
+const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const api = 'https://api.example.com';
+let failed = false;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failed = true;
+};
+
+// 1. A route that forbids the user (a valid token, 403 or 401 from the
+// app): one refresh to tell a revoked token from a refusal, then none.
+for (const status of [403, 401]) {
+  const calls = { refresh: 0, route: 0 };
+  const auth = createAuthClient({
+    baseUrl: api, name: 'rules-1-' + status, sessionHint: false,
+    fetch: async (url) => {
+      if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), expires_in: 900 });
+      if (url.endsWith('/auth/refresh')) { calls.refresh++; return json(200, { access_token: jwt(), expires_in: 900 }); }
+      calls.route++;
+      return json(status, { error: 'insufficient_scope' });
+    },
+  });
+  await auth.login('alice', 'pw');
+  for (let i = 0; i < 20; i++) await auth.fetch('/admin');
+  check(calls.refresh === 1 && calls.route === 21, `20 calls to a route answering ${status}: ${calls.refresh} refreshes (want 1), ${calls.route} requests (want 21)`);
+  auth.close();
+}
+
+// 2. A revoked token: its first 403 refreshes, the refresh is refused,
+// and the client signs out.
+{
+  const reasons = [];
+  const auth = createAuthClient({
+    baseUrl: api, name: 'rules-2', sessionHint: false,
+    fetch: async (url) => {
+      if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), expires_in: 900 });
+      if (url.endsWith('/auth/refresh')) return json(401, { error: 'invalid_refresh_token', message: 'refresh token is invalid' });
+      return json(403, { message: 'Forbidden' });
+    },
+  });
+  auth.addEventListener('signedout', (e) => reasons.push(e.detail.reason));
+  await auth.login('alice', 'pw');
+  const res = await auth.fetch('/me');
+  check(res.status === 403 && !auth.state.signedIn && reasons.length === 1, `a revoked token: ${res.status}, signed in ${auth.state.signedIn}, signedout ${reasons}`);
+  auth.close();
+}
+
+// 3. Where the token and the cookie go.
+{
+  const seen = [];
+  const auth = createAuthClient({
+    baseUrl: api, name: 'rules-3', sessionHint: false, tokenOrigins: ['https://orders.example.com'],
+    fetch: async (url, init) => {
+      if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), expires_in: 900 });
+      seen.push({ url, bearer: new Headers(init.headers).has('authorization'), credentials: init.credentials });
+      return json(200, {});
+    },
+  });
+  await auth.login('alice', 'pw');
+  for (const path of ['//evil.example/x', '@evil.example/x', '.evil.example/x', 'me', 'https://evil.example/x', 'https://api.example.com.evil.example/x', 'javascript:alert(1)']) {
+    seen.length = 0;
+    let err = null;
+    try { await auth.fetch(path); } catch (e) { err = e; }
+    check(err instanceof TypeError && seen.length === 0, `fetch(${JSON.stringify(path)}) refused before any request (${err})`);
+  }
+  seen.length = 0;
+  await auth.fetch('/me');
+  check(seen[0]?.url === api + '/me' && seen[0].bearer && seen[0].credentials === 'include', `fetch("/me"): ${JSON.stringify(seen[0])}`);
+  seen.length = 0;
+  await auth.fetch('https://orders.example.com/orders');
+  check(seen[0]?.bearer && seen[0].credentials !== 'include', `a tokenOrigins API gets the token, not the cookie: ${JSON.stringify(seen[0])}`);
+  auth.close();
+}
+
+// 4. Logout-all refused (this session was ended elsewhere): not reported
+// as done.
+{
+  const reasons = [];
+  const auth = createAuthClient({
+    baseUrl: api, name: 'rules-4', sessionHint: false,
+    fetch: async (url) => {
+      if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), expires_in: 900 });
+      if (url.endsWith('/auth/refresh')) return json(401, { error: 'invalid_refresh_token', message: 'refresh token is invalid' });
+      return json(403, { message: 'Forbidden' });
+    },
+  });
+  auth.addEventListener('signedout', (e) => reasons.push(e.detail.reason));
+  await auth.login('alice', 'pw');
+  let err = null;
+  try { await auth.logoutAll(); } catch (e) { err = e; }
+  check(err instanceof AuthError && !reasons.includes('logout-all') && !auth.state.signedIn,
+    `logout-all answered 403: threw ${err?.code}, signedout ${reasons}`);
+  auth.close();
+}
+
+process.exit(failed ? 1 : 0);
