@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
 )
 
@@ -23,7 +26,10 @@ type benchStack struct {
 	kms    *kms.Client
 	db     *dynamodb.Client
 	keyARN string
+	macARN string            // the HMAC_256 key login and refresh derive their keyed hashes from
 	tables map[string]string // environment variable -> table name
+	names  map[string]string // logical id -> table name
+	tpl    *localapi.Template
 }
 
 const (
@@ -40,6 +46,9 @@ func newStack(ctx context.Context, root string) (*benchStack, error) {
 	if s.keyARN, err = localaws.CreateKey(ctx, s.kms, kmstypes.KeySpecEccNistP256, "benchmark signing key"); err != nil {
 		return nil, err
 	}
+	if s.macARN, err = localaws.CreateKey(ctx, s.kms, kmstypes.KeySpecHmac256, "benchmark keyed-hash key"); err != nil {
+		return nil, err
+	}
 	defs, err := localaws.TableDefinitions(root)
 	if err != nil {
 		return nil, err
@@ -50,19 +59,47 @@ func newStack(ctx context.Context, root string) (*benchStack, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.names = names
+	if s.tpl, err = localapi.Load(root); err != nil {
+		return nil, err
+	}
 	t := localaws.DynamoTables(names)
 	s.tables = map[string]string{"USERS_TABLE": t.Users, "LOGIN_THROTTLE_TABLE": t.LoginThrottle,
 		"SESSIONS_TABLE": t.Sessions, "REVOCATIONS_TABLE": t.Revocations, "REVOCATION_FEED_TABLE": t.RevocationFeed}
 	return s, nil
 }
 
-// env is the functions' environment on this stack.
-func (s *benchStack) env() []string {
-	env := []string{"ISSUER=" + benchIssuer, "AUDIENCE=" + benchAudience, "SIGNING_KEY_ID=" + s.keyARN,
-		"ALLOWED_ORIGINS=https://app.bench.example"}
-	for k, v := range s.tables {
+// env is the environment template.yaml gives the function of
+// functions/<folder>, as a deploy resolves it (scripts/dev's
+// localapi.FunctionEnv): its references to this stack's key, keyed-hash key
+// and tables, the bench issuer and audience, the local endpoints. A
+// setting a function needs is never missing from a hand-kept list.
+func (s *benchStack) env(folder string) []string {
+	var fn *localapi.Function
+	for _, f := range s.tpl.Functions {
+		if f.Folder == folder {
+			fn = f
+		}
+	}
+	if fn == nil {
+		panic("benchmark: functions/" + folder + " is not in template.yaml")
+	}
+	params := localapi.LocalParams(s.tpl, benchIssuer, map[string]string{
+		"Audience": benchAudience, "AllowedOrigins": "https://app.bench.example"})
+	resources := localapi.LocalResources(s.tpl, s.keyARN, s.macARN)
+	for id, name := range s.names {
+		resources[id] = name
+	}
+	vars, err := localapi.FunctionEnv(s.tpl, fn, params, resources,
+		localapi.EndpointVariables(os.Getenv("AWS_ENDPOINT_URL_KMS"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
+	if err != nil {
+		panic("benchmark: the environment of " + folder + ": " + err.Error())
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
+	sort.Strings(env)
 	return env
 }
 

@@ -2,7 +2,13 @@ package main
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/authkit/lambda-auth/scripts/localapi"
+	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/shared/config"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -69,6 +75,47 @@ func TestNiceCeil(t *testing.T) {
 	for in, want := range map[float64]float64{0.7: 1, 1.3: 2, 3: 5, 7: 10, 12: 20, 0: 1} {
 		if got := niceCeil(in); got != want {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestStackEnvIsTheTemplates: the functions the benchmark runs get the
+// environment template.yaml gives them, resolved to the run's keys and
+// tables (a hand-kept list once lacked MAC_KEY_ID, and login's cold start
+// failed), and every function's configuration loads from it.
+func TestStackEnvIsTheTemplates(t *testing.T) {
+	root, err := localaws.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := localapi.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &benchStack{tpl: tpl, keyARN: "arn:aws:kms:us-east-1:000000000000:key/sign", macARN: "arn:aws:kms:us-east-1:000000000000:key/mac",
+		names: map[string]string{}}
+	for id := range tpl.Tables {
+		s.names[id] = id + "-bench-test"
+	}
+	for _, f := range tpl.Functions {
+		vars := map[string]string{}
+		for _, kv := range s.env(f.Folder) {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		if _, err := config.Load(func(k string) string { return vars[k] }); err != nil {
+			t.Errorf("%s: %v", f.Folder, err)
+		}
+		for k, v := range vars {
+			if strings.HasSuffix(k, "_TABLE") && !strings.HasSuffix(v, "-bench-test") {
+				t.Errorf("%s: %s=%s, not this run's table", f.Folder, k, v)
+			}
+		}
+	}
+	login := s.env("login")
+	for _, want := range []string{"MAC_KEY_ID=" + s.macARN, "SIGNING_KEY_ID=" + s.keyARN, "ISSUER=" + benchIssuer, "AUDIENCE=" + benchAudience} {
+		if !slices.Contains(login, want) {
+			t.Errorf("login's environment lacks %s: %q", want, login)
 		}
 	}
 }

@@ -106,7 +106,7 @@ func runColdStarts(ctx context.Context, o *options, r *report) error {
 			if name == "authorizer" {
 				event = ev
 			}
-			ready, first, err := coldStart(ctx, filepath.Join(bin, name), stack.env(), event)
+			ready, first, err := coldStart(ctx, filepath.Join(bin, name), stack.env(name), event)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}

@@ -80,12 +80,12 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 	if _, err := buildFunctions(ctx, o, bin, goarchHost()); err != nil {
 		return err
 	}
-	authz, err := startRIE(ctx, filepath.Join(bin, "authorizer"), stack.env())
+	authz, err := startRIE(ctx, filepath.Join(bin, "authorizer"), stack.env("authorizer"))
 	if err != nil {
 		return err
 	}
 	defer authz.stop()
-	jwks, err := startRIE(ctx, filepath.Join(bin, "jwks"), stack.env())
+	jwks, err := startRIE(ctx, filepath.Join(bin, "jwks"), stack.env("jwks"))
 	if err != nil {
 		return err
 	}

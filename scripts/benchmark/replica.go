@@ -82,7 +82,7 @@ func runReplicaLoad(ctx context.Context, o *options, r *report) error {
 	}
 	ev := bytes.ReplaceAll(raw, []byte("REPLACE_WITH_ACCESS_TOKEN"), []byte(tok))
 	vars := map[string]string{}
-	for _, kv := range stack.env() {
+	for _, kv := range stack.env("authorizer") {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
