@@ -393,7 +393,7 @@ func (r *report) writeReplica(w *mdWriter) {
 				strconv.Itoa(l.initCalls), strconv.Itoa(l.calls), f2(float64(l.calls)/l.duration.Seconds()), f3(float64(l.calls)/float64(l.requests)))
 		}
 		w.p("")
-		w.p("The replica's cold load reads every 5-minute bucket of the last access token lifetime (4 Queries for 15 minutes, in parallel); after that one Query per second (two across a bucket boundary), whatever the request rate.")
+		w.p("The replica's cold load reads every second 5-minute bucket of the last access token lifetime (each feed item is written to the bucket of its write time and the next one: 2 or 3 Queries for 15 minutes, in parallel); after that one Query per second, across bucket boundaries too, whatever the request rate.")
 		w.p("")
 		w.code(rr.loadCmd)
 	}

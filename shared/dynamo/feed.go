@@ -20,16 +20,21 @@ import (
 // bucket. Hash key "bucket" (N: the start of a FeedBucket-long span of
 // write times, epoch seconds), range key "sk" (S: "<write time, 13-digit
 // epoch ms>#<kind>#<value>#<16 random hex digits>"), so a bucket's items
-// sort by write time and no item is ever overwritten.
+// sort by write time and no item is ever overwritten. Every item is
+// written twice, to the bucket of its write time and to the next one, so a
+// bucket holds the write times of two buckets' spans and any span up to a
+// bucket long is one Query: a replica's sync never pays a second Query at a
+// boundary, and a cold start reads every second bucket.
 // Attributes: kind, value, revoked_at (ms), all_until (s), entry_expires_at
 // (s: the entry's own expiry), reason, and expires_at (s, the TTL: a day
 // after the write, past the longest access token lifetime). Items are the
 // entry as it stands after the write (merged), so readers merge them in any
 // order. No Scan, no transactions, no Streams.
 
-// FeedBucket is how long a span of write times one feed partition holds. A
-// replica's periodic sync reads one bucket (two across a boundary); a cold
-// start reads every bucket of the last access token lifetime, in parallel.
+// FeedBucket is how long a span of write times one feed partition is
+// keyed by (it holds two: its own and the one before). A replica's periodic
+// sync reads one bucket; a cold start reads every second bucket of the
+// last access token lifetime, in parallel.
 const FeedBucket = 5 * time.Minute
 
 // FeedLateness bounds how long after its write time a feed item may become
@@ -43,9 +48,10 @@ const FeedLateness = 2 * time.Second
 // token lifetime and leeway, with an hour to spare.
 const feedLife = auth.MaxAccessTokenTTL + auth.MaxClockLeeway + time.Hour
 
+const bucketSeconds = int64(FeedBucket / time.Second)
+
 func bucketOf(t time.Time) int64 {
-	b := int64(FeedBucket / time.Second)
-	return floorDiv(t.Unix(), b) * b
+	return floorDiv(t.Unix(), bucketSeconds) * bucketSeconds
 }
 
 func feedSortKey(at time.Time) string { return fmt.Sprintf("%013d", at.UnixMilli()) }
@@ -64,15 +70,18 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
 		if e, ok := it["expires_at"]; ok {
 			it["entry_expires_at"] = e
 		}
-		it["bucket"] = num(bucketOf(at))
 		// A random suffix: two writes of one key in the same millisecond
 		// are two items, and an item cannot be overwritten by guessing its key.
 		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
 		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
 		it["expires_at"] = seconds(at.Add(feedLife))
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
-			ConditionExpression: new("attribute_not_exists(sk)")}); err != nil {
-			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+		// Its bucket and the next: a reader of either finds it.
+		for _, b := range []int64{bucketOf(at), bucketOf(at) + bucketSeconds} {
+			it["bucket"] = num(b)
+			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
+				ConditionExpression: new("attribute_not_exists(sk)")}); err != nil {
+				return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+			}
 		}
 		if s.now().Sub(at) <= FeedLateness {
 			return nil
@@ -102,12 +111,18 @@ func feedEntry(it item) (auth.Revocation, bool) {
 const feedParallel = 8
 
 // RevocationsSince returns every feed entry written at or after from (by
-// the writers' clocks), up to to: one strongly consistent Query per bucket
-// the span touches, in parallel, each paginated.
+// the writers' clocks), up to to: bucket b holds the write times
+// [b-FeedBucket, b+FeedBucket), so the bucket of to and every second one
+// before it, as far back as from, cover the span: one strongly consistent
+// Query for a span up to FeedBucket long (a sync), about one per two
+// buckets for a longer one (a cold start), in parallel, each paginated.
 func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
 	var buckets []int64
-	for b := bucketOf(from); b <= bucketOf(to); b += int64(FeedBucket / time.Second) {
+	for b := bucketOf(to); ; b -= 2 * bucketSeconds {
 		buckets = append(buckets, b)
+		if !from.Before(time.Unix(b-bucketSeconds, 0)) {
+			break
+		}
 	}
 	var (
 		mu    sync.Mutex

@@ -290,11 +290,86 @@ func TestSlowFeedWriteIsWrittenAgain(t *testing.T) {
 	if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeSession, "s1", stamp, "logout")); err != nil {
 		t.Fatal(err)
 	}
-	if api.puts != 2 {
-		t.Fatalf("%d feed writes, want 2 (the slow one written again)", api.puts)
+	if api.puts != 4 {
+		t.Fatalf("%d feed writes, want 4 (the slow item written again, each in two buckets)", api.puts)
 	}
 	got, err := st.RevocationsSince(ctx, stamp.Add(dynamo.FeedLateness+time.Millisecond), c.Now())
 	if err != nil || len(got) != 1 || got[0].Value != "s1" {
 		t.Fatalf("a reader from past the first stamp: %+v %v, want the rewritten item", got, err)
+	}
+}
+
+// countQueries counts the Queries of the feed table.
+type countQueries struct {
+	dynamo.API
+	table   string
+	queries int
+}
+
+func (c *countQueries) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if *in.TableName == c.table {
+		c.queries++
+	}
+	return c.API.Query(ctx, in, opts...)
+}
+
+// TestFeedQueriesPerSpan: every item is in two consecutive buckets, so a
+// sync's span (up to a bucket long) is one Query even across a boundary,
+// and a cold start's span of a token lifetime reads every second bucket;
+// each still returns every item written in its span.
+func TestFeedQueriesPerSpan(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	boundary := time.Now().Truncate(dynamo.FeedBucket)
+	c := &clock{t: boundary.Add(-20 * time.Minute)}
+	api := &countQueries{API: env.DB, table: env.Tables.RevocationFeed}
+	st := dynamo.New(api, env.Tables, dynamo.WithClock(c.Now))
+	// One token revocation every 30 s for 21 minutes, up to a second after
+	// the boundary.
+	var written []string
+	for at := c.Now(); !at.After(boundary.Add(time.Second)); at = at.Add(30 * time.Second) {
+		c.Set(at)
+		id := "j" + strconv.FormatInt(at.Unix(), 10)
+		if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeToken, id, at, "test")); err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, id)
+	}
+	c.Set(boundary.Add(time.Second))
+	for _, tt := range []struct {
+		name     string
+		from     time.Time
+		queries  int
+		newItems int // the items written at or after from
+	}{
+		{"a sync across the boundary", boundary.Add(-6 * time.Second), 1, 1},
+		{"a sync of a minute before the boundary", boundary.Add(-61 * time.Second), 1, 3},
+		{"a span of one bucket", boundary.Add(-dynamo.FeedBucket), 1, 11},
+		{"15 minutes", boundary.Add(-15 * time.Minute), 2, 31},
+		{"a cold start: 15 minutes and 19 s", boundary.Add(-15*time.Minute - 19*time.Second), 3, 31},
+		{"20 minutes", boundary.Add(-20 * time.Minute), 3, 41},
+	} {
+		api.queries = 0
+		got, err := st.RevocationsSince(ctx, tt.from, c.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range got {
+			seen[r.Value] = true
+		}
+		want := 0
+		for _, id := range written {
+			unix, _ := strconv.ParseInt(id[1:], 10, 64)
+			if !time.Unix(unix, 0).Before(tt.from) {
+				want++
+				if !seen[id] {
+					t.Errorf("%s: %s (written at %v) missing", tt.name, id, time.Unix(unix, 0))
+				}
+			}
+		}
+		if want != tt.newItems || api.queries != tt.queries {
+			t.Errorf("%s: %d Queries for %d items, want %d Queries for %d", tt.name, api.queries, want, tt.queries, tt.newItems)
+		}
 	}
 }
