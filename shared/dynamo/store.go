@@ -73,17 +73,24 @@ func New(db API, tables Tables, opts ...Option) *Store {
 // consistent reads. DynamoDB may return some keys as unprocessed under
 // throttling; those are asked again (jittered backoff) until ctx ends.
 func (s *Store) batchGet(ctx context.Context, req map[string]types.KeysAndAttributes) (map[string][]map[string]types.AttributeValue, error) {
+	got := make(map[string][]map[string]types.AttributeValue, len(req))
 	for table, ka := range req {
 		ka.ConsistentRead = new(true)
 		req[table] = ka
+		got[table] = nil
 	}
-	got := make(map[string][]map[string]types.AttributeValue, len(req))
 	for attempt := 0; ; attempt++ {
 		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
 			return nil, fmt.Errorf("batch get: %w", err)
 		}
 		for table, items := range out.Responses {
+			// Callers read the answer by the tables they asked: one keyed
+			// otherwise (a table ARN for a name) would read as "no item",
+			// a session or token without revocation entries. An error.
+			if _, asked := got[table]; !asked {
+				return nil, fmt.Errorf("batch get: an answer for table %q, which was not asked", table)
+			}
 			got[table] = append(got[table], items...)
 		}
 		if len(out.UnprocessedKeys) == 0 {
