@@ -17,9 +17,11 @@
 // Overlap for writers' clock skew and late visibility.
 //
 // When a sync fails, decisions use the last good view for up to
-// MaxStaleness, then every lookup fails (the authorizer denies): while
+// MaxStaleness, then every lookup fails (the authorizer denies). While
 // DynamoDB is unreachable nobody can write a revocation either, so the
-// last view is complete unless the outage is partial.
+// last view lacks only what was written between its last sync and the
+// outage (under SyncInterval for a process in use; the idle time for one
+// that idled) and, in a partial outage, what writers still wrote.
 package replica
 
 import (
