@@ -56,8 +56,9 @@ type Options struct {
 	// leeway in the past, and iat, by the signer's clock, a leeway in the
 	// future).
 	Window time.Duration
-	// LoadTimeout bounds the cold load (Load); 10 s by default: it reads
-	// every bucket of the Window, once per container, at init.
+	// LoadTimeout bounds the cold load (Load); 4 s by default: it runs at
+	// init, which Lambda stops at 10 s, and a failed load is not fatal
+	// (lookups try again, and deny until a sync succeeds).
 	LoadTimeout time.Duration
 	// Overlap is how far each sync reads back before the previous one
 	// began: at least the feed's lateness bound (dynamo.FeedLateness) plus
@@ -77,6 +78,10 @@ type Options struct {
 // (or there has never been one) and the store does not answer.
 var ErrStale = errors.New("revocation replica: no view fresh enough")
 
+// errRecentFailure: a sync failed less than SyncInterval ago; the next
+// one is not due yet.
+var errRecentFailure = errors.New("revocation replica: the last sync failed moments ago")
+
 // Replica is the in-memory view. It is safe for concurrent use.
 type Replica struct {
 	feed Feed
@@ -85,7 +90,7 @@ type Replica struct {
 	mu       sync.RWMutex
 	byKind   map[auth.RevocationKind]map[string]auth.Revocation
 	synced   time.Time // when the last successful sync began: the view is complete up to it
-	failedAt time.Time // when the last failed sync began (zero after a success)
+	failedAt time.Time // when the last failed sync ended (zero after a success)
 
 	syncing sync.Mutex // one sync at a time
 }
@@ -105,7 +110,7 @@ func New(feed Feed, opt Options) *Replica {
 		opt.SyncTimeout = 800 * time.Millisecond
 	}
 	if opt.LoadTimeout <= 0 {
-		opt.LoadTimeout = 10 * time.Second
+		opt.LoadTimeout = 4 * time.Second
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -150,6 +155,9 @@ func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth
 			r.mu.RLock()
 			synced = r.synced
 			r.mu.RUnlock()
+			// The sync may have waited for another one: the bound is
+			// measured at the moment of the decision.
+			now = r.opt.Now()
 		}
 		if synced.IsZero() || now.Sub(synced) > r.opt.MaxStaleness {
 			return nil, fmt.Errorf("%w: last synced: %s, bound %s", ErrStale, ageString(now, synced), r.opt.MaxStaleness)
@@ -195,10 +203,18 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	defer r.syncing.Unlock()
 	start := r.opt.Now()
 	r.mu.RLock()
-	synced := r.synced
+	synced, failedAt := r.synced, r.failedAt
 	r.mu.RUnlock()
-	if !cold && !synced.IsZero() && start.Sub(synced) <= r.opt.SyncInterval && !r.opt.SyncEveryLookup {
-		return nil // another request synced while this one waited
+	if !cold && !r.opt.SyncEveryLookup {
+		// Requests that waited for another's sync share its outcome: one
+		// sync per interval, whether it worked or failed, however many
+		// requests queued behind it.
+		if !synced.IsZero() && start.Sub(synced) <= r.opt.SyncInterval {
+			return nil
+		}
+		if !failedAt.IsZero() && start.Sub(failedAt) < r.opt.SyncInterval {
+			return errRecentFailure
+		}
 	}
 	from := synced.Add(-r.opt.Overlap)
 	if synced.IsZero() || cold || start.Sub(synced) > r.opt.Window {
@@ -213,7 +229,7 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	got, err := r.feed.RevocationsSince(sctx, from, start)
 	if err != nil {
 		r.mu.Lock()
-		r.failedAt = start
+		r.failedAt = r.opt.Now() // when it ended: the next is due an interval later
 		r.mu.Unlock()
 		return err
 	}
@@ -258,8 +274,14 @@ func (r *Replica) matters(e auth.Revocation, now time.Time) bool {
 	if e.Kind == auth.RevokeUser && e.RevokedAt.IsZero() {
 		return true // every session, until it expires
 	}
-	return now.Before(last.Add(r.opt.Window + r.opt.Overlap))
+	return now.Before(last.Add(r.opt.Window + r.opt.Overlap + writeBound))
 }
+
+// writeBound bounds how long after its RevokedAt (the revoking request's
+// clock when it started) an entry lands: a refresh racing the revocation
+// can mint a token until then, so the entry is kept that much longer. A
+// revoking function runs at most 10 s (its timeout); 30 s leaves room.
+const writeBound = 30 * time.Second
 
 // Window is how far back the replica keeps revocations (Options.Window):
 // a verifier using it must refuse tokens living longer than that less

@@ -231,7 +231,14 @@ func TestMergeAndPrune(t *testing.T) {
 	if r.Len() != 3 {
 		t.Fatalf("%d entries, want 3", r.Len())
 	}
-	c.Advance(window + 5*time.Second + 31*time.Second)
+	c.Advance(window + 5*time.Second + 29*time.Second) // within the write bound (30 s)
+	if _, err := r.Revocations(context.Background(), "j", "s", "u"); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked(t, r, "j1", "s", "u", c.Now(), c.Now()) {
+		t.Fatal("a token entry left the view before a token minted while it was being written could expire")
+	}
+	c.Advance(32 * time.Second) // past the later user cutoff (30 s after t0) too
 	if _, err := r.Revocations(context.Background(), "j", "s", "u"); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +254,7 @@ func TestConcurrentLookups(t *testing.T) {
 	if err := r.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.Advance(2 * time.Second)
+	c.Advance(32 * time.Second) // past the later user cutoff (30 s after t0) too
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
