@@ -24,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +86,9 @@ type keySet struct {
 func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" || cfg.JWKSURL == "" {
 		return nil, errors.New("guard: Issuer, Audience and JWKSURL are required")
+	}
+	if u, err := url.Parse(cfg.JWKSURL); err != nil || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return nil, fmt.Errorf("guard: JWKSURL %q: an https URL (http only on localhost): whoever can change the keys in transit can mint tokens", cfg.JWKSURL)
 	}
 	if cfg.Revocations == nil {
 		return nil, errors.New("guard: Revocations is required (FeedReplica): without it a revoked token is accepted until it expires")
@@ -184,9 +189,21 @@ func (f verifierFunc) Verify(raw string) (*token.Claims, error) { return f(raw) 
 // Verify checks an access token (the compact JWS, without "Bearer "):
 // signature and claims, then revocation. Errors wrap auth.ErrInvalidToken,
 // auth.ErrRevoked or auth.ErrUnavailable (revocations could not be
-// checked: refuse, and let the client retry).
+// checked: refuse, and let the client retry), and come without claims.
 func (g *Guard) Verify(ctx context.Context, raw string) (*token.Claims, error) {
-	return g.svc.Authorize(ctx, raw)
+	c, err := g.svc.Authorize(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 type claimsKey struct{}

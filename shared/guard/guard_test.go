@@ -159,6 +159,9 @@ func TestMiddleware(t *testing.T) {
 			if rec.Code != tc.status || !strings.Contains(rec.Header().Get("WWW-Authenticate"), tc.challenge) {
 				t.Fatalf("%d %q %s, want %d with a challenge holding %q", rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body, tc.status, tc.challenge)
 			}
+			if c, err := g.Verify(context.Background(), strings.TrimPrefix(strings.Join(tc.headers, ""), "Bearer ")); tc.status != 200 && c != nil {
+				t.Errorf("Verify refused (%v) and still returned claims: a caller testing c != nil would let it in", err)
+			}
 			if tc.status == 200 {
 				if rec.Body.String() != "user-1" {
 					t.Errorf("handler saw %q", rec.Body)
@@ -301,6 +304,13 @@ func TestJWKSKeysChecked(t *testing.T) {
 	}
 	if _, err := guard.New(context.Background(), guard.Config{Issuer: "i", Audience: "a", JWKSURL: fail.URL, MaxLifetime: time.Minute}); err == nil || !strings.Contains(err.Error(), "Revocations") {
 		t.Errorf("New without revocations: %v", err)
+	}
+	// Keys over plain http could be replaced in transit: https only, but
+	// on the machine itself.
+	for _, u := range []string{"http://auth.example.com/.well-known/jwks.json", "ftp://auth.example.com/jwks", "//auth.example.com/jwks", "http://10.0.0.1/jwks"} {
+		if _, err := guard.New(context.Background(), guard.Config{Issuer: "i", Audience: "a", JWKSURL: u, Revocations: &lookup{}, MaxLifetime: time.Minute}); err == nil || !strings.Contains(err.Error(), "https") {
+			t.Errorf("JWKSURL %s: %v, want refused for its scheme", u, err)
+		}
 	}
 	// One key the verifier cannot use (an RSA key under 2048 bits) is left
 	// out; the others serve.
