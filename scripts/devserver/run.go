@@ -422,8 +422,11 @@ func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *l
 	var routes []string
 	for _, r := range tpl.Routes {
 		guard := "public"
-		if r.Authorizer != "" {
+		switch {
+		case r.Authorizer != "":
 			guard = "behind " + r.Authorizer
+		case r.IAM:
+			guard = "AWS_IAM: signed with SigV4"
 		}
 		routes = append(routes, fmt.Sprintf("  %-28s -> %-18s (%s)", r.Key(), r.Function, guard))
 	}

@@ -3,6 +3,8 @@ package localapi
 import (
 	"strings"
 	"testing"
+
+	"github.com/authkit/lambda-auth/shared/config"
 )
 
 // TestParameterChecks: each constraint CloudFormation applies refuses what
@@ -105,5 +107,31 @@ func TestProjectParameters(t *testing.T) {
 	}
 	if err := tpl.Parameters["Audience"].Check(""); err == nil {
 		t.Error("an empty Audience accepted (MinLength 1)")
+	}
+}
+
+// TestEveryFunctionStartsWithShortTokens: with the template's defaults and
+// an AccessTokenTTL the AccessTokenTTL parameter allows, down to 30 s
+// (and its examples: 1m, 2m), every function's configuration loads from
+// the environment the template gives it. A default of 5m for
+// RevocationMaxStaleness once made the authorizer refuse to start with any
+// AccessTokenTTL under 5 minutes (its limit is the token lifetime).
+func TestEveryFunctionStartsWithShortTokens(t *testing.T) {
+	tpl, err := Load(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resources := LocalResources(tpl, KeyAlias, MACKeyAlias)
+	for _, ttl := range []string{"30s", "1m", "2m", "15m"} {
+		params := LocalParams(tpl, "http://127.0.0.1:3000", map[string]string{"AccessTokenTTL": ttl})
+		for _, f := range tpl.Functions {
+			vars, err := FunctionEnv(tpl, f, params, resources, EndpointVariables("http://127.0.0.1:4599", "http://127.0.0.1:4567"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := config.Load(func(k string) string { return vars[k] }); err != nil {
+				t.Errorf("AccessTokenTTL=%s: %s does not start: %v", ttl, f.ID, err)
+			}
+		}
 	}
 }

@@ -1,7 +1,6 @@
 // The demo page of scripts/dev: every call of the browser client, on the
 // API's own origin. ?refresh_before=SECONDS refreshes that long before the
-// access token expires (e.g. 28 with --param AccessTokenTTL=30s and
-// --param RevocationMaxStaleness=30s, to watch
+// access token expires (e.g. 28 with --param AccessTokenTTL=30s, to watch
 // rotations every few seconds).
 import { createAuthClient, AuthError } from './auth-client.js';
 
