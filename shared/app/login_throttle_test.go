@@ -29,8 +29,7 @@ func TestLoginThrottle(t *testing.T) {
 				t.Fatalf("%s failure %d: %d %s", name, i, resp.StatusCode, resp.Body)
 			}
 		}
-		cold := newService(t, env) // a new container
-		cold.clock = s.clock
+		cold := newService(t, env) // a new container (its own clock, at the time it starts)
 		resp := call(t, cold.login, loginEvent(t, name, "the right password"))
 		if resp.StatusCode != 429 || errorCode(t, resp) != "too_many_attempts" {
 			t.Fatalf("%s after 3 failures: %d %s, want 429", name, resp.StatusCode, resp.Body)

@@ -346,6 +346,8 @@ func TestTokenIntrospectionEndpoint(t *testing.T) {
 	noIAM.RequestContext.Authorizer = nil
 	lambdaOnly := formEvent(t, "token-introspection", url.Values{"token": {access3}})
 	lambdaOnly.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"sub": user.ID}}
+	noARN := formEvent(t, "token-introspection", url.Values{"token": {access3}})
+	noARN.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{AccessKey: "AKIA"}}
 	for name, c := range map[string]struct {
 		req    apigw.Request
 		status int
@@ -353,6 +355,7 @@ func TestTokenIntrospectionEndpoint(t *testing.T) {
 	}{
 		"no IAM caller (route without AWS_IAM)": {noIAM, 401, "invalid_client"},
 		"a Lambda authorizer's context":         {lambdaOnly, 401, "invalid_client"},
+		"an IAM context without a caller ARN":   {noARN, 401, "invalid_client"},
 		"no token":                              {formEvent(t, "token-introspection", url.Values{}), 400, "invalid_request"},
 		"JSON body":                             {withHeader(httpEvent(t, "token-introspection"), "content-type", "application/json"), 415, "unsupported_media_type"},
 	} {

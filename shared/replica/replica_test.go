@@ -123,7 +123,8 @@ func TestColdLoad(t *testing.T) {
 
 // TestNeverOlderThanTheSyncInterval: while the feed answers, an entry
 // written at t is seen by every lookup after t + SyncInterval, and each
-// sync reads from the previous one's start minus Overlap.
+// sync reads from further on than the previous one (TestLateFeedItemsAreSeen
+// checks how far back).
 func TestNeverOlderThanTheSyncInterval(t *testing.T) {
 	r, f, c := newTest(t)
 	if err := r.Load(context.Background()); err != nil {
@@ -151,6 +152,34 @@ func TestNeverOlderThanTheSyncInterval(t *testing.T) {
 		if f.queries[i].Sub(f.queries[i-1]) <= 0 {
 			t.Fatalf("read %d from %v, not after the previous from %v", i, f.queries[i], f.queries[i-1])
 		}
+	}
+}
+
+// TestLateFeedItemsAreSeen: a feed item may become visible after a sync
+// read past its stamp (a slow write, a writer's clock behind the
+// reader's), by less than Overlap: the next sync, which reads back from
+// the previous one's start minus Overlap, sees it.
+func TestLateFeedItemsAreSeen(t *testing.T) {
+	r, f, c := newTest(t)
+	if err := r.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(1100 * time.Millisecond)
+	r.Revocations(context.Background(), "x", "y", "z") // a sync at t0+1.1s
+	prev := c.Now()
+	// Stamped 3 s ago by its writer, visible only now.
+	f.mu.Lock()
+	f.items = append(f.items, fed{c.Now().Add(-3 * time.Second), auth.NewRevocation(auth.RevokeToken, "late", c.Now().Add(-3*time.Second), "x")})
+	f.mu.Unlock()
+	c.Advance(1100 * time.Millisecond)
+	if !revoked(t, r, "late", "s", "u", t0, c.Now()) {
+		t.Fatal("an item that became visible 3 s after its stamp (Overlap 5 s) is not in the view")
+	}
+	f.mu.Lock()
+	from := f.queries[len(f.queries)-1]
+	f.mu.Unlock()
+	if !from.Equal(prev.Add(-5 * time.Second)) {
+		t.Errorf("the sync read from %v, want the previous sync's start less Overlap, %v", from.Sub(t0), prev.Add(-5*time.Second).Sub(t0))
 	}
 }
 
