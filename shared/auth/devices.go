@@ -44,16 +44,13 @@ func (s *Service) Devices(ctx context.Context, userID, current string) (devices 
 // now: not marked ended, not past their absolute end, not idle for more
 // than idle (REFRESH_IDLE_TIMEOUT; 0: no limit), and covered by no
 // revocation entry (a logout-all leaves its sessions unmarked: its user
-// entry ends them). The rules of refresh's (sessionDead,
-// Revocation.Covers); a session at MaxRotations is listed until its next
-// refresh fails (the index does not hold its rotations).
+// entry ends them). Refresh's rules (deadReason, Revocation.Covers); a
+// session at MaxRotations is listed until its next refresh fails (the
+// index does not hold its rotations).
 func liveSessions(found UserSessions, userID string, now time.Time, idle time.Duration) []Session {
 	var live []Session
 	for _, sess := range found.Sessions {
-		if sess.UserID != userID || !sess.RevokedAt.IsZero() || !now.Before(sess.ExpiresAt) {
-			continue
-		}
-		if idle > 0 && now.Sub(sess.LastUsedAt) > idle {
+		if sess.UserID != userID || deadReason(&sess, now, idle) != "" {
 			continue
 		}
 		target := Target{SessionID: sess.ID, UserID: sess.UserID, SessionStart: sess.CreatedAt}

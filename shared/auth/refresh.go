@@ -225,6 +225,12 @@ func (s *Service) endSession(ctx context.Context, sid, reason string, now time.T
 
 // sessionDead says why the session record itself no longer allows refresh.
 func (s *Service) sessionDead(sess *Session, now time.Time) string {
+	return deadReason(sess, now, s.opt.RefreshIdleTimeout)
+}
+
+// deadReason is the rule of sessionDead for an idle timeout (0: none):
+// refresh and the device list share it.
+func deadReason(sess *Session, now time.Time, idle time.Duration) string {
 	switch {
 	case !sess.RevokedAt.IsZero():
 		return "session revoked: " + sess.Reason
@@ -232,7 +238,7 @@ func (s *Service) sessionDead(sess *Session, now time.Time) string {
 		return "session expired"
 	case len(sess.Retired) >= MaxRotations:
 		return "rotation limit reached"
-	case s.opt.RefreshIdleTimeout > 0 && now.Sub(sess.LastUsedAt) > s.opt.RefreshIdleTimeout:
+	case idle > 0 && now.Sub(sess.LastUsedAt) > idle:
 		return "session idle too long"
 	}
 	return ""
