@@ -142,9 +142,9 @@ type probe struct {
 }
 
 type meter struct {
-	sec          int64
-	r, w         float64 // served this second
-	askR, askW   float64 // asked this second, throttled included
+	sec        int64
+	r, w       float64 // served this second
+	askR, askW float64 // asked this second, throttled included
 }
 
 type reader struct {
