@@ -128,4 +128,7 @@ func TestSplice(t *testing.T) {
 	if got := string(Splice([]byte("# B\n"), []byte("S\n"))); got != "# B\n\nS\n" {
 		t.Errorf("Splice without markers: %q", got)
 	}
+	if got := string(Splice([]byte("# B\n\nx\n\n## Reproduce\n\nr\n"), []byte("S\n"))); got != "# B\n\nx\n\nS\n\n## Reproduce\n\nr\n" {
+		t.Errorf("Splice before Reproduce: %q", got)
+	}
 }

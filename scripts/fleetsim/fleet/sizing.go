@@ -35,6 +35,12 @@ func meanItemSize() float64 {
 // for each number of shards (1 to 32: a sync sends its Queries 8 at a
 // time, so 32 is four rounds), the cheapest of those.
 func Recommend(readers int, rate float64, sync, overlap time.Duration) dynamo.FeedLayout {
+	return recommend(readers, rate, sync, overlap, false)
+}
+
+// recommend is Recommend for strongly consistent or eventually consistent
+// Queries (half the units).
+func recommend(readers int, rate float64, sync, overlap time.Duration, eventual bool) dynamo.FeedLayout {
 	best, bestCost := dynamo.FeedLayout{Copies: 1, Shards: 1}, math.Inf(1)
 	span := (sync + overlap).Seconds()
 	size := meanItemSize()
@@ -42,7 +48,7 @@ func Recommend(readers int, rate float64, sync, overlap time.Duration) dynamo.Fe
 		if rate/float64(w)*WriteUnits(int(size)) > PartitionWriteCap*writeHeadroom {
 			continue
 		}
-		perQuery, _ := QueryUnits(int(math.Ceil(rate*span*size/float64(w))), false)
+		perQuery, _ := QueryUnits(int(math.Ceil(rate*span*size/float64(w))), eventual)
 		perSecond := float64(readers) / sync.Seconds() * perQuery // one Query per shard per reader per sync
 		k := max(1, int(math.Ceil(perSecond/(PartitionReadCap*readHeadroom))))
 		if k*w > dynamo.MaxFeedSlots {

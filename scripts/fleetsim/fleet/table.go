@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -126,6 +127,33 @@ func Section(seed uint64) []byte {
 		}
 		p("")
 	}
+	p("### Levers at the top cell")
+	p("")
+	p("10,000 readers at 1,000 revocations/s, 20 s of revocations each, the layout sized for each variant. What the feed costs there is every reader downloading every revocation, and the overlap re-reading each item six times; these are the levers on that:")
+	p("")
+	p("| variant | copies × shards | throttled reads | enforcement p50 / p99 / max | max partition read units/s | read units/s | write units/s | cost per day |")
+	p("|---|---|---|---|---|---|---|---|")
+	levers := []struct {
+		name string
+		cfg  Config
+	}{
+		{"strongly consistent, 5 s overlap (the chosen settings)", Config{}},
+		{"eventually consistent reads, items visible up to 1 s late (no documented bound)", Config{Eventual: true, EventualLag: time.Second}},
+		{"overlap 2 s (the feed's lateness bound alone: about what a sync reading from its newest stamp less that bound reads)", Config{Overlap: 2 * time.Second}},
+	}
+	var lcfgs []Config
+	for _, l := range levers {
+		c := l.cfg
+		c.Readers, c.Rate, c.Duration, c.Seed = 10000, 1000, 20*time.Second, seed
+		c.Layout = recommend(c.Readers, c.Rate, time.Second, cmp.Or(c.Overlap, 5*time.Second), c.Eventual)
+		lcfgs = append(lcfgs, c)
+	}
+	for i, r := range RunAll(lcfgs) {
+		p("| %s | %d × %d | %s | %s | %s | %s | %s | %s |", levers[i].name, r.Layout.Copies, r.Layout.Shards,
+			share(r.ThrottledReads, r.ReadCalls), enforcement(r), thousands(int(r.MaxPartitionRU+0.5)),
+			thousands(int(r.RRUPerSecond+0.5)), thousands(int(r.WRUPerSecond+0.5)), dollars(r.CostPerDay()))
+	}
+	p("")
 	p("### Settings by fleet size")
 	p("")
 	p("`FeedCopies` × `FeedShards` (template parameters) that keep every partition under half its ceilings at a peak revocation rate, for busy containers syncing every second (`go run ./scripts/fleetsim -recommend READERS,RATE` for other sizes):")
@@ -193,11 +221,18 @@ func thousands(n int) string {
 }
 
 // Splice replaces the generated section in doc (between the markers, the
-// markers included) with section, or appends it when doc has none.
+// markers included) with section; when doc has none, it goes before the
+// "## Reproduce" heading, where scripts/bench writes it, or at the end.
 func Splice(doc, section []byte) []byte {
 	i := bytes.Index(doc, []byte(BeginMarker))
 	j := bytes.Index(doc, []byte(EndMarker))
 	if i < 0 || j < i {
+		if k := bytes.Index(doc, []byte("\n## Reproduce\n")); k >= 0 {
+			out := append([]byte{}, doc[:k+1]...)
+			out = append(out, section...)
+			out = append(out, '\n')
+			return append(out, doc[k+1:]...)
+		}
 		out := append(bytes.TrimRight(doc, "\n"), '\n', '\n')
 		return append(out, section...)
 	}
