@@ -95,7 +95,7 @@ var Values = map[string][]string{
 	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
 	DimDecision: {"allow", "deny"},
 	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown)},
-	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(Throttled), string(Timeout), string(Failed)},
+	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(KindAll), string(Throttled), string(Timeout), string(Failed)},
 	DimService:  {string(DynamoDB), string(KMS)},
 }
 
@@ -150,11 +150,13 @@ func (r Reason) Decision() string {
 type Kind string
 
 // Revocation kinds: one access token (jti#), one session (sid#), every
-// session of a user (sub#).
+// session of a user (sub#), every session of everyone (all#*, the global
+// cutoff).
 const (
 	KindToken   Kind = "token"
 	KindSession Kind = "session"
 	KindUser    Kind = "user"
+	KindAll     Kind = "all"
 )
 
 // Service is a dependency.
