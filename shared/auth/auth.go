@@ -164,9 +164,9 @@ func (k RevocationKind) HasCutoff() bool { return k == RevokeUser || k == Revoke
 // Merge combines two entries for the same key into one that covers
 // everything either covers, for at least as long: revocations only ever
 // grow. The later expiry wins (none: never), and for a user or the global
-// entry the later cutoff; an entry without cutoff (every session until it expires) merged
-// with one that has a cutoff keeps "every session" until its own expiry as
-// AllUntil. The reason is that of the entry that moved the cutoff, else the
+// entry the later cutoff; an entry without cutoff (every session until it
+// expires) merged with one that has a cutoff keeps "every session" until
+// its own expiry as AllUntil. The reason is that of the entry that moved the cutoff, else the
 // first one's (a repeated logout keeps its original reason).
 func Merge(old, r Revocation) Revocation {
 	m := old
@@ -269,9 +269,8 @@ type SessionDirectory interface {
 	// UserSessions returns the user's sessions not marked ended and not
 	// past their absolute end at now, newest first, with the revocation
 	// entries that could end them (the user's, each session's and the
-	// global one). The
-	// index is eventually consistent: a session started or ended a moment
-	// ago may be missing or still listed.
+	// global one). The index is eventually consistent: a session started
+	// or ended a moment ago may be missing or still listed.
 	UserSessions(ctx context.Context, userID string, now time.Time) (UserSessions, error)
 }
 

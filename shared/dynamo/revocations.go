@@ -15,11 +15,12 @@ import (
 )
 
 // Revocations table: hash key "pk" = "jti#<jti>" | "sid#<session id>" |
-// "sub#<user id>" | "all#*" (the global cutoff); revoked_at (epoch ms; a user entry kills every session
-// started at or before it), all_until (epoch s, user entries merged from one
-// without revoked_at: every session is dead until then), expires_at (epoch
-// s, the TTL attribute: when nothing the entry covers can be valid any
-// more), reason. The global entry has the fields of a user entry.
+// "sub#<user id>" | "all#*" (the global cutoff); revoked_at (epoch ms; a
+// user entry kills every session started at or before it), all_until
+// (epoch s, user entries merged from one without revoked_at: every session
+// is dead until then), expires_at (epoch s, the TTL attribute: when nothing
+// the entry covers can be valid any more), reason. The global entry has
+// the fields of a user entry.
 
 func revocationKey(kind auth.RevocationKind, value string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": str(string(kind) + "#" + value)}

@@ -133,9 +133,9 @@ func (r *Replica) Load(ctx context.Context) error { return r.sync(ctx, true) }
 func (r *Replica) BoundsReads() {}
 
 // Revocations returns the entries the view holds for a token's jti, sid
-// and sub, and the global one (auth.RevokeAll, under auth.AllValue). It syncs first when the view is older than SyncInterval; when
-// that fails it answers from a view no older than MaxStaleness, or fails
-// with ErrStale.
+// and sub, and the global one (auth.RevokeAll, under auth.AllValue). It
+// syncs first when the view is older than SyncInterval; when that fails it
+// answers from a view no older than MaxStaleness, or fails with ErrStale.
 func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.Revocation, error) {
 	now := r.opt.Now()
 	r.mu.RLock()
