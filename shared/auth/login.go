@@ -127,11 +127,18 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 	// The session's start is what its id carries (milliseconds,
 	// SessionStart), as the authorizer will read it.
 	start := now.Truncate(time.Millisecond)
-	if r, ok, err := s.Revocations.UserRevocation(ctx, user.ID); err != nil {
-		return Tokens{}, unavailable("login: read the user's revocation", err)
-	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
-		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked", "until", r.ExpiresAt)
-		return Tokens{}, ErrInvalidCredentials
+	// The global entry (RevokeAll) is read with it: after a cutoff in the
+	// past, a session starting now is after it and lives.
+	entries, err := s.Revocations.UserRevocations(ctx, user.ID)
+	if err != nil {
+		return Tokens{}, unavailable("login: read the user's revocations", err)
+	}
+	for _, r := range entries {
+		if r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
+			s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked",
+				"entry", string(r.Kind), "until", r.ExpiresAt)
+			return Tokens{}, ErrInvalidCredentials
+		}
 	}
 	if previous != "" {
 		if err := s.endPresented(ctx, previous, "replaced by a new login", now); err != nil {
