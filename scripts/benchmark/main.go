@@ -86,6 +86,7 @@ func run(ctx context.Context, o *options) error {
 		{"revocation latency and outage", runRevocationLatency},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
+		{"fleet simulation", runFleet},
 	}
 	for _, s := range steps {
 		t0 := time.Now()

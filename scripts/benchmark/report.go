@@ -21,6 +21,7 @@ type report struct {
 	zips     zipResult
 	peers    peerResult
 	replica  replicaResult
+	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 }
 
 const (
@@ -101,6 +102,8 @@ func (r *report) markdown() []byte {
 	r.writeZips(&w)
 	r.writeCost(&w)
 	r.writeOtherDesign(&w)
+	w.Write(r.fleet)
+	w.p("")
 	w.p("## Reproduce")
 	w.p("")
 	w.p("Everything above, after the setup in README.md:")

@@ -150,7 +150,7 @@ func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable,
-	}, dynamo.WithClock(w.set.now))
+	}, dynamo.WithClock(w.set.now), dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards}))
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or

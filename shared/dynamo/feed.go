@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,8 +18,9 @@ import (
 
 // Revocation feed table: every revocation the service writes, once more,
 // readable as "everything since W" with one strongly consistent Query per
-// bucket. Hash key "bucket" (N: the start of a FeedBucket-long span of
-// write times, epoch seconds), range key "sk" (S: "<write time, 13-digit
+// bucket (per shard of the reader's copy: FeedLayout). Hash key "bucket"
+// (N: the start of a FeedBucket-long span of write times, epoch seconds,
+// or for a layout's slot s > 0, start*10000 + s: FeedKey), range key "sk" (S: "<write time, 13-digit
 // epoch ms>#<kind>#<value>#<16 random hex digits>"), so a bucket's items
 // sort by write time and no item is ever overwritten. Every item is
 // written twice, to the bucket of its write time and to the next one, so a
@@ -75,19 +77,58 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
 		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
 		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
 		it["expires_at"] = seconds(at.Add(feedLife))
-		// Its bucket and the next: a reader of either finds it.
-		for _, b := range []int64{bucketOf(at), bucketOf(at) + bucketSeconds} {
-			it["bucket"] = num(b)
-			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
-				ConditionExpression: new("attribute_not_exists(sk)")}); err != nil {
-				return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
-			}
+		// Its bucket and the next, in every copy of the layout: a reader
+		// of either bucket, whichever copy it reads, finds it.
+		if err := s.putFeedKeys(ctx, it, s.feed.WriteKeys(at, item(it).str("sk"))); err != nil {
+			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
 		}
 		if s.now().Sub(at) <= FeedLateness {
 			return nil
 		}
 	}
 	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
+}
+
+// putFeedKeys writes it under every partition key of keys (its "bucket"),
+// up to feedParallel at a time: with copies, one revocation is many items.
+func (s *Store) putFeedKeys(ctx context.Context, it item, keys []int64) error {
+	put := func(key int64) error {
+		one := make(item, len(it)+1)
+		for k, v := range it {
+			one[k] = v
+		}
+		one["bucket"] = num(key)
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: one,
+			ConditionExpression: new("attribute_not_exists(sk)")})
+		return err
+	}
+	if len(keys) <= 2 {
+		for _, k := range keys {
+			if err := put(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		slots = make(chan struct{}, feedParallel)
+	)
+	for _, k := range keys {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if err := put(k); err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 func randomSuffix() string {
@@ -114,16 +155,11 @@ const feedParallel = 8
 // the writers' clocks), up to to: bucket b holds the write times
 // [b-FeedBucket, b+FeedBucket), so the bucket of to and every second one
 // before it, as far back as from, cover the span: one strongly consistent
-// Query for a span up to FeedBucket long (a sync), about one per two
-// buckets for a longer one (a cold start), in parallel, each paginated.
+// Query per shard of this process's copy (FeedLayout.ReadKeys) for a span
+// up to FeedBucket long (a sync), about one per two buckets for a longer
+// one (a cold start), in parallel, each paginated.
 func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
-	var buckets []int64
-	for b := bucketOf(to); ; b -= 2 * bucketSeconds {
-		buckets = append(buckets, b)
-		if !from.Before(time.Unix(b-bucketSeconds, 0)) {
-			break
-		}
-	}
+	buckets := s.feed.ReadKeys(from, to, s.copy)
 	var (
 		mu    sync.Mutex
 		out   []auth.Revocation
