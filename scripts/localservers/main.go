@@ -1,5 +1,5 @@
 // Command localservers starts the local stand-ins for AWS (local-kms and
-// dynalite, scripts/localaws) on free loopback ports, runs a command
+// AWS's DynamoDB Local, scripts/localaws) on free ports, runs a command
 // against them, and stops them however it ends. scripts/local-servers,
 // scripts/test and scripts/bench run it; scripts/install-tools installs it
 // as .local/bin/localservers.
