@@ -9,10 +9,13 @@ import (
 	"sync"
 	"time"
 
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // Revocation feed table: every revocation the service writes, once more,
@@ -110,13 +113,15 @@ func feedEntry(it item) (auth.Revocation, bool) {
 // feedParallel bounds the Queries of one RevocationsSince in flight.
 const feedParallel = 8
 
-// RevocationsSince returns every feed entry written at or after from (by
-// the writers' clocks), up to to: bucket b holds the write times
+// RevocationsSince returns every feed entry stamped at or after from (by
+// the writers' clocks), up to to at least: bucket b holds the stamps
 // [b-FeedBucket, b+FeedBucket), so the bucket of to and every second one
 // before it, as far back as from, cover the span: one strongly consistent
 // Query for a span up to FeedBucket long (a sync), about one per two
 // buckets for a longer one (a cold start), in parallel, each paginated.
-func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
+// The batch carries the newest stamp read and DynamoDB's clock (the Date
+// of its answers, as the SDK's clock skew correction reads it).
+func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) (replica.Batch, error) {
 	var buckets []int64
 	for b := bucketOf(to); ; b -= 2 * bucketSeconds {
 		buckets = append(buckets, b)
@@ -126,7 +131,7 @@ func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]aut
 	}
 	var (
 		mu    sync.Mutex
-		out   []auth.Revocation
+		out   replica.Batch
 		first error
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, feedParallel)
@@ -141,18 +146,47 @@ func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]aut
 			if err != nil && first == nil {
 				first = err
 			}
-			out = append(out, got...)
+			out.Entries = append(out.Entries, got.Entries...)
+			out.Newest = laterOf(out.Newest, got.Newest)
+			out.StoreTime = laterOf(out.StoreTime, got.StoreTime)
 		})
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return replica.Batch{}, first
 	}
 	return out, nil
 }
 
-func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) ([]auth.Revocation, error) {
-	var out []auth.Revocation
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// serverTime is DynamoDB's clock in an answer: its Date header, rounded
+// down to the second (RFC 9110 6.6.1), which the SDK's RecordResponseTiming
+// middleware reads for its clock skew correction; zero when absent.
+func serverTime(md middleware.Metadata) time.Time {
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
+}
+
+// stampOf is the write time an item's sort key starts with.
+func stampOf(sk string) (time.Time, bool) {
+	if len(sk) < 13 {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(sk[:13], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (replica.Batch, error) {
+	var out replica.Batch
 	in := &dynamodb.QueryInput{
 		TableName:                &s.tables.RevocationFeed,
 		ConsistentRead:           new(true),
@@ -165,11 +199,17 @@ func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (
 	for {
 		page, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
+			return replica.Batch{}, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
 		}
+		out.StoreTime = laterOf(out.StoreTime, serverTime(page.ResultMetadata))
 		for _, it := range page.Items {
 			if r, ok := feedEntry(it); ok {
-				out = append(out, r)
+				out.Entries = append(out.Entries, r)
+			}
+		}
+		if n := len(page.Items); n > 0 { // sorted by sk: the last is the newest
+			if at, ok := stampOf(item(page.Items[n-1]).str("sk")); ok {
+				out.Newest = laterOf(out.Newest, at)
 			}
 		}
 		if len(page.LastEvaluatedKey) == 0 {
