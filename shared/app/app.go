@@ -40,6 +40,7 @@ type Option func(*settings)
 type settings struct {
 	awsOptions []func(*awsconfig.LoadOptions) error
 	now        func() time.Time
+	storeNow   func() time.Time
 	logger     *slog.Logger
 	replica    []func(*replica.Options)
 	metricsOut io.Writer
@@ -51,8 +52,14 @@ func WithAWSOptions(fns ...func(*awsconfig.LoadOptions) error) Option {
 	return func(s *settings) { s.awsOptions = append(s.awsOptions, fns...) }
 }
 
-// WithClock replaces time.Now.
+// WithClock replaces time.Now, and DynamoDB's clock (the Date of its
+// answers, which the revocation replica reads) unless WithStoreClock
+// says otherwise: a test's whole world runs on its clock.
 func WithClock(now func() time.Time) Option { return func(s *settings) { s.now = now } }
+
+// WithStoreClock replaces DynamoDB's clock as its answers show it (tests
+// of a function whose clock disagrees with the store's).
+func WithStoreClock(now func() time.Time) Option { return func(s *settings) { s.storeNow = now } }
 
 // WithLogger replaces slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
@@ -84,6 +91,9 @@ func load(ctx context.Context, getenv func(string) string, opts []Option, requir
 	}
 	if set.logger == nil {
 		set.logger = slog.Default()
+	}
+	if set.storeNow == nil && set.now != nil {
+		set.storeNow = set.now
 	}
 	if set.now == nil {
 		set.now = time.Now
@@ -145,11 +155,15 @@ func (w *wiring) options() auth.Options {
 }
 
 func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
+	so := []dynamo.Option{dynamo.WithClock(w.set.now)}
+	if w.set.storeNow != nil {
+		so = append(so, dynamo.WithServerClock(w.set.storeNow))
+	}
 	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable,
-	}, dynamo.WithClock(w.set.now))
+	}, so...)
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
@@ -380,11 +394,22 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	var lookup auth.RevocationLookup = st
 	var metOpts []metrics.Option
+	// The recorder is made last (it reads the replica's age); a skew seen
+	// by the cold load before is written through it once it exists.
+	var met *metrics.Recorder
+	var earlySkew []time.Duration
 	if w.cfg.RevocationMode == "replica" {
 		ro := replica.Options{
 			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
 			Window: w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
 			Now: w.set.now, Logger: w.set.logger,
+			OnClockSkew: func(d time.Duration) {
+				if met == nil {
+					earlySkew = append(earlySkew, d)
+					return
+				}
+				met.ClockSkew(d)
+			},
 		}
 		for _, fn := range w.set.replica {
 			fn(&ro)
@@ -398,7 +423,11 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 		metOpts = append(metOpts, metrics.WithReplicaAge(r.Age))
 	}
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
-	return apigw.Authorizer(svc, w.set.logger, w.metrics("authorizer", metOpts...)), nil
+	met = w.metrics("authorizer", metOpts...)
+	for _, d := range earlySkew {
+		met.ClockSkew(d)
+	}
+	return apigw.Authorizer(svc, w.set.logger, met), nil
 }
 
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end

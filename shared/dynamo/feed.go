@@ -168,7 +168,10 @@ func laterOf(a, b time.Time) time.Time {
 // serverTime is DynamoDB's clock in an answer: its Date header, rounded
 // down to the second (RFC 9110 6.6.1), which the SDK's RecordResponseTiming
 // middleware reads for its clock skew correction; zero when absent.
-func serverTime(md middleware.Metadata) time.Time {
+func (s *Store) serverClock(md middleware.Metadata) time.Time {
+	if s.serverTime != nil {
+		return s.serverTime().Truncate(time.Second)
+	}
 	t, _ := awsmiddleware.GetServerTime(md)
 	return t
 }
@@ -201,7 +204,7 @@ func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (
 		if err != nil {
 			return replica.Batch{}, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
 		}
-		out.StoreTime = laterOf(out.StoreTime, serverTime(page.ResultMetadata))
+		out.StoreTime = laterOf(out.StoreTime, s.serverClock(page.ResultMetadata))
 		for _, it := range page.Items {
 			if r, ok := feedEntry(it); ok {
 				out.Entries = append(out.Entries, r)

@@ -79,7 +79,7 @@ func (s *Store) pointer(ctx context.Context) (p snapshotPointer, ok bool, storeT
 	if err != nil {
 		return p, false, time.Time{}, fmt.Errorf("revocation snapshot pointer: %w", err)
 	}
-	storeTime = serverTime(out.ResultMetadata)
+	storeTime = s.serverClock(out.ResultMetadata)
 	if out.Item == nil {
 		return p, false, storeTime, nil
 	}

@@ -40,9 +40,10 @@ type Tables struct {
 // Store implements auth.Users, auth.Sessions, auth.Revocations and
 // auth.RevocationLookup, and the revocation feed replicas read.
 type Store struct {
-	db     API
-	tables Tables
-	now    func() time.Time
+	db         API
+	tables     Tables
+	now        func() time.Time
+	serverTime func() time.Time // nil: the Date of DynamoDB's answers
 }
 
 var (
@@ -59,6 +60,11 @@ type Option func(*Store)
 // WithClock sets the clock that stamps revocation feed items (the same
 // clock the service's instants come from).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithServerClock replaces DynamoDB's clock as its answers' Date header
+// shows it (rounded down to the second, as the header is) with now: for
+// tests whose whole world runs on a clock of their own.
+func WithServerClock(now func() time.Time) Option { return func(s *Store) { s.serverTime = now } }
 
 // New returns a Store over db.
 func New(db API, tables Tables, opts ...Option) *Store {
