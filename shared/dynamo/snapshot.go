@@ -174,8 +174,9 @@ func (s *Store) CompactSnapshot(ctx context.Context, window time.Duration) (Comp
 		cond.ConditionExpression = new("attribute_not_exists(sk)")
 	}
 	c := Compaction{Watermark: mark}
-	if had && st.SnapshotID == prev.id && st.Items == 0 && prev.window == window {
-		// Nothing new: the same parts, complete up to a later stamp.
+	if had && st.SnapshotID == prev.id && st.Changes == 0 && r.Len() == prev.entries && prev.window == window {
+		// Nothing new, nothing pruned: the same parts, complete up to a
+		// later stamp.
 		c.Moved, c.ID, c.Entries, c.Parts = true, prev.id, prev.entries, prev.parts
 	} else {
 		entries := r.Entries()

@@ -317,6 +317,7 @@ func (r *Replica) Age() time.Duration {
 type Stats struct {
 	Syncs         int    // successful syncs, the cold load included
 	Items         int    // feed items read
+	Changes       int    // feed items that changed the view (a new key, or a merge that moved something)
 	Snapshots     int    // snapshots read
 	SnapshotItems int    // entries read from snapshots
 	SnapshotID    string // the last snapshot read
@@ -438,7 +439,9 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 		r.stats.SnapshotID = snap.ID
 	}
 	for _, e := range b.Entries {
-		r.view.add(e)
+		if r.view.add(e) {
+			r.stats.Changes++
+		}
 	}
 	r.stats.Syncs++
 	r.stats.Items += len(b.Entries)

@@ -57,13 +57,15 @@ func (v *view) revocation(k auth.RevocationKind, value string, e entry) auth.Rev
 		ExpiresAt: instant(e.expiresAt), Reason: v.reasons[e.reason]}
 }
 
-// add merges e into the view (auth.Merge: the one rule).
-func (v *view) add(r auth.Revocation) {
+// add merges e into the view (auth.Merge: the one rule), and reports
+// whether that changed the view.
+func (v *view) add(r auth.Revocation) bool {
 	m, ok := v.byKind[r.Kind]
 	if !ok {
-		return
+		return false
 	}
-	if old, ok := m[r.Value]; ok {
+	old, had := m[r.Value]
+	if had {
 		r = auth.Merge(v.revocation(r.Kind, r.Value, old), r)
 	}
 	idx, ok := v.reason[r.Reason]
@@ -72,7 +74,9 @@ func (v *view) add(r auth.Revocation) {
 		v.reasons = append(v.reasons, r.Reason)
 		v.reason[r.Reason] = idx
 	}
-	m[r.Value] = entry{revokedAt: ms(r.RevokedAt), allUntil: ms(r.AllUntil), expiresAt: ms(r.ExpiresAt), reason: idx}
+	e := entry{revokedAt: ms(r.RevokedAt), allUntil: ms(r.AllUntil), expiresAt: ms(r.ExpiresAt), reason: idx}
+	m[r.Value] = e
+	return !had || e != old
 }
 
 // lookup returns the entries for a token's jti, sid and sub.
