@@ -213,6 +213,7 @@ type Replica struct {
 	synced    time.Time // (reader's clock) when the last successful sync began
 	failedAt  time.Time // when the last failed sync ended (zero after a success)
 	reported  time.Time // when a clock skew was last reported
+	pruned    time.Time // (the store's clock) when the view was last pruned
 	stats     Stats
 
 	syncing sync.Mutex // one sync at a time
@@ -399,16 +400,20 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	tooOld := !full && storeStart.Sub(w) > r.opt.Window
 	var snap *Snapshot
 	if full || tooOld || storeStart.Sub(w) > r.opt.SnapshotAfter {
+		// A snapshot that cannot be read (a role that may only Query the
+		// feed, a malformed part) costs time, not correctness: the feed
+		// is read instead.
 		s, err := r.feed.Snapshot(ctx)
 		if err != nil {
-			return fmt.Errorf("revocation snapshot: %w", err)
-		}
-		r.observe(s.StoreTime, start, r.opt.Now())
-		r.mu.RLock()
-		storeStart = r.storeNow(start)
-		r.mu.RUnlock()
-		if !s.Watermark.IsZero() && s.Window >= r.opt.Window && s.Watermark.After(w) {
-			snap = &s
+			r.opt.Logger.WarnContext(ctx, "revocation replica: snapshot unreadable, reading the feed instead", "err", err)
+		} else {
+			r.observe(s.StoreTime, start, r.opt.Now())
+			r.mu.RLock()
+			storeStart = r.storeNow(start)
+			r.mu.RUnlock()
+			if !s.Watermark.IsZero() && s.Window >= r.opt.Window && s.Watermark.After(w) {
+				snap = &s
+			}
 		}
 	}
 	from := w
@@ -467,7 +472,12 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	if from.After(r.watermark) || full || snap != nil {
 		r.watermark = from
 	}
-	r.view.prune(r.storeNow(start), r.opt.Window+r.opt.Overlap)
+	// Pruning walks the whole view: every pruneEvery is enough (an entry
+	// kept a little longer covers no token a verifier still accepts).
+	if now := r.storeNow(start); full || snap != nil || now.Sub(r.pruned) >= pruneEvery || now.Before(r.pruned) {
+		r.view.prune(now, r.opt.Window+r.opt.Overlap)
+		r.pruned = now
+	}
 	if start.After(r.synced) {
 		r.synced = start
 	}
@@ -538,6 +548,9 @@ func Matters(e auth.Revocation, now time.Time, window time.Duration) bool {
 	}
 	return now.Before(last.Add(window + writeBound))
 }
+
+// pruneEvery is how often a sync drops the entries that no longer matter.
+const pruneEvery = 10 * time.Second
 
 // writeBound bounds how long after its RevokedAt (the revoking request's
 // clock when it started) an entry lands: a refresh racing the revocation

@@ -27,6 +27,7 @@ type memFeed struct {
 	storeClock func() time.Time
 	noDate     bool
 	snap       Snapshot
+	snapFail   error // Snapshot's error alone
 	snapCalls  int
 }
 
@@ -77,6 +78,9 @@ func (f *memFeed) Snapshot(context.Context) (Snapshot, error) {
 	f.snapCalls++
 	if f.fail != nil {
 		return Snapshot{}, f.fail
+	}
+	if f.snapFail != nil {
+		return Snapshot{}, f.snapFail
 	}
 	s := f.snap
 	s.StoreTime = f.date()

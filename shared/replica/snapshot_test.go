@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -77,5 +78,24 @@ func TestIdleCatchUpFromSnapshot(t *testing.T) {
 	}
 	if !revoked(t, r, "j", "s-idle", "u", t0, c.Now()) {
 		t.Fatal("a logout written while the replica idled is unseen")
+	}
+}
+
+// TestUnreadableSnapshotReadsTheFeed: a snapshot that cannot be read (a
+// shared/guard role that may only Query the feed, a malformed part) does
+// not fail the cold load: the whole window of the feed is read instead.
+func TestUnreadableSnapshotReadsTheFeed(t *testing.T) {
+	r, f, c := newTest(t)
+	f.snapFail = errors.New("AccessDeniedException: dynamodb:GetItem")
+	f.write(auth.NewRevocation(auth.RevokeToken, "j1", c.Now(), "leak"))
+	c.Advance(time.Minute)
+	if err := r.Load(context.Background()); err != nil {
+		t.Fatalf("cold load with an unreadable snapshot: %v", err)
+	}
+	if want := c.Now().Add(-window - 5*time.Second); f.queries[0].After(want) {
+		t.Fatalf("read from %v, want the whole window (%v)", f.queries[0].Sub(t0), want.Sub(t0))
+	}
+	if !revoked(t, r, "j1", "s", "u", t0, c.Now()) {
+		t.Fatal("the feed's entry is not in the view")
 	}
 }
