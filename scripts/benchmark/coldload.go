@@ -42,6 +42,7 @@ type coldLoadResult struct {
 	entries   int
 	noSnap    []time.Duration // cold loads of the whole window (no usable snapshot)
 	noSnapMem uint64
+	noSnapErr string // the load without snapshot failed (LoadTimeout)
 	idle      time.Duration // the idle time
 	catchUp   []time.Duration
 	catchOK   int
@@ -50,6 +51,7 @@ type coldLoadResult struct {
 	perSync   []int
 	budget    time.Duration
 	alone     string // provenance when the step ran alone (-only)
+	loadAvg   string // the machine's load average before the step
 }
 
 const (
@@ -121,9 +123,13 @@ func runColdLoad(ctx context.Context, o *options, r *report) error {
 	clock := &fakeClock{t: time.Now().Add(-30 * time.Minute).Truncate(time.Second)}
 	store := dynamo.New(db, tables, dynamo.WithClock(clock.Now), dynamo.WithServerClock(clock.Now))
 	quiet := slog.New(slog.DiscardHandler)
+	// LoadTimeout is raised from its 4 s so that a slow load is measured,
+	// not cut off; the catch-up keeps the production sync budget.
 	newReplica := func(window time.Duration) *replica.Replica {
-		return replica.New(store, replica.Options{Window: window, MaxStaleness: 5 * time.Minute, Now: clock.Now, Logger: quiet})
+		return replica.New(store, replica.Options{Window: window, MaxStaleness: 5 * time.Minute, Now: clock.Now, Logger: quiet,
+			LoadTimeout: 2 * time.Minute})
 	}
+	res.loadAvg = loadAverage()
 
 	// 100,000 revocations over the last 14 minutes, stamped per second.
 	start := clock.Now()
@@ -225,11 +231,11 @@ func runColdLoad(ctx context.Context, o *options, r *report) error {
 		}
 		warm = rep
 	}
-	for range 3 {
-		took, heap, _, _, err := measure(coldWindow + time.Millisecond)
-		if err != nil {
-			return fmt.Errorf("cold load without snapshot: %w", err)
-		}
+	// Once: on the local emulator a deep paginated Query is slow.
+	if took, heap, _, _, err := measure(coldWindow + time.Millisecond); err != nil {
+		res.noSnapErr = err.Error()
+		res.noSnap = append(res.noSnap, took)
+	} else {
 		res.noSnap, res.noSnapMem = append(res.noSnap, took), heap
 	}
 
@@ -328,12 +334,18 @@ func (r *report) writeColdLoad(w *mdWriter) {
 		c.live, "`"+c.endpoint+"`", c.writeTook.Round(time.Second), c.tail, coldTailFor)
 	w.p("")
 	w.code(c.cmd)
+	w.p("Load average (1, 5, 15 min) when the step began: %s. The cold load's `LoadTimeout` is raised to 2 minutes here so that a slow load is measured rather than cut off at 4 s; the catch-up runs with the production sync budget.", c.loadAvg)
+	w.p("")
 	w.header("", "measured", "goal")
 	w.row("cold load, snapshot + tail (median of 5)", fmt.Sprintf("%s (%s to %s); %d entries in the view, %d feed items read", medianDur(c.load).Round(time.Millisecond),
 		slices.Min(c.load).Round(time.Millisecond), slices.Max(c.load).Round(time.Millisecond), c.entries, c.loadItems), fmt.Sprintf("≤ 1 s: %s", yesNo(medianDur(c.load) <= time.Second)))
 	w.row("heap held by the view", mib(int64(c.viewHeap)), fmt.Sprintf("≤ 32 MiB: %s", yesNo(c.viewHeap <= 32<<20)))
 	w.row("allocated during one cold load", mib(int64(c.loadAlloc)), "")
-	w.row("cold load without a snapshot, the whole window (median of 3)", fmt.Sprintf("%s; heap held %s", medianDur(c.noSnap).Round(time.Millisecond), mib(int64(c.noSnapMem))), "")
+	if c.noSnapErr != "" {
+		w.row("cold load without a snapshot, the whole window (once)", fmt.Sprintf("failed after %s: %s", medianDur(c.noSnap).Round(time.Millisecond), c.noSnapErr), "")
+	} else {
+		w.row("cold load without a snapshot, the whole window (once)", fmt.Sprintf("%s; heap held %s", medianDur(c.noSnap).Round(time.Millisecond), mib(int64(c.noSnapMem))), "")
+	}
 	w.row("compaction (scheduled function's work, each run)", fmt.Sprintf("%s; %d parts, %s", joinDur(c.compact), c.snapParts, mib(int64(c.snapBytes))), "")
 	w.row(fmt.Sprintf("catch-up after %s idle at 111 revocations/s (one request's sync, median of 5)", c.idle), fmt.Sprintf("%s (max %s), %d of %d within the budget, snapshot read: %v",
 		medianDur(c.catchUp).Round(time.Millisecond), slices.Max(c.catchUp).Round(time.Millisecond), c.catchOK, len(c.catchUp), c.catchSnap),

@@ -160,7 +160,9 @@ func (s *Store) CompactSnapshot(ctx context.Context, window time.Duration) (Comp
 	if had && prev.window >= window && now.Sub(prev.madeAt) < SnapshotEvery && !now.Before(prev.madeAt) {
 		return Compaction{Skipped: true, ID: prev.id, Entries: prev.entries, Parts: prev.parts, Watermark: prev.watermark}, nil
 	}
-	r := replica.New(s, replica.Options{Window: window, Now: s.now, LoadTimeout: time.Minute,
+	// The caller's context bounds the load (the function's timeout): a
+	// first generation reads the feed's whole window.
+	r := replica.New(s, replica.Options{Window: window, Now: s.now, LoadTimeout: time.Hour,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err := r.Load(ctx); err != nil {
 		return Compaction{}, fmt.Errorf("revocation snapshot: load: %w", err)
