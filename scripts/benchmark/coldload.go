@@ -28,7 +28,7 @@ import (
 // the items one sync reads at a steady rate.
 type coldLoadResult struct {
 	cmd       string
-	endpoint  string // AWS_ENDPOINT_URL_DYNAMODB
+	endpoint  string        // AWS_ENDPOINT_URL_DYNAMODB
 	live      int           // revocations written in the window
 	writeTook time.Duration // to write them (BatchWriteItem)
 	compact   []time.Duration
@@ -42,7 +42,7 @@ type coldLoadResult struct {
 	entries   int
 	noSnap    []time.Duration // cold loads of the whole window (no usable snapshot)
 	noSnapMem uint64
-	noSnapErr string // the load without snapshot failed (LoadTimeout)
+	noSnapErr string        // the load without snapshot failed (LoadTimeout)
 	idle      time.Duration // the idle time
 	catchUp   []time.Duration
 	catchOK   int
