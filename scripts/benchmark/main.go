@@ -35,6 +35,7 @@ type options struct {
 	scratch     string
 	startedAt   time.Time
 	benchScript string // the command that reproduces the whole run
+	only        string // run only this step and print its section
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.StringVar(&o.via, "via", "gateway", `end to end through "rie" (each function under aws-lambda-rie) or "gateway" (scripts/dev)`)
 	flag.BoolVar(&o.callgrind, "callgrind", true, "also count instructions with valgrind --tool=callgrind when it is installed")
 	flag.StringVar(&o.benchScript, "command", "scripts/bench", "the command to print as reproducing the whole report")
+	flag.StringVar(&o.only, "only", "", `run only the step of this name (e.g. "replica cold load") and print its section instead of writing the report`)
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
@@ -83,18 +85,30 @@ func run(ctx context.Context, o *options) error {
 		{"authorizer end to end", runEndToEnd},
 		{"Node peers", runPeers},
 		{"replica load", runReplicaLoad},
+		{"replica cold load", runColdLoad},
 		{"revocation latency and outage", runRevocationLatency},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
 		{"fleet simulation", runFleet},
 	}
 	for _, s := range steps {
+		if o.only != "" && s.name != o.only {
+			continue
+		}
 		t0 := time.Now()
 		log.Printf("%s...", s.name)
 		if err := s.fn(ctx, o, r); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		log.Printf("%s: done in %s", s.name, time.Since(t0).Round(time.Second))
+	}
+	if o.only != "" {
+		var w mdWriter
+		r.coldLoad.alone = fmt.Sprintf("This section was written by `go run ./scripts/benchmark -only '%s'` on %s, alone (not in a whole `scripts/bench` run), against `%s`; the next `scripts/bench` writes it again.",
+			o.only, o.startedAt.Format("2006-01-02 15:04 MST"), r.coldLoad.endpoint)
+		r.writeColdLoad(&w)
+		_, err := os.Stdout.Write(w.Bytes())
+		return err
 	}
 	r.machine.loadAfter = loadAverage()
 	r.duration = time.Since(o.startedAt)

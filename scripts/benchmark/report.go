@@ -22,6 +22,7 @@ type report struct {
 	peers    peerResult
 	replica  replicaResult
 	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
+	coldLoad coldLoadResult
 }
 
 const (
@@ -98,6 +99,7 @@ func (r *report) markdown() []byte {
 	r.writeServices(&w)
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
+	r.writeColdLoad(&w)
 	r.writeCold(&w)
 	r.writeZips(&w)
 	r.writeCost(&w)

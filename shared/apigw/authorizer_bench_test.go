@@ -199,9 +199,11 @@ func benchReplicaAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Autho
 // emptyFeed is a revocation feed with nothing revoked.
 type emptyFeed struct{}
 
-func (emptyFeed) RevocationsSince(context.Context, time.Time, time.Time) ([]auth.Revocation, error) {
-	return nil, nil
+func (emptyFeed) RevocationsSince(context.Context, time.Time, time.Time) (replica.Batch, error) {
+	return replica.Batch{StoreTime: time.Now().Truncate(time.Second)}, nil
 }
+
+func (emptyFeed) Snapshot(context.Context) (replica.Snapshot, error) { return replica.Snapshot{}, nil }
 
 // BenchmarkAuthorizerCachedES256: a token the authorizer has verified
 // before (the common case: a client calls many times per token lifetime):

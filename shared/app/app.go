@@ -40,6 +40,7 @@ type Option func(*settings)
 type settings struct {
 	awsOptions []func(*awsconfig.LoadOptions) error
 	now        func() time.Time
+	storeNow   func() time.Time
 	logger     *slog.Logger
 	replica    []func(*replica.Options)
 	metricsOut io.Writer
@@ -51,8 +52,14 @@ func WithAWSOptions(fns ...func(*awsconfig.LoadOptions) error) Option {
 	return func(s *settings) { s.awsOptions = append(s.awsOptions, fns...) }
 }
 
-// WithClock replaces time.Now.
+// WithClock replaces time.Now, and DynamoDB's clock (the Date of its
+// answers, which the revocation replica reads) unless WithStoreClock
+// says otherwise: a test's whole world runs on its clock.
 func WithClock(now func() time.Time) Option { return func(s *settings) { s.now = now } }
+
+// WithStoreClock replaces DynamoDB's clock as its answers show it (tests
+// of a function whose clock disagrees with the store's).
+func WithStoreClock(now func() time.Time) Option { return func(s *settings) { s.storeNow = now } }
 
 // WithLogger replaces slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
@@ -84,6 +91,9 @@ func load(ctx context.Context, getenv func(string) string, opts []Option, requir
 	}
 	if set.logger == nil {
 		set.logger = slog.Default()
+	}
+	if set.storeNow == nil && set.now != nil {
+		set.storeNow = set.now
 	}
 	if set.now == nil {
 		set.now = time.Now
@@ -146,11 +156,16 @@ func (w *wiring) options() auth.Options {
 }
 
 func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
+	so := []dynamo.Option{dynamo.WithClock(w.set.now),
+		dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards})}
+	if w.set.storeNow != nil {
+		so = append(so, dynamo.WithServerClock(w.set.storeNow))
+	}
 	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable,
-	}, dynamo.WithClock(w.set.now), dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards}))
+	}, so...)
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
@@ -381,11 +396,22 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	var lookup auth.RevocationLookup = st
 	var metOpts []metrics.Option
+	// The recorder is made last (it reads the replica's age); a skew seen
+	// by the cold load before is written through it once it exists.
+	var met *metrics.Recorder
+	var earlySkew []time.Duration
 	if w.cfg.RevocationMode == "replica" {
 		ro := replica.Options{
 			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
 			Window: w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
 			Now: w.set.now, Logger: w.set.logger,
+			OnClockSkew: func(d time.Duration) {
+				if met == nil {
+					earlySkew = append(earlySkew, d)
+					return
+				}
+				met.ClockSkew(d)
+			},
 		}
 		for _, fn := range w.set.replica {
 			fn(&ro)
@@ -399,7 +425,11 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 		metOpts = append(metOpts, metrics.WithReplicaAge(r.Age))
 	}
 	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
-	return apigw.Authorizer(svc, w.set.logger, w.metrics("authorizer", metOpts...)), nil
+	met = w.metrics("authorizer", metOpts...)
+	for _, d := range earlySkew {
+		met.ClockSkew(d)
+	}
+	return apigw.Authorizer(svc, w.set.logger, met), nil
 }
 
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
@@ -480,4 +510,54 @@ func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) 
 	met := w.metrics("end-session")
 	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.EndDevice(svc, w.cookie(), w.set.logger, met), nil
+}
+
+// SnapshotResult is what one run of the revocation snapshot compaction
+// did (the function's answer, and its log line).
+type SnapshotResult struct {
+	Outcome   string `json:"outcome"` // "fresh", "moved", "written", "lost"
+	ID        string `json:"id,omitempty"`
+	Entries   int    `json:"entries"`
+	Parts     int    `json:"parts"`
+	Bytes     int    `json:"bytes,omitempty"`
+	Watermark string `json:"watermark,omitempty"`
+	TookMs    int64  `json:"took_ms"`
+}
+
+// RevocationSnapshot wires the scheduled compaction of the revocation
+// feed into its snapshot (dynamo.Store.CompactSnapshot), for the window
+// the authorizers keep: ACCESS_TOKEN_TTL + 2 × CLOCK_LEEWAY. The event (an
+// EventBridge schedule) is not read.
+func RevocationSnapshot(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (SnapshotResult, error), error) {
+	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	st := w.store()
+	window := w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway
+	return func(ctx context.Context, _ json.RawMessage) (SnapshotResult, error) {
+		start := w.set.now()
+		c, err := st.CompactSnapshot(ctx, window)
+		if err != nil {
+			w.set.logger.ErrorContext(ctx, "revocation snapshot: compaction failed", "err", err)
+			return SnapshotResult{}, err
+		}
+		res := SnapshotResult{ID: c.ID, Entries: c.Entries, Parts: c.Parts, Bytes: c.Bytes, TookMs: w.set.now().Sub(start).Milliseconds()}
+		switch {
+		case c.Skipped:
+			res.Outcome = "fresh"
+		case c.Lost:
+			res.Outcome = "lost"
+		case c.Moved:
+			res.Outcome = "moved"
+		default:
+			res.Outcome = "written"
+		}
+		if !c.Watermark.IsZero() {
+			res.Watermark = c.Watermark.UTC().Format(time.RFC3339Nano)
+		}
+		w.set.logger.InfoContext(ctx, "revocation snapshot", "outcome", res.Outcome, "id", res.ID, "entries", res.Entries,
+			"parts", res.Parts, "bytes", res.Bytes, "took_ms", res.TookMs)
+		return res, nil
+	}, nil
 }

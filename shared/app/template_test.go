@@ -29,6 +29,7 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
 	"SessionsFunction":           adapt(app.Devices),
 	"EndSessionFunction":         adapt(app.EndDevice),
+	"RevocationSnapshotFunction": adapt(app.RevocationSnapshot),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {

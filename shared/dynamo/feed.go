@@ -6,14 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
 
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // Revocation feed table: every revocation the service writes, once more,
@@ -67,16 +71,7 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
 	}
 	for range 3 {
 		at := s.now()
-		it := revocationItem(r)
-		delete(it, "pk")
-		if e, ok := it["expires_at"]; ok {
-			it["entry_expires_at"] = e
-		}
-		// A random suffix: two writes of one key in the same millisecond
-		// are two items, and an item cannot be overwritten by guessing its key.
-		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
-		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
-		it["expires_at"] = seconds(at.Add(feedLife))
+		it := feedItem(r, at)
 		// Its bucket and the next, in every copy of the layout: a reader
 		// of either bucket, whichever copy it reads, finds it.
 		if err := s.putFeedKeys(ctx, it, s.feed.WriteKeys(at, item(it).str("sk"))); err != nil {
@@ -131,6 +126,47 @@ func (s *Store) putFeedKeys(ctx context.Context, it item, keys []int64) error {
 	return first
 }
 
+// feedItem is r's feed item stamped at, without its bucket.
+func feedItem(r auth.Revocation, at time.Time) map[string]types.AttributeValue {
+	it := revocationItem(r)
+	delete(it, "pk")
+	if e, ok := it["expires_at"]; ok {
+		it["entry_expires_at"] = e
+	}
+	// A random suffix: two writes of one key in the same millisecond
+	// are two items, and an item cannot be overwritten by guessing its key.
+	it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
+	it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
+	it["expires_at"] = seconds(at.Add(feedLife))
+	return it
+}
+
+// AppendFeed writes entries to the feed, every one stamped at, with
+// BatchWriteItem (25 items a call; unprocessed items again): a bulk load
+// of the feed (the cold load benchmark), not the service's path, which
+// writes the entry and its feed item one by one (PutRevocation).
+func (s *Store) AppendFeed(ctx context.Context, at time.Time, entries []auth.Revocation) error {
+	var reqs []types.WriteRequest
+	for _, r := range entries {
+		it := feedItem(r, at)
+		for _, key := range s.feed.WriteKeys(at, item(it).str("sk")) {
+			one := maps.Clone(it)
+			one["bucket"] = num(key)
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: one}})
+		}
+	}
+	for len(reqs) > 0 {
+		n := min(25, len(reqs))
+		out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{s.tables.RevocationFeed: reqs[:n]}})
+		if err != nil {
+			return fmt.Errorf("revocation feed: batch write: %w", err)
+		}
+		reqs = append(out.UnprocessedItems[s.tables.RevocationFeed], reqs[n:]...)
+	}
+	return nil
+}
+
 func randomSuffix() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -151,18 +187,20 @@ func feedEntry(it item) (auth.Revocation, bool) {
 // feedParallel bounds the Queries of one RevocationsSince in flight.
 const feedParallel = 8
 
-// RevocationsSince returns every feed entry written at or after from (by
-// the writers' clocks), up to to: bucket b holds the write times
+// RevocationsSince returns every feed entry stamped at or after from (by
+// the writers' clocks), up to to at least: bucket b holds the stamps
 // [b-FeedBucket, b+FeedBucket), so the bucket of to and every second one
 // before it, as far back as from, cover the span: one strongly consistent
 // Query per shard of this process's copy (FeedLayout.ReadKeys) for a span
 // up to FeedBucket long (a sync), about one per two buckets for a longer
-// one (a cold start), in parallel, each paginated.
-func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
+// one (a cold start), in parallel, each paginated. The batch carries the
+// newest stamp read and DynamoDB's clock (the Date of its answers, as the
+// SDK's clock skew correction reads it).
+func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) (replica.Batch, error) {
 	buckets := s.feed.ReadKeys(from, to, s.copy)
 	var (
 		mu    sync.Mutex
-		out   []auth.Revocation
+		out   replica.Batch
 		first error
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, feedParallel)
@@ -177,18 +215,50 @@ func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]aut
 			if err != nil && first == nil {
 				first = err
 			}
-			out = append(out, got...)
+			out.Entries = append(out.Entries, got.Entries...)
+			out.Newest = laterOf(out.Newest, got.Newest)
+			out.StoreTime = laterOf(out.StoreTime, got.StoreTime)
 		})
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return replica.Batch{}, first
 	}
 	return out, nil
 }
 
-func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) ([]auth.Revocation, error) {
-	var out []auth.Revocation
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// serverTime is DynamoDB's clock in an answer: its Date header, rounded
+// down to the second (RFC 9110 6.6.1), which the SDK's RecordResponseTiming
+// middleware reads for its clock skew correction; zero when absent.
+func (s *Store) serverClock(md middleware.Metadata) time.Time {
+	if s.serverTime != nil {
+		return s.serverTime().Truncate(time.Second)
+	}
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
+}
+
+// stampOf is the write time an item's sort key starts with.
+func stampOf(sk string) (time.Time, bool) {
+	if len(sk) < 13 {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(sk[:13], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (replica.Batch, error) {
+	var out replica.Batch
 	in := &dynamodb.QueryInput{
 		TableName:                &s.tables.RevocationFeed,
 		ConsistentRead:           new(true),
@@ -201,11 +271,17 @@ func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (
 	for {
 		page, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
+			return replica.Batch{}, fmt.Errorf("revocation feed bucket %s: %w", strconv.FormatInt(bucket, 10), err)
 		}
+		out.StoreTime = laterOf(out.StoreTime, s.serverClock(page.ResultMetadata))
 		for _, it := range page.Items {
 			if r, ok := feedEntry(it); ok {
-				out = append(out, r)
+				out.Entries = append(out.Entries, r)
+			}
+		}
+		if n := len(page.Items); n > 0 { // sorted by sk: the last is the newest
+			if at, ok := stampOf(item(page.Items[n-1]).str("sk")); ok {
+				out.Newest = laterOf(out.Newest, at)
 			}
 		}
 		if len(page.LastEvaluatedKey) == 0 {

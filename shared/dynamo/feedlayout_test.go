@@ -121,7 +121,7 @@ func TestFeedLayoutStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := map[string]bool{}
-		for _, e := range got {
+		for _, e := range got.Entries {
 			seen[e.Value] = true
 		}
 		for _, id := range want {

@@ -91,7 +91,7 @@ func TestGlobalCutoffEveryReader(t *testing.T) {
 	// The feed holds the revocation as given, then the entry as it stood
 	// after the merge: a replica merges them.
 	var merged []auth.Revocation
-	for _, e := range feed {
+	for _, e := range feed.Entries {
 		if e.Kind != auth.RevokeAll {
 			continue
 		}

@@ -224,7 +224,7 @@ func TestRevocationFeed(t *testing.T) {
 	}
 	var users []auth.Revocation
 	tokens := 0
-	for _, e := range got {
+	for _, e := range got.Entries {
 		switch e.Kind {
 		case auth.RevokeUser:
 			users = append(users, e)
@@ -237,6 +237,12 @@ func TestRevocationFeed(t *testing.T) {
 	}
 	// The user: its revocation, then the older one as given, then the
 	// entry as it stood after merging that (the later cutoff).
+	if !got.Newest.Equal(start.Add(4 * time.Second).Truncate(time.Millisecond)) {
+		t.Errorf("newest stamp read %v, want the last write's %v", got.Newest, start.Add(4*time.Second))
+	}
+	if d := time.Since(got.StoreTime); got.StoreTime.IsZero() || d < -time.Second || d > 5*time.Second {
+		t.Errorf("store time %v from the answers' Date, want about now", got.StoreTime)
+	}
 	if tokens != 1 || len(users) != 3 {
 		t.Fatalf("feed since start: %d token and %d user items, want 1 and 3 (two buckets): %+v", tokens, len(users), got)
 	}
@@ -249,7 +255,7 @@ func TestRevocationFeed(t *testing.T) {
 	}
 	// From after the first write: only the later bucket's items.
 	got, err = st.RevocationsSince(ctx, start.Add(time.Second), c.Now())
-	if err != nil || len(got) != 3 {
+	if err != nil || len(got.Entries) != 3 {
 		t.Fatalf("feed since start+1s: %+v %v, want the three user items", got, err)
 	}
 }
@@ -294,7 +300,7 @@ func TestSlowFeedWriteIsWrittenAgain(t *testing.T) {
 		t.Fatalf("%d feed writes, want 4 (the slow item written again, each in two buckets)", api.puts)
 	}
 	got, err := st.RevocationsSince(ctx, stamp.Add(dynamo.FeedLateness+time.Millisecond), c.Now())
-	if err != nil || len(got) != 1 || got[0].Value != "s1" {
+	if err != nil || len(got.Entries) != 1 || got.Entries[0].Value != "s1" {
 		t.Fatalf("a reader from past the first stamp: %+v %v, want the rewritten item", got, err)
 	}
 }
@@ -355,7 +361,7 @@ func TestFeedQueriesPerSpan(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := map[string]bool{}
-		for _, r := range got {
+		for _, r := range got.Entries {
 			seen[r.Value] = true
 		}
 		want := 0

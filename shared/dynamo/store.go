@@ -26,6 +26,7 @@ type API interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
 // Tables names the tables; a store only touches those its function uses.
@@ -40,11 +41,12 @@ type Tables struct {
 // Store implements auth.Users, auth.Sessions, auth.Revocations and
 // auth.RevocationLookup, and the revocation feed replicas read.
 type Store struct {
-	db     API
-	tables Tables
-	now    func() time.Time
-	feed   FeedLayout
-	copy   int // the feed copy this process reads
+	db         API
+	tables     Tables
+	now        func() time.Time
+	serverTime func() time.Time // nil: the Date of DynamoDB's answers
+	feed       FeedLayout
+	copy       int // the feed copy this process reads
 }
 
 var (
@@ -72,6 +74,11 @@ func WithFeedLayout(l FeedLayout) Option {
 		s.copy = rand.IntN(s.feed.Copies)
 	}
 }
+
+// WithServerClock replaces DynamoDB's clock as its answers' Date header
+// shows it (rounded down to the second, as the header is) with now: for
+// tests whose whole world runs on a clock of their own.
+func WithServerClock(now func() time.Time) Option { return func(s *Store) { s.serverTime = now } }
 
 // New returns a Store over db.
 func New(db API, tables Tables, opts ...Option) *Store {

@@ -10,7 +10,8 @@ import (
 
 // FeedReplica is a per-process replica of the stack's revocation feed
 // table (the RevocationFeedTableName output), read with db (a
-// *dynamodb.Client whose role may dynamodb:Query that table), as the
+// *dynamodb.Client whose role may dynamodb:Query, GetItem and BatchGetItem
+// that table: the feed and its snapshot), as the
 // authorizer keeps one: synced at most every second, deciding from its
 // last view for up to 5 minutes of DynamoDB outage. accessTokenTTL and
 // leeway are the stack's AccessTokenTTL and ClockLeeway. It loads the

@@ -60,6 +60,12 @@ const (
 	// ReplicaAge is how long ago the revocation replica last synced, in
 	// milliseconds (Function; replica mode only).
 	ReplicaAge = "ReplicaAge"
+	// ReplicaClockSkew is the authorizer host's clock minus DynamoDB's (the
+	// Date of its answers), in milliseconds, written when it is beyond
+	// the replica's bound (2 s), at most once a minute (Function; replica
+	// mode only). The replica decides on DynamoDB's clock; the token
+	// expiry checks still use the host's.
+	ReplicaClockSkew = "ReplicaClockSkew"
 	// DependencyError counts failed calls to DynamoDB or KMS that a
 	// request could not do without (Function, Service, Kind).
 	DependencyError = "DependencyError"
@@ -76,6 +82,7 @@ var DimensionSets = map[string][][]string{
 	AuthorizerDecision: {{DimFunction, DimDecision, DimReason}, {DimFunction}},
 	AuthorizerLatency:  {{DimFunction, DimDecision, DimReason}, {DimFunction}},
 	ReplicaAge:         {{DimFunction}},
+	ReplicaClockSkew:   {{DimFunction}},
 	DependencyError:    {{DimFunction, DimService, DimKind}},
 }
 
@@ -276,6 +283,18 @@ func (r *Recorder) LoginLockout() { r.count(LoginLockout, "", "") }
 
 // Revocation counts one revocation entry written.
 func (r *Recorder) Revocation(k Kind) { r.count(Revocation, DimKind, string(k)) }
+
+// ClockSkew records the host's clock minus DynamoDB's, seen beyond the
+// replica's bound.
+func (r *Recorder) ClockSkew(d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.write(r.now(), map[string]any{ReplicaClockSkew: float64(d.Microseconds()) / 1000},
+		directive{dims: DimensionSets[ReplicaClockSkew], metrics: []metric{{ReplicaClockSkew, Milliseconds}}})
+}
 
 // DependencyError counts one failed call to a dependency.
 func (r *Recorder) DependencyError(s Service, f Failure) {

@@ -12,12 +12,12 @@ import (
 // done.
 type ctxFeed struct{ *memFeed }
 
-func (f ctxFeed) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
+func (f ctxFeed) RevocationsSince(ctx context.Context, from, to time.Time) (Batch, error) {
 	if err := ctx.Err(); err != nil {
 		f.mu.Lock()
 		f.queries = append(f.queries, from)
 		f.mu.Unlock()
-		return nil, err
+		return Batch{}, err
 	}
 	return f.memFeed.RevocationsSince(ctx, from, to)
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/authkit/lambda-auth/shared/auth"
 )
 
 // gatedFeed is memFeed whose calls wait until the gate opens.
@@ -18,7 +16,7 @@ type gatedFeed struct {
 	gate    chan struct{}
 }
 
-func (f gatedFeed) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
+func (f gatedFeed) RevocationsSince(ctx context.Context, from, to time.Time) (Batch, error) {
 	f.entered <- struct{}{}
 	<-f.gate
 	return f.memFeed.RevocationsSince(ctx, from, to)

@@ -14,12 +14,21 @@ import (
 var t0 = time.UnixMilli(1_796_000_000_000)
 
 // memFeed is the feed in memory: what was written when, and what was asked.
+// Its answers carry the store's clock as DynamoDB's Date header does
+// (rounded down to the second), from storeClock (clock when nil), unless
+// noDate.
 type memFeed struct {
-	mu      sync.Mutex
-	items   []fed
-	fail    error
-	queries []time.Time // the from of every call
-	clock   *clock
+	mu         sync.Mutex
+	items      []fed
+	fail       error
+	queries    []time.Time // the from of every call
+	tos        []time.Time // the to of every call
+	clock      *clock
+	storeClock func() time.Time
+	noDate     bool
+	snap       Snapshot
+	snapFail   error // Snapshot's error alone
+	snapCalls  int
 }
 
 type fed struct {
@@ -33,20 +42,49 @@ func (f *memFeed) write(e auth.Revocation) {
 	f.items = append(f.items, fed{f.clock.Now(), e})
 }
 
-func (f *memFeed) RevocationsSince(_ context.Context, from, _ time.Time) ([]auth.Revocation, error) {
+func (f *memFeed) date() time.Time {
+	if f.noDate {
+		return time.Time{}
+	}
+	now := f.clock.Now
+	if f.storeClock != nil {
+		now = f.storeClock
+	}
+	return now().Truncate(time.Second)
+}
+
+func (f *memFeed) RevocationsSince(_ context.Context, from, to time.Time) (Batch, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.queries = append(f.queries, from)
+	f.queries, f.tos = append(f.queries, from), append(f.tos, to)
 	if f.fail != nil {
-		return nil, f.fail
+		return Batch{}, f.fail
 	}
-	var out []auth.Revocation
+	out := Batch{StoreTime: f.date()}
 	for _, it := range f.items {
 		if !it.at.Before(from) {
-			out = append(out, it.e)
+			out.Entries = append(out.Entries, it.e)
+			if it.at.After(out.Newest) {
+				out.Newest = it.at
+			}
 		}
 	}
 	return out, nil
+}
+
+func (f *memFeed) Snapshot(context.Context) (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snapCalls++
+	if f.fail != nil {
+		return Snapshot{}, f.fail
+	}
+	if f.snapFail != nil {
+		return Snapshot{}, f.snapFail
+	}
+	s := f.snap
+	s.StoreTime = f.date()
+	return s, nil
 }
 
 func (f *memFeed) calls() int {
@@ -178,8 +216,10 @@ func TestLateFeedItemsAreSeen(t *testing.T) {
 	f.mu.Lock()
 	from := f.queries[len(f.queries)-1]
 	f.mu.Unlock()
-	if !from.Equal(prev.Add(-5 * time.Second)) {
-		t.Errorf("the sync read from %v, want the previous sync's start less Overlap, %v", from.Sub(t0), prev.Add(-5*time.Second).Sub(t0))
+	// From the previous sync's start (the store's clock, a Date rounded
+	// down to the second) less Overlap: not the whole window again.
+	if lo, hi := prev.Add(-6*time.Second), prev.Add(-5*time.Second); from.Before(lo) || from.After(hi) {
+		t.Errorf("the sync read from %v, want the previous sync's start less Overlap (%v to %v)", from.Sub(t0), lo.Sub(t0), hi.Sub(t0))
 	}
 }
 
@@ -236,8 +276,9 @@ func TestNoViewNoDecision(t *testing.T) {
 	if _, err := r.Revocations(context.Background(), "j", "s", "u"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.queries[len(f.queries)-1]; !got.Equal(c.Now().Add(-window - 5*time.Second)) {
-		t.Fatalf("first sync after a failed load read from %v, want the whole window", got)
+	// The whole window, by the store's clock (its Date is rounded down).
+	if got, want := f.queries[len(f.queries)-1], c.Now().Add(-window-5*time.Second); got.After(want) || got.Before(want.Add(-time.Second)) {
+		t.Fatalf("first sync after a failed load read from %v, want the whole window (%v)", got, want)
 	}
 }
 

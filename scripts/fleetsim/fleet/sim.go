@@ -488,12 +488,13 @@ func (s *sim) close(m *meter) {
 // query is one reader's RevocationsSince: a Query per key of its copy
 // (in parallel, as the Store sends them), each paginated; any refusal
 // fails the whole call, as an error from one Query fails the Store's.
-func (s *sim) query(i int, from, to time.Time) ([]auth.Revocation, error) {
+func (s *sim) query(i int, from, to time.Time) (replica.Batch, error) {
 	rd := s.readers[i]
 	rd.calledAt = s.now
 	rd.calledOK = false
 	f := from.Sub(epoch).Nanoseconds()
 	var out []auth.Revocation
+	var newest int64 = -1
 	throttled := false
 	for _, key := range s.layout.ReadKeys(from, to, rd.copy) {
 		start, end := dynamo.FeedKeySpan(key)
@@ -507,6 +508,7 @@ func (s *sim) query(i int, from, to time.Time) ([]auth.Revocation, error) {
 			b := sort.Search(len(sh.stamps), func(i int) bool { return sh.stamps[i] >= hi })
 			if b > a {
 				bytes = int(sh.cum[b] - sh.cum[a])
+				newest = max(newest, sh.stamps[b-1])
 			}
 		}
 		_, pages := QueryUnits(bytes, s.cfg.Eventual)
@@ -531,10 +533,15 @@ func (s *sim) query(i int, from, to time.Time) ([]auth.Revocation, error) {
 		}
 	}
 	if throttled {
-		return nil, errThrottled
+		return replica.Batch{}, errThrottled
 	}
 	rd.calledOK = true
-	return out, nil
+	// The Date header: the store's clock, to the second.
+	b := replica.Batch{Entries: out, StoreTime: epoch.Add(time.Duration(s.now)).Truncate(time.Second)}
+	if newest >= 0 {
+		b.Newest = epoch.Add(time.Duration(newest))
+	}
+	return b, nil
 }
 
 var errThrottled = errors.New("revocation feed: ProvisionedThroughputExceededException (the partition's read ceiling, simulated)")
@@ -587,6 +594,13 @@ type readerFeed struct {
 	i int
 }
 
-func (f readerFeed) RevocationsSince(_ context.Context, from, to time.Time) ([]auth.Revocation, error) {
+func (f readerFeed) RevocationsSince(_ context.Context, from, to time.Time) (replica.Batch, error) {
 	return f.s.query(f.i, from, to)
+}
+
+// Snapshot: the simulated fleet starts with an empty feed, so a cold load
+// reads the feed itself (a snapshot holds nothing at start, and the
+// simulation charges no compaction).
+func (f readerFeed) Snapshot(context.Context) (replica.Snapshot, error) {
+	return replica.Snapshot{}, nil
 }
