@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -132,6 +133,9 @@ func (m serviceMetrics) Revoked(k auth.RevocationKind) {
 	}[k])
 }
 
+// Escalated counts one revocation escalated to a user entry.
+func (m serviceMetrics) Escalated() { m.Escalation() }
+
 func (w *wiring) options() auth.Options {
 	c := w.cfg
 	return auth.Options{
@@ -145,11 +149,21 @@ func (w *wiring) options() auth.Options {
 }
 
 func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
-	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
+	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), w.tables(), dynamo.WithClock(w.set.now))
+}
+
+func (w *wiring) tables() dynamo.Tables {
+	return dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable,
-	}, dynamo.WithClock(w.set.now))
+	}
+}
+
+// writer is the store of a function that writes revocations: every feed
+// item it writes is counted (RevocationFeedItems).
+func (w *wiring) writer(met *metrics.Recorder) *dynamo.Store {
+	return dynamo.New(dynamodb.NewFromConfig(w.aws), w.tables(), dynamo.WithClock(w.set.now), dynamo.WithFeedCounter(met.FeedItem))
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
@@ -227,10 +241,10 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
-	password.Dummy() // the unknown-user hash, computed now rather than on a request
 	met := w.metrics("login")
-	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, MACKey: mac,
+	st := w.writer(met)
+	password.Dummy() // the unknown-user hash, computed now rather than on a request
+	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
 		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Login(svc, w.cookie(), w.set.logger, met), nil
 }
@@ -250,9 +264,9 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("refresh")
-	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, MACKey: mac,
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
 		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Refresh(svc, w.cookie(), w.set.logger, met), nil
 }
@@ -263,9 +277,9 @@ func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (ap
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("logout")
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Logout(svc, w.cookie(), w.set.logger, met), nil
 }
 
@@ -275,9 +289,9 @@ func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("logout-all")
-	svc := auth.New(auth.Deps{Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.LogoutAll(svc, w.cookie(), w.set.logger, met), nil
 }
 
@@ -408,9 +422,9 @@ func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("token-revocation")
-	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Revocation(svc, w.set.logger, met), nil
 }
 
@@ -449,8 +463,8 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("revoke")
+	st := w.writer(met)
 	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Revoke(svc, w.set.logger, met), nil
 }
@@ -475,8 +489,27 @@ func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("end-session")
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.EndDevice(svc, w.cookie(), w.set.logger, met), nil
+}
+
+// RevocationFeed wires the revocation-feed function: the Revocations
+// table's stream (an event source mapping with ReportBatchItemFailures)
+// into the revocation feed (dynamo.Store.FeedStream). It answers the
+// records it could not feed as batch item failures, so Lambda retries
+// them (bisecting, a bounded number of times, then the on-failure
+// destination); it never fails the whole batch.
+func RevocationFeed(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
+	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	met := w.metrics("revocation-feed")
+	st := w.writer(met)
+	log := w.set.logger
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		return events.DynamoDBEventResponse{BatchItemFailures: st.FeedStream(ctx, ev.Records, log)}, nil
+	}, nil
 }

@@ -130,6 +130,18 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 	if r, ok, err := s.Revocations.UserRevocation(ctx, user.ID); err != nil {
 		return Tokens{}, unavailable("login: read the user's revocation", err)
 	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
+		// A cutoff in the near future (an escalated revocation budget,
+		// FeedBudgetWindow) or "every session until" a moment ends: come
+		// back then (429, Retry-After). Anything else (no cutoff, or one
+		// far off): the user cannot log in, as a disabled user cannot.
+		until := r.AllUntil
+		if r.RevokedAt.After(until) {
+			until = r.RevokedAt
+		}
+		if wait := until.Sub(now); !r.RevokedAt.IsZero() && wait > 0 && wait <= retryableRevocation {
+			s.Logger.InfoContext(ctx, "login refused until the user's revocation cutoff", "user", who, "until", until)
+			return Tokens{}, &ThrottledError{RetryAfter: wait + time.Millisecond}
+		}
 		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked", "until", r.ExpiresAt)
 		return Tokens{}, ErrInvalidCredentials
 	}
@@ -145,6 +157,11 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)
 	return tokens, nil
 }
+
+// retryableRevocation is how far off a user entry's cutoff (or
+// "every session until") may be for login to answer "retry then" (429)
+// rather than "refused" (401): the revocation budget's window, with room.
+const retryableRevocation = 2 * FeedBudgetWindow
 
 // LoginOption tells Login about the device, besides the credentials.
 type LoginOption func(*device)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,10 @@ import (
 // (s: the entry's own expiry), reason, and expires_at (s, the TTL: a day
 // after the write, past the longest access token lifetime). Items are the
 // entry as it stands after the write (merged), so readers merge them in any
-// order. No Scan, no transactions, no Streams.
+// order. Two writers put them: the service, right after the entry changed
+// (its sort key stamped on the entry as feed_sk first), and the stream
+// function (stream.go) for every change of the Revocations table, which
+// writes the service's item only if it is missing: one item per state.
 
 // FeedBucket is how long a span of write times one feed partition is
 // keyed by (it holds two: its own and the one before). A replica's periodic
@@ -56,36 +60,110 @@ func bucketOf(t time.Time) int64 {
 
 func feedSortKey(at time.Time) string { return fmt.Sprintf("%013d", at.UnixMilli()) }
 
-// putFeed appends r (the entry as it now stands) to the feed. If the write
-// took longer than FeedLateness, a reader may already have read past its
-// stamp before it became visible: it is written again, stamped anew.
-func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
+// newFeedKey is the sort key of a new feed item for r stamped at: the
+// stamp, the entry's key and a random suffix, so that two writes of one key
+// in the same millisecond are two items and an item cannot be overwritten
+// by guessing its key.
+func newFeedKey(r auth.Revocation, at time.Time) string {
+	return feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix()
+}
+
+// feedKeyStamp reads the stamp and the entry key ("kind#value") a feed
+// sort key names.
+func feedKeyStamp(sk string) (stamp time.Time, key string, ok bool) {
+	ms, rest, found := strings.Cut(sk, "#")
+	if !found || len(ms) != 13 {
+		return time.Time{}, "", false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	i := strings.LastIndexByte(rest, '#')
+	if i < 0 {
+		return time.Time{}, "", false
+	}
+	return time.UnixMilli(n), rest[:i], true
+}
+
+// feedBuckets are the buckets a feed item stamped at is written to: its
+// own and the next, so a reader of either finds it. Every copy has the
+// same sort key.
+func feedBuckets(at time.Time) []int64 {
+	return []int64{bucketOf(at), bucketOf(at) + bucketSeconds}
+}
+
+// feedItem is the feed item of r (the entry as it stands) under sort key sk.
+func feedItem(r auth.Revocation, sk string, at time.Time) map[string]types.AttributeValue {
+	it := revocationItem(r)
+	delete(it, "pk")
+	if e, ok := it["expires_at"]; ok {
+		it["entry_expires_at"] = e
+	}
+	it["sk"] = str(sk)
+	it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
+	it["expires_at"] = seconds(at.Add(feedLife))
+	return it
+}
+
+// putFeedItem writes r under sort key sk (stamped at) to every bucket the
+// stamp belongs to, each copy only if absent: a copy already there (the
+// other writer of this state, the service or the stream function, got
+// in first) is left as it is. It is the one place that knows the feed's
+// layout on the write side.
+func (s *Store) putFeedItem(ctx context.Context, r auth.Revocation, sk string, at time.Time) error {
 	if s.tables.RevocationFeed == "" {
 		return fmt.Errorf("revocation feed %s#%s: no feed table configured", r.Kind, r.Value)
 	}
-	for range 3 {
-		at := s.now()
-		it := revocationItem(r)
-		delete(it, "pk")
-		if e, ok := it["expires_at"]; ok {
-			it["entry_expires_at"] = e
+	it := feedItem(r, sk, at)
+	for _, b := range feedBuckets(at) {
+		it["bucket"] = num(b)
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
+			ConditionExpression: new("attribute_not_exists(sk)")})
+		if _, exists := isConditionFailed(err); err != nil && !exists {
+			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
 		}
-		// A random suffix: two writes of one key in the same millisecond
-		// are two items, and an item cannot be overwritten by guessing its key.
-		it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
-		it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
-		it["expires_at"] = seconds(at.Add(feedLife))
-		// Its bucket and the next: a reader of either finds it.
-		for _, b := range []int64{bucketOf(at), bucketOf(at) + bucketSeconds} {
-			it["bucket"] = num(b)
-			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
-				ConditionExpression: new("attribute_not_exists(sk)")}); err != nil {
-				return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+	}
+	return nil
+}
+
+// feedItemCopies reads, strongly consistent, the copies of the feed item
+// under sk (stamped at): one per bucket putFeedItem writes; a missing copy
+// is absent from the answer.
+func (s *Store) feedItemCopies(ctx context.Context, sk string, at time.Time) ([]auth.Revocation, int, error) {
+	var ks []map[string]types.AttributeValue
+	for _, b := range feedBuckets(at) {
+		ks = append(ks, map[string]types.AttributeValue{"bucket": num(b), "sk": str(sk)})
+	}
+	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationFeed: keys(ks...)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read feed item: %w", err)
+	}
+	var out []auth.Revocation
+	for _, items := range got {
+		for _, it := range items {
+			if r, ok := feedEntry(it); ok {
+				out = append(out, r)
 			}
+		}
+	}
+	return out, len(ks), nil
+}
+
+// putFeed appends r (the entry as it now stands) to the feed under sk
+// (stamped at; newFeedKey). If the write took longer than FeedLateness, a
+// reader may already have read past its stamp before it became visible:
+// it is written again, stamped anew.
+func (s *Store) putFeed(ctx context.Context, r auth.Revocation, sk string, at time.Time) error {
+	for range 3 {
+		if err := s.putFeedItem(ctx, r, sk, at); err != nil {
+			return err
 		}
 		if s.now().Sub(at) <= FeedLateness {
 			return nil
 		}
+		at = s.now()
+		sk = newFeedKey(r, at)
 	}
 	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
 }

@@ -43,6 +43,7 @@ type Store struct {
 	db     API
 	tables Tables
 	now    func() time.Time
+	onFeed func() // called for every feed item written (not per copy)
 }
 
 var (
@@ -59,6 +60,10 @@ type Option func(*Store)
 // WithClock sets the clock that stamps revocation feed items (the same
 // clock the service's instants come from).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithFeedCounter calls count for every revocation feed item the store
+// writes (the RevocationFeedItems metric).
+func WithFeedCounter(count func()) Option { return func(s *Store) { s.onFeed = count } }
 
 // New returns a Store over db.
 func New(db API, tables Tables, opts ...Option) *Store {
