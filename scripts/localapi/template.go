@@ -30,6 +30,7 @@ type Template struct {
 	Routes      []Route                              // every HttpApi event, sorted by route key
 	Authorizers map[string]*Authorizer               // by name, from the HttpApi's Auth
 	Tables      map[string]dynamodb.CreateTableInput // by logical id, without TableName
+	Streams     []StreamSource                       // every DynamoDB stream event, by function
 	CORS        *CORS                                // the HttpApi's CorsConfiguration; nil: none
 	Conditions  map[string]yaml.Node                 // the template's Conditions, for CORSPolicy
 }
@@ -115,6 +116,7 @@ type rawFunctionProps struct {
 			Auth                 struct {
 				Authorizer string `yaml:"Authorizer"`
 			} `yaml:"Auth"`
+			rawStreamEvent `yaml:",inline"` // Type: DynamoDB
 		} `yaml:"Properties"`
 	} `yaml:"Events"`
 }
@@ -143,7 +145,10 @@ type rawTable struct {
 		AttributeName string `yaml:"AttributeName"`
 		AttributeType string `yaml:"AttributeType"`
 	} `yaml:"AttributeDefinitions"`
-	KeySchema              []rawKey `yaml:"KeySchema"`
+	KeySchema           []rawKey `yaml:"KeySchema"`
+	StreamSpecification *struct {
+		StreamViewType string `yaml:"StreamViewType"`
+	} `yaml:"StreamSpecification"`
 	GlobalSecondaryIndexes []struct {
 		IndexName  string   `yaml:"IndexName"`
 		KeySchema  []rawKey `yaml:"KeySchema"`
@@ -269,7 +274,16 @@ func Parse(template, makefile []byte) (*Template, error) {
 		}
 		t.Functions[id] = f
 
-		for name, e := range props.Events {
+		for _, name := range sortedKeys(props.Events) {
+			e := props.Events[name]
+			if e.Type == "DynamoDB" {
+				src, err := e.Properties.rawStreamEvent.source(id)
+				if err != nil {
+					return nil, fmt.Errorf("template.yaml: %s event %s: %w", id, name, err)
+				}
+				t.Streams = append(t.Streams, src)
+				continue
+			}
 			if e.Type != "HttpApi" {
 				continue
 			}
@@ -435,6 +449,10 @@ func (tbl rawTable) createInput() dynamodb.CreateTableInput {
 			AttributeName: aws.String(a.AttributeName), AttributeType: ddbtypes.ScalarAttributeType(a.AttributeType)})
 	}
 	in.KeySchema = keySchema(tbl.KeySchema)
+	if st := tbl.StreamSpecification; st != nil {
+		in.StreamSpecification = &ddbtypes.StreamSpecification{StreamEnabled: aws.Bool(true),
+			StreamViewType: ddbtypes.StreamViewType(st.StreamViewType)}
+	}
 	for _, g := range tbl.GlobalSecondaryIndexes {
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
 			IndexName: aws.String(g.IndexName),

@@ -252,7 +252,7 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 // Refresh wires the refresh function.
 func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE",
-		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 
 // Logout wires the logout function (this device).
 func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (ap
 
 // LogoutAll wires the logout-all function.
 func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +418,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
 // their session, verified access tokens get a jti entry.
 func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +485,7 @@ func Devices(ctx context.Context, getenv func(string) string, opts ...Option) (a
 // EndDevice wires DELETE /auth/sessions/{id}: one of the caller's sessions
 // ends as a logout ends it.
 func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
