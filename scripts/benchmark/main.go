@@ -84,6 +84,7 @@ func run(ctx context.Context, o *options) error {
 		{"Node peers", runPeers},
 		{"replica load", runReplicaLoad},
 		{"revocation latency and outage", runRevocationLatency},
+		{"revocation feed writers", runWriters},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
 	}

@@ -21,6 +21,7 @@ type report struct {
 	zips     zipResult
 	peers    peerResult
 	replica  replicaResult
+	writers  writersResult
 }
 
 const (
@@ -97,6 +98,7 @@ func (r *report) markdown() []byte {
 	r.writeServices(&w)
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
+	r.writeWriters(&w)
 	r.writeCold(&w)
 	r.writeZips(&w)
 	r.writeCost(&w)
