@@ -138,7 +138,7 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 		if r.RevokedAt.After(until) {
 			until = r.RevokedAt
 		}
-		if wait := until.Sub(now); !r.RevokedAt.IsZero() && wait >= 0 && wait <= retryableRevocation {
+		if wait := until.Sub(now); !r.RevokedAt.IsZero() && wait > 0 && wait <= retryableRevocation {
 			s.Logger.InfoContext(ctx, "login refused until the user's revocation cutoff", "user", who, "until", until)
 			return Tokens{}, &ThrottledError{RetryAfter: wait + time.Millisecond}
 		}
