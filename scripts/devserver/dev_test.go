@@ -188,6 +188,9 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	if me.status != 200 || me.json(t)["sub"] != localapi.DemoUserID {
 		t.Fatalf("/me: %d %s", me.status, me.body)
 	}
+	if got, want := me.json(t)["scope"], strings.Join(localapi.DemoScopes, " "); got != want {
+		t.Errorf("/me scope = %v, want %q (the demo user's scopes)", got, want)
+	}
 
 	// The JWKS publishes the key that signed the token.
 	jwks := b.do("GET", "/.well-known/jwks.json", "", nil)
@@ -352,7 +355,8 @@ func TestBannerFlow(t *testing.T) {
 		`"error":"invalid_refresh_token"`,     // 4. the old cookie replayed
 		`"error":"invalid_refresh_token"`,     //    the current one: the session is revoked
 		`{"message":"Forbidden"}`,             //    and its access token
-		`{"message":"Forbidden"}`,             // 5. after logout-all
+		"logout-all: HTTP 204",                // 5. logout-all
+		`{"message":"Forbidden"}`,             //    and after it
 		`"sub":"` + localapi.DemoUserID + `"`, // 6. a new login works
 		`"revoked": "user"`,                   //    the revoke function
 		`{"message":"Forbidden"}`,             //    and then it does not

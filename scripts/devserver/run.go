@@ -139,7 +139,8 @@ func run(ctx context.Context, args []string) error {
 		return hint(err)
 	}
 	users := dynamo.New(db, dynamo.Tables{Users: localapi.TableName("UsersTable")})
-	demo := localaws.User{Username: localapi.DemoUsername, Password: localapi.DemoPassword, ID: localapi.DemoUserID}
+	demo := localaws.User{Username: localapi.DemoUsername, Password: localapi.DemoPassword, ID: localapi.DemoUserID,
+		Scopes: localapi.DemoScopes}
 	if err := localaws.EnsureUser(ctx, users, demo); err != nil {
 		return err
 	}
@@ -514,7 +515,7 @@ curl -s -b "$JAR" -X POST "$API/auth/refresh"; echo
 sleep $$SYNC; curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 # 5. Log out of all devices: every session and access token of the user ends; the authorizers
 #    see it within their revocation sync interval ($$SYNC s here, replica mode).
-TOKEN=$(login); curl -s -X POST "$API/auth/logout-all" -H "Authorization: Bearer $TOKEN"; echo
+TOKEN=$(login); curl -s -o /dev/null -w 'logout-all: HTTP %{http_code}\n' -X POST "$API/auth/logout-all" -H "Authorization: Bearer $TOKEN"
 sleep $$SYNC; curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo
 # 6. Revoke from the console: the revoke function with a sample event ends alice's sessions.
 TOKEN=$(login); curl -s "$API/me" -H "Authorization: Bearer $TOKEN"; echo

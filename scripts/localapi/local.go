@@ -22,6 +22,10 @@ const (
 	region       = "us-east-1"
 )
 
+// DemoScopes are the demo user's scopes: what /me and the token answers
+// show as scope.
+var DemoScopes = []string{"read", "write"}
+
 // LocalParams are the stack parameters of a local run: the template's
 // defaults, with values for those that have none. api is the base URL of
 // the local API (http://127.0.0.1:3000): it is the Issuer, because the

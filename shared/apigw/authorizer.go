@@ -12,6 +12,7 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/metrics"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -117,10 +118,16 @@ func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *me
 		if claims != nil {
 			attrs = append(attrs, "sub", claims.Subject, "sid", claims.SessionID, "jti", claims.ID)
 		}
-		if errors.Is(err, auth.ErrUnavailable) {
+		switch {
+		case errors.Is(err, replica.ErrStale):
+			// Not a DependencyError: the syncs behind it failed (the replica
+			// logs each, ReplicaAge shows for how long), and the metric says
+			// what the request met: a view too old to decide on.
+			log.ErrorContext(ctx, "deny: revocation replica too stale (fail closed)", attrs...)
+		case errors.Is(err, auth.ErrUnavailable):
 			log.ErrorContext(ctx, "deny: revocation store unavailable (fail closed)", attrs...)
 			met.DependencyError(dependency(err))
-		} else {
+		default:
 			log.InfoContext(ctx, "deny", attrs...)
 		}
 		return nil, denyReason(err), err

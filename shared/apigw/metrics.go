@@ -44,8 +44,9 @@ var throttleCodes = map[string]bool{
 
 // dependency names the service and the kind of failure behind an
 // auth.ErrUnavailable: the SDK's operation error says which service, its
-// API error code whether it throttled; a replica with no view fresh
-// enough means DynamoDB (the revocation feed) did not answer.
+// API error code whether it throttled. A replica's stale view
+// (replica.ErrStale) is no dependency call of the request: the authorizer
+// counts it as its own deny reason (metrics.Stale) instead.
 func dependency(err error) (metrics.Service, metrics.Failure) {
 	svc := metrics.DynamoDB
 	var oe *smithy.OperationError
@@ -56,7 +57,7 @@ func dependency(err error) (metrics.Service, metrics.Failure) {
 	switch {
 	case errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]:
 		return svc, metrics.Throttled
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, replica.ErrStale):
+	case errors.Is(err, context.DeadlineExceeded):
 		return svc, metrics.Timeout
 	}
 	return svc, metrics.Failed
@@ -64,9 +65,11 @@ func dependency(err error) (metrics.Service, metrics.Failure) {
 
 // denyReason is the metrics reason of an authorizer refusal: the first
 // defence that refused the token (shared/token's sentinel errors), a
-// revocation, or a store that did not answer.
+// revocation, a replica view too old, or a store that did not answer.
 func denyReason(err error) metrics.Reason {
 	switch {
+	case errors.Is(err, replica.ErrStale):
+		return metrics.Stale
 	case errors.Is(err, auth.ErrUnavailable):
 		return metrics.StoreDown
 	case errors.Is(err, auth.ErrRevoked):

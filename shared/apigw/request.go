@@ -9,8 +9,11 @@ import (
 	"io"
 	"mime"
 	"net/url"
+	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/authkit/lambda-auth/shared/jsonscan"
 )
 
 // MaxBodyBytes bounds every request body this service reads.
@@ -81,13 +84,16 @@ func decodeJSON(req Request, dst any, emptyOK bool) error {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return &requestError{415, "unsupported_media_type", "JSON bodies are UTF-8: send Content-Type: application/json or application/json; charset=utf-8"}
 	}
+	if err := exactMembers(b, dst); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr):
-			return badRequest(fmt.Sprintf("field %q has the wrong type", typeErr.Field))
+			return badRequest(fmt.Sprintf("field '%s' has the wrong type", typeErr.Field))
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
 			return badRequest("request body has an unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}
@@ -140,4 +146,77 @@ func decodeForm(req Request) (url.Values, error) {
 		}
 	}
 	return values, nil
+}
+
+// exactMembers refuses a body that encoding/json would read differently
+// from other parsers: a member name given twice in any object, compared
+// after case folding (encoding/json keeps the last one silently, where a
+// WAF or a log rule may read the first), and a top-level name that only
+// case-folds to a field of dst ("USERNAME" for "username": encoding/json
+// matches names case-insensitively). RFC 8259 4: names within an object
+// SHOULD be unique; a body that is ambiguous is refused, as the token's
+// claims are (shared/token).
+func exactMembers(b []byte, dst any) error {
+	s := jsonscan.New(b, maxBodyDepth)
+	s.RejectDuplicates()
+	if !s.BeginObject() {
+		return nil // not an object: the decoder says so
+	}
+	fields := jsonFields(reflect.TypeOf(dst))
+	var folded [32]byte
+	for s.More() {
+		name := s.Name()
+		if s.Err() != nil {
+			break
+		}
+		if want, ok := fields[string(name.AppendFolded(folded[:0]))]; ok && !name.Is(want) {
+			return badRequest(fmt.Sprintf("member '%s' is not spelled '%s'", clipName(name.String()), want))
+		}
+		s.Skip()
+	}
+	s.End()
+	if err := s.Finish(); err != nil {
+		if errors.Is(err, jsonscan.ErrDuplicate) {
+			return badRequest("request body gives a member name more than once (names are compared ignoring case)")
+		}
+		return nil // not valid JSON: the decoder says so, in its words
+	}
+	return nil
+}
+
+// maxBodyDepth bounds the nesting exactMembers reads; deeper bodies are
+// refused by it as invalid (none of the service's bodies nests).
+const maxBodyDepth = 8
+
+// jsonFields maps the case-folded json names of a struct's fields to their
+// exact spelling.
+func jsonFields(t reflect.Type) map[string]string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	out := map[string]string{}
+	if t.Kind() != reflect.Struct {
+		return out
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[jsonscan.Fold(name)] = name
+	}
+	return out
+}
+
+// clipName shortens a member name quoted back to the client.
+func clipName(s string) string {
+	s = Description(s)
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return s
 }

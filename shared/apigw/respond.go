@@ -29,8 +29,8 @@ type Handler func(ctx context.Context, req Request) (Response, error)
 
 // ErrorBody is every error response: a stable code (RFC 6749 5.2 "error"),
 // a short text in error_description (RFC 6749 5.2: printable ASCII
-// without '"' and '\\'), and the same text as message, the member clients
-// written before error_description read.
+// without '"' and '\\'), and the same text, byte for byte, as message, the
+// member clients written before error_description read.
 type ErrorBody struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
@@ -68,7 +68,8 @@ func NoContent() Response {
 
 // Fail is a JSON error response.
 func Fail(status int, code, message string) Response {
-	return JSON(status, ErrorBody{Error: code, ErrorDescription: Description(message), Message: message})
+	d := Description(message)
+	return JSON(status, ErrorBody{Error: code, ErrorDescription: d, Message: d})
 }
 
 // Description is message as RFC 6749 5.2 allows error_description to be:

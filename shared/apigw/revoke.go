@@ -16,7 +16,7 @@ import (
 
 // RevokeResult is what the console shows after a revoke invocation.
 type RevokeResult struct {
-	Revoked   string    `json:"revoked"` // "token", "session" or "user"
+	Revoked   string    `json:"revoked"` // "token", "session", "user" or "all"
 	ID        string    `json:"id"`
 	Key       string    `json:"key"` // the revocation table's pk
 	RevokedAt time.Time `json:"revoked_at"`
@@ -25,7 +25,9 @@ type RevokeResult struct {
 }
 
 // Revoke handles the console-invoked revoke function: {"jti"} |
-// {"session_id"} | {"user_id"}, optional "reason". It writes an audit log
+// {"session_id"} | {"user_id"} | {"all": true} (the global cutoff: every
+// session and access token issued until now, for every user), optional
+// "reason". It writes an audit log
 // line and returns what it did. A bad event returns an error the console
 // shows; nothing is written.
 func Revoke(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
@@ -34,7 +36,7 @@ func Revoke(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) func(ctx
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return RevokeResult{}, errors.New(`invalid event: send {"jti": ...}, {"session_id": ...} or {"user_id": ...}, optional "reason"`)
+			return RevokeResult{}, errors.New(`invalid event: send {"jti": ...}, {"session_id": ...}, {"user_id": ...} or {"all": true}, optional "reason"`)
 		}
 		r, err := svc.Revoke(ctx, req)
 		if err != nil {
@@ -47,7 +49,7 @@ func Revoke(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) func(ctx
 			}
 			return RevokeResult{}, errors.New("revoke failed: the revocation was not written; retry")
 		}
-		kind := map[auth.RevocationKind]string{auth.RevokeToken: "token", auth.RevokeSession: "session", auth.RevokeUser: "user"}[r.Kind]
+		kind := map[auth.RevocationKind]string{auth.RevokeToken: "token", auth.RevokeSession: "session", auth.RevokeUser: "user", auth.RevokeAll: "all"}[r.Kind]
 		var caller string
 		if lc, ok := lambdacontext.FromContext(ctx); ok {
 			caller = lc.InvokedFunctionArn

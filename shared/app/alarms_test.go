@@ -18,7 +18,8 @@ import (
 var wantAlarms = []string{
 	"RefreshTokenReuseAlarm",     // any refresh-token reuse detection
 	"LoginLockoutSpikeAlarm",     // a spike of lockouts
-	"AuthorizerUnavailableAlarm", // authorizer denials for unavailable
+	"AuthorizerUnavailableAlarm", // authorizer denials for unavailable (and a stale replica)
+	"ReplicaAgeAlarm",            // a replica whose syncs keep failing
 	"AuthRoutes5xxAlarm",         // 5xx on the auth routes
 	"KmsThrottledAlarm",          // KMS throttling
 	"KmsSignNearQuotaAlarm",      // near the Sign quota

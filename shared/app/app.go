@@ -130,6 +130,7 @@ type serviceMetrics struct{ *metrics.Recorder }
 func (m serviceMetrics) Revoked(k auth.RevocationKind) {
 	m.Revocation(map[auth.RevocationKind]metrics.Kind{
 		auth.RevokeToken: metrics.KindToken, auth.RevokeSession: metrics.KindSession, auth.RevokeUser: metrics.KindUser,
+		auth.RevokeAll: metrics.KindAll,
 	}[k])
 }
 

@@ -145,6 +145,26 @@ func TestEventFixtures(t *testing.T) {
 			t.Errorf("events/%s.json: %+v", name, res)
 		}
 	}
+
+	// The global cutoff (the key-compromise runbook's first step): the
+	// token of the login above is denied after it, a login after it lives.
+	var all struct {
+		All    bool
+		Reason string
+	}
+	json.Unmarshal(fixture(t, "revoke-all"), &all)
+	s.clock.Advance(time.Second)
+	res, err := s.revoke(context.Background(), fixture(t, "revoke-all"))
+	if err != nil || !all.All || res.Revoked != "all" || res.Key != "all#*" || res.Reason != all.Reason || all.Reason == "" {
+		t.Errorf("events/revoke-all.json: %+v %v", res, err)
+	}
+	s.clock.Advance(time.Millisecond)
+	if ok, _ := s.authorize(t, again.Access); ok {
+		t.Error("after events/revoke-all.json, a token issued before it is allowed")
+	}
+	if ok, _ := s.authorize(t, s.doLogin(t, "alice@example.com", "correct horse battery staple").Access); !ok {
+		t.Error("after events/revoke-all.json, a new login's token is denied")
+	}
 }
 
 // TestRevocationFeedFixture: events/revocation-feed.json, a stream batch

@@ -88,8 +88,22 @@ func TestDynamoDBFailureAnswers503(t *testing.T) {
 	if env.Getenv("REVOCATION_MODE") == "replica" {
 		db.Set(testenv.Fault{Mode: testenv.Error})
 		s.clock.Advance(5*time.Minute + time.Second) // REVOCATION_MAX_STALENESS
+		depErrors := s.metrics.Count("DependencyError", nil)
 		if ok, _ := s.authorize(t, tok.Access); ok {
 			t.Error("authorizer allowed with a view older than its staleness bound")
+		}
+		// Counted as what it is: a stale view, not a DynamoDB error.
+		if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Decision": "deny", "Reason": "stale"}); n != 1 {
+			t.Errorf("AuthorizerDecision deny/stale = %v after one stale denial, want 1\n%s", n, s.metrics.Raw())
+		}
+		if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "unavailable"}); n != 0 {
+			t.Errorf("a stale denial counted as unavailable (%v)", n)
+		}
+		if n := s.metrics.Count("DependencyError", nil); n != depErrors {
+			t.Errorf("a stale denial counted as %v DependencyError", n-depErrors)
+		}
+		if !strings.Contains(s.logs.String(), "deny: revocation replica too stale (fail closed)") {
+			t.Error("no log line says the replica was too stale")
 		}
 		db.Reset()
 	}

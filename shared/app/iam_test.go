@@ -132,7 +132,8 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	s.clock.Advance(2 * time.Second) // the hand entry (every session, for a second) has passed
 	sixth := s.doLogin(t, "iris", "the right password")
 	handEntry("jti#j-1")
-	for _, ev := range []string{`{"jti":"j-1"}`, `{"session_id":"` + sixth.Refresh[:32] + `"}`, `{"user_id":"` + user.ID + `"}`} {
+	handEntry("all#*")
+	for _, ev := range []string{`{"jti":"j-1"}`, `{"session_id":"` + sixth.Refresh[:32] + `"}`, `{"user_id":"` + user.ID + `"}`, `{"all":true}`} {
 		if _, err := s.revoke(ctx, []byte(ev)); err != nil {
 			t.Fatalf("revoke %s: %v", ev, err)
 		}

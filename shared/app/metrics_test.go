@@ -90,13 +90,19 @@ func wantSeen(mode string) []string {
 	for _, o := range []string{"ok", "reuse_detected", "invalid", "forbidden", "invalid_request", "unavailable"} {
 		want = append(want, "Refresh{Outcome="+o+"}")
 	}
-	for _, k := range []string{"token", "session", "user"} {
+	for _, k := range []string{"token", "session", "user", "all"} {
 		want = append(want, "Revocation{Kind="+k+"}")
 	}
 	want = append(want, "LoginLockout{}", "AuthorizerDecision{}", "AuthorizerLatency{}",
 		"DependencyError{Service=DynamoDB,Kind=error}", "DependencyError{Service=DynamoDB,Kind=timeout}",
 		"DependencyError{Service=KMS,Kind=error}")
-	for _, r := range []string{"no_token", "malformed", "header", "unknown_key", "signature", "expired", "claims", "revoked", "unavailable"} {
+	// Fail closed: a store that does not answer (strict mode), a replica
+	// view too old (replica mode: TestDynamoDBFailureAnswers503).
+	failClosed := "stale"
+	if mode == "strict" {
+		failClosed = "unavailable"
+	}
+	for _, r := range []string{"no_token", "malformed", "header", "unknown_key", "signature", "expired", "claims", "revoked", failClosed} {
 		want = append(want, "AuthorizerDecision{Decision=deny,Reason="+r+"}", "AuthorizerLatency{Decision=deny,Reason="+r+"}")
 	}
 	want = append(want, "AuthorizerDecision{Decision=allow,Reason=ok}")

@@ -58,7 +58,7 @@ func TestHandEntryCannotSwallowARevocation(t *testing.T) {
 // TestRevokedTokenDenied: a revoked access token is denied at once in
 // strict mode, and within the revocation sync interval in replica mode
 // (not later), whichever way it was revoked: logout-all, the console
-// revoke of its jti, a refresh token reused.
+// revoke of its jti, the global cutoff, a refresh token reused.
 func TestRevokedTokenDenied(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("REVOCATION_SYNC", "1s")
@@ -74,6 +74,11 @@ func TestRevokedTokenDenied(t *testing.T) {
 		},
 		"console revoke of its jti": func(tok tokens, authCtx map[string]any) {
 			if _, err := s.revoke(context.Background(), []byte(`{"jti":"`+authCtx["jti"].(string)+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"console revoke-all (the global cutoff)": func(tok tokens, authCtx map[string]any) {
+			if _, err := s.revoke(context.Background(), fixture(t, "revoke-all")); err != nil {
 				t.Fatal(err)
 			}
 		},

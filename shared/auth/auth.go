@@ -53,24 +53,46 @@ type Session struct {
 // RevocationKind says what a revocation entry covers.
 type RevocationKind string
 
-// The three kinds of revocation entry, also the prefixes of their keys.
+// The four kinds of revocation entry, also the prefixes of their keys.
 const (
 	RevokeToken   RevocationKind = "jti" // one access token
 	RevokeSession RevocationKind = "sid" // every token of one session
 	RevokeUser    RevocationKind = "sub" // every session of a user started before RevokedAt
+	// RevokeAll is the global cutoff ("sign everyone out", Keycloak's
+	// realm-wide not-before): every session of every user started at or
+	// before RevokedAt, with every token those sessions issued. Its one
+	// entry has the fixed value AllValue (key "all#*").
+	//
+	// A kind of its own rather than a sub# entry under a reserved user id:
+	// user ids are opaque (they come from create-user or another tool), so
+	// no id is safely reserved, and a reader that forgot the global entry
+	// would read it as one user's. A fixed value rather than none: the
+	// entry is one item, fetched by key with a token's own keys (strict
+	// mode: one more key in the same BatchGetItem; a replica: one more map
+	// lookup), and merged like any other (Merge: later cutoff and expiry
+	// win), so repeated cutoffs never grow the table. It lives as long as a
+	// user entry: past the longest session it can end.
+	RevokeAll RevocationKind = "all"
 )
+
+// AllValue is the value of the one RevokeAll entry: its key is "all#*".
+// An "all#" entry with another value covers nothing.
+const AllValue = "*"
 
 // Revocation is one entry of the revocation table.
 type Revocation struct {
 	Kind  RevocationKind
 	Value string // the jti, session id or user id
-	// RevokedAt is when the entry was written. For RevokeUser it is the
-	// cutoff: sessions started at or before it are dead; zero (an entry
-	// typed by hand without it) means every session, whenever it started.
+	// RevokedAt is when the entry was written. For RevokeUser and
+	// RevokeAll it is the cutoff: sessions (of the user; of everyone)
+	// started at or before it are dead; zero (an entry typed by hand
+	// without it) means every session, whenever it started: for RevokeAll,
+	// nobody can log in until it expires.
 	RevokedAt time.Time
-	// AllUntil (RevokeUser only) is a moment until which every session of
-	// the user is dead, whenever it started: what an entry without cutoff
-	// leaves behind when a later revocation gives the user a cutoff (Merge).
+	// AllUntil (RevokeUser and RevokeAll only) is a moment until which
+	// every session it covers is dead, whenever it started: what an entry
+	// without cutoff leaves behind when a later revocation gives it a
+	// cutoff (Merge).
 	AllUntil  time.Time
 	ExpiresAt time.Time // the TTL: after it nothing the entry covers can still be valid; zero: never
 	Reason    string
@@ -78,8 +100,8 @@ type Revocation struct {
 
 // NewRevocation is an entry of kind for value, written at now, with the
 // lifetime its kind needs: a token entry until the longest access token
-// lifetime the configuration accepts has passed, a session or user entry
-// until the longest session lifetime has (see MaxRefreshTokenTTL).
+// lifetime the configuration accepts has passed, a session, user or global
+// entry until the longest session lifetime has (see MaxRefreshTokenTTL).
 func NewRevocation(kind RevocationKind, value string, now time.Time, reason string) Revocation {
 	life := MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway
 	if kind == RevokeToken {
@@ -109,7 +131,8 @@ type Target struct {
 // a token entry ends that token; a session entry ends the session and every
 // token it issued; a user entry ends every session of the user started at
 // or before its cutoff (and, until AllUntil, every session), with every
-// token those sessions issued, before or after the entry was written.
+// token those sessions issued, before or after the entry was written; the
+// global entry (RevokeAll) does the same for every user.
 func (r Revocation) Covers(t Target, now time.Time) bool {
 	if !r.Live(now) || r.Value == "" {
 		return false
@@ -120,25 +143,37 @@ func (r Revocation) Covers(t Target, now time.Time) bool {
 	case RevokeSession:
 		return r.Value == t.SessionID
 	case RevokeUser:
-		return r.Value == t.UserID &&
-			(r.RevokedAt.IsZero() || !t.SessionStart.After(r.RevokedAt) || now.Before(r.AllUntil))
+		return r.Value == t.UserID && r.cutsOff(t.SessionStart, now)
+	case RevokeAll:
+		return r.Value == AllValue && r.cutsOff(t.SessionStart, now)
 	}
 	return false
 }
 
+// cutsOff is the rule of a cutoff entry (user or global): a session
+// started at or before the cutoff is dead, and every session while there
+// is no cutoff or until AllUntil.
+func (r Revocation) cutsOff(start, now time.Time) bool {
+	return r.RevokedAt.IsZero() || !start.After(r.RevokedAt) || now.Before(r.AllUntil)
+}
+
+// HasCutoff reports whether entries of kind k end sessions by their start
+// (RevokedAt is a cutoff): user and global entries.
+func (k RevocationKind) HasCutoff() bool { return k == RevokeUser || k == RevokeAll }
+
 // Merge combines two entries for the same key into one that covers
 // everything either covers, for at least as long: revocations only ever
-// grow. The later expiry wins (none: never), and for a user the later
-// cutoff; an entry without cutoff (every session until it expires) merged
-// with one that has a cutoff keeps "every session" until its own expiry as
-// AllUntil. The reason is that of the entry that moved the cutoff, else the
+// grow. The later expiry wins (none: never), and for a user or the global
+// entry the later cutoff; an entry without cutoff (every session until it
+// expires) merged with one that has a cutoff keeps "every session" until
+// its own expiry as AllUntil. The reason is that of the entry that moved the cutoff, else the
 // first one's (a repeated logout keeps its original reason).
 func Merge(old, r Revocation) Revocation {
 	m := old
 	m.ExpiresAt = laterOrNever(old.ExpiresAt, r.ExpiresAt)
 	oc, rc := old.RevokedAt, r.RevokedAt
 	switch {
-	case old.Kind != RevokeUser:
+	case !old.Kind.HasCutoff():
 		m.RevokedAt = later(oc, rc)
 	case oc.IsZero() && (old.ExpiresAt.IsZero() || rc.IsZero()):
 		// Every session already; r adds at most a later expiry (above).
@@ -176,7 +211,8 @@ func laterOrNever(a, b time.Time) time.Time {
 }
 
 // Standing is what, besides the session record, can end a session: the
-// current user record and the revocation entries of the session and user.
+// current user record and the revocation entries of the session and user,
+// and the global one (RevokeAll).
 type Standing struct {
 	User        *User // nil if the user no longer exists
 	Revocations []Revocation
@@ -232,16 +268,16 @@ type Sessions interface {
 type SessionDirectory interface {
 	// UserSessions returns the user's sessions not marked ended and not
 	// past their absolute end at now, newest first, with the revocation
-	// entries that could end them (the user's and each session's). The
-	// index is eventually consistent: a session started or ended a moment
-	// ago may be missing or still listed.
+	// entries that could end them (the user's, each session's and the
+	// global one). The index is eventually consistent: a session started
+	// or ended a moment ago may be missing or still listed.
 	UserSessions(ctx context.Context, userID string, now time.Time) (UserSessions, error)
 }
 
 // UserSessions is what SessionDirectory finds for one user.
 type UserSessions struct {
 	Sessions    []Session
-	Revocations []Revocation // entries for the user and for each listed session
+	Revocations []Revocation // entries for the user, for each listed session, and the global one
 	Truncated   bool         // more sessions than one Query page holds
 }
 
@@ -253,18 +289,19 @@ type Revocations interface {
 	// it for replicas. It returns an error when it could not make sure of
 	// that; it never drops r silently, and a retry completes it.
 	PutRevocation(ctx context.Context, r Revocation) error
-	// UserRevocation reads a user's entry (sub#), strongly consistent; ok
-	// is false when there is none.
-	UserRevocation(ctx context.Context, userID string) (r Revocation, ok bool, err error)
+	// UserRevocations reads the entries that can refuse a user a new
+	// session: the user's (sub#) and the global one (all#*), strongly
+	// consistent, in one round trip; those that exist.
+	UserRevocations(ctx context.Context, userID string) ([]Revocation, error)
 }
 
 // RevocationLookup finds the entries that could cover one access token:
 // the table itself (strict mode, one strongly consistent read per token)
 // or a replica of the revocation feed (shared/replica).
 type RevocationLookup interface {
-	// Revocations returns the entries for a token's jti, sid and sub,
-	// expired ones included; an error when it cannot answer with a view
-	// fresh enough.
+	// Revocations returns the entries for a token's jti, sid and sub, and
+	// the global entry (RevokeAll), expired ones included; an error when it
+	// cannot answer with a view fresh enough.
 	Revocations(ctx context.Context, jti, sid, sub string) ([]Revocation, error)
 }
 

@@ -8,7 +8,7 @@ import (
 
 // TestLiveSessionRules: which sessions the device list shows, decided
 // with no store: the rules of refresh (marked ended, past the absolute
-// end, idle too long, covered by a session or user entry) and only the
+// end, idle too long, covered by a session, user or global entry) and only the
 // caller's own.
 func TestLiveSessionRules(t *testing.T) {
 	now := time.UnixMilli(1_764_299_045_000)
@@ -50,6 +50,12 @@ func TestLiveSessionRules(t *testing.T) {
 		}, false},
 		{"another user's entry", func(s *Session) []Revocation {
 			return []Revocation{NewRevocation(RevokeUser, "u2", now, "logout-all")}
+		}, true},
+		{"global cutoff after its start (revoke-all)", func(s *Session) []Revocation {
+			return []Revocation{NewRevocation(RevokeAll, AllValue, start.Add(time.Millisecond), "key compromised")}
+		}, false},
+		{"global cutoff before its start (a login after revoke-all)", func(s *Session) []Revocation {
+			return []Revocation{NewRevocation(RevokeAll, AllValue, start.Add(-time.Millisecond), "key compromised")}
 		}, true},
 	}
 	for _, tt := range tests {

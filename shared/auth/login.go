@@ -127,22 +127,31 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 	// The session's start is what its id carries (milliseconds,
 	// SessionStart), as the authorizer will read it.
 	start := now.Truncate(time.Millisecond)
-	if r, ok, err := s.Revocations.UserRevocation(ctx, user.ID); err != nil {
-		return Tokens{}, unavailable("login: read the user's revocation", err)
-	} else if ok && r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
-		// A cutoff in the near future (an escalated revocation budget,
-		// FeedBudgetWindow) or "every session until" a moment ends: come
-		// back then (429, Retry-After). Anything else (no cutoff, or one
-		// far off): the user cannot log in, as a disabled user cannot.
+	// The global entry (RevokeAll) is read with it: after a cutoff in the
+	// past, a session starting now is after it and lives.
+	entries, err := s.Revocations.UserRevocations(ctx, user.ID)
+	if err != nil {
+		return Tokens{}, unavailable("login: read the user's revocations", err)
+	}
+	for _, r := range entries {
+		if !r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
+			continue
+		}
+		// A user entry whose cutoff is in the near future (an escalated
+		// revocation budget, FeedBudgetWindow) or "every session until" a
+		// moment soon: come back then (429, Retry-After). Anything else
+		// (no cutoff, one far off, the global entry): the user cannot log
+		// in, as a disabled user cannot.
 		until := r.AllUntil
 		if r.RevokedAt.After(until) {
 			until = r.RevokedAt
 		}
-		if wait := until.Sub(now); !r.RevokedAt.IsZero() && wait > 0 && wait <= retryableRevocation {
+		if wait := until.Sub(now); r.Kind == RevokeUser && !r.RevokedAt.IsZero() && wait > 0 && wait <= retryableRevocation {
 			s.Logger.InfoContext(ctx, "login refused until the user's revocation cutoff", "user", who, "until", until)
 			return Tokens{}, &ThrottledError{RetryAfter: wait + time.Millisecond}
 		}
-		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked", "until", r.ExpiresAt)
+		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked",
+			"entry", string(r.Kind), "until", r.ExpiresAt)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	if previous != "" {

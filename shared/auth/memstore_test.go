@@ -64,7 +64,7 @@ func (m *memStore) SessionStanding(_ context.Context, s *Session) (Standing, err
 		u := *m.user
 		st.User = &u
 	}
-	for _, key := range []string{"sid#" + s.ID, "sub#" + s.UserID} {
+	for _, key := range []string{"sid#" + s.ID, "sub#" + s.UserID, "all#" + AllValue} {
 		if r, ok := m.revocations[key]; ok {
 			st.Revocations = append(st.Revocations, r)
 		}
@@ -111,18 +111,23 @@ func (m *memStore) PutRevocation(_ context.Context, r Revocation) error {
 	return nil
 }
 
-func (m *memStore) UserRevocation(_ context.Context, userID string) (Revocation, bool, error) {
+func (m *memStore) UserRevocations(_ context.Context, userID string) ([]Revocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.revocations["sub#"+userID]
-	return r, ok, nil
+	var out []Revocation
+	for _, key := range []string{"sub#" + userID, "all#" + AllValue} {
+		if r, ok := m.revocations[key]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (m *memStore) Revocations(_ context.Context, jti, sid, sub string) ([]Revocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Revocation
-	for _, key := range []string{"jti#" + jti, "sid#" + sid, "sub#" + sub} {
+	for _, key := range []string{"jti#" + jti, "sid#" + sid, "sub#" + sub, "all#" + AllValue} {
 		if r, ok := m.revocations[key]; ok {
 			out = append(out, r)
 		}

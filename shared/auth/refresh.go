@@ -250,6 +250,9 @@ func standingDead(sess *Session, st Standing, now time.Time) string {
 	target := Target{SessionID: sess.ID, UserID: sess.UserID, SessionStart: sess.CreatedAt}
 	for _, r := range st.Revocations {
 		if r.Covers(target, now) {
+			if r.Kind == RevokeAll {
+				return "every session revoked (global cutoff): " + r.Reason
+			}
 			return string(r.Kind) + " revoked: " + r.Reason
 		}
 	}

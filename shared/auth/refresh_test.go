@@ -154,6 +154,15 @@ func TestRefreshRules(t *testing.T) {
 			setup: func(r *rowEnv) {
 				r.store.PutRevocation(context.Background(), NewRevocation(RevokeUser, "u1", t0.Add(-time.Millisecond), "logout-all"))
 			}, present: current, wantNext: -1, wantWrites: 1},
+		{description: "a global cutoff after the session started ends it",
+			setup: func(r *rowEnv) {
+				r.clock.Advance(time.Second)
+				r.store.PutRevocation(context.Background(), NewRevocation(RevokeAll, AllValue, r.clock.Now(), "key compromised"))
+			}, present: current, wantErr: ErrInvalidRefreshToken},
+		{description: "a global cutoff before the session started spares it",
+			setup: func(r *rowEnv) {
+				r.store.PutRevocation(context.Background(), NewRevocation(RevokeAll, AllValue, t0.Add(-time.Millisecond), "key compromised"))
+			}, present: current, wantNext: -1, wantWrites: 1},
 		{description: "a disabled user's session is refused",
 			setup: func(r *rowEnv) { r.store.user.Disabled = true }, present: current, wantErr: ErrInvalidRefreshToken},
 		{description: "a session whose username now names another user is refused",

@@ -37,6 +37,15 @@ func TestCovers(t *testing.T) {
 		{"user entry without cutoff ends every session", Revocation{Kind: RevokeUser, Value: "u1", ExpiresAt: at(time.Hour)}, Target{UserID: "u1", SessionStart: at(time.Minute)}, at(2 * time.Minute), true},
 		{"user entry ends every session until AllUntil", Revocation{Kind: RevokeUser, Value: "u1", RevokedAt: at(-time.Hour), AllUntil: at(time.Hour), ExpiresAt: at(48 * time.Hour)}, tok, at(time.Minute), true},
 		{"user entry's AllUntil passed: the cutoff decides", Revocation{Kind: RevokeUser, Value: "u1", RevokedAt: at(-time.Hour), AllUntil: at(time.Minute), ExpiresAt: at(48 * time.Hour)}, tok, at(time.Minute), false},
+		{"global entry ends a session started before its cutoff", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(time.Second), ExpiresAt: at(time.Hour)}, sess, at(time.Minute), true},
+		{"global entry ends a token of a session started at its cutoff", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(0), ExpiresAt: at(time.Hour)}, tok, at(time.Minute), true},
+		{"global entry ends every user's sessions", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(time.Second), ExpiresAt: at(time.Hour)}, Target{TokenID: "j9", SessionID: "s9", UserID: "u9", SessionStart: at(0)}, at(time.Minute), true},
+		{"global entry spares a session started after its cutoff (a login after it)", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(-time.Millisecond), ExpiresAt: at(time.Hour)}, tok, at(time.Minute), false},
+		{"expired global entry ends nothing", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(time.Second), ExpiresAt: at(time.Minute)}, tok, at(time.Minute), false},
+		{"global entry without cutoff ends every session", Revocation{Kind: RevokeAll, Value: AllValue, ExpiresAt: at(time.Hour)}, Target{UserID: "u1", SessionStart: at(time.Minute)}, at(2 * time.Minute), true},
+		{"global entry ends every session until AllUntil", Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: at(-time.Hour), AllUntil: at(time.Hour), ExpiresAt: at(48 * time.Hour)}, tok, at(time.Minute), true},
+		{"global entry under another value ends nothing", Revocation{Kind: RevokeAll, Value: "u1", RevokedAt: at(time.Second), ExpiresAt: at(time.Hour)}, tok, at(time.Minute), false},
+		{"global entry without value ends nothing", Revocation{Kind: RevokeAll, RevokedAt: at(time.Second), ExpiresAt: at(time.Hour)}, tok, at(time.Minute), false},
 		{"entry of an unknown kind ends nothing", Revocation{Kind: "xyz", Value: "u1", ExpiresAt: at(time.Hour)}, tok, at(time.Minute), false},
 	}
 	for _, tc := range cases {
@@ -49,7 +58,8 @@ func TestCovers(t *testing.T) {
 // TestMergeNeverDrops: whatever stands in the table, a merged entry covers
 // every (session start, moment) that either entry covered. Checked on a
 // grid of session starts and moments, for pairs of entries of every shape:
-// with and without cutoff, expiry and AllUntil.
+// with and without cutoff, expiry and AllUntil; for a user entry and for
+// the global one.
 func TestMergeNeverDrops(t *testing.T) {
 	shapes := []Revocation{
 		{RevokedAt: at(0), ExpiresAt: at(48 * time.Hour)},
@@ -65,16 +75,18 @@ func TestMergeNeverDrops(t *testing.T) {
 	for d := -2 * time.Hour; d <= 120*time.Hour; d += 7 * time.Minute {
 		moments = append(moments, at(d))
 	}
-	for i, a := range shapes {
-		for j, b := range shapes {
-			a.Kind, a.Value, b.Kind, b.Value = RevokeUser, "u1", RevokeUser, "u1"
-			m := Merge(a, b)
-			for _, start := range moments {
-				for _, now := range moments {
-					tg := Target{UserID: "u1", SessionStart: start}
-					if (a.Covers(tg, now) || b.Covers(tg, now)) && !m.Covers(tg, now) {
-						t.Fatalf("Merge(#%d, #%d) = %+v drops session started %v at %v", i, j, m,
-							start.Sub(t0), now.Sub(t0))
+	for _, key := range []Revocation{{Kind: RevokeUser, Value: "u1"}, {Kind: RevokeAll, Value: AllValue}} {
+		for i, a := range shapes {
+			for j, b := range shapes {
+				a.Kind, a.Value, b.Kind, b.Value = key.Kind, key.Value, key.Kind, key.Value
+				m := Merge(a, b)
+				for _, start := range moments {
+					for _, now := range moments {
+						tg := Target{UserID: "u1", SessionStart: start}
+						if (a.Covers(tg, now) || b.Covers(tg, now)) && !m.Covers(tg, now) {
+							t.Fatalf("%s: Merge(#%d, #%d) = %+v drops session started %v at %v", key.Kind, i, j, m,
+								start.Sub(t0), now.Sub(t0))
+						}
 					}
 				}
 			}
@@ -86,6 +98,9 @@ func TestMergeNeverDrops(t *testing.T) {
 func TestMerge(t *testing.T) {
 	user := func(cut, allUntil, exp time.Time, reason string) Revocation {
 		return Revocation{Kind: RevokeUser, Value: "u1", RevokedAt: cut, AllUntil: allUntil, ExpiresAt: exp, Reason: reason}
+	}
+	all := func(cut, allUntil, exp time.Time, reason string) Revocation {
+		return Revocation{Kind: RevokeAll, Value: AllValue, RevokedAt: cut, AllUntil: allUntil, ExpiresAt: exp, Reason: reason}
 	}
 	sid := func(written, exp time.Time, reason string) Revocation {
 		return Revocation{Kind: RevokeSession, Value: "s1", RevokedAt: written, ExpiresAt: exp, Reason: reason}
@@ -114,6 +129,15 @@ func TestMerge(t *testing.T) {
 		{"two entries without cutoff: the later expiry",
 			user(never, never, at(time.Minute), "x"), user(never, never, at(time.Hour), "y"),
 			user(never, never, at(time.Hour), "x")},
+		{"a later global cutoff moves the cutoff and expiry",
+			all(at(0), never, at(time.Hour), "a"), all(at(time.Minute), never, at(2*time.Hour), "b"),
+			all(at(time.Minute), never, at(2*time.Hour), "b")},
+		{"an older global cutoff changes nothing",
+			all(at(time.Minute), never, at(2*time.Hour), "b"), all(at(0), never, at(time.Hour), "a"),
+			all(at(time.Minute), never, at(2*time.Hour), "b")},
+		{"a global entry typed by hand without cutoff becomes AllUntil its expiry",
+			all(never, never, at(25*time.Second), "hand"), all(at(time.Second), never, at(time.Hour), "key compromised"),
+			all(at(time.Second), at(25*time.Second), at(time.Hour), "key compromised")},
 		{"a repeated logout keeps the first reason and the later expiry",
 			sid(at(0), at(time.Hour), "logout"), sid(at(time.Minute), at(2*time.Hour), "refresh token reuse"),
 			sid(at(time.Minute), at(2*time.Hour), "logout")},
@@ -137,6 +161,7 @@ func TestNewRevocationLifetime(t *testing.T) {
 		RevokeToken:   MaxAccessTokenTTL + MaxClockLeeway,
 		RevokeSession: MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway,
 		RevokeUser:    MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway,
+		RevokeAll:     MaxRefreshTokenTTL + MaxAccessTokenTTL + MaxClockLeeway, // past every session it ends
 	} {
 		r := NewRevocation(kind, "v", t0, "why")
 		if got := r.ExpiresAt.Sub(t0); got != want || !r.RevokedAt.Equal(t0) || r.Reason != "why" || r.Kind != kind {

@@ -93,16 +93,21 @@ func (s *Service) putRevocation(ctx context.Context, r Revocation, by string) er
 }
 
 // RevokeRequest is the operator's console event: exactly one of JTI,
-// SessionID and UserID.
+// SessionID, UserID and All.
 type RevokeRequest struct {
 	JTI       string `json:"jti,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	UserID    string `json:"user_id,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	// All: the global cutoff (RevokeAll), every session of every user
+	// started until now, with every token they issued.
+	All    bool   `json:"all,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Revoke writes a revocation entry for one access token, one session (and
-// ends it) or one user (and ends all their sessions).
+// ends it), one user (and ends all their sessions) or everyone (the global
+// cutoff: every session and access token issued until now ends; a login
+// after it starts a live session).
 func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, error) {
 	n := 0
 	for _, v := range []string{req.JTI, req.SessionID, req.UserID} {
@@ -113,8 +118,11 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 			}
 		}
 	}
+	if req.All {
+		n++
+	}
 	if n != 1 {
-		return Revocation{}, fmt.Errorf("%w: give exactly one of jti, session_id, user_id", ErrInvalidRequest)
+		return Revocation{}, fmt.Errorf("%w: give exactly one of jti, session_id, user_id, all", ErrInvalidRequest)
 	}
 	if len(req.Reason) > 500 {
 		return Revocation{}, fmt.Errorf("%w: reason is at most 500 bytes", ErrInvalidRequest)
@@ -136,6 +144,13 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 			return Revocation{}, err
 		}
 		return NewRevocation(RevokeSession, req.SessionID, now, reason), nil
+	case req.All:
+		r := NewRevocation(RevokeAll, AllValue, now, reason)
+		if err := s.putRevocation(ctx, r, ""); err != nil {
+			return Revocation{}, unavailable("revoke every session", err)
+		}
+		s.Logger.InfoContext(ctx, "revoke-all: every session started until now ended", "cutoff", now.UTC(), "reason", reason)
+		return r, nil
 	default:
 		return s.revokeUser(ctx, req.UserID, reason, "")
 	}

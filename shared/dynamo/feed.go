@@ -177,7 +177,7 @@ func randomSuffix() string {
 func feedEntry(it item) (auth.Revocation, bool) {
 	k := auth.RevocationKind(it.str("kind"))
 	switch k {
-	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser:
+	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser, auth.RevokeAll:
 	default:
 		return auth.Revocation{}, false
 	}

@@ -15,12 +15,14 @@ import (
 )
 
 // Revocations table: hash key "pk" = "jti#<jti>" | "sid#<session id>" |
-// "sub#<user id>"; revoked_at (epoch ms; a user entry kills every session
-// started at or before it), all_until (epoch s, user entries merged from one
-// without revoked_at: every session is dead until then), expires_at (epoch
-// s, the TTL attribute: when nothing the entry covers can be valid any
-// more), reason, and feed_sk (the sort key of the feed item the service
-// wrote for this state: the stream function writes it if missing).
+// "sub#<user id>" | "all#*" (the global cutoff); revoked_at (epoch ms; a
+// user entry kills every session started at or before it), all_until
+// (epoch s, user entries merged from one without revoked_at: every session
+// is dead until then), expires_at (epoch s, the TTL attribute: when nothing
+// the entry covers can be valid any more), reason, and feed_sk (the sort
+// key of the feed item the service wrote for this state: the stream
+// function writes it if missing). The global entry has the fields of a
+// user entry.
 
 func revocationKey(kind auth.RevocationKind, value string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": str(string(kind) + "#" + value)}
@@ -32,7 +34,7 @@ func revocationFromItem(it item) (auth.Revocation, bool) {
 		return auth.Revocation{}, false
 	}
 	switch k := auth.RevocationKind(kind); k {
-	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser:
+	case auth.RevokeToken, auth.RevokeSession, auth.RevokeUser, auth.RevokeAll:
 		return auth.Revocation{Kind: k, Value: value, RevokedAt: it.cutoff("revoked_at"),
 			AllUntil: it.instant("all_until"), ExpiresAt: it.instant("expires_at"), Reason: it.str("reason")}, true
 	}
@@ -234,32 +236,44 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// UserRevocation reads a user's entry (sub#<id>), strongly consistent.
-func (s *Store) UserRevocation(ctx context.Context, userID string) (auth.Revocation, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
-		Key: revocationKey(auth.RevokeUser, userID), ConsistentRead: new(true)})
-	if err != nil {
-		return auth.Revocation{}, false, fmt.Errorf("read user revocation: %w", err)
-	}
-	if out.Item == nil {
-		return auth.Revocation{}, false, nil
-	}
-	r, ok := revocationFromItem(out.Item)
-	return r, ok, nil
+// globalKey is the key of the global cutoff (auth.RevokeAll): every
+// reader asks for it with the keys of what it checks.
+func globalKey() map[string]types.AttributeValue {
+	return revocationKey(auth.RevokeAll, auth.AllValue)
 }
 
-// Revocations reads the jti, sid and sub entries of one token in a single
-// strongly consistent BatchGetItem: the authorizer's only DynamoDB call.
+// UserRevocations reads a user's entry (sub#<id>) and the global one
+// (all#*) in one strongly consistent BatchGetItem: what can refuse a login.
+func (s *Store) UserRevocations(ctx context.Context, userID string) ([]auth.Revocation, error) {
+	out, err := s.revocationsByKey(ctx, revocationKey(auth.RevokeUser, userID), globalKey())
+	if err != nil {
+		return nil, fmt.Errorf("read user revocations: %w", err)
+	}
+	return out, nil
+}
+
+// Revocations reads the jti, sid and sub entries of one token and the
+// global one in a single strongly consistent BatchGetItem: the
+// authorizer's only DynamoDB call.
 func (s *Store) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.Revocation, error) {
-	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{
-		s.tables.Revocations: keys(
-			revocationKey(auth.RevokeToken, jti),
-			revocationKey(auth.RevokeSession, sid),
-			revocationKey(auth.RevokeUser, sub),
-		),
-	})
+	out, err := s.revocationsByKey(ctx,
+		revocationKey(auth.RevokeToken, jti),
+		revocationKey(auth.RevokeSession, sid),
+		revocationKey(auth.RevokeUser, sub),
+		globalKey(),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("revocation lookup: %w", err)
+	}
+	return out, nil
+}
+
+// revocationsByKey reads entries by key (at most 100, BatchGetItem's
+// limit) in one strongly consistent BatchGetItem.
+func (s *Store) revocationsByKey(ctx context.Context, ks ...map[string]types.AttributeValue) ([]auth.Revocation, error) {
+	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.Revocations: keys(ks...)})
+	if err != nil {
+		return nil, err
 	}
 	// Only the revocations table was asked: read every list of the answer,
 	// so that an answer keyed otherwise (a table ARN) cannot read as empty.

@@ -97,7 +97,7 @@ func (s *Store) Session(ctx context.Context, id string) (*auth.Session, error) {
 }
 
 // SessionStanding reads the session's user and its sid and sub revocation
-// entries in one BatchGetItem across the two tables.
+// entries, and the global one, in one BatchGetItem across the two tables.
 func (s *Store) SessionStanding(ctx context.Context, sess *auth.Session) (auth.Standing, error) {
 	// Only what refresh needs of the user: never the password hash (the
 	// refresh role's IAM policy allows no other attribute).
@@ -109,6 +109,7 @@ func (s *Store) SessionStanding(ctx context.Context, sess *auth.Session) (auth.S
 		s.tables.Revocations: keys(
 			revocationKey(auth.RevokeSession, sess.ID),
 			revocationKey(auth.RevokeUser, sess.UserID),
+			globalKey(),
 		),
 	})
 	if err != nil {
@@ -199,8 +200,8 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 // end (a filter: DynamoDB deletes expired items lazily). One page is up to
 // 1 MB, some thousands of sessions with this projection; past it the
 // answer says Truncated. Then the revocation entries that could end them,
-// the user's and each session's, in BatchGetItem calls of up to 100 keys
-// (one for up to 99 sessions).
+// the user's, the global one and each session's, in BatchGetItem calls of
+// up to 100 keys (one for up to 98 sessions).
 func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) (auth.UserSessions, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              &s.tables.Sessions,
@@ -216,7 +217,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 		return auth.UserSessions{}, fmt.Errorf("query sessions of %s: %w", userID, err)
 	}
 	found := auth.UserSessions{Truncated: len(out.LastEvaluatedKey) > 0}
-	wanted := []map[string]types.AttributeValue{revocationKey(auth.RevokeUser, userID)}
+	wanted := []map[string]types.AttributeValue{revocationKey(auth.RevokeUser, userID), globalKey()}
 	for _, it := range out.Items {
 		sess := sessionFromItem(it)
 		found.Sessions = append(found.Sessions, *sess)

@@ -6,7 +6,8 @@
 //     with the verified-token cache;
 //   - the keys from the JWKS endpoint, fetched at start (New fails without
 //     them), kept for the document's max-age, and fetched again on sight of
-//     an unknown kid (a key rotation), at most once per 30 s;
+//     an unknown kid (a key rotation), at most once per 30 s; from that
+//     https URL only, never from where a redirect points;
 //   - revocations from the same per-process replica of the revocation feed
 //     (shared/replica; FeedReplica builds one over DynamoDB), so a revoked
 //     token is refused within the replica's sync interval (1 s), and the
@@ -54,9 +55,13 @@ type Config struct {
 	// StoreTimeout bounds a revocation lookup that reads a store (not a
 	// replica, which bounds its own reads); 800 ms by default.
 	StoreTimeout time.Duration
-	HTTPClient   *http.Client     // for the JWKS; a client with a 5 s timeout by default
-	Logger       *slog.Logger     // nil: slog.Default()
-	Now          func() time.Time // nil: time.Now
+	// HTTPClient fetches the JWKS; a client with a 5 s timeout by default.
+	// The Guard uses a copy that follows no redirect: JWKSURL names the
+	// document exactly, and a redirect (to http, or to another host) is
+	// refused with its status.
+	HTTPClient *http.Client
+	Logger     *slog.Logger     // nil: slog.Default()
+	Now        func() time.Time // nil: time.Now
 }
 
 // minRefetch is how often an unknown kid may make the Guard fetch the
@@ -111,6 +116,14 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
+	// A copy, so the caller's client keeps its own policy elsewhere: the
+	// keys come from exactly JWKSURL (checked https above), never from
+	// where a 3xx (RFC 9110 15.4) points, which could be plain http or
+	// another host: trust in the configured URL must not extend to
+	// wherever it sends us.
+	client := *cfg.HTTPClient
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = &client
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

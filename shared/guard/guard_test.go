@@ -339,8 +339,9 @@ func TestJWKSKeysChecked(t *testing.T) {
 
 // TestWithTheStack: a Guard over the real stack's parts: a KMS-signed
 // token, keys from the JWKS the jwks function serves, and a replica of the
-// revocation feed in local DynamoDB. A revocation written by the service
-// is refused within the replica's sync interval.
+// revocation feed in local DynamoDB. A revocation written by the service,
+// of one token or the global cutoff, is refused within the replica's sync
+// interval.
 func TestWithTheStack(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
@@ -382,6 +383,26 @@ func TestWithTheStack(t *testing.T) {
 	for serve(t, g, "Bearer "+tok).Code != 401 {
 		if time.Now().After(deadline) {
 			t.Fatal("a revoked token still allowed 1.5 s after the revocation")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The global cutoff (revoke-all) ends another user's token too.
+	c.Subject, c.ID = "user-10", "jti-stack-2"
+	tok, err = token.Issue(ctx, signer, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(t, g, "Bearer "+tok); rec.Code != 200 {
+		t.Fatalf("another user's token before the global cutoff: %d %s", rec.Code, rec.Body)
+	}
+	if err := env.Store.PutRevocation(ctx, auth.NewRevocation(auth.RevokeAll, auth.AllValue, time.Now(), "key compromised")); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(1500 * time.Millisecond)
+	for serve(t, g, "Bearer "+tok).Code != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a token of a session started before the global cutoff still allowed 1.5 s after it")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

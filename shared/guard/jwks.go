@@ -38,6 +38,10 @@ func fetchJWKS(ctx context.Context, client *http.Client, url string) (keys []tok
 		return nil, 0, nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 { // the client follows none (New)
+		return nil, 0, nil, fmt.Errorf("fetch JWKS: %s answered %d, a redirect (to %.200q): not followed, the JWKS URL must name the document itself",
+			url, resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, 0, nil, fmt.Errorf("fetch JWKS: %s answered %d", url, resp.StatusCode)
 	}

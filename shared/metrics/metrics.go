@@ -103,8 +103,8 @@ const (
 var Values = map[string][]string{
 	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
 	DimDecision: {"allow", "deny"},
-	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown)},
-	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(Throttled), string(Timeout), string(Failed)},
+	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale)},
+	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(KindAll), string(Throttled), string(Timeout), string(Failed)},
 	DimService:  {string(DynamoDB), string(KMS)},
 }
 
@@ -143,8 +143,14 @@ const (
 	Expired    Reason = "expired"     // exp passed
 	BadClaims  Reason = "claims"      // iss, aud, nbf, iat, lifetime, a missing claim, a sid not ours
 	Revoked    Reason = "revoked"     // a revocation entry covers it
-	// StoreDown: revocations could not be checked (fail closed).
+	// StoreDown: revocations could not be checked (fail closed): the
+	// store failed or was too slow (strict mode).
 	StoreDown Reason = "unavailable"
+	// Stale: the revocation replica's view is older than its staleness
+	// bound, or there has never been one (replica mode; fail closed). Not
+	// a DependencyError: the syncs behind it failed, and ReplicaAge shows
+	// for how long.
+	Stale Reason = "stale"
 )
 
 // Decision is the authorizer's decision, from its Reason.
@@ -159,11 +165,13 @@ func (r Reason) Decision() string {
 type Kind string
 
 // Revocation kinds: one access token (jti#), one session (sid#), every
-// session of a user (sub#).
+// session of a user (sub#), every session of everyone (all#*, the global
+// cutoff).
 const (
 	KindToken   Kind = "token"
 	KindSession Kind = "session"
 	KindUser    Kind = "user"
+	KindAll     Kind = "all"
 )
 
 // Service is a dependency.

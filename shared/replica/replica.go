@@ -119,7 +119,7 @@ func New(feed Feed, opt Options) *Replica {
 		opt.Logger = slog.Default()
 	}
 	return &Replica{feed: feed, opt: opt, byKind: map[auth.RevocationKind]map[string]auth.Revocation{
-		auth.RevokeToken: {}, auth.RevokeSession: {}, auth.RevokeUser: {},
+		auth.RevokeToken: {}, auth.RevokeSession: {}, auth.RevokeUser: {}, auth.RevokeAll: {},
 	}}
 }
 
@@ -133,9 +133,9 @@ func (r *Replica) Load(ctx context.Context) error { return r.sync(ctx, true) }
 func (r *Replica) BoundsReads() {}
 
 // Revocations returns the entries the view holds for a token's jti, sid
-// and sub. It syncs first when the view is older than SyncInterval; when
-// that fails it answers from a view no older than MaxStaleness, or fails
-// with ErrStale.
+// and sub, and the global one (auth.RevokeAll, under auth.AllValue). It
+// syncs first when the view is older than SyncInterval; when that fails it
+// answers from a view no older than MaxStaleness, or fails with ErrStale.
 func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth.Revocation, error) {
 	now := r.opt.Now()
 	r.mu.RLock()
@@ -173,6 +173,9 @@ func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth
 		out = append(out, e)
 	}
 	if e, ok := r.byKind[auth.RevokeUser][sub]; ok {
+		out = append(out, e)
+	}
+	if e, ok := r.byKind[auth.RevokeAll][auth.AllValue]; ok {
 		out = append(out, e)
 	}
 	return out, nil
@@ -271,8 +274,8 @@ func (r *Replica) matters(e auth.Revocation, now time.Time) bool {
 	if e.AllUntil.After(last) {
 		last = e.AllUntil
 	}
-	if e.Kind == auth.RevokeUser && e.RevokedAt.IsZero() {
-		return true // every session, until it expires
+	if e.Kind.HasCutoff() && e.RevokedAt.IsZero() {
+		return true // every session (of the user; of everyone), until it expires
 	}
 	return now.Before(last.Add(r.opt.Window + r.opt.Overlap + writeBound))
 }
