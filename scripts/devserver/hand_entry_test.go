@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,7 +62,7 @@ func TestHandTypedEntryIsEnforced(t *testing.T) {
 					break
 				}
 				if time.Since(put) > 2*time.Second {
-					t.Fatalf("a %s entry typed by hand: /me still %d after 2 s", kind, me.status)
+					t.Fatalf("a %s entry typed by hand: /me still %d after 2 s\n%s\n%s", kind, me.status, d.ErrOut, tail(filepath.Join(d.State, "logs", "RevocationFeedFunction.log"), 20))
 				}
 				time.Sleep(20 * time.Millisecond)
 			}

@@ -95,6 +95,7 @@ type shardState struct {
 	iterator string
 	lastSeq  string
 	parent   string
+	closed   bool // DescribeStream gave it an ending sequence number
 }
 
 // StreamARN returns the latest stream of a table, "" when it has none
@@ -149,7 +150,12 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 		}
 		for _, sh := range out.StreamDescription.Shards {
 			id := aws.ToString(sh.ShardId)
-			if p.shards[id] != nil || p.done[id] {
+			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+			if known := p.shards[id]; known != nil {
+				known.closed = closed
+				continue
+			}
+			if p.done[id] {
 				continue
 			}
 			typ := streamtypes.ShardIteratorTypeTrimHorizon
@@ -161,7 +167,7 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 			if err != nil {
 				return fmt.Errorf("shard iterator %s: %w", id, err)
 			}
-			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId)}
+			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId), closed: closed}
 		}
 		start = out.StreamDescription.LastEvaluatedShardId
 		if start == nil {
@@ -196,9 +202,25 @@ func (p *StreamPoller) poll(ctx context.Context, id string, sh *shardState) erro
 			p.deliver(ctx, id, recs)
 			sh.lastSeq = recs[len(recs)-1].Change.SequenceNumber
 		}
-		if out.NextShardIterator == nil { // closed, read to its end
-			delete(p.shards, id)
-			p.done[id] = true
+		if out.NextShardIterator == nil {
+			if sh.closed { // closed, read to its end
+				delete(p.shards, id)
+				p.done[id] = true
+				return nil
+			}
+			// An open shard without a next iterator (DynamoDB Local answers
+			// so for a shard with nothing in it yet): start again after
+			// the last record read, on the next poll.
+			in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamARN, ShardId: &id,
+				ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon}
+			if sh.lastSeq != "" {
+				in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAfterSequenceNumber, &sh.lastSeq
+			}
+			it, err := p.Client.GetShardIterator(ctx, in)
+			if err != nil {
+				return err
+			}
+			sh.iterator = aws.ToString(it.ShardIterator)
 			return nil
 		}
 		sh.iterator = aws.ToString(out.NextShardIterator)

@@ -95,6 +95,13 @@ func feedBuckets(at time.Time) []int64 {
 
 // feedItem is the feed item of r (the entry as it stands) under sort key sk.
 func feedItem(r auth.Revocation, sk string, at time.Time) map[string]types.AttributeValue {
+	if (r.Kind == auth.RevokeToken || r.Kind == auth.RevokeSession) && r.RevokedAt.IsZero() {
+		// A token or session entry typed without revoked_at: it covers its
+		// token or session whatever the time (auth.Covers), and was written
+		// before this item. Replicas keep an entry for a token lifetime
+		// after its revoked_at, so the item carries its write time.
+		r.RevokedAt = at
+	}
 	it := revocationItem(r)
 	delete(it, "pk")
 	if e, ok := it["expires_at"]; ok {
