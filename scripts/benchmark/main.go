@@ -87,6 +87,7 @@ func run(ctx context.Context, o *options) error {
 		{"revocation feed writers", runWriters},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
+		{"fleet simulation", runFleet},
 	}
 	for _, s := range steps {
 		t0 := time.Now()

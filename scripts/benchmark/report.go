@@ -22,6 +22,7 @@ type report struct {
 	peers    peerResult
 	replica  replicaResult
 	writers  writersResult
+	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 }
 
 const (
@@ -103,6 +104,8 @@ func (r *report) markdown() []byte {
 	r.writeZips(&w)
 	r.writeCost(&w)
 	r.writeOtherDesign(&w)
+	w.Write(r.fleet)
+	w.p("")
 	w.p("## Reproduce")
 	w.p("")
 	w.p("Everything above, after the setup in README.md:")
@@ -272,7 +275,7 @@ func (r *report) writeServices(w *mdWriter) {
 	s := r.services.samples
 	w.p("## Login, refresh and the round trips they are made of")
 	w.p("")
-	w.p("Login and refresh as their functions wire them (argon2id at m=19 MiB, t=2, p=1 for login), against local KMS (local-kms) and local DynamoDB (dynalite) on this machine, next to the round trips they consist of, in the same run. The AWS calls are counted by the SDK middleware (every attempt on the wire).")
+	w.p("Login and refresh as their functions wire them (argon2id at m=19 MiB, t=2, p=1 for login), against local KMS (local-kms) and local DynamoDB (AWS's DynamoDB Local 1.25.1) on this machine, next to the round trips they consist of, in the same run. The AWS calls are counted by the SDK middleware (every attempt on the wire).")
 	w.p("")
 	w.code(r.services.cmd)
 	w.header("operation", "wall", "CPU of this process", "× KMS Sign round trip", "AWS calls per operation")

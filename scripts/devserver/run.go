@@ -32,8 +32,7 @@ func run(ctx context.Context, args []string) error {
 	port := fs.Int("port", 3000, "port of the local API on 127.0.0.1 (0: any free port)")
 	lambdaPort := fs.Int("lambda-port", 3001, "port of the local Lambda Invoke API on 127.0.0.1, as sam local start-lambda (0: any free port)")
 	kmsPort := fs.Int("kms-port", 4599, "port of local KMS (0: any free port); infra/env.json expects 4599")
-	dynamoPort := fs.Int("dynamodb-port", 4567, "port of local DynamoDB (0: any free port); infra/env.json expects 4567")
-	dynamoHost := fs.String("dynamodb-host", "127.0.0.1", "address local DynamoDB listens on (0.0.0.0 lets Docker containers reach it on Linux)")
+	dynamoPort := fs.Int("dynamodb-port", 4567, "port of local DynamoDB (AWS's DynamoDB Local; 0: any free port); infra/env.json expects 4567")
 	state := fs.String("state", ".local/dev", "folder for the local KMS keys, tables, builds and logs")
 	reset := fs.Bool("reset", false, "delete the state folder first: start from empty")
 	verbose := fs.Bool("verbose", false, "also print every function's log lines here (they are always in STATE/logs)")
@@ -76,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 	if *kmsPort, err = choosePort("local KMS", "kms-port", "", *kmsPort, explicit["kms-port"], say); err != nil {
 		return err
 	}
-	if *dynamoPort, err = choosePort("local DynamoDB", "dynamodb-port", *dynamoHost, *dynamoPort, explicit["dynamodb-port"], say); err != nil {
+	if *dynamoPort, err = choosePort("local DynamoDB", "dynamodb-port", "", *dynamoPort, explicit["dynamodb-port"], say); err != nil {
 		return err
 	}
 
@@ -101,7 +100,7 @@ func run(ctx context.Context, args []string) error {
 	}()
 	servers, err := localaws.Start(ctx, localaws.Config{
 		Root: root, DataDir: stateDir, LogDir: filepath.Join(stateDir, "logs"),
-		KMSPort: *kmsPort, DynamoDBPort: *dynamoPort, DynamoDBHost: *dynamoHost, Logf: say,
+		KMSPort: *kmsPort, DynamoDBPort: *dynamoPort, Logf: say,
 	})
 	if servers != nil {
 		defer servers.Stop()

@@ -25,14 +25,24 @@ import (
 // !GetAtt) as node tags; goformation refuses the template (LoggingConfig)
 // and does not merge Globals, so it is not used.
 type Template struct {
-	Parameters  map[string]*Parameter                // by name
-	Functions   map[string]*Function                 // by logical id
-	Routes      []Route                              // every HttpApi event, sorted by route key
-	Authorizers map[string]*Authorizer               // by name, from the HttpApi's Auth
-	Tables      map[string]dynamodb.CreateTableInput // by logical id, without TableName
-	Streams     []StreamSource                       // every DynamoDB stream event, by function
-	CORS        *CORS                                // the HttpApi's CorsConfiguration; nil: none
-	Conditions  map[string]yaml.Node                 // the template's Conditions, for CORSPolicy
+	Parameters  map[string]*Parameter  // by name
+	Functions   map[string]*Function   // by logical id
+	Routes      []Route                // every HttpApi event, sorted by route key
+	Authorizers map[string]*Authorizer // by name, from the HttpApi's Auth
+	Tables      map[string]Table       // by logical id
+	Streams     []StreamSource         // every DynamoDB stream event, by function
+	CORS        *CORS                  // the HttpApi's CorsConfiguration; nil: none
+	Conditions  map[string]yaml.Node   // the template's Conditions, for CORSPolicy
+}
+
+// Table is one AWS::DynamoDB::Table: its CreateTable input without a
+// TableName (keys, indexes, on-demand billing, StreamSpecification) and
+// its TimeToLiveSpecification, which CreateTable does not take.
+type Table struct {
+	dynamodb.CreateTableInput
+	// TTLAttribute is TimeToLiveSpecification's AttributeName when Enabled;
+	// empty: no TTL.
+	TTLAttribute string
 }
 
 // Function is one AWS::Serverless::Function.
@@ -145,10 +155,7 @@ type rawTable struct {
 		AttributeName string `yaml:"AttributeName"`
 		AttributeType string `yaml:"AttributeType"`
 	} `yaml:"AttributeDefinitions"`
-	KeySchema           []rawKey `yaml:"KeySchema"`
-	StreamSpecification *struct {
-		StreamViewType string `yaml:"StreamViewType"`
-	} `yaml:"StreamSpecification"`
+	KeySchema              []rawKey `yaml:"KeySchema"`
 	GlobalSecondaryIndexes []struct {
 		IndexName  string   `yaml:"IndexName"`
 		KeySchema  []rawKey `yaml:"KeySchema"`
@@ -157,6 +164,13 @@ type rawTable struct {
 			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
 		} `yaml:"Projection"`
 	} `yaml:"GlobalSecondaryIndexes"`
+	StreamSpecification *struct {
+		StreamViewType string `yaml:"StreamViewType"`
+	} `yaml:"StreamSpecification"`
+	TimeToLiveSpecification *struct {
+		AttributeName string `yaml:"AttributeName"`
+		Enabled       bool   `yaml:"Enabled"`
+	} `yaml:"TimeToLiveSpecification"`
 }
 
 type rawKey struct {
@@ -196,7 +210,7 @@ func Parse(template, makefile []byte) (*Template, error) {
 		Parameters:  map[string]*Parameter{},
 		Functions:   map[string]*Function{},
 		Authorizers: map[string]*Authorizer{},
-		Tables:      map[string]dynamodb.CreateTableInput{},
+		Tables:      map[string]Table{},
 		Conditions:  raw.Conditions,
 	}
 	for name, p := range raw.Parameters {
@@ -226,7 +240,7 @@ func Parse(template, makefile []byte) (*Template, error) {
 			if err := r.Properties.Decode(&tbl); err != nil {
 				return nil, fmt.Errorf("template.yaml: %s: %w", id, err)
 			}
-			t.Tables[id] = tbl.createInput()
+			t.Tables[id] = tbl.table()
 		}
 	}
 
@@ -442,17 +456,19 @@ func getAttFunction(n yaml.Node) (string, error) {
 	return strings.TrimSuffix(v.GetAtt, ".Arn"), nil
 }
 
-func (tbl rawTable) createInput() dynamodb.CreateTableInput {
+func (tbl rawTable) table() Table {
 	in := dynamodb.CreateTableInput{BillingMode: ddbtypes.BillingModePayPerRequest}
+	// AWS::DynamoDB::Table StreamSpecification: a StreamViewType turns the
+	// stream on (CloudFormation has no StreamEnabled).
+	if st := tbl.StreamSpecification; st != nil && st.StreamViewType != "" {
+		in.StreamSpecification = &ddbtypes.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: ddbtypes.StreamViewType(st.StreamViewType)}
+	}
 	for _, a := range tbl.AttributeDefinitions {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
 			AttributeName: aws.String(a.AttributeName), AttributeType: ddbtypes.ScalarAttributeType(a.AttributeType)})
 	}
 	in.KeySchema = keySchema(tbl.KeySchema)
-	if st := tbl.StreamSpecification; st != nil {
-		in.StreamSpecification = &ddbtypes.StreamSpecification{StreamEnabled: aws.Bool(true),
-			StreamViewType: ddbtypes.StreamViewType(st.StreamViewType)}
-	}
 	for _, g := range tbl.GlobalSecondaryIndexes {
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
 			IndexName: aws.String(g.IndexName),
@@ -461,7 +477,11 @@ func (tbl rawTable) createInput() dynamodb.CreateTableInput {
 				NonKeyAttributes: g.Projection.NonKeyAttributes},
 		})
 	}
-	return in
+	t := Table{CreateTableInput: in}
+	if ttl := tbl.TimeToLiveSpecification; ttl != nil && ttl.Enabled {
+		t.TTLAttribute = ttl.AttributeName
+	}
+	return t
 }
 
 func keySchema(keys []rawKey) []ddbtypes.KeySchemaElement {

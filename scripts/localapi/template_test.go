@@ -72,6 +72,13 @@ func TestProjectTemplate(t *testing.T) {
 			t.Errorf("table %s: %+v", id, def)
 		}
 	}
+	// The TTL attribute the stores write (shared/dynamo) on every table but Users.
+	for id, want := range map[string]string{"UsersTable": "", "LoginThrottleTable": "expires_at", "SessionsTable": "expires_at",
+		"RevocationsTable": "expires_at", "RevocationFeedTable": "expires_at"} {
+		if got := tpl.Tables[id].TTLAttribute; got != want {
+			t.Errorf("table %s: TTL attribute %q, want %q", id, got, want)
+		}
+	}
 }
 
 const sampleTemplate = `
@@ -265,5 +272,48 @@ func TestParseRefusesIAMWithoutEnable(t *testing.T) {
 	src := strings.Replace(sampleTemplate, "      EnableIamAuthorizer: true\n", "", 1)
 	if _, err := Parse([]byte(src), []byte(sampleMakefile)); err == nil || !strings.Contains(err.Error(), "EnableIamAuthorizer") {
 		t.Errorf("AWS_IAM without EnableIamAuthorizer: %v", err)
+	}
+}
+
+// TestTableStreamAndTTL: a table's StreamSpecification becomes CreateTable's
+// (a StreamViewType turns the stream on) and its TimeToLiveSpecification
+// the TTL attribute, when Enabled; a table without either has neither.
+func TestTableStreamAndTTL(t *testing.T) {
+	tpl, err := Parse([]byte(`
+Resources:
+  Streamed:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}
+  TTLOff:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      TimeToLiveSpecification: {AttributeName: expires_at, Enabled: false}
+  Plain:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tpl.Tables["Streamed"]
+	if st := s.StreamSpecification; st == nil || st.StreamEnabled == nil || !*st.StreamEnabled || st.StreamViewType != "NEW_AND_OLD_IMAGES" {
+		t.Errorf("Streamed: StreamSpecification %+v, want enabled NEW_AND_OLD_IMAGES", st)
+	}
+	if s.TTLAttribute != "expires_at" {
+		t.Errorf("Streamed: TTL attribute %q, want expires_at", s.TTLAttribute)
+	}
+	for _, id := range []string{"TTLOff", "Plain"} {
+		if tbl := tpl.Tables[id]; tbl.StreamSpecification != nil || tbl.TTLAttribute != "" || len(tbl.KeySchema) != 1 {
+			t.Errorf("%s: stream %+v, TTL %q, keys %d: want no stream, no TTL, one key", id, tbl.StreamSpecification, tbl.TTLAttribute, len(tbl.KeySchema))
+		}
 	}
 }

@@ -71,8 +71,10 @@ func EnsureKey(ctx context.Context, c *kms.Client, alias string, spec kmstypes.K
 }
 
 // TableDefinitions are the AWS::DynamoDB::Table resources of
-// root/template.yaml, by logical id, as CreateTable inputs without a name.
-func TableDefinitions(root string) (map[string]dynamodb.CreateTableInput, error) {
+// root/template.yaml, by logical id: CreateTable inputs without a name
+// (with the StreamSpecification the template declares) and the TTL
+// attribute.
+func TableDefinitions(root string) (map[string]localapi.Table, error) {
 	tpl, err := localapi.Load(root)
 	if err != nil {
 		return nil, err
@@ -85,22 +87,27 @@ func TableDefinitions(root string) (map[string]dynamodb.CreateTableInput, error)
 
 // EnsureTables creates every table of defs (by logical id) under the name
 // name(logical id) gives, unless it exists with the keys and indexes defs
-// gives it (another shape is ErrMismatch), and waits until each is active.
-// It returns the names by logical id, also with an error: the tables
-// created before it.
-func EnsureTables(ctx context.Context, db *dynamodb.Client, defs map[string]dynamodb.CreateTableInput, name func(logicalID string) string) (map[string]string, error) {
+// gives it (another shape is ErrMismatch), waits until each is active, and
+// turns on its TTL (UpdateTimeToLive: CreateTable takes no TTL setting).
+// A table kept from an earlier run gets what a CloudFormation update would
+// give it in place: the template's stream when it has none, its TTL. It
+// returns the names by logical id, also with an error: the tables created
+// before it.
+func EnsureTables(ctx context.Context, db *dynamodb.Client, defs map[string]localapi.Table, name func(logicalID string) string) (map[string]string, error) {
 	names := map[string]string{}
 	ids := make([]string, 0, len(defs))
 	for id := range defs {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	existed := map[string]bool{}
 	for _, id := range ids {
-		in := defs[id]
+		in := defs[id].CreateTableInput
 		in.TableName = aws.String(name(id))
 		_, err := db.CreateTable(ctx, &in)
 		var inUse *ddbtypes.ResourceInUseException
 		if errors.As(err, &inUse) {
+			existed[id] = true
 			err = sameShape(ctx, db, in)
 		}
 		if err != nil {
@@ -115,11 +122,52 @@ func EnsureTables(ctx context.Context, db *dynamodb.Client, defs map[string]dyna
 		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(names[id])}, 30*time.Second); err != nil {
 			return names, fmt.Errorf("table %s not active: %w", names[id], err)
 		}
+		if err := ensureTTL(ctx, db, names[id], defs[id].TTLAttribute, existed[id]); err != nil {
+			return names, fmt.Errorf("table %s: %w", names[id], err)
+		}
 	}
 	return names, nil
 }
 
-// sameShape checks that an existing table has the keys and indexes want.
+// ensureTTL turns on TTL on attr (none when attr is empty). A table kept
+// from an earlier run is asked first: TTL already on attr is left alone,
+// TTL on another attribute is ErrMismatch (AWS changes it only by turning
+// it off, then on, at most once an hour).
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html
+func ensureTTL(ctx context.Context, db *dynamodb.Client, table, attr string, existed bool) error {
+	if attr == "" {
+		return nil
+	}
+	if existed {
+		out, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("describe TTL: %w", err)
+		}
+		if d := out.TimeToLiveDescription; d != nil && d.AttributeName != nil {
+			on := d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling
+			switch {
+			case on && *d.AttributeName == attr:
+				return nil
+			case on:
+				return fmt.Errorf("TTL is on %s, template.yaml says %s: %w", *d.AttributeName, attr, ErrMismatch)
+			}
+		}
+	}
+	_, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(table),
+		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String(attr), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("turn on TTL on %s: %w", attr, err)
+	}
+	return nil
+}
+
+// sameShape checks that an existing table has the keys and indexes want
+// (changing them means a new table on AWS too). A stream want has and the
+// table lacks is turned on (UpdateTable), as a CloudFormation update does
+// in place; a stream of another view type, or one want does not have, is
+// ErrMismatch.
 func sameShape(ctx context.Context, db *dynamodb.Client, want dynamodb.CreateTableInput) error {
 	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: want.TableName})
 	if err != nil {
@@ -142,6 +190,22 @@ func sameShape(ctx context.Context, db *dynamodb.Client, want dynamodb.CreateTab
 	}
 	if w, g := shape(want.KeySchema, wantGSI), shape(out.Table.KeySchema, gotGSI); w != g {
 		return fmt.Errorf("exists as %s, template.yaml defines %s: %w", g, w, ErrMismatch)
+	}
+	stream := func(s *ddbtypes.StreamSpecification) string {
+		if s == nil || s.StreamEnabled == nil || !*s.StreamEnabled {
+			return "none"
+		}
+		return string(s.StreamViewType)
+	}
+	switch w, g := stream(want.StreamSpecification), stream(out.Table.StreamSpecification); {
+	case w == g:
+	case g == "none":
+		_, err := db.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: want.TableName, StreamSpecification: want.StreamSpecification})
+		if err != nil {
+			return fmt.Errorf("turn on its stream (%s): %w", w, err)
+		}
+	default:
+		return fmt.Errorf("has stream %s, template.yaml defines %s: %w", g, w, ErrMismatch)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/dynamo"
@@ -135,7 +136,7 @@ func TestGivenPorts(t *testing.T) {
 }
 
 // TestBusyPortRefusedBeforeStart: a given port another program holds, on
-// any interface (local-kms listens on all of them), is a *PortInUseError
+// any interface (both servers listen on all of them), is a *PortInUseError
 // before either server starts: nothing is written in the data folder.
 func TestBusyPortRefusedBeforeStart(t *testing.T) {
 	for _, c := range []struct {
@@ -144,7 +145,8 @@ func TestBusyPortRefusedBeforeStart(t *testing.T) {
 	}{
 		{"KMS port held on every interface", ":0", "local KMS"},
 		{"KMS port held on loopback only", "127.0.0.1:0", "local KMS"},
-		{"DynamoDB port held on loopback", "127.0.0.1:0", "local DynamoDB"},
+		{"DynamoDB port held on every interface", ":0", "local DynamoDB"},
+		{"DynamoDB port held on loopback only", "127.0.0.1:0", "local DynamoDB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			port := hold(t, c.addr)
@@ -173,7 +175,7 @@ func TestBusyPortRefusedBeforeStart(t *testing.T) {
 }
 
 // fakeRoot is a repository whose local-kms is script, with the real
-// dynalite.
+// DynamoDB Local.
 func fakeRoot(t *testing.T, script string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -184,10 +186,7 @@ func fakeRoot(t *testing.T, script string) string {
 	if err := os.WriteFile(filepath.Join(bin, "local-kms"), []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(root, "infra"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(testenv.RepoRoot(t), "infra", "local"), filepath.Join(root, "infra", "local")); err != nil {
+	if err := os.Symlink(filepath.Join(testenv.RepoRoot(t), ".local", "dynamodb-local"), filepath.Join(root, ".local", "dynamodb-local")); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -202,7 +201,7 @@ func TestStartFailures(t *testing.T) {
 		want         []string
 	}{
 		{"exits", `echo "panic: runtime error: invalid memory address"; exit 2`,
-			[]string{"local-kms exited before it was listening", "panic: runtime error", "last lines of local-kms log", "last lines of dynalite log"}},
+			[]string{"local-kms exited before it was listening", "panic: runtime error", "last lines of local-kms log", "last lines of dynamodb-local log"}},
 		{"never listens", `echo "starting..."; exec sleep 30`,
 			[]string{"local-kms did not start listening within 500ms", "starting...", "last lines of local-kms log"}},
 	} {
@@ -285,11 +284,11 @@ func TestDataDirSurvivesARestart(t *testing.T) {
 	if _, err := localaws.EnsureKey(ctx, k, "alias/restart-test", "RSA_2048", "restart test"); !errors.Is(err, localaws.ErrMismatch) {
 		t.Errorf("EnsureKey with another spec: %v, want ErrMismatch", err)
 	}
-	changed := map[string]dynamodb.CreateTableInput{"UsersTable": {
+	changed := map[string]localapi.Table{"UsersTable": {CreateTableInput: dynamodb.CreateTableInput{
 		BillingMode:          ddbtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("another_key"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
 		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("another_key"), KeyType: ddbtypes.KeyTypeHash}},
-	}}
+	}}}
 	if _, err := localaws.EnsureTables(ctx, db, changed, name); !errors.Is(err, localaws.ErrMismatch) {
 		t.Errorf("EnsureTables with another key: %v, want ErrMismatch", err)
 	}

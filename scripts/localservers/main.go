@@ -1,5 +1,5 @@
 // Command localservers starts the local stand-ins for AWS (local-kms and
-// dynalite, scripts/localaws) on free loopback ports, runs a command
+// AWS's DynamoDB Local, scripts/localaws) on free ports, runs a command
 // against them, and stops them however it ends. scripts/local-servers,
 // scripts/test and scripts/bench run it; scripts/install-tools installs it
 // as .local/bin/localservers.
@@ -23,7 +23,8 @@
 // passing it on to the command.
 //
 // Settings: LOCAL_SERVERS_TIMEOUT (seconds each server may take to listen
-// and to answer, default 30); LAMBDA_AUTH_ROOT (the repository, default:
+// and to answer, default 120: DynamoDB Local's JVM takes 2-3 s of CPU to
+// start, a minute of wall time on a 2-core machine at load 20); LAMBDA_AUTH_ROOT (the repository, default:
 // found from the working directory).
 package main
 
@@ -69,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	timeout := 30 * time.Second
+	timeout := 120 * time.Second
 	if v := os.Getenv("LOCAL_SERVERS_TIMEOUT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {

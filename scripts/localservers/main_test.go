@@ -209,7 +209,7 @@ func TestCommandAgainstTheServers(t *testing.T) {
 			t.Errorf("the command sees %s...:\n%s", masked, out)
 		}
 	}
-	if errOut := r.stderr.String(); !strings.Contains(errOut, "last lines of local-kms log") || !strings.Contains(errOut, "last lines of dynalite log") {
+	if errOut := r.stderr.String(); !strings.Contains(errOut, "last lines of local-kms log") || !strings.Contains(errOut, "last lines of dynamodb-local log") {
 		t.Errorf("a failed command (7) shows no server logs:\n%s", errOut)
 	}
 	gone(t, dir, kmsAddr, dynamoAddr)
@@ -274,7 +274,7 @@ func TestNoCommand(t *testing.T) {
 	if code := r.exit(t); code != 1 {
 		t.Errorf("exit status %d after local-kms died, want 1:\n%s", code, r.stderr)
 	}
-	if errOut := r.stderr.String(); !strings.Contains(errOut, "local-kms exited") || !strings.Contains(errOut, "last lines of dynalite log") {
+	if errOut := r.stderr.String(); !strings.Contains(errOut, "local-kms exited") || !strings.Contains(errOut, "last lines of dynamodb-local log") {
 		t.Errorf("stderr does not say local-kms exited or lacks the logs:\n%s", errOut)
 	}
 	gone(t, dir, dynamoAddr)

@@ -14,7 +14,7 @@ import (
 )
 
 // FaultProxy stands between the code under test and a local stand-in
-// (local-kms or dynalite) and fails on demand, as a network or an AWS
+// (local-kms or DynamoDB Local) and fails on demand, as a network or an AWS
 // service can and the stand-ins cannot: a connection dropped without an
 // answer, a request that never gets one, a 500 error. Point the SDK at
 // URL (t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", p.URL)) and Set a Fault;

@@ -1,5 +1,5 @@
 // Package testenv gives tests a real, private AWS stand-in environment: a
-// fresh KMS key on local-kms and fresh tables on dynalite, created from the
+// fresh KMS key on local-kms and fresh tables on DynamoDB Local, created from the
 // table definitions in template.yaml (with scripts/localaws, as scripts/dev
 // creates its own), found by the SDK through AWS_ENDPOINT_URL_KMS and
 // AWS_ENDPOINT_URL_DYNAMODB (set by scripts/test). Without those servers a
@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
@@ -57,7 +58,7 @@ func RequireServers(t testing.TB) {
 	t.Helper()
 	for _, v := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
 		if os.Getenv(v) == "" {
-			t.Fatalf("%s is not set: run the tests with scripts/test, which starts local-kms and dynalite", v)
+			t.Fatalf("%s is not set: run the tests with scripts/test, which starts local-kms and DynamoDB Local", v)
 		}
 	}
 }
@@ -211,9 +212,9 @@ func RepoRoot(t testing.TB) string {
 }
 
 // TableDefinitions reads every AWS::DynamoDB::Table of template.yaml, by
-// logical id, as CreateTable inputs without a name (the same reader
-// scripts/dev creates its tables with).
-func TableDefinitions(t testing.TB) map[string]dynamodb.CreateTableInput {
+// logical id, as CreateTable inputs without a name and TTL attributes
+// (the same reader scripts/dev creates its tables with).
+func TableDefinitions(t testing.TB) map[string]localapi.Table {
 	t.Helper()
 	defs, err := localaws.TableDefinitions(RepoRoot(t))
 	if err != nil {

@@ -150,7 +150,7 @@ func (w *wiring) options() auth.Options {
 }
 
 func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
-	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), w.tables(), dynamo.WithClock(w.set.now))
+	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), w.tables(), dynamo.WithClock(w.set.now), w.layout())
 }
 
 func (w *wiring) tables() dynamo.Tables {
@@ -161,10 +161,15 @@ func (w *wiring) tables() dynamo.Tables {
 	}
 }
 
+// layout is the revocation feed's layout (FEED_COPIES, FEED_SHARDS).
+func (w *wiring) layout() dynamo.Option {
+	return dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards})
+}
+
 // writer is the store of a function that writes revocations: every feed
 // item it writes is counted (RevocationFeedItems).
 func (w *wiring) writer(met *metrics.Recorder) *dynamo.Store {
-	return dynamo.New(dynamodb.NewFromConfig(w.aws), w.tables(), dynamo.WithClock(w.set.now), dynamo.WithFeedCounter(met.FeedItem))
+	return dynamo.New(dynamodb.NewFromConfig(w.aws), w.tables(), dynamo.WithClock(w.set.now), w.layout(), dynamo.WithFeedCounter(met.FeedItem))
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or

@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -79,13 +80,23 @@ func (m *memStore) RotateSession(_ context.Context, r Rotation) (*Session, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[r.SessionID]
-	if s == nil || !bytes.Equal(s.TokenHash, r.Presented) || !s.RevokedAt.IsZero() {
-		return nil, ErrRotationConflict // like dynalite: the item is not returned
+	if s == nil {
+		return nil, ErrRotationConflict
+	}
+	if !bytes.Equal(s.TokenHash, r.Presented) || !s.RevokedAt.IsZero() {
+		c := *s // as DynamoDB does: the item as it now is
+		return &c, ErrRotationConflict
 	}
 	s.PrevHash, s.TokenHash = r.Presented, r.Next
 	s.Retired = append(s.Retired, r.Presented[:RetiredPrefixLen])
 	s.RotatedAt, s.LastUsedAt, s.Scope = r.At, r.At, r.Scope
 	m.writes++
+	if errors.Is(m.rotateErr, ErrRotationConflict) {
+		// The answer was lost and the SDK's retry met its own write: the
+		// retry's failed condition returns the item as it now is.
+		c := *s
+		return &c, m.rotateErr
+	}
 	return nil, m.rotateErr
 }
 

@@ -107,12 +107,7 @@ func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next stri
 		return unavailable("refresh: rotate", err)
 	}
 	// The condition failed: the session is not at the presented token any
-	// more. DynamoDB returns it as it now is; the local stand-in does not.
-	if current == nil {
-		if current, err = s.Sessions.Session(ctx, sess.ID); err != nil {
-			return unavailable("refresh: read session after a conflict", err)
-		}
-	}
+	// more, and current is it as it now is (nil: deleted).
 	switch {
 	case current == nil || !current.RevokedAt.IsZero():
 		s.Logger.InfoContext(ctx, "refresh refused: session ended during the rotation", "sid", sess.ID, "sub", sess.UserID)

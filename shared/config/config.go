@@ -54,6 +54,12 @@ type Config struct {
 	RevocationMode         string
 	RevocationSync         time.Duration
 	RevocationMaxStaleness time.Duration
+	// FeedCopies and FeedShards are the revocation feed's layout
+	// (dynamo.FeedLayout): every writer and every reader of a stack must
+	// use the same. 1 and 1 by default; BENCHMARKS.md (fleet simulation)
+	// gives them by fleet size.
+	FeedCopies int
+	FeedShards int
 
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
@@ -91,6 +97,8 @@ func Load(getenv func(string) string) (Config, error) {
 		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
 		RevocationSync:         p.duration("REVOCATION_SYNC", time.Second),
 		RevocationMaxStaleness: p.duration("REVOCATION_MAX_STALENESS", 5*time.Minute),
+		FeedCopies:             p.integer("FEED_COPIES", 1),
+		FeedShards:             p.integer("FEED_SHARDS", 1),
 
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
@@ -142,6 +150,10 @@ func (c Config) check(p *parser) {
 	}
 	if c.RevocationMaxStaleness < c.RevocationSync || c.RevocationMaxStaleness > c.AccessTokenTTL {
 		p.fail("REVOCATION_MAX_STALENESS must be at least REVOCATION_SYNC and at most ACCESS_TOKEN_TTL, got %s", c.RevocationMaxStaleness)
+	}
+	// 9999: dynamo.MaxFeedSlots (the feed's key encoding).
+	if c.FeedCopies < 1 || c.FeedShards < 1 || c.FeedCopies > 9999 || c.FeedShards > 9999 || c.FeedCopies*c.FeedShards > 9999 {
+		p.fail("FEED_COPIES and FEED_SHARDS must be at least 1, their product at most 9999, got %d and %d", c.FeedCopies, c.FeedShards)
 	}
 	if c.LoginMaxFailures < 1 {
 		p.fail("LOGIN_MAX_FAILURES must be at least 1")

@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,8 +19,9 @@ import (
 
 // Revocation feed table: every revocation the service writes, once more,
 // readable as "everything since W" with one strongly consistent Query per
-// bucket. Hash key "bucket" (N: the start of a FeedBucket-long span of
-// write times, epoch seconds), range key "sk" (S: "<write time, 13-digit
+// bucket (per shard of the reader's copy: FeedLayout). Hash key "bucket"
+// (N: the start of a FeedBucket-long span of write times, epoch seconds,
+// or for a layout's slot s > 0, start*10000 + s: FeedKey), range key "sk" (S: "<write time, 13-digit
 // epoch ms>#<kind>#<value>#<16 random hex digits>"), so a bucket's items
 // sort by write time and no item is ever overwritten. Every item is
 // written twice, to the bucket of its write time and to the next one, so a
@@ -86,14 +88,8 @@ func feedKeyStamp(sk string) (stamp time.Time, key string, ok bool) {
 	return time.UnixMilli(n), rest[:i], true
 }
 
-// feedBuckets are the buckets a feed item stamped at is written to: its
-// own and the next, so a reader of either finds it. Every copy has the
-// same sort key.
-func feedBuckets(at time.Time) []int64 {
-	return []int64{bucketOf(at), bucketOf(at) + bucketSeconds}
-}
-
-// feedItem is the feed item of r (the entry as it stands) under sort key sk.
+// feedItem is the feed item of r (the entry as it stands) under sort key
+// sk, stamped at, without its partition key.
 func feedItem(r auth.Revocation, sk string, at time.Time) map[string]types.AttributeValue {
 	if (r.Kind == auth.RevokeToken || r.Kind == auth.RevokeSession) && r.RevokedAt.IsZero() {
 		// A token or session entry typed without revoked_at: it covers its
@@ -113,48 +109,47 @@ func feedItem(r auth.Revocation, sk string, at time.Time) map[string]types.Attri
 	return it
 }
 
-// putFeedItem writes r under sort key sk (stamped at) to every bucket the
-// stamp belongs to, each copy only if absent: a copy already there (the
-// other writer of this state, the service or the stream function, got
-// in first) is left as it is. It is the one place that knows the feed's
-// layout on the write side.
+// putFeedItem writes r under sort key sk (stamped at) to every partition
+// key the layout gives it (its bucket and the next, in every copy: a
+// reader of either bucket, whichever copy it reads, finds it), each copy
+// only if absent: a copy already there (the other writer of this state,
+// the service or the stream function, got in first) is left as it is.
+// With feedItemCopies, the one place that knows the layout on the write
+// side.
 func (s *Store) putFeedItem(ctx context.Context, r auth.Revocation, sk string, at time.Time) error {
 	if s.tables.RevocationFeed == "" {
 		return fmt.Errorf("revocation feed %s#%s: no feed table configured", r.Kind, r.Value)
 	}
-	it := feedItem(r, sk, at)
-	for _, b := range feedBuckets(at) {
-		it["bucket"] = num(b)
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it,
-			ConditionExpression: new("attribute_not_exists(sk)")})
-		if _, exists := isConditionFailed(err); err != nil && !exists {
-			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
-		}
+	if err := s.putFeedKeys(ctx, feedItem(r, sk, at), s.feed.WriteKeys(at, sk)); err != nil {
+		return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
 	}
 	return nil
 }
 
-// feedItemCopies reads, strongly consistent, the copies of the feed item
-// under sk (stamped at): one per bucket putFeedItem writes; a missing copy
-// is absent from the answer.
+// feedItemCopies reads, strongly consistent, every copy of the feed item
+// under sk (stamped at), as putFeedItem writes them; missing copies are
+// absent from the answer. It returns how many copies there should be.
 func (s *Store) feedItemCopies(ctx context.Context, sk string, at time.Time) ([]auth.Revocation, int, error) {
-	var ks []map[string]types.AttributeValue
-	for _, b := range feedBuckets(at) {
-		ks = append(ks, map[string]types.AttributeValue{"bucket": num(b), "sk": str(sk)})
-	}
-	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationFeed: keys(ks...)})
-	if err != nil {
-		return nil, 0, fmt.Errorf("read feed item: %w", err)
-	}
+	pks := s.feed.WriteKeys(at, sk)
 	var out []auth.Revocation
-	for _, items := range got {
-		for _, it := range items {
-			if r, ok := feedEntry(it); ok {
-				out = append(out, r)
+	for start := 0; start < len(pks); start += 100 { // BatchGetItem takes 100 keys
+		var ks []map[string]types.AttributeValue
+		for _, b := range pks[start:min(start+100, len(pks))] {
+			ks = append(ks, map[string]types.AttributeValue{"bucket": num(b), "sk": str(sk)})
+		}
+		got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationFeed: keys(ks...)})
+		if err != nil {
+			return nil, 0, fmt.Errorf("read feed item: %w", err)
+		}
+		for _, items := range got {
+			for _, it := range items {
+				if r, ok := feedEntry(it); ok {
+					out = append(out, r)
+				}
 			}
 		}
 	}
-	return out, len(ks), nil
+	return out, len(pks), nil
 }
 
 // putFeed appends r (the entry as it now stands) to the feed under sk
@@ -173,6 +168,51 @@ func (s *Store) putFeed(ctx context.Context, r auth.Revocation, sk string, at ti
 		sk = newFeedKey(r, at)
 	}
 	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
+}
+
+// putFeedKeys writes it under every partition key of keys (its "bucket"),
+// up to feedParallel at a time: with copies, one revocation is many items.
+func (s *Store) putFeedKeys(ctx context.Context, it item, keys []int64) error {
+	put := func(key int64) error {
+		one := make(item, len(it)+1)
+		for k, v := range it {
+			one[k] = v
+		}
+		one["bucket"] = num(key)
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: one,
+			ConditionExpression: new("attribute_not_exists(sk)")})
+		if _, exists := isConditionFailed(err); exists {
+			return nil // this copy is there already: the other writer's
+		}
+		return err
+	}
+	if len(keys) <= 2 {
+		for _, k := range keys {
+			if err := put(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		slots = make(chan struct{}, feedParallel)
+	)
+	for _, k := range keys {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if err := put(k); err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 func randomSuffix() string {
@@ -199,16 +239,11 @@ const feedParallel = 8
 // the writers' clocks), up to to: bucket b holds the write times
 // [b-FeedBucket, b+FeedBucket), so the bucket of to and every second one
 // before it, as far back as from, cover the span: one strongly consistent
-// Query for a span up to FeedBucket long (a sync), about one per two
-// buckets for a longer one (a cold start), in parallel, each paginated.
+// Query per shard of this process's copy (FeedLayout.ReadKeys) for a span
+// up to FeedBucket long (a sync), about one per two buckets for a longer
+// one (a cold start), in parallel, each paginated.
 func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) ([]auth.Revocation, error) {
-	var buckets []int64
-	for b := bucketOf(to); ; b -= 2 * bucketSeconds {
-		buckets = append(buckets, b)
-		if !from.Before(time.Unix(b-bucketSeconds, 0)) {
-			break
-		}
-	}
+	buckets := s.feed.ReadKeys(from, to, s.copy)
 	var (
 		mu    sync.Mutex
 		out   []auth.Revocation

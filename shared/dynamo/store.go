@@ -44,6 +44,8 @@ type Store struct {
 	tables Tables
 	now    func() time.Time
 	onFeed func() // called for every feed item written (not per copy)
+	feed   FeedLayout
+	copy   int // the feed copy this process reads
 }
 
 var (
@@ -65,9 +67,20 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // writes (the RevocationFeedItems metric).
 func WithFeedCounter(count func()) Option { return func(s *Store) { s.onFeed = count } }
 
+// WithFeedLayout lays the revocation feed out in copies and shards
+// (FEED_COPIES, FEED_SHARDS; the zero layout is one partition per bucket):
+// writes go to every copy, and this process reads one copy, picked at
+// random now, so that a fleet's readers spread over them.
+func WithFeedLayout(l FeedLayout) Option {
+	return func(s *Store) {
+		s.feed = l.norm()
+		s.copy = rand.IntN(s.feed.Copies)
+	}
+}
+
 // New returns a Store over db.
 func New(db API, tables Tables, opts ...Option) *Store {
-	s := &Store{db: db, tables: tables, now: time.Now}
+	s := &Store{db: db, tables: tables, now: time.Now, feed: FeedLayout{}.norm()}
 	for _, o := range opts {
 		o(s)
 	}

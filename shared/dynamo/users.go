@@ -70,18 +70,9 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, username string, now, e
 		if !ok {
 			return auth.Attempt{}, fmt.Errorf("count login attempt: %w", err)
 		}
+		// The condition fails only on an existing record, which DynamoDB
+		// returns as it now is (ReturnValuesOnConditionCheckFailure ALL_OLD).
 		current := item(ccf.Item)
-		if current == nil { // not returned by every implementation: read it
-			got, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.LoginThrottle,
-				Key: usernameKey(username), ConsistentRead: new(true)})
-			if err != nil {
-				return auth.Attempt{}, fmt.Errorf("read login attempts: %w", err)
-			}
-			if got.Item == nil {
-				continue // deleted meanwhile
-			}
-			current = got.Item
-		}
 		if !current.instant("expires_at").After(now) {
 			_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 				TableName: &s.tables.LoginThrottle,

@@ -15,9 +15,11 @@ import (
 // last view for up to 5 minutes of DynamoDB outage. accessTokenTTL and
 // leeway are the stack's AccessTokenTTL and ClockLeeway. It loads the
 // feed now; on an error it is returned anyway, without a view (lookups
-// fail, so the Guard refuses, until a sync works).
-func FeedReplica(ctx context.Context, db dynamo.API, feedTable string, accessTokenTTL, leeway time.Duration) (*replica.Replica, error) {
-	r := replica.New(dynamo.New(db, dynamo.Tables{RevocationFeed: feedTable}), replica.Options{
+// fail, so the Guard refuses, until a sync works). A stack whose feed is
+// laid out in copies or shards (FeedCopies, FeedShards) needs the same
+// layout here: dynamo.WithFeedLayout among opts.
+func FeedReplica(ctx context.Context, db dynamo.API, feedTable string, accessTokenTTL, leeway time.Duration, opts ...dynamo.Option) (*replica.Replica, error) {
+	r := replica.New(dynamo.New(db, dynamo.Tables{RevocationFeed: feedTable}, opts...), replica.Options{
 		SyncInterval: time.Second, MaxStaleness: min(5*time.Minute, accessTokenTTL),
 		Window: accessTokenTTL + 2*leeway,
 	})
