@@ -95,7 +95,8 @@ type shardState struct {
 	iterator string
 	lastSeq  string
 	parent   string
-	closed   bool // DescribeStream gave it an ending sequence number
+	closed   bool   // DescribeStream gave it an ending sequence number
+	first    string // its starting sequence number
 }
 
 // StreamARN returns the latest stream of a table, "" when it has none
@@ -151,8 +152,12 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 		for _, sh := range out.StreamDescription.Shards {
 			id := aws.ToString(sh.ShardId)
 			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+			start := ""
+			if sh.SequenceNumberRange != nil {
+				start = aws.ToString(sh.SequenceNumberRange.StartingSequenceNumber)
+			}
 			if known := p.shards[id]; known != nil {
-				known.closed = closed
+				known.closed, known.first = closed, start
 				continue
 			}
 			if p.done[id] {
@@ -167,7 +172,7 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 			if err != nil {
 				return fmt.Errorf("shard iterator %s: %w", id, err)
 			}
-			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId), closed: closed}
+			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId), closed: closed, first: start}
 		}
 		start = out.StreamDescription.LastEvaluatedShardId
 		if start == nil {
@@ -191,6 +196,12 @@ func (p *StreamPoller) poll(ctx context.Context, id string, sh *shardState) erro
 			sh.iterator = aws.ToString(it.ShardIterator)
 			continue
 		}
+		var trimmed *streamtypes.TrimmedDataAccessException
+		if errors.As(err, &trimmed) {
+			// DynamoDB Local answers so for an iterator of a shard with
+			// nothing in it yet: start again where the shard stands.
+			return p.reacquire(ctx, id, sh, streamtypes.ShardIteratorTypeLatest)
+		}
 		if err != nil {
 			return err
 		}
@@ -211,23 +222,32 @@ func (p *StreamPoller) poll(ctx context.Context, id string, sh *shardState) erro
 			// An open shard without a next iterator (DynamoDB Local answers
 			// so for a shard with nothing in it yet): start again after
 			// the last record read, on the next poll.
-			in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamARN, ShardId: &id,
-				ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon}
-			if sh.lastSeq != "" {
-				in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAfterSequenceNumber, &sh.lastSeq
-			}
-			it, err := p.Client.GetShardIterator(ctx, in)
-			if err != nil {
-				return err
-			}
-			sh.iterator = aws.ToString(it.ShardIterator)
-			return nil
+			return p.reacquire(ctx, id, sh, streamtypes.ShardIteratorTypeTrimHorizon)
 		}
 		sh.iterator = aws.ToString(out.NextShardIterator)
 		if len(out.Records) < p.Source.BatchSize {
 			return nil
 		}
 	}
+}
+
+// reacquire gets a new iterator for a shard: after the last record read;
+// when none was read yet, at the shard's starting sequence number if
+// known, else at typ.
+func (p *StreamPoller) reacquire(ctx context.Context, id string, sh *shardState, typ streamtypes.ShardIteratorType) error {
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamARN, ShardId: &id, ShardIteratorType: typ}
+	switch {
+	case sh.lastSeq != "":
+		in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAfterSequenceNumber, &sh.lastSeq
+	case sh.first != "":
+		in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAtSequenceNumber, &sh.first
+	}
+	it, err := p.Client.GetShardIterator(ctx, in)
+	if err != nil {
+		return err
+	}
+	sh.iterator = aws.ToString(it.ShardIterator)
+	return nil
 }
 
 // deliver invokes the function with recs until every record is handled or
