@@ -87,6 +87,7 @@ func run(ctx context.Context, o *options) error {
 		{"replica load", runReplicaLoad},
 		{"replica cold load", runColdLoad},
 		{"revocation latency and outage", runRevocationLatency},
+		{"revocation feed writers", runWriters},
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
 		{"fleet simulation", runFleet},

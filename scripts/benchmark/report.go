@@ -21,6 +21,7 @@ type report struct {
 	zips     zipResult
 	peers    peerResult
 	replica  replicaResult
+	writers  writersResult
 	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 	coldLoad coldLoadResult
 }
@@ -100,6 +101,7 @@ func (r *report) markdown() []byte {
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
 	r.writeColdLoad(&w)
+	r.writeWriters(&w)
 	r.writeCold(&w)
 	r.writeZips(&w)
 	r.writeCost(&w)

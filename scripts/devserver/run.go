@@ -179,6 +179,15 @@ func run(ctx context.Context, args []string) error {
 			return a
 		},
 	}))
+	// The event source mappings (the Revocations table's stream into the
+	// revocation-feed function), polled as Lambda polls them.
+	mappings, skipped := localapi.StartStreams(ctx, tpl, db, localaws.StreamsClient(servers.DynamoDBURL), invokers, localapi.TableName, logger)
+	for _, m := range mappings {
+		say("event source mapping: %s", m)
+	}
+	for fn, err := range skipped {
+		say("event source mapping of %s not started: %v", fn, err)
+	}
 	gw, err := localapi.NewGateway(tpl, invokers, logger)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type Template struct {
 	Routes      []Route                // every HttpApi event, sorted by route key
 	Authorizers map[string]*Authorizer // by name, from the HttpApi's Auth
 	Tables      map[string]Table       // by logical id
+	Streams     []StreamSource         // every DynamoDB stream event, by function
 	CORS        *CORS                  // the HttpApi's CorsConfiguration; nil: none
 	Conditions  map[string]yaml.Node   // the template's Conditions, for CORSPolicy
 }
@@ -125,6 +126,7 @@ type rawFunctionProps struct {
 			Auth                 struct {
 				Authorizer string `yaml:"Authorizer"`
 			} `yaml:"Auth"`
+			rawStreamEvent `yaml:",inline"` // Type: DynamoDB
 		} `yaml:"Properties"`
 	} `yaml:"Events"`
 }
@@ -286,7 +288,16 @@ func Parse(template, makefile []byte) (*Template, error) {
 		}
 		t.Functions[id] = f
 
-		for name, e := range props.Events {
+		for _, name := range sortedKeys(props.Events) {
+			e := props.Events[name]
+			if e.Type == "DynamoDB" {
+				src, err := e.Properties.rawStreamEvent.source(id)
+				if err != nil {
+					return nil, fmt.Errorf("template.yaml: %s event %s: %w", id, name, err)
+				}
+				t.Streams = append(t.Streams, src)
+				continue
+			}
 			if e.Type != "HttpApi" {
 				continue
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
@@ -73,6 +74,12 @@ func Clients(kmsURL, dynamoURL string) (*kms.Client, *dynamodb.Client) {
 	k := kms.NewFromConfig(localConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
 	db := dynamodb.NewFromConfig(localConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
 	return k, db
+}
+
+// StreamsClient is a DynamoDB Streams client for the local DynamoDB at
+// dynamoURL (the same endpoint serves both APIs).
+func StreamsClient(dynamoURL string) *dynamodbstreams.Client {
+	return dynamodbstreams.NewFromConfig(localConfig(), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
 }
 
 // LambdaClient is a Lambda client for the Invoke API scripts/dev serves

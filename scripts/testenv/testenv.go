@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -77,6 +78,18 @@ func AWSConfig(t testing.TB) aws.Config {
 		t.Fatalf("load AWS config: %v", awsErr)
 	}
 	return awsCfg
+}
+
+// StreamsClient is a DynamoDB Streams client for the local DynamoDB: at
+// AWS_ENDPOINT_URL_DYNAMODB_STREAMS, else AWS_ENDPOINT_URL_DYNAMODB (DynamoDB
+// Local serves both APIs on one port).
+func StreamsClient(t testing.TB, cfg aws.Config) *dynamodbstreams.Client {
+	t.Helper()
+	return dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) {
+		if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") == "" {
+			o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+		}
+	})
 }
 
 // New creates a signing key and the tables of template.yaml under names

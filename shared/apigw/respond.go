@@ -183,7 +183,7 @@ func classify(ctx context.Context, log *slog.Logger, err error) failure {
 		}
 		return f
 	case errors.As(err, &te):
-		f := failure{status: 429, code: "too_many_attempts", message: "too many failed logins; retry later", outcome: metrics.Locked}
+		f := failure{status: 429, code: "too_many_attempts", message: "too many attempts, or too many revocations by this user; retry later", outcome: metrics.Locked}
 		f.header("retry-after", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
 		return f
 	case errors.Is(err, auth.ErrInvalidCredentials):

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -143,6 +144,9 @@ func (m serviceMetrics) Revoked(k auth.RevocationKind) {
 	}[k])
 }
 
+// Escalated counts one revocation escalated to a user entry.
+func (m serviceMetrics) Escalated() { m.Escalation() }
+
 func (w *wiring) options() auth.Options {
 	c := w.cfg
 	return auth.Options{
@@ -156,16 +160,36 @@ func (w *wiring) options() auth.Options {
 }
 
 func (w *wiring) store(opts ...func(*dynamodb.Options)) *dynamo.Store {
-	so := []dynamo.Option{dynamo.WithClock(w.set.now),
-		dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards})}
+	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), w.tables(), w.storeOptions()...)
+}
+
+// storeOptions are every store's: the clock, DynamoDB's clock when a test
+// sets one, and the feed's layout.
+func (w *wiring) storeOptions(more ...dynamo.Option) []dynamo.Option {
+	so := []dynamo.Option{dynamo.WithClock(w.set.now), w.layout()}
 	if w.set.storeNow != nil {
 		so = append(so, dynamo.WithServerClock(w.set.storeNow))
 	}
-	return dynamo.New(dynamodb.NewFromConfig(w.aws, opts...), dynamo.Tables{
+	return append(so, more...)
+}
+
+func (w *wiring) tables() dynamo.Tables {
+	return dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable,
-	}, so...)
+	}
+}
+
+// layout is the revocation feed's layout (FEED_COPIES, FEED_SHARDS).
+func (w *wiring) layout() dynamo.Option {
+	return dynamo.WithFeedLayout(dynamo.FeedLayout{Copies: w.cfg.FeedCopies, Shards: w.cfg.FeedShards})
+}
+
+// writer is the store of a function that writes revocations: every feed
+// item it writes is counted (RevocationFeedItems).
+func (w *wiring) writer(met *metrics.Recorder) *dynamo.Store {
+	return dynamo.New(dynamodb.NewFromConfig(w.aws), w.tables(), w.storeOptions(dynamo.WithFeedCounter(met.FeedItem))...)
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
@@ -243,10 +267,10 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
-	password.Dummy() // the unknown-user hash, computed now rather than on a request
 	met := w.metrics("login")
-	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, MACKey: mac,
+	st := w.writer(met)
+	password.Dummy() // the unknown-user hash, computed now rather than on a request
+	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
 		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Login(svc, w.cookie(), w.set.logger, met), nil
 }
@@ -254,7 +278,7 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 // Refresh wires the refresh function.
 func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE",
-		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -266,34 +290,34 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("refresh")
-	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, MACKey: mac,
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
 		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Refresh(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // Logout wires the logout function (this device).
 func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("logout")
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Logout(svc, w.cookie(), w.set.logger, met), nil
 }
 
 // LogoutAll wires the logout-all function.
 func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("logout-all")
-	svc := auth.New(auth.Deps{Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.LogoutAll(svc, w.cookie(), w.set.logger, met), nil
 }
 
@@ -435,13 +459,13 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
 // their session, verified access tokens get a jti entry.
 func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, v, err := loadVerifying(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("token-revocation")
-	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Revocation(svc, w.set.logger, met), nil
 }
 
@@ -480,8 +504,8 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("revoke")
+	st := w.writer(met)
 	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.Revoke(svc, w.set.logger, met), nil
 }
@@ -502,13 +526,13 @@ func Devices(ctx context.Context, getenv func(string) string, opts ...Option) (a
 // EndDevice wires DELETE /auth/sessions/{id}: one of the caller's sessions
 // ends as a logout ends it.
 func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
-	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("end-session")
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
+	st := w.writer(met)
+	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
 	return apigw.EndDevice(svc, w.cookie(), w.set.logger, met), nil
 }
 
@@ -559,5 +583,24 @@ func RevocationSnapshot(ctx context.Context, getenv func(string) string, opts ..
 		w.set.logger.InfoContext(ctx, "revocation snapshot", "outcome", res.Outcome, "id", res.ID, "entries", res.Entries,
 			"parts", res.Parts, "bytes", res.Bytes, "took_ms", res.TookMs)
 		return res, nil
+	}, nil
+}
+
+// RevocationFeed wires the revocation-feed function: the Revocations
+// table's stream (an event source mapping with ReportBatchItemFailures)
+// into the revocation feed (dynamo.Store.FeedStream). It answers the
+// records it could not feed as batch item failures, so Lambda retries
+// them (bisecting, a bounded number of times, then the on-failure
+// destination); it never fails the whole batch.
+func RevocationFeed(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
+	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	met := w.metrics("revocation-feed")
+	st := w.writer(met)
+	log := w.set.logger
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		return events.DynamoDBEventResponse{BatchItemFailures: st.FeedStream(ctx, ev.Records, log)}, nil
 	}, nil
 }

@@ -167,6 +167,27 @@ func TestEventFixtures(t *testing.T) {
 	}
 }
 
+// TestRevocationFeedFixture: events/revocation-feed.json, a stream batch
+// as Lambda delivers it (a jti entry typed in the console, then a TTL
+// deletion), is handled without batch item failures and puts the typed
+// entry, and only it, into the feed.
+func TestRevocationFeedFixture(t *testing.T) {
+	env := testenv.New(t)
+	s := newService(t, env)
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(fixture(t, "revocation-feed"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.revocationFeed(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("events/revocation-feed.json: %+v %v", resp, err)
+	}
+	got, err := env.Store.RevocationsSince(context.Background(), s.clock.Now().Add(-time.Minute), s.clock.Now().Add(time.Minute))
+	if err != nil || len(got.Entries) != 1 || got.Entries[0].Value != "typed-in-the-console" || got.Entries[0].Reason != "leaked in a support ticket" {
+		t.Fatalf("feed after events/revocation-feed.json: %+v %v, want the typed jti entry only", got, err)
+	}
+}
+
 // TestEveryFunctionHasAFixture keeps events/ complete.
 func TestEveryFunctionHasAFixture(t *testing.T) {
 	root := testenv.RepoRoot(t)

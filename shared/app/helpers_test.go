@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"io"
 	"log/slog"
 	"strings"
@@ -61,6 +62,8 @@ type service struct {
 	endDevice  apigw.Handler
 	authorizer func(context.Context, json.RawMessage) (any, error)
 	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
+	// the Revocations table's stream into the feed
+	revocationFeed func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 }
 
 func newService(t *testing.T, env *testenv.Env) *service {
@@ -117,6 +120,8 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	s.authorizer, err = app.Authorizer(ctx, env.Getenv, opts("AuthorizerFunction")...)
 	must(err)
 	s.revoke, err = app.Revoke(ctx, env.Getenv, opts("RevokeFunction")...)
+	must(err)
+	s.revocationFeed, err = app.RevocationFeed(ctx, env.Getenv, opts("RevocationFeedFunction")...)
 	must(err)
 	s.devices, err = app.Devices(ctx, env.Getenv, opts("SessionsFunction")...)
 	must(err)
@@ -267,4 +272,22 @@ func bodyRefresh(t *testing.T, refresh string) apigw.Request {
 	req.Headers = map[string]string{"content-type": "application/json"}
 	req.Body = `{"refresh_token":"` + refresh + `"}`
 	return req
+}
+
+// streamRecord is the stream record of a table item written by an INSERT
+// or MODIFY (its new image only), as Lambda hands it to the
+// revocation-feed function.
+func streamRecord(name, seq string, item map[string]ddbtypes.AttributeValue) events.DynamoDBEventRecord {
+	img := map[string]events.DynamoDBAttributeValue{}
+	for k, v := range item {
+		switch v := v.(type) {
+		case *ddbtypes.AttributeValueMemberS:
+			img[k] = events.NewStringAttribute(v.Value)
+		case *ddbtypes.AttributeValueMemberN:
+			img[k] = events.NewNumberAttribute(v.Value)
+		}
+	}
+	return events.DynamoDBEventRecord{EventName: name, EventSource: "aws:dynamodb",
+		Change: events.DynamoDBStreamRecord{Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"]},
+			NewImage: img, SequenceNumber: seq, StreamViewType: "NEW_AND_OLD_IMAGES"}}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"net/url"
 	"os"
@@ -37,14 +38,24 @@ type grant struct {
 // read both the table and the feed, so that switching RevocationMode needs
 // no policy change: each run (scripts/test runs both modes) uses one.
 func unusedGrants(mode string) map[string]string {
-	if mode == "strict" {
-		return map[string]string{
-			"AuthorizerFunction dynamodb:Query RevocationFeedTable":        "replica mode only; this run is strict",
-			"AuthorizerFunction dynamodb:GetItem RevocationFeedTable":      "replica mode only (the snapshot's pointer); this run is strict",
-			"AuthorizerFunction dynamodb:BatchGetItem RevocationFeedTable": "replica mode only (the snapshot's parts); this run is strict",
-		}
+	// The revocation-feed function's event source mapping reads the stream
+	// and sends failed batches with the function's role: Lambda's calls,
+	// not the code's.
+	m := map[string]string{
+		"RevocationFeedFunction dynamodb:DescribeStream RevocationsTable.StreamArn":   "the event source mapping's (Lambda polls the stream)",
+		"RevocationFeedFunction dynamodb:GetRecords RevocationsTable.StreamArn":       "the event source mapping's (Lambda polls the stream)",
+		"RevocationFeedFunction dynamodb:GetShardIterator RevocationsTable.StreamArn": "the event source mapping's (Lambda polls the stream)",
+		"RevocationFeedFunction dynamodb:ListStreams *":                               "the event source mapping's (Lambda polls the stream)",
+		"RevocationFeedFunction sqs:SendMessage RevocationFeedFailureQueue":           "the event source mapping's on-failure destination",
 	}
-	return map[string]string{"AuthorizerFunction dynamodb:BatchGetItem RevocationsTable": "strict mode only; this run is replica"}
+	if mode == "strict" {
+		m["AuthorizerFunction dynamodb:Query RevocationFeedTable"] = "replica mode only; this run is strict"
+		m["AuthorizerFunction dynamodb:GetItem RevocationFeedTable"] = "replica mode only (the snapshot's pointer); this run is strict"
+		m["AuthorizerFunction dynamodb:BatchGetItem RevocationFeedTable"] = "replica mode only (the snapshot's parts); this run is strict"
+	} else {
+		m["AuthorizerFunction dynamodb:BatchGetItem RevocationsTable"] = "strict mode only; this run is replica"
+	}
+	return m
 }
 
 // TestIAMPoliciesMatchCalls: every function's IAM statements in
@@ -128,6 +139,21 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		if _, err := s.revoke(ctx, []byte(ev)); err != nil {
 			t.Fatalf("revoke %s: %v", ev, err)
 		}
+	}
+	// The stream function: an entry typed by hand (written to the feed)
+	// and one the service wrote (its item read first, by feed_sk).
+	handEntry("jti#j-by-hand")
+	var feed events.DynamoDBEvent
+	for i, pk := range []string{"jti#j-by-hand", "jti#j-1"} {
+		out, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &env.Tables.Revocations,
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}, ConsistentRead: new(true)})
+		if err != nil || out.Item == nil {
+			t.Fatalf("read %s: %v", pk, err)
+		}
+		feed.Records = append(feed.Records, streamRecord("INSERT", strconv.Itoa(100+i), out.Item))
+	}
+	if resp, err := s.revocationFeed(ctx, feed); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("revocation-feed: %+v %v", resp, err)
 	}
 	call(t, s.jwks, httpEvent(t, "jwks"))
 	call(t, s.me, protected(t, "me", authCtx))

@@ -22,6 +22,7 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"LogoutAllFunction":          adapt(app.LogoutAll),
 	"AuthorizerFunction":         adapt(app.Authorizer),
 	"RevokeFunction":             adapt(app.Revoke),
+	"RevocationFeedFunction":     adapt(app.RevocationFeed),
 	"JWKSFunction":               adapt(app.JWKS),
 	"MeFunction":                 adapt(app.Me),
 	"DiscoveryFunction":          adapt(app.Discovery),

@@ -319,12 +319,16 @@ type BoundedLookup interface {
 type Metrics interface {
 	LoginLockout()
 	Revoked(kind RevocationKind)
+	// Escalated counts revocations written as a user entry because the
+	// user's revocation budget was spent (FeedBudgetPerUser).
+	Escalated()
 }
 
 type noMetrics struct{}
 
 func (noMetrics) LoginLockout()          {}
 func (noMetrics) Revoked(RevocationKind) {}
+func (noMetrics) Escalated()             {}
 
 // TokenVerifier checks an access token's signature and claims:
 // token.Verifier, or a token.Cache in front of one.

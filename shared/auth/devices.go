@@ -92,7 +92,7 @@ func (s *Service) EndDevice(ctx context.Context, userID, sid string) error {
 	if !sess.RevokedAt.IsZero() {
 		return nil
 	}
-	if err := s.endSession(ctx, sid, "ended from the device list", s.opt.Now()); err != nil {
+	if err := s.endSession(ctx, sid, "ended from the device list", s.opt.Now(), userID); err != nil {
 		return err
 	}
 	s.Logger.InfoContext(ctx, "session ended", "sid", sid, "sub", userID, "reason", "ended from the device list")

@@ -23,18 +23,25 @@ var (
 	ErrSessionNotFound = errors.New("no such session")
 	// ErrUnavailable wraps failures of DynamoDB or KMS: the request may work later.
 	ErrUnavailable = errors.New("a dependency is unavailable")
+	// ErrFeedLate comes from Revocations.PutRevocation when the entry was
+	// written but its revocation feed item was not: the Revocations
+	// table's stream puts it into the feed (a few seconds later instead of
+	// at once). The revocation stands; a retry would write nothing more.
+	ErrFeedLate = errors.New("revocation stored; the feed gets it from the table's stream")
 	// ErrRotationConflict is returned by Sessions.RotateSession when the
 	// condition did not hold.
 	ErrRotationConflict = errors.New("session changed concurrently")
 )
 
-// ThrottledError is returned by Login while an account is locked out.
+// ThrottledError is returned by Login while an account is locked out, or
+// while the user's revocation cutoff is in the near future (an escalated
+// revocation budget, FeedBudgetPerUser).
 type ThrottledError struct {
 	RetryAfter time.Duration
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins, retry after %s", e.RetryAfter)
+	return fmt.Sprintf("login refused for now, retry after %s", e.RetryAfter)
 }
 
 // unavailable marks err as a dependency failure, keeping it for logs.

@@ -134,11 +134,25 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 		return Tokens{}, unavailable("login: read the user's revocations", err)
 	}
 	for _, r := range entries {
-		if r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
-			s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked",
-				"entry", string(r.Kind), "until", r.ExpiresAt)
-			return Tokens{}, ErrInvalidCredentials
+		if !r.Covers(Target{UserID: user.ID, SessionStart: start}, now) {
+			continue
 		}
+		// A user entry whose cutoff is in the near future (an escalated
+		// revocation budget, FeedBudgetWindow) or "every session until" a
+		// moment soon: come back then (429, Retry-After). Anything else
+		// (no cutoff, one far off, the global entry): the user cannot log
+		// in, as a disabled user cannot.
+		until := r.AllUntil
+		if r.RevokedAt.After(until) {
+			until = r.RevokedAt
+		}
+		if wait := until.Sub(now); r.Kind == RevokeUser && !r.RevokedAt.IsZero() && wait > 0 && wait <= retryableRevocation {
+			s.Logger.InfoContext(ctx, "login refused until the user's revocation cutoff", "user", who, "until", until)
+			return Tokens{}, &ThrottledError{RetryAfter: wait + time.Millisecond}
+		}
+		s.Logger.InfoContext(ctx, "login failed", "user", who, "reason", "every session of the user is revoked",
+			"entry", string(r.Kind), "until", r.ExpiresAt)
+		return Tokens{}, ErrInvalidCredentials
 	}
 	if previous != "" {
 		if err := s.endPresented(ctx, previous, "replaced by a new login", now); err != nil {
@@ -152,6 +166,11 @@ func (s *Service) Login(ctx context.Context, username, pw, previous string, opts
 	s.Logger.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID)
 	return tokens, nil
 }
+
+// retryableRevocation is how far off a user entry's cutoff (or
+// "every session until") may be for login to answer "retry then" (429)
+// rather than "refused" (401): the revocation budget's window, with room.
+const retryableRevocation = 2 * FeedBudgetWindow
 
 // LoginOption tells Login about the device, besides the credentials.
 type LoginOption func(*device)

@@ -46,7 +46,7 @@ func (s *Service) RevokeToken(ctx context.Context, tok string) error {
 		s.Logger.InfoContext(ctx, "revocation: not a live token of ours, nothing to do", "reason", err.Error())
 		return nil
 	}
-	if err := s.putRevocation(ctx, NewRevocation(RevokeToken, c.ID, now, revokedByHolder)); err != nil {
+	if err := s.putRevocation(ctx, NewRevocation(RevokeToken, c.ID, now, revokedByHolder), c.Subject); err != nil {
 		return unavailable("revoke access token", err)
 	}
 	s.Logger.InfoContext(ctx, "access token revoked", "jti", c.ID, "sid", c.SessionID, "sub", c.Subject, "reason", revokedByHolder)

@@ -197,7 +197,7 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 		return ErrInvalidRefreshToken
 	}
 	s.Logger.WarnContext(ctx, "refresh token reuse detected: revoking session", "sid", sess.ID, "sub", sess.UserID)
-	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now); err != nil {
+	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now, sess.UserID); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrInvalidRefreshToken, ErrRefreshTokenReused)
@@ -207,9 +207,10 @@ func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Tim
 // chain: the revocation (entry and feed) first, the session's mark last.
 // A session marked ended therefore has its revocation complete, and callers
 // acting on a client's request skip it (a retry of a half-done one, not yet
-// marked, writes everything again and completes it).
-func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time) error {
-	if err := s.putRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason)); err != nil {
+// marked, writes everything again and completes it). by is the user whose
+// request it is ("" for an operator): putRevocation.
+func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time, by string) error {
+	if err := s.putRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason), by); err != nil {
 		return unavailable("revoke session", err)
 	}
 	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
@@ -287,7 +288,7 @@ func (s *Service) endPresented(ctx context.Context, presented, reason string, no
 	if s.classify(sess, h, now) == presentedUnknown || !sess.RevokedAt.IsZero() {
 		return nil
 	}
-	if err := s.endSession(ctx, sess.ID, reason, now); err != nil {
+	if err := s.endSession(ctx, sess.ID, reason, now, sess.UserID); err != nil {
 		return err
 	}
 	s.Logger.InfoContext(ctx, "session ended", "sid", sess.ID, "sub", sess.UserID, "reason", reason)

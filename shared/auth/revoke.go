@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 	"unicode"
 )
 
@@ -11,7 +13,7 @@ import (
 // sessions: a user revocation entry. The authorizer denies any token whose
 // session started at or before it; refresh refuses those sessions too.
 func (s *Service) LogoutAll(ctx context.Context, userID string) (Revocation, error) {
-	r, err := s.revokeUser(ctx, userID, "logout-all")
+	r, err := s.revokeUser(ctx, userID, "logout-all", userID)
 	if err != nil {
 		return Revocation{}, err
 	}
@@ -19,18 +21,71 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) (Revocation, err
 	return r, nil
 }
 
-func (s *Service) revokeUser(ctx context.Context, userID, reason string) (Revocation, error) {
+// revokeUser writes a user entry; by is the user whose request it is
+// (their revocation budget pays for it), "" for an operator.
+func (s *Service) revokeUser(ctx context.Context, userID, reason, by string) (Revocation, error) {
 	now := s.opt.Now()
 	r := NewRevocation(RevokeUser, userID, now, reason)
-	if err := s.putRevocation(ctx, r); err != nil {
+	if err := s.putRevocation(ctx, r, by); err != nil {
 		return Revocation{}, unavailable("revoke user", err)
 	}
 	return r, nil
 }
 
-// putRevocation writes r and counts it.
-func (s *Service) putRevocation(ctx context.Context, r Revocation) error {
-	if err := s.Revocations.PutRevocation(ctx, r); err != nil {
+// Every revocation a signed-in user causes (logout, logout-all, ending a
+// device, RFC 7009 revocation, a login replacing a session, refresh token
+// reuse) is counted against that user's budget: FeedBudgetPerUser per
+// FeedBudgetWindow. Past it the revocation is escalated, never refused
+// nor dropped: one user entry whose cutoff is the end of the window ends
+// every session the user has and every token they hold, and login refuses
+// the user until then (429, Retry-After). Every further revocation in that
+// window is already covered by it and writes nothing, and the user cannot
+// mint anything new to revoke. So one user adds at most FeedBudgetPerUser
+// + 1 feed items per window, whatever they call. Operators (the revoke
+// function) are not counted.
+const (
+	FeedBudgetPerUser = 20
+	FeedBudgetWindow  = time.Minute
+)
+
+// escalatedReason is the reason of a user entry written because the
+// user's revocation budget was spent.
+const escalatedReason = "revocation budget spent: every session ends"
+
+// FeedBudget counts the revocations one user causes.
+type FeedBudget interface {
+	// TakeFeedBudget counts one revocation of userID's in the
+	// FeedBudgetWindow holding now; ok is false (and nothing is counted)
+	// when FeedBudgetPerUser are spent. end is when that window ends.
+	TakeFeedBudget(ctx context.Context, userID string, now time.Time) (ok bool, end time.Time, err error)
+}
+
+// putRevocation writes r and counts it. by is the user whose request
+// causes it, "" for an operator: a user past their budget gets one user
+// entry up to the end of the budget window instead of r, which covers r.
+// A budget that cannot be counted does not stop the revocation.
+func (s *Service) putRevocation(ctx context.Context, r Revocation, by string) error {
+	if s.Budget != nil && by != "" {
+		ok, end, err := s.Budget.TakeFeedBudget(ctx, by, s.opt.Now())
+		switch {
+		case err != nil:
+			s.Logger.WarnContext(ctx, "revocation budget not counted; revoking anyway", "sub", by, "err", err)
+		case !ok:
+			s.Logger.WarnContext(ctx, "revocation budget spent: every session of the user ends", "sub", by,
+				"kind", string(r.Kind), "until", end)
+			r = NewRevocation(RevokeUser, by, end, escalatedReason)
+			s.Metrics.Escalated()
+		}
+	}
+	err := s.Revocations.PutRevocation(ctx, r)
+	if errors.Is(err, ErrFeedLate) {
+		// The entry stands (strict mode, refresh and introspection see it
+		// now); the replicas get it through the table's stream. A retry
+		// would find the entry and write nothing: success, logged.
+		s.Logger.ErrorContext(ctx, "revocation stored, feed write failed: the stream delivers it", "kind", string(r.Kind), "err", err)
+		err = nil
+	}
+	if err != nil {
 		return err
 	}
 	s.Metrics.Revoked(r.Kind)
@@ -80,24 +135,24 @@ func (s *Service) Revoke(ctx context.Context, req RevokeRequest) (Revocation, er
 	switch {
 	case req.JTI != "":
 		r := NewRevocation(RevokeToken, req.JTI, now, reason)
-		if err := s.putRevocation(ctx, r); err != nil {
+		if err := s.putRevocation(ctx, r, ""); err != nil {
 			return Revocation{}, unavailable("revoke token", err)
 		}
 		return r, nil
 	case req.SessionID != "":
-		if err := s.endSession(ctx, req.SessionID, reason, now); err != nil {
+		if err := s.endSession(ctx, req.SessionID, reason, now, ""); err != nil {
 			return Revocation{}, err
 		}
 		return NewRevocation(RevokeSession, req.SessionID, now, reason), nil
 	case req.All:
 		r := NewRevocation(RevokeAll, AllValue, now, reason)
-		if err := s.putRevocation(ctx, r); err != nil {
+		if err := s.putRevocation(ctx, r, ""); err != nil {
 			return Revocation{}, unavailable("revoke every session", err)
 		}
 		s.Logger.InfoContext(ctx, "revoke-all: every session started until now ended", "cutoff", now.UTC(), "reason", reason)
 		return r, nil
 	default:
-		return s.revokeUser(ctx, req.UserID, reason)
+		return s.revokeUser(ctx, req.UserID, reason, "")
 	}
 }
 

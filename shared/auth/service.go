@@ -45,8 +45,11 @@ type Deps struct {
 	Revocations Revocations
 	Lookup      RevocationLookup
 	Directory   SessionDirectory
-	Logger      *slog.Logger
-	Metrics     Metrics // nil: none
+	// Budget counts the revocations each user causes (FeedBudgetPerUser);
+	// nil: none counted (the operator's revoke function).
+	Budget  FeedBudget
+	Logger  *slog.Logger
+	Metrics Metrics // nil: none
 	// VerifyPassword checks a password against a stored hash; nil means
 	// password.Verify.
 	VerifyPassword func(hash, pw string) (bool, error)

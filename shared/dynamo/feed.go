@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +36,10 @@ import (
 // (s: the entry's own expiry), reason, and expires_at (s, the TTL: a day
 // after the write, past the longest access token lifetime). Items are the
 // entry as it stands after the write (merged), so readers merge them in any
-// order. No Scan, no transactions, no Streams.
+// order. Two writers put them: the service, right after the entry changed
+// (its sort key stamped on the entry as feed_sk first), and the stream
+// function (stream.go) for every change of the Revocations table, which
+// writes the service's item only if it is missing: one item per state.
 
 // FeedBucket is how long a span of write times one feed partition is
 // keyed by (it holds two: its own and the one before). A replica's periodic
@@ -62,24 +66,110 @@ func bucketOf(t time.Time) int64 {
 
 func feedSortKey(at time.Time) string { return fmt.Sprintf("%013d", at.UnixMilli()) }
 
-// putFeed appends r (the entry as it now stands) to the feed. If the write
-// took longer than FeedLateness, a reader may already have read past its
-// stamp before it became visible: it is written again, stamped anew.
-func (s *Store) putFeed(ctx context.Context, r auth.Revocation) error {
+// newFeedKey is the sort key of a new feed item for r stamped at: the
+// stamp, the entry's key and a random suffix, so that two writes of one key
+// in the same millisecond are two items and an item cannot be overwritten
+// by guessing its key.
+func newFeedKey(r auth.Revocation, at time.Time) string {
+	return feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix()
+}
+
+// feedKeyStamp reads the stamp and the entry key ("kind#value") a feed
+// sort key names.
+func feedKeyStamp(sk string) (stamp time.Time, key string, ok bool) {
+	ms, rest, found := strings.Cut(sk, "#")
+	if !found || len(ms) != 13 {
+		return time.Time{}, "", false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	i := strings.LastIndexByte(rest, '#')
+	if i < 0 {
+		return time.Time{}, "", false
+	}
+	return time.UnixMilli(n), rest[:i], true
+}
+
+// feedItem is the feed item of r (the entry as it stands) under sort key
+// sk, stamped at, without its partition key.
+func feedItem(r auth.Revocation, sk string, at time.Time) map[string]types.AttributeValue {
+	if (r.Kind == auth.RevokeToken || r.Kind == auth.RevokeSession) && r.RevokedAt.IsZero() {
+		// A token or session entry typed without revoked_at: it covers its
+		// token or session whatever the time (auth.Covers), and was written
+		// before this item. Replicas keep an entry for a token lifetime
+		// after its revoked_at, so the item carries its write time.
+		r.RevokedAt = at
+	}
+	it := revocationItem(r)
+	delete(it, "pk")
+	if e, ok := it["expires_at"]; ok {
+		it["entry_expires_at"] = e
+	}
+	it["sk"] = str(sk)
+	it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
+	it["expires_at"] = seconds(at.Add(feedLife))
+	return it
+}
+
+// putFeedItem writes r under sort key sk (stamped at) to every partition
+// key the layout gives it (its bucket and the next, in every copy: a
+// reader of either bucket, whichever copy it reads, finds it), each copy
+// only if absent: a copy already there (the other writer of this state,
+// the service or the stream function, got in first) is left as it is.
+// With feedItemCopies, the one place that knows the layout on the write
+// side.
+func (s *Store) putFeedItem(ctx context.Context, r auth.Revocation, sk string, at time.Time) error {
 	if s.tables.RevocationFeed == "" {
 		return fmt.Errorf("revocation feed %s#%s: no feed table configured", r.Kind, r.Value)
 	}
+	if err := s.putFeedKeys(ctx, feedItem(r, sk, at), s.feed.WriteKeys(at, sk)); err != nil {
+		return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+	}
+	return nil
+}
+
+// feedItemCopies reads, strongly consistent, every copy of the feed item
+// under sk (stamped at), as putFeedItem writes them; missing copies are
+// absent from the answer. It returns how many copies there should be.
+func (s *Store) feedItemCopies(ctx context.Context, sk string, at time.Time) ([]auth.Revocation, int, error) {
+	pks := s.feed.WriteKeys(at, sk)
+	var out []auth.Revocation
+	for start := 0; start < len(pks); start += 100 { // BatchGetItem takes 100 keys
+		var ks []map[string]types.AttributeValue
+		for _, b := range pks[start:min(start+100, len(pks))] {
+			ks = append(ks, map[string]types.AttributeValue{"bucket": num(b), "sk": str(sk)})
+		}
+		got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationFeed: keys(ks...)})
+		if err != nil {
+			return nil, 0, fmt.Errorf("read feed item: %w", err)
+		}
+		for _, items := range got {
+			for _, it := range items {
+				if r, ok := feedEntry(it); ok {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out, len(pks), nil
+}
+
+// putFeed appends r (the entry as it now stands) to the feed under sk
+// (stamped at; newFeedKey). If the write took longer than FeedLateness, a
+// reader may already have read past its stamp before it became visible:
+// it is written again, stamped anew.
+func (s *Store) putFeed(ctx context.Context, r auth.Revocation, sk string, at time.Time) error {
 	for range 3 {
-		at := s.now()
-		it := feedItem(r, at)
-		// Its bucket and the next, in every copy of the layout: a reader
-		// of either bucket, whichever copy it reads, finds it.
-		if err := s.putFeedKeys(ctx, it, s.feed.WriteKeys(at, item(it).str("sk"))); err != nil {
-			return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
+		if err := s.putFeedItem(ctx, r, sk, at); err != nil {
+			return err
 		}
 		if s.now().Sub(at) <= FeedLateness {
 			return nil
 		}
+		at = s.now()
+		sk = newFeedKey(r, at)
 	}
 	return fmt.Errorf("revocation feed %s#%s: every write took longer than %s", r.Kind, r.Value, FeedLateness)
 }
@@ -95,6 +185,9 @@ func (s *Store) putFeedKeys(ctx context.Context, it item, keys []int64) error {
 		one["bucket"] = num(key)
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: one,
 			ConditionExpression: new("attribute_not_exists(sk)")})
+		if _, exists := isConditionFailed(err); exists {
+			return nil // this copy is there already: the other writer's
+		}
 		return err
 	}
 	if len(keys) <= 2 {
@@ -126,21 +219,6 @@ func (s *Store) putFeedKeys(ctx context.Context, it item, keys []int64) error {
 	return first
 }
 
-// feedItem is r's feed item stamped at, without its bucket.
-func feedItem(r auth.Revocation, at time.Time) map[string]types.AttributeValue {
-	it := revocationItem(r)
-	delete(it, "pk")
-	if e, ok := it["expires_at"]; ok {
-		it["entry_expires_at"] = e
-	}
-	// A random suffix: two writes of one key in the same millisecond
-	// are two items, and an item cannot be overwritten by guessing its key.
-	it["sk"] = str(feedSortKey(at) + "#" + string(r.Kind) + "#" + r.Value + "#" + randomSuffix())
-	it["kind"], it["value"] = str(string(r.Kind)), str(r.Value)
-	it["expires_at"] = seconds(at.Add(feedLife))
-	return it
-}
-
 // AppendFeed writes entries to the feed, every one stamped at, with
 // BatchWriteItem (25 items a call; unprocessed items again): a bulk load
 // of the feed (the cold load benchmark), not the service's path, which
@@ -148,8 +226,9 @@ func feedItem(r auth.Revocation, at time.Time) map[string]types.AttributeValue {
 func (s *Store) AppendFeed(ctx context.Context, at time.Time, entries []auth.Revocation) error {
 	var reqs []types.WriteRequest
 	for _, r := range entries {
-		it := feedItem(r, at)
-		for _, key := range s.feed.WriteKeys(at, item(it).str("sk")) {
+		sk := newFeedKey(r, at)
+		it := feedItem(r, sk, at)
+		for _, key := range s.feed.WriteKeys(at, sk) {
 			one := maps.Clone(it)
 			one["bucket"] = num(key)
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: one}})

@@ -19,8 +19,10 @@ import (
 // user entry kills every session started at or before it), all_until
 // (epoch s, user entries merged from one without revoked_at: every session
 // is dead until then), expires_at (epoch s, the TTL attribute: when nothing
-// the entry covers can be valid any more), reason. The global entry has
-// the fields of a user entry.
+// the entry covers can be valid any more), reason, and feed_sk (the sort
+// key of the feed item the service wrote for this state: the stream
+// function writes it if missing). The global entry has the fields of a
+// user entry.
 
 func revocationKey(kind auth.RevocationKind, value string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": str(string(kind) + "#" + value)}
@@ -59,85 +61,123 @@ func revocationItem(r auth.Revocation) map[string]types.AttributeValue {
 // PutRevocation merges r into the entry stored under its key (auth.Merge):
 // the later cutoff and the later expiry win, whatever was there, including
 // entries typed by hand (without revoked_at, in seconds, without expiry).
-// No transactions: one conditional PutItem when r supersedes what is there
-// (or nothing is), else read, merge and write back on condition that the
-// entry did not change meanwhile, a few times. r goes to the revocation
-// feed before the entry is written, and the merged entry after it when it
-// differs from r. It succeeds only when everything landed: a half-done
-// revocation is an error, and a retry (feeding and merging again)
-// completes it. Never a silent success.
+// The entry is written first, and only when it changes: one conditional
+// PutItem when r supersedes what is there (or nothing is) and is not
+// already covered by it, else read, merge and write back on condition that
+// the entry did not change meanwhile, a few times. An entry that already
+// covers r is left alone and nothing goes to the feed, so concurrent
+// revocations of one token write one entry and one feed item: the decision
+// is the conditional write's, not a read before it.
+//
+// The entry written carries feed_sk, the sort key of the feed item about
+// to be written for this state; the feed item is written right after. The
+// stream function (FeedStream) writes that same item if it is missing,
+// so a crash or a failed feed write between the two still reaches the
+// replicas, within the stream's latency instead of the service's. Such a
+// failure is reported as auth.ErrFeedLate: the entry stands and a retry
+// would write nothing more.
 func (s *Store) PutRevocation(ctx context.Context, r auth.Revocation) error {
-	// The feed first: if the entry's write then fails, the replicas already
-	// deny what r covers (fail closed) and strict mode is no worse off than
-	// with nothing written; the caller's retry completes both.
-	if err := s.putFeed(ctx, r); err != nil {
+	w, err := s.putEntry(ctx, r)
+	if err != nil || !w.changed {
 		return err
 	}
-	entry, err := s.putEntry(ctx, r)
-	if err != nil {
-		return err
+	if err := s.putFeed(ctx, w.entry, w.sk, w.at); err != nil {
+		return fmt.Errorf("%w: %w", auth.ErrFeedLate, err)
 	}
-	if entry.RevokedAt.Equal(r.RevokedAt) && entry.AllUntil.Equal(r.AllUntil) && entry.ExpiresAt.Equal(r.ExpiresAt) {
-		return nil
-	}
-	// The entry merged with more than r (an earlier cutoff kept, a longer
-	// expiry, "every session until"): the replicas get it as it stands.
-	return s.putFeed(ctx, entry)
+	s.countFeed()
+	return nil
 }
 
-// putEntry merges r into the table and returns the entry as it stands.
-func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (auth.Revocation, error) {
-	if r.RevokedAt.IsZero() || r.ExpiresAt.IsZero() || !r.AllUntil.IsZero() {
-		return r, fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
+// entryWrite is what putEntry did: the entry as it stands, whether this
+// call changed it, and if so the feed item key it stamped on it.
+type entryWrite struct {
+	entry   auth.Revocation
+	changed bool
+	sk      string
+	at      time.Time
+}
+
+// coverSlack is how much earlier than a new token or session revocation's
+// own expiry a live entry of the same key may expire and still count as
+// covering it (nothing written). Token and session ids are random: the
+// first revocation of one was written after the token or session existed,
+// with the longest lifetime either can have (auth.NewRevocation), so it
+// covers every later revocation of the same key whatever their expiry;
+// the slack only makes concurrent and repeated revocations write nothing.
+const coverSlack = time.Minute
+
+// alreadyCovers reports whether old, stored under r's key, makes writing r
+// pointless: merging r changes nothing, or r is a token or session entry
+// and old is in force until at least r's expiry less coverSlack.
+func alreadyCovers(old, r auth.Revocation) bool {
+	m := auth.Merge(old, r)
+	if m.RevokedAt.Equal(old.RevokedAt) && m.AllUntil.Equal(old.AllUntil) &&
+		m.ExpiresAt.Equal(old.ExpiresAt) && m.Reason == old.Reason {
+		return true
 	}
-	// Fast path: nothing there, or an entry r supersedes in every field.
+	if r.Kind != auth.RevokeToken && r.Kind != auth.RevokeSession {
+		return false
+	}
+	return old.ExpiresAt.IsZero() || !old.ExpiresAt.Before(r.ExpiresAt.Add(-coverSlack))
+}
+
+// putEntry merges r into the table; it writes only when the entry changes.
+func (s *Store) putEntry(ctx context.Context, r auth.Revocation) (entryWrite, error) {
+	if r.RevokedAt.IsZero() || r.ExpiresAt.IsZero() || !r.AllUntil.IsZero() {
+		return entryWrite{}, fmt.Errorf("put revocation %s#%s: a new entry has revoked_at and expires_at only", r.Kind, r.Value)
+	}
+	// Fast path: nothing there, or an entry r supersedes in every field
+	// (and, for a token or session, that does not already cover r).
 	// A revoked_at or expires_at of 0 or less typed by hand reads as none
 	// (every session; never expires): such an entry takes the merge path.
-	cond := "attribute_not_exists(pk) OR (expires_at > :zero AND expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + "))"
-	err := s.putRevocationIf(ctx, revocationItem(r), cond, map[string]types.AttributeValue{
+	cond := "attribute_not_exists(pk) OR (expires_at > :zero AND expires_at <= :exp AND attribute_not_exists(all_until) AND (" + cutoffAtMost + ")"
+	values := map[string]types.AttributeValue{
 		":exp": seconds(r.ExpiresAt), ":ms": millis(r.RevokedAt), ":split": num(unitSplit), ":zero": num(0),
 		// An entry in seconds T cuts off at the end of second T
 		// (T*1000+999 ms), which is at most ms when T <= (ms-999)/1000.
 		":s": num(floorDiv(r.RevokedAt.UnixMilli()-999, 1000)),
-	})
+	}
+	if r.Kind == auth.RevokeToken || r.Kind == auth.RevokeSession {
+		cond += " AND expires_at < :need"
+		values[":need"] = seconds(r.ExpiresAt.Add(-coverSlack))
+	}
+	cond += ")"
+	w, err := s.putRevocationIf(ctx, r, cond, values)
 	if _, failed := isConditionFailed(err); !failed {
-		return r, err
+		return w, err
 	}
 	for attempt := range mergeAttempts {
 		if attempt > 0 { // another writer got in between: let the writers spread out
 			select {
 			case <-ctx.Done():
-				return r, fmt.Errorf("merge revocation %s#%s: %w", r.Kind, r.Value, ctx.Err())
+				return entryWrite{}, fmt.Errorf("merge revocation %s#%s: %w", r.Kind, r.Value, ctx.Err())
 			case <-time.After(time.Duration(mathrand.Int64N(int64(5*time.Millisecond) << attempt))):
 			}
 		}
 		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.Revocations,
 			Key: revocationKey(r.Kind, r.Value), ConsistentRead: new(true)})
 		if err != nil {
-			return r, fmt.Errorf("read revocation %s#%s: %w", r.Kind, r.Value, err)
+			return entryWrite{}, fmt.Errorf("read revocation %s#%s: %w", r.Kind, r.Value, err)
 		}
-		var merged auth.Revocation
+		merged := r
 		cond, values := "attribute_not_exists(pk)", map[string]types.AttributeValue{}
 		if out.Item != nil {
 			old, ok := revocationFromItem(out.Item)
 			if !ok {
-				return r, fmt.Errorf("merge revocation %s#%s: stored entry unreadable", r.Kind, r.Value)
+				return entryWrite{}, fmt.Errorf("merge revocation %s#%s: stored entry unreadable", r.Kind, r.Value)
+			}
+			if alreadyCovers(old, r) {
+				return entryWrite{entry: old}, nil // for as long: nothing to write
 			}
 			merged = auth.Merge(old, r)
-			if merged.RevokedAt.Equal(old.RevokedAt) && merged.AllUntil.Equal(old.AllUntil) &&
-				merged.ExpiresAt.Equal(old.ExpiresAt) && merged.Reason == old.Reason {
-				return old, nil // already covers r, for as long
-			}
 			cond, values = unchanged(out.Item, "revoked_at", "all_until", "expires_at")
-		} else {
-			merged = r
 		}
-		err = s.putRevocationIf(ctx, revocationItem(merged), cond, values)
+		w, err := s.putRevocationIf(ctx, merged, cond, values)
 		if _, failed := isConditionFailed(err); !failed {
-			return merged, err
+			return w, err
 		}
 	}
-	return r, fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
+	return entryWrite{}, fmt.Errorf("put revocation %s#%s: the entry kept changing", r.Kind, r.Value)
 }
 
 // mergeAttempts bounds the read-merge-write rounds of one PutRevocation;
@@ -149,19 +189,25 @@ const mergeAttempts = 8
 // without revoked_at covers every session and fails it.
 const cutoffAtMost = "(revoked_at >= :split AND revoked_at <= :ms) OR (revoked_at > :zero AND revoked_at < :split AND revoked_at <= :s)"
 
-func (s *Store) putRevocationIf(ctx context.Context, it map[string]types.AttributeValue, cond string, values map[string]types.AttributeValue) error {
+// putRevocationIf writes r as the entry, stamped with the key of the
+// feed item that is to follow (feed_sk), if cond holds.
+func (s *Store) putRevocationIf(ctx context.Context, r auth.Revocation, cond string, values map[string]types.AttributeValue) (entryWrite, error) {
+	at := s.now()
+	sk := newFeedKey(r, at)
+	it := revocationItem(r)
+	it["feed_sk"] = str(sk)
 	in := &dynamodb.PutItemInput{TableName: &s.tables.Revocations, Item: it, ConditionExpression: &cond}
 	if len(values) > 0 {
 		in.ExpressionAttributeValues = values
 	}
 	_, err := s.db.PutItem(ctx, in)
 	if _, failed := isConditionFailed(err); failed {
-		return err
+		return entryWrite{}, err
 	}
 	if err != nil {
-		return fmt.Errorf("put revocation %s: %w", item(it).str("pk"), err)
+		return entryWrite{}, fmt.Errorf("put revocation %s#%s: %w", r.Kind, r.Value, err)
 	}
-	return nil
+	return entryWrite{entry: r, changed: true, sk: sk, at: at}, nil
 }
 
 // unchanged is a condition that holds while the named attributes of a

@@ -45,6 +45,7 @@ type Store struct {
 	tables     Tables
 	now        func() time.Time
 	serverTime func() time.Time // nil: the Date of DynamoDB's answers
+	onFeed     func()           // called for every feed item written (not per copy)
 	feed       FeedLayout
 	copy       int // the feed copy this process reads
 }
@@ -63,6 +64,10 @@ type Option func(*Store)
 // WithClock sets the clock that stamps revocation feed items (the same
 // clock the service's instants come from).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithFeedCounter calls count for every revocation feed item the store
+// writes (the RevocationFeedItems metric).
+func WithFeedCounter(count func()) Option { return func(s *Store) { s.onFeed = count } }
 
 // WithFeedLayout lays the revocation feed out in copies and shards
 // (FEED_COPIES, FEED_SHARDS; the zero layout is one partition per bucket):

@@ -51,6 +51,13 @@ const (
 	// Revocation counts revocation entries written, by Kind (Function,
 	// Kind).
 	Revocation = "Revocation"
+	// RevocationFeedItems counts revocation feed items written (Function):
+	// by the revoking functions right after an entry changed, and by the
+	// revocation-feed function for changes the service did not feed.
+	RevocationFeedItems = "RevocationFeedItems"
+	// RevocationEscalation counts revocations written as one user entry
+	// because the user's revocation budget was spent (Function).
+	RevocationEscalation = "RevocationEscalation"
 	// AuthorizerDecision counts the authorizer's decisions (Function,
 	// Decision, Reason; and Function alone).
 	AuthorizerDecision = "AuthorizerDecision"
@@ -75,15 +82,17 @@ const (
 // an alarm or a dashboard may ask for (a CloudWatch metric is named by its
 // namespace, name and exact set of dimensions).
 var DimensionSets = map[string][][]string{
-	Login:              {{DimFunction, DimOutcome}},
-	Refresh:            {{DimFunction, DimOutcome}},
-	LoginLockout:       {{DimFunction}},
-	Revocation:         {{DimFunction, DimKind}},
-	AuthorizerDecision: {{DimFunction, DimDecision, DimReason}, {DimFunction}},
-	AuthorizerLatency:  {{DimFunction, DimDecision, DimReason}, {DimFunction}},
-	ReplicaAge:         {{DimFunction}},
-	ReplicaClockSkew:   {{DimFunction}},
-	DependencyError:    {{DimFunction, DimService, DimKind}},
+	Login:                {{DimFunction, DimOutcome}},
+	Refresh:              {{DimFunction, DimOutcome}},
+	LoginLockout:         {{DimFunction}},
+	Revocation:           {{DimFunction, DimKind}},
+	RevocationFeedItems:  {{DimFunction}},
+	RevocationEscalation: {{DimFunction}},
+	AuthorizerDecision:   {{DimFunction, DimDecision, DimReason}, {DimFunction}},
+	AuthorizerLatency:    {{DimFunction, DimDecision, DimReason}, {DimFunction}},
+	ReplicaAge:           {{DimFunction}},
+	ReplicaClockSkew:     {{DimFunction}},
+	DependencyError:      {{DimFunction, DimService, DimKind}},
 }
 
 // Dimension names.
@@ -295,6 +304,12 @@ func (r *Recorder) ClockSkew(d time.Duration) {
 	r.write(r.now(), map[string]any{ReplicaClockSkew: float64(d.Microseconds()) / 1000},
 		directive{dims: DimensionSets[ReplicaClockSkew], metrics: []metric{{ReplicaClockSkew, Milliseconds}}})
 }
+
+// FeedItem counts one revocation feed item written.
+func (r *Recorder) FeedItem() { r.count(RevocationFeedItems, "", "") }
+
+// Escalation counts one revocation escalated to a user entry.
+func (r *Recorder) Escalation() { r.count(RevocationEscalation, "", "") }
 
 // DependencyError counts one failed call to a dependency.
 func (r *Recorder) DependencyError(s Service, f Failure) {
