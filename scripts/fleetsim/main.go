@@ -2,8 +2,11 @@
 // feed (package scripts/fleetsim/fleet): deterministic, on a simulated
 // clock, a minute of model time in seconds of real time.
 //
-//	go run ./scripts/fleetsim -readers 10000 -rate 1000 -copies 60 -shards 16
+//	go run ./scripts/fleetsim -readers 10000 -rate 1000 -copies 40 -shards 32
 //	                                   one run, its numbers on stdout
+//	go run ./scripts/fleetsim -readers 1000 -rate 100 -overlap 5s -recommended
+//	                                   the replica with another Overlap (default: the
+//	                                   authorizer's, replica.DefaultOverlap)
 //	go run ./scripts/fleetsim -readers 10000 -rate 1000 -recommended
 //	                                   the same with the layout Recommend picks
 //	go run ./scripts/fleetsim -flood 60 -budget 20 -readers 10000 -rate 10
