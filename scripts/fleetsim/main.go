@@ -2,8 +2,11 @@
 // feed (package scripts/fleetsim/fleet): deterministic, on a simulated
 // clock, a minute of model time in seconds of real time.
 //
-//	go run ./scripts/fleetsim -readers 10000 -rate 1000 -copies 60 -shards 16
+//	go run ./scripts/fleetsim -readers 10000 -rate 1000 -copies 40 -shards 32
 //	                                   one run, its numbers on stdout
+//	go run ./scripts/fleetsim -readers 1000 -rate 100 -overlap 5s -recommended
+//	                                   the replica with another Overlap (default: the
+//	                                   authorizer's, replica.DefaultOverlap)
 //	go run ./scripts/fleetsim -readers 10000 -rate 1000 -recommended
 //	                                   the same with the layout Recommend picks
 //	go run ./scripts/fleetsim -flood 60 -budget 20 -readers 10000 -rate 10
@@ -45,6 +48,7 @@ func main() {
 	flag.BoolVar(&cfg.Eventual, "eventual", false, "eventually consistent Queries (half the units)")
 	flag.DurationVar(&cfg.EventualLag, "eventual-lag", time.Second, "with -eventual: how late an item may be visible (AWS documents no bound)")
 	flag.DurationVar(&cfg.Sync, "sync", time.Second, "REVOCATION_SYNC")
+	flag.DurationVar(&cfg.Overlap, "overlap", 0, "the replica's Overlap (0: replica.DefaultOverlap, as the authorizer runs)")
 	flag.Float64Var(&cfg.Flood.Rate, "flood", 0, "one user's revocations per second on top of -rate")
 	flag.IntVar(&cfg.Flood.PerMinute, "budget", 20, "with -flood: the per-user budget of feed items per minute (0: none)")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed (same seed, same numbers)")
@@ -62,7 +66,7 @@ func main() {
 		if !ok || err1 != nil || err2 != nil {
 			log.Fatalf("-recommend wants READERS,RATE, got %q", recommend)
 		}
-		l := fleet.Recommend(readers, rate, cfg.Sync, 5*time.Second)
+		l := fleet.Recommend(readers, rate, cfg.Sync, cfg.Overlap)
 		fmt.Printf("FeedCopies=%d FeedShards=%d\n", l.Copies, l.Shards)
 	case markdown != "":
 		doc, err := os.ReadFile(markdown)
@@ -76,7 +80,7 @@ func main() {
 		log.Printf("%s written in %s", markdown, time.Since(t0).Round(time.Millisecond))
 	default:
 		if recommended {
-			cfg.Layout = fleet.Recommend(cfg.Readers, cfg.Rate, cfg.Sync, 5*time.Second)
+			cfg.Layout = fleet.Recommend(cfg.Readers, cfg.Rate, cfg.Sync, cfg.Overlap)
 		}
 		if err := (dynamo.FeedLayout{Copies: cfg.Layout.Copies, Shards: cfg.Layout.Shards}).Validate(); err != nil {
 			log.Fatal(err)
@@ -90,6 +94,7 @@ func main() {
 			r.EnforceP50, r.EnforceP99, r.EnforceMax, r.Unenforced, r.Probes)
 		fmt.Printf("max partition: %.0f read units/s, %.0f write units/s; served %.0f RRU/s, %.0f WRU/s: $%.2f per day\n",
 			r.MaxPartitionRU, r.MaxPartitionWU, r.RRUPerSecond, r.WRUPerSecond, r.CostPerDay())
+		fmt.Printf("mean span read by a warm sync: %s (ReadSpan: %s)\n", r.ReadSpan.Round(time.Millisecond), fleet.ReadSpan(cfg.Sync, cfg.Overlap))
 		fmt.Printf("time without a decision view: %.2f %%; simulated in %s\n", 100*r.DeniedShare, r.Elapsed.Round(time.Millisecond))
 	}
 }

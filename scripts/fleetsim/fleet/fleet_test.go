@@ -2,10 +2,14 @@ package fleet
 
 import (
 	"bytes"
+	"container/heap"
+	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // The charging rules, on their own (the documented examples and edges).
@@ -75,7 +79,7 @@ func cellNames(cs []Config) []byte {
 // request to arrive, and no replica ever without a view.
 func TestSmallFleet(t *testing.T) {
 	r := Run(Config{Readers: 200, Rate: 20, Flood: Flood{Rate: 60, PerMinute: 20}, Duration: 30 * time.Second, Seed: 3,
-		Layout: Recommend(200, 21, time.Second, 5*time.Second)})
+		Layout: Recommend(200, 21, time.Second, 0)})
 	if r.ThrottledReads != 0 || r.ThrottledWrites != 0 || r.SyncFailures != 0 {
 		t.Errorf("throttled: %d reads, %d writes, %d failed syncs; want none", r.ThrottledReads, r.ThrottledWrites, r.SyncFailures)
 	}
@@ -97,7 +101,7 @@ func TestSmallFleet(t *testing.T) {
 // whole cell is BENCHMARKS.md's): 1,000 readers at 1,000 revocations/s,
 // which throttles on one partition, runs clean on Recommend's layout.
 func TestSizedLayoutHolds(t *testing.T) {
-	l := Recommend(1000, 1000, time.Second, 5*time.Second)
+	l := Recommend(1000, 1000, time.Second, 0)
 	if l.Copies*l.Shards < 2 {
 		t.Fatalf("Recommend(1000, 1000) = %+v: one partition cannot carry it", l)
 	}
@@ -130,5 +134,67 @@ func TestSplice(t *testing.T) {
 	}
 	if got := string(Splice([]byte("# B\n\nx\n\n## Reproduce\n\nr\n"), []byte("S\n"))); got != "# B\n\nx\n\nS\n\n## Reproduce\n\nr\n" {
 		t.Errorf("Splice before Reproduce: %q", got)
+	}
+}
+
+// Recommend sizes for the span the real replica reads: what a warm sync
+// of shared/replica actually asks the feed for, on a busy feed, is
+// ReadSpan of its settings (SyncInterval + Overlap), with the
+// authorizer's default Overlap and with another. A replica that read more
+// (a longer overlap, a watermark that lags) breaks this before it breaks a
+// deployment sized by the table.
+func TestReadSpanFollowsReplica(t *testing.T) {
+	for _, overlap := range []time.Duration{0, 5 * time.Second} {
+		want := ReadSpan(time.Second, overlap)
+		if overlap == 0 && want != time.Second+replica.DefaultOverlap {
+			t.Errorf("ReadSpan(1 s, default) = %s, want 1 s + replica.DefaultOverlap", want)
+		}
+		r := Run(Config{Readers: 100, Rate: 100, Overlap: overlap, Duration: 20 * time.Second, Seed: 2,
+			Layout: Recommend(100, 100, time.Second, overlap)})
+		if r.ReadSpan < want || r.ReadSpan > want+100*time.Millisecond {
+			t.Errorf("overlap %s: a warm sync read %s of stamps on average, Recommend assumes %s", overlap, r.ReadSpan, want)
+		}
+	}
+}
+
+// A read returns, and learns the newest stamp from, only what the keys it
+// queries hold and it can see: an item whose write to the reader's copy
+// is still being retried is neither in its batch nor its Newest (a Newest
+// taken from another copy would move its watermark past the item before
+// it lands), and is once the retry lands.
+func TestReadSeesOnlyItsCopy(t *testing.T) {
+	s := &sim{cfg: Config{Sync: time.Second, Duration: time.Minute}, layout: dynamo.FeedLayout{Copies: 2, Shards: 1},
+		rng: rand.New(rand.NewPCG(1, 2)), shards: make([]shardItems, 1), meters: map[int64]*meter{}}
+	s.readers = []*reader{{copy: 0}, {copy: 1}}
+	s.now = int64(5 * time.Second)
+	at := epoch.Add(time.Duration(s.now))
+	keys := s.layout.WriteKeys(at, "any") // one shard: [copy 0 ×2, copy 1 ×2]
+	for _, k := range keys[2:] {
+		s.meters[k] = &meter{sec: 5, w: PartitionWriteCap} // copy 1's partitions are full this second
+	}
+	s.write(auth.RevokeToken, true)
+	from, to := at.Add(-3*time.Second), at.Add(4*time.Second)
+	read := func(i int) replica.Batch {
+		t.Helper()
+		b, err := s.query(i, from, to)
+		if err != nil {
+			t.Fatalf("reader %d: %v", i, err)
+		}
+		return b
+	}
+	if b := read(0); len(b.Entries) != 1 || !b.Newest.Equal(at) || !b.StoreTime.Equal(at.Truncate(time.Second)) {
+		t.Errorf("copy 0 (written): %d entries, newest %s, store time %s; want 1, %s, %s", len(b.Entries), b.Newest, b.StoreTime, at, at.Truncate(time.Second))
+	}
+	if b := read(1); len(b.Entries) != 0 || !b.Newest.IsZero() {
+		t.Errorf("copy 1 (write throttled, retry pending): %d entries, newest %s; want none", len(b.Entries), b.Newest)
+	}
+	if s.events.Len() != 1 {
+		t.Fatalf("%d events pending, want the retry", s.events.Len())
+	}
+	ev := heap.Pop(&s.events).(event)
+	s.now = ev.at + int64(time.Second) // the next second: room again
+	s.attempt(ev.w)
+	if b := read(1); len(b.Entries) != 1 || !b.Newest.Equal(at) {
+		t.Errorf("copy 1 after the retry: %d entries, newest %s; want 1, %s", len(b.Entries), b.Newest, at)
 	}
 }

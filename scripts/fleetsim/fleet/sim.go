@@ -25,9 +25,16 @@
 //   - Throttling is counted in fixed one-second windows per partition key
 //     (each key its own partition: the best case DynamoDB's splitting for
 //     heat reaches).
-//   - Writers' and readers' clocks agree. Cold loads read an empty feed
-//     (the run starts with the revocations); the cold load of a long
-//     history is another measurement (BENCHMARKS.md, replica).
+//   - A write whose retries land it later than dynamo.FeedLateness after
+//     its stamp is not written again with a fresh stamp, as putFeed does:
+//     only where writes throttle (the original layout at the top rates),
+//     where the run has failed already.
+//   - Writers', readers' and DynamoDB's clocks agree (the replica's
+//     correction for a reader's skew is tested in shared/replica). The
+//     store's clock reaches the replica as the Date of its answers does:
+//     rounded down to the second. Cold loads read an empty feed and no
+//     snapshot (the run starts with the revocations); the cold load of a
+//     long history is another measurement (BENCHMARKS.md, replica).
 package fleet
 
 import (
@@ -62,9 +69,11 @@ type Config struct {
 	Eventual    bool
 	EventualLag time.Duration
 	Sync        time.Duration // REVOCATION_SYNC; default 1 s
-	Overlap     time.Duration // the replica's overlap; default 5 s (replica.Options)
-	Probes      int           // revocations whose enforcement is timed; default 60 (one a second)
-	Seed        uint64
+	// Overlap is the replica's Options.Overlap; zero leaves the
+	// replica's default (replica.DefaultOverlap), as the authorizer does.
+	Overlap time.Duration
+	Probes  int // revocations whose enforcement is timed; default 60 (one a second)
+	Seed    uint64
 }
 
 // Flood is one signed-in user revoking in a loop (refresh + RFC 7009
@@ -92,7 +101,12 @@ type Result struct {
 	MaxPartitionWU              float64
 	RRUPerSecond, WRUPerSecond  float64 // served, averaged over the writes after the first second
 	DeniedShare                 float64 // share of replica-time without a view fresh enough to decide
-	Elapsed                     time.Duration
+	// ReadSpan is the mean span of stamps a warm sync reads (now less
+	// the from the replica asks for), over the syncs while revocations
+	// are written, after the first second: what Recommend assumes
+	// (ReadSpan).
+	ReadSpan time.Duration
+	Elapsed  time.Duration
 }
 
 // CostPerDay is the on-demand cost per day of the feed's reads and writes
@@ -123,22 +137,53 @@ type sim struct {
 	servedW      float64
 	written      int
 	flood        int // flood attempts so far
+
+	spanSum   int64 // warm syncs' read spans, for ReadSpan
+	spanCount int64
 }
 
 type shardItems struct {
 	stamps []int64 // sorted
 	cum    []int64 // cum[i]: bytes of items [0, i)
+	vis    []*visibility
 	probes []*probe
 }
 
+// visibility is when an item can be read under each of its partition
+// keys; nil for the common case, an item every key of which took its
+// first write (at its stamp) and that strongly consistent reads see at
+// once.
+type visibility struct {
+	// landed: when each key took the item; nil: every key at the stamp.
+	// A key absent from a non-nil map does not hold it (yet, or ever: a
+	// write lost after every retry).
+	landed map[int64]int64
+	lag    int64 // eventually consistent reads see it this much later
+}
+
+// visible reports whether an item stamped stamp can be read under key at now.
+func (v *visibility) visible(key, stamp, now int64) bool {
+	if v == nil {
+		return stamp <= now
+	}
+	at := stamp
+	if v.landed != nil {
+		t, ok := v.landed[key]
+		if !ok {
+			return false
+		}
+		at = t
+	}
+	return at+v.lag <= now
+}
+
 type probe struct {
-	e       auth.Revocation
-	stamp   int64
-	landed  int64 // -1 until its first write succeeds
-	lag     int64
-	missing []bool // by copy: never written there
-	seen    int
-	last    int64
+	e      auth.Revocation
+	stamp  int64
+	landed int64 // -1 until its first write succeeds
+	vis    *visibility
+	seen   int
+	last   int64
 }
 
 type meter struct {
@@ -177,8 +222,8 @@ type pendingWrite struct {
 	stamp   int64
 	size    int
 	shard   int
-	keys    []int64
-	copies  []int // copy of each key
+	keys    []int64 // the keys it has not landed on yet
+	vis     *visibility
 	attempt int
 	landed  bool
 }
@@ -216,9 +261,6 @@ func Run(cfg Config) Result {
 	if cfg.Sync == 0 {
 		cfg.Sync = time.Second
 	}
-	if cfg.Overlap == 0 {
-		cfg.Overlap = 5 * time.Second
-	}
 	if cfg.Probes == 0 {
 		cfg.Probes = 60
 	}
@@ -231,6 +273,9 @@ func Run(cfg Config) Result {
 	ctx := context.Background()
 	for i := range cfg.Readers {
 		rd := &reader{copy: s.rng.IntN(layout.Copies), calledAt: -1, deniedSince: -1}
+		// The authorizer's options (shared/app.Authorizer): the defaults
+		// of REVOCATION_SYNC and REVOCATION_MAX_STALENESS, a 15-minute
+		// access token and 5 s of leeway, the default Overlap.
 		rd.r = replica.New(readerFeed{s, i}, replica.Options{SyncInterval: cfg.Sync, Overlap: cfg.Overlap,
 			MaxStaleness: 5 * time.Minute, Window: 15*time.Minute + 10*time.Second, Now: clock, Logger: logger})
 		s.readers = append(s.readers, rd)
@@ -364,15 +409,11 @@ func (s *sim) write(kind auth.RevocationKind, isProbe bool) {
 	keys := s.layout.WriteKeys(at, sk)
 	w := &pendingWrite{stamp: s.now, shard: s.layout.FeedShard(sk), keys: keys,
 		size: shapeSize(kind, at, keys[0])}
-	w.copies = make([]int, len(keys))
-	for i := range keys {
-		w.copies[i] = i / 2
+	if s.cfg.Eventual && s.cfg.EventualLag > 0 {
+		w.vis = &visibility{lag: s.rng.Int64N(int64(s.cfg.EventualLag))}
 	}
 	if isProbe {
-		w.p = &probe{e: e, stamp: s.now, landed: -1, missing: make([]bool, s.layout.Copies)}
-		if s.cfg.Eventual && s.cfg.EventualLag > 0 {
-			w.p.lag = s.rng.Int64N(int64(s.cfg.EventualLag))
-		}
+		w.p = &probe{e: e, stamp: s.now, landed: -1}
 	}
 	s.res.Items++
 	s.attempt(w)
@@ -396,38 +437,46 @@ func (s *sim) floodAttempt(probeEvery int) {
 	}
 }
 
-// attempt writes w to the keys it has not landed on yet.
+// attempt writes w to the keys it has not landed on yet. A key takes the
+// item when its write is served; readers of that key see it from then on
+// (strongly consistent), and readers of a key whose write is still being
+// retried, or was lost, do not.
 func (s *sim) attempt(w *pendingWrite) {
 	units := WriteUnits(w.size)
-	var left []int64
-	var leftCopies []int
-	for i, k := range w.keys {
+	var left, done []int64
+	for _, k := range w.keys {
 		s.res.WriteCalls++
 		if !s.charge(k, 0, units) {
 			s.res.ThrottledWrites++
 			left = append(left, k)
-			leftCopies = append(leftCopies, w.copies[i])
 			continue
 		}
-		if !w.landed {
-			w.landed = true
-			s.land(w)
+		done = append(done, k)
+	}
+	if len(left) > 0 || (w.vis != nil && w.vis.landed != nil) {
+		if w.vis == nil {
+			w.vis = &visibility{}
 		}
+		if w.vis.landed == nil {
+			w.vis.landed = map[int64]int64{}
+		}
+		for _, k := range done {
+			w.vis.landed[k] = s.now
+		}
+	}
+	if !w.landed && len(done) > 0 {
+		w.landed = true
+		s.land(w)
 	}
 	if len(left) == 0 {
 		return
 	}
 	w.attempt++
-	if w.attempt >= 3 { // the SDK's standard retryer gives up
+	if w.attempt >= 3 { // the SDK's standard retryer gives up: those keys never hold it
 		s.res.LostWrites += len(left)
-		if w.p != nil {
-			for _, c := range leftCopies {
-				w.p.missing[c] = true
-			}
-		}
 		return
 	}
-	w.keys, w.copies = left, leftCopies
+	w.keys = left
 	backoff := s.rng.Int64N(int64(time.Second) << (w.attempt - 1))
 	heap.Push(&s.events, event{at: s.now + backoff, kind: evRetry, w: w})
 }
@@ -444,8 +493,10 @@ func (s *sim) land(w *pendingWrite) {
 	for j := i + 2; j < len(sh.cum); j++ {
 		sh.cum[j] += int64(w.size)
 	}
+	sh.vis = slices.Insert(sh.vis, i, w.vis)
 	if w.p != nil {
 		w.p.landed = s.now
+		w.p.vis = w.vis
 		s.probes = append(s.probes, w.p)
 		j := sort.Search(len(sh.probes), func(j int) bool { return sh.probes[j].stamp > w.stamp })
 		sh.probes = slices.Insert(sh.probes, j, w.p) // by stamp
@@ -488,11 +539,21 @@ func (s *sim) close(m *meter) {
 // query is one reader's RevocationsSince: a Query per key of its copy
 // (in parallel, as the Store sends them), each paginated; any refusal
 // fails the whole call, as an error from one Query fails the Store's.
+// Every item landed in the shard within the key's span is charged (an item
+// whose write to this key is still being retried is charged too: a slight
+// overcharge, only where writes throttle); what the reader gets, and the
+// newest stamp it learns, are only what that key holds and the read can
+// see now, as the Store's Newest is the last sort key of what DynamoDB
+// returned.
 func (s *sim) query(i int, from, to time.Time) (replica.Batch, error) {
 	rd := s.readers[i]
 	rd.calledAt = s.now
 	rd.calledOK = false
 	f := from.Sub(epoch).Nanoseconds()
+	if span := s.now - f; s.now >= int64(time.Second) && s.now < int64(s.cfg.Duration) && span < int64(time.Minute) {
+		s.spanSum += span
+		s.spanCount++
+	}
 	var out []auth.Revocation
 	var newest int64 = -1
 	throttled := false
@@ -508,7 +569,12 @@ func (s *sim) query(i int, from, to time.Time) (replica.Batch, error) {
 			b := sort.Search(len(sh.stamps), func(i int) bool { return sh.stamps[i] >= hi })
 			if b > a {
 				bytes = int(sh.cum[b] - sh.cum[a])
-				newest = max(newest, sh.stamps[b-1])
+			}
+			for j := b - 1; j >= a; j-- { // the newest this key holds and the read sees
+				if sh.vis[j].visible(key, sh.stamps[j], s.now) {
+					newest = max(newest, sh.stamps[j])
+					break
+				}
 			}
 		}
 		_, pages := QueryUnits(bytes, s.cfg.Eventual)
@@ -527,7 +593,7 @@ func (s *sim) query(i int, from, to time.Time) (replica.Batch, error) {
 		}
 		first := sort.Search(len(sh.probes), func(i int) bool { return sh.probes[i].stamp >= lo })
 		for _, p := range sh.probes[first:] {
-			if p.stamp >= lo && p.stamp < hi && !p.missing[rd.copy] && p.landed+p.lag <= s.now {
+			if p.stamp >= lo && p.stamp < hi && p.vis.visible(key, p.stamp, s.now) {
 				out = append(out, p.e)
 			}
 		}
@@ -536,7 +602,9 @@ func (s *sim) query(i int, from, to time.Time) (replica.Batch, error) {
 		return replica.Batch{}, errThrottled
 	}
 	rd.calledOK = true
-	// The Date header: the store's clock, to the second.
+	// The Date header: the store's clock when it answered (calls take no
+	// simulated time: the moment of the read), rounded down to the second
+	// as its one-second resolution does (RFC 9110 6.6.1).
 	b := replica.Batch{Entries: out, StoreTime: epoch.Add(time.Duration(s.now)).Truncate(time.Second)}
 	if newest >= 0 {
 		b.Newest = epoch.Add(time.Duration(newest))
@@ -567,6 +635,9 @@ func (s *sim) finish(end int64) {
 			rd.denied += end - rd.deniedSince
 		}
 		denied += rd.denied
+	}
+	if s.spanCount > 0 {
+		s.res.ReadSpan = time.Duration(s.spanSum / s.spanCount)
 	}
 	if len(s.readers) > 0 {
 		s.res.DeniedShare = float64(denied) / float64(int64(len(s.readers))*end)

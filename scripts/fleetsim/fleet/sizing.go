@@ -1,11 +1,13 @@
 package fleet
 
 import (
+	"cmp"
 	"math"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // The share of a partition's ceilings a layout is sized to: readers pick
@@ -28,12 +30,25 @@ func meanItemSize() float64 {
 		0.05*float64(shapeSize(auth.RevokeUser, at, at.Unix()))
 }
 
+// ReadSpan is the span of stamps a busy replica's sync reads, from its
+// settings (replica.Options SyncInterval and Overlap; zero overlap: the
+// replica's default): its watermark is the newest stamp it read (on a
+// busy feed, about the moment of its last sync) less Overlap, and it
+// syncs every SyncInterval, so each sync reads SyncInterval + Overlap of
+// stamps, every item that many times over. (On a quiet feed the watermark
+// follows the store's clock, rounded down to the second: up to a second
+// more, of an almost empty feed.) Result.ReadSpan measures it.
+func ReadSpan(sync, overlap time.Duration) time.Duration {
+	return sync + cmp.Or(overlap, replica.DefaultOverlap)
+}
+
 // Recommend is the layout that serves readers authorizers syncing every
-// sync (reading sync+overlap of items each time, as today's replica does)
-// at rate revocations per second within half of every partition's
-// ceilings, for the least on-demand cost: the smallest number of copies
-// for each number of shards (1 to 32: a sync sends its Queries 8 at a
-// time, so 32 is four rounds), the cheapest of those.
+// sync with the given Overlap (zero: the replica's default, as the
+// authorizer runs it), each sync reading ReadSpan of items, at rate
+// revocations per second within half of every partition's ceilings, for
+// the least on-demand cost: the smallest number of copies for each number
+// of shards (1 to 32: a sync sends its Queries 8 at a time, so 32 is four
+// rounds), the cheapest of those.
 func Recommend(readers int, rate float64, sync, overlap time.Duration) dynamo.FeedLayout {
 	return recommend(readers, rate, sync, overlap, false)
 }
@@ -42,7 +57,7 @@ func Recommend(readers int, rate float64, sync, overlap time.Duration) dynamo.Fe
 // Queries (half the units).
 func recommend(readers int, rate float64, sync, overlap time.Duration, eventual bool) dynamo.FeedLayout {
 	best, bestCost := dynamo.FeedLayout{Copies: 1, Shards: 1}, math.Inf(1)
-	span := (sync + overlap).Seconds()
+	span := ReadSpan(sync, overlap).Seconds()
 	size := meanItemSize()
 	for w := 1; w <= maxShards; w *= 2 {
 		if rate/float64(w)*WriteUnits(int(size)) > PartitionWriteCap*writeHeadroom {

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/dynamo"
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // Fleets and Rates are the table's cells.
@@ -42,7 +42,7 @@ var Today = Design{"one partition per bucket (the original layout)", func(int, f
 
 // Sized is the layout Recommend picks for the cell's fleet and rate.
 var Sized = Design{"copies × shards sized by Recommend", func(n int, rate float64) dynamo.FeedLayout {
-	return Recommend(n, rate, time.Second, 5*time.Second)
+	return Recommend(n, rate, time.Second, 0)
 }}
 
 // Cells are the runs of one design: every fleet at every rate, then the
@@ -106,15 +106,20 @@ const (
 func Section(seed uint64) []byte {
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	designs := []Design{Today, Sized}
+	var results [][]Result
+	for _, d := range designs {
+		results = append(results, RunAll(Cells(d, seed)))
+	}
+	top := results[1][len(Fleets)*len(Rates)-1] // 10,000 readers at 1,000/s, sized
 	p("%s", BeginMarker)
 	p("## Fleet simulation: the revocation feed at fleet scale")
 	p("")
-	p("`go run ./scripts/fleetsim` (package `scripts/fleetsim/fleet`): N authorizer replicas running the real sync code of `shared/replica` (through its `Feed` interface, on a simulated clock) against a model of the feed table that charges every Query and PutItem as DynamoDB documents it (4 KB read units on the total size a Query reads, at least one (DynamoDB Local reports none for a Query that reads nothing; the model keeps the unit AWS prices a read request at), half for eventually consistent reads; 1 KB write units; items at the size of the feed's real items) per partition key, and throttles a partition past 3,000 read or 1,000 write units in a second, which the replica sees as a failed sync. The keys come from `dynamo.FeedLayout`, the code the Store writes and reads with. Busy containers: each replica syncs every second (`REVOCATION_SYNC`), reading 6 s of items (the 5 s overlap). %d s of revocations (Poisson; 60 %% token, 35 %% session, 5 %% user entries), %d timed probes per run (one a second); enforcement is from a probe's write to the moment the last replica's view holds it. The model is checked against DynamoDB Local by `TestCalibration` (item sizes and consumed capacity of the feed's real items and queries). Cost: on-demand, us-east-1, $%.3f per million read request units and $%.3f per million write request units (scripts/benchmark/prices.go), feed reads and writes only, at the run's average rates.",
-		60, 60, USDPerRRU*1e6, USDPerWRU*1e6)
+	p("`go run ./scripts/fleetsim` (package `scripts/fleetsim/fleet`): N authorizer replicas running the real sync code of `shared/replica` (through its `Feed` interface, on a simulated clock) against a model of the feed table that charges every Query and PutItem as DynamoDB documents it (4 KB read units on the total size a Query reads, at least one (DynamoDB Local reports none for a Query that reads nothing; the model keeps the unit AWS prices a read request at), half for eventually consistent reads; 1 KB write units; items at the size of the feed's real items) per partition key, and throttles a partition past 3,000 read or 1,000 write units in a second, which the replica sees as a failed sync. The keys come from `dynamo.FeedLayout`, the code the Store writes and reads with. Busy containers: each replica syncs every second (`REVOCATION_SYNC`), from its watermark (the newest stamp it read, or DynamoDB's clock from the `Date` of its answers, less the replica's `Overlap` of %s: the feed's 2 s lateness bound and 0.5 s of skew between writers, what the authorizer runs with), so a sync reads about %s of stamps (%s measured at the top cell). %d s of revocations (Poisson; 60 %% token, 35 %% session, 5 %% user entries), %d timed probes per run (one a second); enforcement is from a probe's write to the moment the last replica's view holds it. The model is checked against DynamoDB Local by `TestCalibration` (item sizes and consumed capacity of the feed's real items and queries). Cost: on-demand, us-east-1, $%.3f per million read request units and $%.3f per million write request units (scripts/benchmark/prices.go), feed reads and writes only, at the run's average rates.",
+		secs(replica.DefaultOverlap), secs(ReadSpan(time.Second, 0)), secs(top.ReadSpan), 60, 60, USDPerRRU*1e6, USDPerWRU*1e6)
 	p("")
-	for _, d := range []Design{Today, Sized} {
-		cfgs := Cells(d, seed)
-		res := RunAll(cfgs)
+	for i, d := range designs {
+		res := results[i]
 		p("### %s", capitalize(d.Name))
 		p("")
 		p("| readers | revocations/s | copies × shards | throttled reads | throttled writes | enforcement p50 / p99 / max | max partition read units/s | max partition write units/s | cost per day | time without a decision view |")
@@ -129,27 +134,28 @@ func Section(seed uint64) []byte {
 	}
 	p("### Levers at the top cell")
 	p("")
-	p("10,000 readers at 1,000 revocations/s, 20 s of revocations each, the layout sized for each variant. What the feed costs there is every reader downloading every revocation, and the overlap re-reading each item six times; these are the levers on that:")
+	p("10,000 readers at 1,000 revocations/s, 20 s of revocations each, the layout sized for each variant. What the feed costs there is every reader downloading every revocation, each sync re-reading the overlap (each item read about %.1f times); these are the levers on that:",
+		ReadSpan(time.Second, 0).Seconds())
 	p("")
-	p("| variant | copies × shards | throttled reads | enforcement p50 / p99 / max | max partition read units/s | read units/s | write units/s | cost per day |")
-	p("|---|---|---|---|---|---|---|---|")
+	p("| variant | copies × shards | read span per sync (measured) | throttled reads | enforcement p50 / p99 / max | max partition read units/s | read units/s | write units/s | cost per day |")
+	p("|---|---|---|---|---|---|---|---|---|")
 	levers := []struct {
 		name string
 		cfg  Config
 	}{
-		{"strongly consistent, 5 s overlap (the chosen settings)", Config{}},
+		{fmt.Sprintf("strongly consistent, Overlap %s (the authorizer's settings)", secs(replica.DefaultOverlap)), Config{}},
 		{"eventually consistent reads, items visible up to 1 s late (no documented bound)", Config{Eventual: true, EventualLag: time.Second}},
-		{"overlap 2 s (the feed's lateness bound alone: about what a sync reading from its newest stamp less that bound reads)", Config{Overlap: 2 * time.Second}},
+		{"Overlap 5 s (about what the replica read before its watermark followed the writers' stamps: 6 s a sync)", Config{Overlap: 5 * time.Second}},
 	}
 	var lcfgs []Config
 	for _, l := range levers {
 		c := l.cfg
 		c.Readers, c.Rate, c.Duration, c.Seed = 10000, 1000, 20*time.Second, seed
-		c.Layout = recommend(c.Readers, c.Rate, time.Second, cmp.Or(c.Overlap, 5*time.Second), c.Eventual)
+		c.Layout = recommend(c.Readers, c.Rate, time.Second, c.Overlap, c.Eventual)
 		lcfgs = append(lcfgs, c)
 	}
 	for i, r := range RunAll(lcfgs) {
-		p("| %s | %d × %d | %s | %s | %s | %s | %s | %s |", levers[i].name, r.Layout.Copies, r.Layout.Shards,
+		p("| %s | %d × %d | %s | %s | %s | %s | %s | %s | %s |", levers[i].name, r.Layout.Copies, r.Layout.Shards, secs(r.ReadSpan),
 			share(r.ThrottledReads, r.ReadCalls), enforcement(r), thousands(int(r.MaxPartitionRU+0.5)),
 			thousands(int(r.RRUPerSecond+0.5)), thousands(int(r.WRUPerSecond+0.5)), dollars(r.CostPerDay()))
 	}
@@ -163,7 +169,7 @@ func Section(seed uint64) []byte {
 	for _, n := range []int{100, 300, 1000, 3000, 10000} {
 		var cells []string
 		for _, v := range Rates {
-			l := Recommend(n, v, time.Second, 5*time.Second)
+			l := Recommend(n, v, time.Second, 0)
 			cells = append(cells, fmt.Sprintf("%d × %d", l.Copies, l.Shards))
 		}
 		p("| %s | %s |", thousands(n), strings.Join(cells, " | "))
