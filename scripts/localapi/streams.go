@@ -96,7 +96,6 @@ type shardState struct {
 	lastSeq  string
 	parent   string
 	closed   bool   // DescribeStream gave it an ending sequence number
-	first    string // its starting sequence number
 }
 
 // StreamARN returns the latest stream of a table, "" when it has none
@@ -152,12 +151,8 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 		for _, sh := range out.StreamDescription.Shards {
 			id := aws.ToString(sh.ShardId)
 			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
-			start := ""
-			if sh.SequenceNumberRange != nil {
-				start = aws.ToString(sh.SequenceNumberRange.StartingSequenceNumber)
-			}
 			if known := p.shards[id]; known != nil {
-				known.closed, known.first = closed, start
+				known.closed = closed
 				continue
 			}
 			if p.done[id] {
@@ -172,7 +167,7 @@ func (p *StreamPoller) discover(ctx context.Context, first bool) error {
 			if err != nil {
 				return fmt.Errorf("shard iterator %s: %w", id, err)
 			}
-			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId), closed: closed, first: start}
+			p.shards[id] = &shardState{iterator: aws.ToString(it.ShardIterator), parent: aws.ToString(sh.ParentShardId), closed: closed}
 		}
 		start = out.StreamDescription.LastEvaluatedShardId
 		if start == nil {
@@ -198,9 +193,12 @@ func (p *StreamPoller) poll(ctx context.Context, id string, sh *shardState) erro
 		}
 		var trimmed *streamtypes.TrimmedDataAccessException
 		if errors.As(err, &trimmed) {
-			// DynamoDB Local answers so for an iterator of a shard with
-			// nothing in it yet: start again where the shard stands.
-			return p.reacquire(ctx, id, sh, streamtypes.ShardIteratorTypeLatest)
+			// DynamoDB Local answers so for an iterator taken while the
+			// shard was empty, once records arrive (one sequence counter
+			// for every table: the first record's number is not the
+			// shard's stated start): start again at the oldest record, or
+			// after the last one read.
+			return p.reacquire(ctx, id, sh, streamtypes.ShardIteratorTypeTrimHorizon)
 		}
 		if err != nil {
 			return err
@@ -232,15 +230,13 @@ func (p *StreamPoller) poll(ctx context.Context, id string, sh *shardState) erro
 }
 
 // reacquire gets a new iterator for a shard: after the last record read;
-// when none was read yet, at the shard's starting sequence number if
-// known, else at typ.
+// when none was read yet, at typ. (Not at the shard's stated starting
+// sequence number: DynamoDB Local states 1 for every shard, and reading
+// at a number older than the oldest record is TrimmedDataAccessException.)
 func (p *StreamPoller) reacquire(ctx context.Context, id string, sh *shardState, typ streamtypes.ShardIteratorType) error {
 	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: &p.StreamARN, ShardId: &id, ShardIteratorType: typ}
-	switch {
-	case sh.lastSeq != "":
+	if sh.lastSeq != "" {
 		in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAfterSequenceNumber, &sh.lastSeq
-	case sh.first != "":
-		in.ShardIteratorType, in.SequenceNumber = streamtypes.ShardIteratorTypeAtSequenceNumber, &sh.first
 	}
 	it, err := p.Client.GetShardIterator(ctx, in)
 	if err != nil {
