@@ -95,7 +95,7 @@ type shardState struct {
 	iterator string
 	lastSeq  string
 	parent   string
-	closed   bool   // DescribeStream gave it an ending sequence number
+	closed   bool // DescribeStream gave it an ending sequence number
 }
 
 // StreamARN returns the latest stream of a table, "" when it has none

@@ -68,7 +68,7 @@ func TestStreamPollerDeliversAsLambda(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(tpl.Streams) != 1 || tpl.Streams[0].Function != "RevocationFeedFunction" || tpl.Streams[0].Table != "RevocationsTable" ||
-		!tpl.Streams[0].Bisect || !tpl.Streams[0].ReportFailures || tpl.Streams[0].MaxRetries != 10 {
+		!tpl.Streams[0].Bisect || !tpl.Streams[0].ReportFailures || tpl.Streams[0].MaxRetries != -1 {
 		t.Fatalf("template stream sources %+v", tpl.Streams)
 	}
 	src := tpl.Streams[0]

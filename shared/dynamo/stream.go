@@ -113,10 +113,16 @@ func (s *Store) feedEntry(ctx context.Context, r auth.Revocation, sk string) err
 				same++
 			}
 		}
+		fresh := s.now().Sub(stamp) <= FeedLateness
 		switch {
-		case same == copies:
-			return nil // the service's item, complete: nothing to do
-		case same == len(got) && s.now().Sub(stamp) <= FeedLateness:
+		case same == copies && fresh:
+			// The service's item, complete, and stamped recently enough
+			// that it became visible within FeedLateness of its stamp: a
+			// replica's overlap covers it. An older one may have become
+			// visible late (a slow first write the service then failed
+			// to rewrite): it is written again below, stamped now.
+			return nil
+		case same == len(got) && fresh:
 			// Missing (the service's write failed, crashed or is still in
 			// flight): the same key, so that whichever lands first stays.
 			if err := s.putFeedItem(ctx, r, sk, stamp); err != nil {

@@ -275,6 +275,31 @@ func TestLateStreamRecordGetsAFreshStamp(t *testing.T) {
 	}
 }
 
+// TestLateCompleteItemIsWrittenAgain: the service's item is all there but
+// its stamp is older than FeedLateness when the stream record comes (its
+// write may have become visible late: a slow first write the service then
+// failed to rewrite under a fresh stamp), so readers may have read past
+// it: the stream function writes the entry again, stamped now.
+func TestLateCompleteItemIsWrittenAgain(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	rd := newStreamReader(t, env)
+	c := &clock{t: time.Now()}
+	st := dynamo.New(env.DB, env.Tables, dynamo.WithClock(c.Now))
+	stamp := c.Now()
+	if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeSession, "s-slow", stamp, "logout")); err != nil {
+		t.Fatalf("PutRevocation: %v", err)
+	}
+	c.Set(stamp.Add(dynamo.FeedLateness + time.Second))
+	if failed := st.FeedStream(ctx, rd.next(), slog.New(slog.DiscardHandler)); len(failed) != 0 {
+		t.Fatal(failed)
+	}
+	got, err := st.RevocationsSince(ctx, stamp.Add(dynamo.FeedLateness), c.Now().Add(time.Second))
+	if err != nil || len(got.Entries) != 1 || got.Entries[0].Value != "s-slow" {
+		t.Fatalf("a reader from past the service's stamp: %+v %v, want the entry under a fresh stamp", got, err)
+	}
+}
+
 // TestConcurrentRevocationsOfOneToken: 30 revocations of one token at
 // once (each with its own clock reading, as 30 requests would) write one
 // entry and one feed item: "already revoked" is decided by the

@@ -32,20 +32,25 @@
 // it again with a fresh stamp (dynamo.FeedLateness). So W' = T + e - L is
 // safe for every writer whose skew is at least e, and the replica takes
 //
-//	W' = max(W, min(max(newest stamp read, T_low), T_high) - Overlap)
+//	W' = max(W, max(min(newest stamp read, T_start), T_low) - Overlap)
 //
 // where Overlap >= FeedLateness + the skew between writers (and between
 // writers and the store; Lambda's clocks follow the Amazon Time Sync
 // Service), T_low is a lower bound of the store's clock when the sync
 // began: the Date of the store's answer (rounded down to the second) less
-// the sync's duration, and T_high the same Date plus a second. Both terms
-// are safe: the newest stamp read was written no later than the read, and
-// the store's clock is true time. The second one is what moves W when the
+// the sync's duration, and T_start the reader's clock at the sync's start
+// corrected by the offset to the store's clock it keeps (also a lower
+// bound). Both terms are safe: every read of the sync happened at or after
+// its start, so nothing stamped before T_start - Overlap can still become
+// visible to any of them. The newest stamp counts only up to T_start: a
+// sync is several Queries (one per shard) and pages, and a stamp read by
+// a late one must not move W past an item an early one could not see
+// yet; the cap also keeps one writer whose clock runs far ahead from
+// dragging W past everyone else's items. T_low is what moves W when the
 // feed is quiet (no item read, nothing to take a stamp from), so a quiet
-// feed still costs one Query per sync over a few seconds of stamps; and
-// capping by T_high keeps one writer whose clock runs far ahead from
-// dragging W past everyone else's items. A feed that gives no store time
-// (a test's fake) moves W with the stamps alone, capped by the reader's
+// feed still costs one Query per sync over a few seconds of stamps. A feed
+// that gives no store time (a test's fake) moves W with the stamps alone,
+// capped by the reader's
 // clock. The reader's own clock never decides what is read.
 //
 // # The reader's clock
@@ -55,9 +60,10 @@
 // closed: from every answer's Date it keeps the offset between the store's
 // clock and its own (a lower bound: the Date is rounded down), and uses
 // the store's clock wherever an absolute time decides something: which
-// stamps a cold load starts from, which buckets exist yet (the to of a
-// read), and when an entry leaves the view (pruned on the store's time,
-// never early). Durations (the sync interval, the staleness bound) are
+// buckets exist yet (the to of a read), and, with the reader's own clock,
+// which stamps a cold load starts from and when an entry leaves the view:
+// on the earlier of the two, because the token checks run on the reader's
+// clock, and a reader behind the store accepts a token that much longer. Durations (the sync interval, the staleness bound) are
 // measured on the reader's clock, which skew does not affect. Correcting
 // keeps the authorizer up on a host whose clock is off while deciding what
 // a host with the right clock decides; failing closed would turn a bad
@@ -350,6 +356,13 @@ func (r *Replica) Entries() []auth.Revocation {
 
 // storeNow is the store's clock now, as far as the replica knows it (a
 // lower bound: never later than the store's clock).
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 func (r *Replica) storeNow(readerNow time.Time) time.Time {
 	return readerNow.Add(r.offset)
 }
@@ -421,7 +434,9 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	case snap != nil:
 		from = snap.Watermark
 	case full || tooOld:
-		from = storeStart.Add(-r.opt.Window - r.opt.Overlap)
+		// From the earlier of the two clocks: a reader behind the store
+		// still accepts tokens issued that much longer ago.
+		from = earliest(storeStart, start).Add(-r.opt.Window - r.opt.Overlap)
 	}
 	// The buckets that can hold items yet: the store's clock rounded up
 	// (its Date is rounded down), plus how far ahead a writer may be.
@@ -451,20 +466,21 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	r.stats.Syncs++
 	r.stats.Items += len(b.Entries)
 	// The new watermark (package comment): the newest stamp read or the
-	// store's clock when the sync began, whichever is later, capped by the
-	// store's clock (rounded up), less Overlap; never below from.
+	// store's clock when the sync began, whichever is later, less Overlap;
+	// never below from. The newest stamp counts only up to the store's
+	// clock when the sync began (a lower bound of it): a sync is several
+	// Queries and pages, and a stamp read late in it must not move the
+	// watermark past an item a Query early in it could not see yet.
 	mark := b.Newest
+	if first := r.storeNow(start); mark.After(first) {
+		mark = first
+	}
 	if !b.StoreTime.IsZero() {
-		low := b.StoreTime.Add(-end.Sub(start))
-		high := b.StoreTime.Add(time.Second)
-		if low.After(mark) {
+		// The store's clock at the sync's start, at most: its Date
+		// (rounded down) less the sync's duration.
+		if low := b.StoreTime.Add(-end.Sub(start)); low.After(mark) {
 			mark = low
 		}
-		if mark.After(high) {
-			mark = high
-		}
-	} else if high := r.storeNow(end); mark.After(high) {
-		mark = high
 	}
 	if mark = mark.Add(-r.opt.Overlap); mark.After(from) {
 		from = mark
@@ -474,7 +490,10 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	}
 	// Pruning walks the whole view: every pruneEvery is enough (an entry
 	// kept a little longer covers no token a verifier still accepts).
-	if now := r.storeNow(start); full || snap != nil || now.Sub(r.pruned) >= pruneEvery || now.Before(r.pruned) {
+	// Pruned on the earlier of the two clocks: the token checks (exp, iat)
+	// use the reader's, so a reader behind the store accepts a token that
+	// much longer, and an entry covering it must stay as long.
+	if now := earliest(r.storeNow(start), start); full || snap != nil || now.Sub(r.pruned) >= pruneEvery || now.Before(r.pruned) {
 		r.view.prune(now, r.opt.Window+r.opt.Overlap)
 		r.pruned = now
 	}
