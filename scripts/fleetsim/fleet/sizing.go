@@ -32,15 +32,19 @@ func meanItemSize() float64 {
 
 // ReadSpan is the span of stamps a busy replica's sync reads, from its
 // settings (replica.Options SyncInterval and Overlap; zero overlap: the
-// replica's default): its watermark is the newest stamp it read (on a
-// busy feed, about the moment of its last sync) less Overlap, and it
-// syncs every SyncInterval, so each sync reads SyncInterval + Overlap of
-// stamps, every item that many times over. (On a quiet feed the watermark
-// follows the store's clock, rounded down to the second: up to a second
-// more, of an almost empty feed.) Result.ReadSpan measures it.
+// replica's default): its watermark is the newest stamp it read, counted
+// only up to the store's clock at the sync's start as the replica knows
+// it (a lower bound, from the Date of DynamoDB's answers, which has a
+// resolution of a second: half a second early on average), less Overlap,
+// and it syncs every SyncInterval, so each sync reads SyncInterval +
+// Overlap + half a second of stamps, every item that many times over.
+// Result.ReadSpan measures it.
 func ReadSpan(sync, overlap time.Duration) time.Duration {
-	return sync + cmp.Or(overlap, replica.DefaultOverlap)
+	return sync + cmp.Or(overlap, replica.DefaultOverlap) + dateResolution/2
 }
+
+// dateResolution is that of the Date header (RFC 9110 5.6.7: seconds).
+const dateResolution = time.Second
 
 // Recommend is the layout that serves readers authorizers syncing every
 // sync with the given Overlap (zero: the replica's default, as the
