@@ -217,7 +217,12 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 			s.clock.Advance(dynamo.SnapshotEvery + time.Second)
 		}
 		res, err := snap(ctx, fixture(t, "revocation-snapshot"))
-		if err != nil || res.Outcome != want {
+		// The quiet-feed step may write a new generation instead of moving
+		// the pointer: this test's writers stamp with a clock it advances
+		// by hand, ahead of the store's, and the replica counts no stamp
+		// past the store's clock (a writer ahead is read again). Either
+		// makes the same calls; TestCompactSnapshot holds the "moved" rule.
+		if err != nil || (res.Outcome != want && !(want == "moved" && res.Outcome == "written")) {
 			t.Fatalf("compaction %d: %+v %v, want %s", i, res, err, want)
 		}
 	}
