@@ -34,8 +34,10 @@ func (s *Service) revokeUser(ctx context.Context, userID, reason, by string) (Re
 
 // Every revocation a signed-in user causes (logout, logout-all, ending a
 // device, RFC 7009 revocation, a login replacing a session, refresh token
-// reuse) is counted against that user's budget: FeedBudgetPerUser per
-// FeedBudgetWindow. Past it the revocation is escalated, never refused
+// reuse) is counted against that user's budget: FeedBudgetPerUser distinct
+// entry keys per FeedBudgetWindow (revoking one key again is free: it
+// writes nothing, and parallel revocations of one stolen token must not
+// spend the owner's budget). Past it the revocation is escalated, never refused
 // nor dropped: one user entry whose cutoff is the end of the window ends
 // every session the user has and every token they hold, and login refuses
 // the user until then (429, Retry-After). Every further revocation in that
@@ -54,10 +56,12 @@ const escalatedReason = "revocation budget spent: every session ends"
 
 // FeedBudget counts the revocations one user causes.
 type FeedBudget interface {
-	// TakeFeedBudget counts one revocation of userID's in the
-	// FeedBudgetWindow holding now; ok is false (and nothing is counted)
-	// when FeedBudgetPerUser are spent. end is when that window ends.
-	TakeFeedBudget(ctx context.Context, userID string, now time.Time) (ok bool, end time.Time, err error)
+	// TakeFeedBudget counts one revocation of userID's, of the entry key
+	// target ("kind#value"), in the FeedBudgetWindow holding now: a target
+	// already counted in the window is free; ok is false (and nothing is
+	// counted) when FeedBudgetPerUser distinct targets are spent. end is
+	// when that window ends.
+	TakeFeedBudget(ctx context.Context, userID, target string, now time.Time) (ok bool, end time.Time, err error)
 }
 
 // putRevocation writes r and counts it. by is the user whose request
@@ -66,7 +70,7 @@ type FeedBudget interface {
 // A budget that cannot be counted does not stop the revocation.
 func (s *Service) putRevocation(ctx context.Context, r Revocation, by string) error {
 	if s.Budget != nil && by != "" {
-		ok, end, err := s.Budget.TakeFeedBudget(ctx, by, s.opt.Now())
+		ok, end, err := s.Budget.TakeFeedBudget(ctx, by, string(r.Kind)+"#"+r.Value, s.opt.Now())
 		switch {
 		case err != nil:
 			s.Logger.WarnContext(ctx, "revocation budget not counted; revoking anyway", "sub", by, "err", err)

@@ -15,18 +15,22 @@ import (
 // Revocation budgets live in the login throttle table, beside the login
 // attempt counters (both are short-lived per-principal counters with a
 // TTL): hash key "username" = "revocations#<user id>#<window start, epoch
-// s>", attributes count (N) and expires_at (epoch s, the TTL: two windows
-// after the start). One item per user and window, so no item is shared by
-// users, and a new window needs no reset.
+// s>", attributes targets (SS: the entry keys revoked in the window, kind#value)
+// and expires_at (epoch s, the TTL: two windows after the start). One item
+// per user and window, so no item is shared by users, and a new window
+// needs no reset.
 
 var _ auth.FeedBudget = (*Store)(nil)
 
-// TakeFeedBudget counts one revocation of userID's in the
-// auth.FeedBudgetWindow holding now, with one conditional UpdateItem (ADD
-// is atomic, so concurrent requests all count): ok is false when the
-// window's auth.FeedBudgetPerUser are spent (nothing is counted then).
-// end is when the window ends.
-func (s *Store) TakeFeedBudget(ctx context.Context, userID string, now time.Time) (bool, time.Time, error) {
+// TakeFeedBudget counts one revocation of userID's, of the entry key
+// target (kind#value), in the auth.FeedBudgetWindow holding now, with one
+// conditional UpdateItem: targets are a string set, so a target already
+// counted in the window costs nothing however often and however
+// concurrently it is revoked again (21 parallel revocations of one stolen
+// token are one), and distinct targets past auth.FeedBudgetPerUser are
+// refused atomically (ok false, nothing counted). end is when the window
+// ends.
+func (s *Store) TakeFeedBudget(ctx context.Context, userID, target string, now time.Time) (bool, time.Time, error) {
 	win := int64(auth.FeedBudgetWindow / time.Second)
 	start := floorDiv(now.Unix(), win) * win
 	end := time.Unix(start+win, 0)
@@ -35,11 +39,11 @@ func (s *Store) TakeFeedBudget(ctx context.Context, userID string, now time.Time
 		Key: map[string]types.AttributeValue{
 			"username": str("revocations#" + userID + "#" + strconv.FormatInt(start, 10)),
 		},
-		UpdateExpression:         new("ADD #c :one SET expires_at = :exp"),
-		ConditionExpression:      new("attribute_not_exists(#c) OR #c < :cap"),
-		ExpressionAttributeNames: map[string]string{"#c": "count"}, // a reserved word
+		UpdateExpression:    new("ADD targets :t SET expires_at = :exp"),
+		ConditionExpression: new("attribute_not_exists(targets) OR size(targets) < :cap OR contains(targets, :tv)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":cap": num(auth.FeedBudgetPerUser), ":exp": num(start + 2*win),
+			":t": &types.AttributeValueMemberSS{Value: []string{target}}, ":tv": str(target),
+			":cap": num(auth.FeedBudgetPerUser), ":exp": num(start + 2*win),
 		},
 	})
 	if _, spent := isConditionFailed(err); spent {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -349,7 +350,7 @@ func TestRevocationBudget(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0).Add(10 * time.Second) // 10 s into a minute
 	for i := range auth.FeedBudgetPerUser {
-		ok, end, err := env.Store.TakeFeedBudget(ctx, "flooder", now.Add(time.Duration(i)*time.Second))
+		ok, end, err := env.Store.TakeFeedBudget(ctx, "flooder", fmt.Sprintf("jti#t%d", i), now.Add(time.Duration(i)*time.Second))
 		if err != nil || !ok {
 			t.Fatalf("revocation %d: ok %v err %v", i, ok, err)
 		}
@@ -357,21 +358,38 @@ func TestRevocationBudget(t *testing.T) {
 			t.Fatalf("window end %v, want %v", end, want)
 		}
 	}
-	if ok, _, err := env.Store.TakeFeedBudget(ctx, "flooder", now.Add(30*time.Second)); err != nil || ok {
+	if ok, _, err := env.Store.TakeFeedBudget(ctx, "flooder", "jti#one-more", now.Add(30*time.Second)); err != nil || ok {
 		t.Fatalf("revocation %d in the window: ok %v err %v, want spent", auth.FeedBudgetPerUser+1, ok, err)
 	}
-	if ok, _, _ := env.Store.TakeFeedBudget(ctx, "someone-else", now); !ok {
+	if ok, _, _ := env.Store.TakeFeedBudget(ctx, "someone-else", "jti#t0", now); !ok {
 		t.Error("another user's budget is spent too")
 	}
-	if ok, _, _ := env.Store.TakeFeedBudget(ctx, "flooder", now.Add(time.Minute)); !ok {
+	if ok, _, _ := env.Store.TakeFeedBudget(ctx, "flooder", "jti#one-more", now.Add(time.Minute)); !ok {
 		t.Error("the next window's budget is spent too")
 	}
-	// Concurrent takes count exactly: no more than the cap succeed.
+	// A target already counted is free, even past the cap: revoking it
+	// again writes nothing.
+	if ok, _, err := env.Store.TakeFeedBudget(ctx, "flooder", "jti#t3", now.Add(40*time.Second)); err != nil || !ok {
+		t.Errorf("a target counted earlier in the window, past the cap: ok %v err %v, want free", ok, err)
+	}
+	// Concurrent takes of one target (a stolen token revoked 40 times at
+	// once) count once.
 	var wg sync.WaitGroup
-	var granted atomic.Int32
 	for range 40 {
+		wg.Go(func() { env.Store.TakeFeedBudget(ctx, "victim", "jti#stolen", now) })
+	}
+	wg.Wait()
+	for i := range auth.FeedBudgetPerUser - 1 {
+		if ok, _, err := env.Store.TakeFeedBudget(ctx, "victim", fmt.Sprintf("sid#s%d", i), now); err != nil || !ok {
+			t.Fatalf("the victim's own revocation %d after 40 of one stolen token: ok %v err %v", i, ok, err)
+		}
+	}
+	// Concurrent takes of distinct targets count exactly: no more than
+	// the cap succeed.
+	var granted atomic.Int32
+	for i := range 40 {
 		wg.Go(func() {
-			if ok, _, err := env.Store.TakeFeedBudget(ctx, "racer", now); err == nil && ok {
+			if ok, _, err := env.Store.TakeFeedBudget(ctx, "racer", fmt.Sprintf("jti#r%d", i), now); err == nil && ok {
 				granted.Add(1)
 			}
 		})
