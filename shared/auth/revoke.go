@@ -37,10 +37,11 @@ func (s *Service) revokeUser(ctx context.Context, userID, reason, by string) (Re
 // reuse) is counted against that user's budget: FeedBudgetPerUser distinct
 // entry keys per FeedBudgetWindow (revoking one key again is free: it
 // writes nothing, and parallel revocations of one stolen token must not
-// spend the owner's budget). Past it the revocation is escalated, never refused
-// nor dropped: one user entry whose cutoff is the end of the window ends
-// every session the user has and every token they hold, and login refuses
-// the user until then (429, Retry-After). Every further revocation in that
+// spend the owner's budget). Past it the revocation is escalated, never
+// refused nor dropped: one user entry whose cutoff is the end of the
+// window (and escalationMargin) ends every session the user has and every
+// token they hold, and login refuses the user until then (429,
+// Retry-After). Every further revocation in that
 // window is already covered by it and writes nothing, and the user cannot
 // mint anything new to revoke. So one user adds at most FeedBudgetPerUser
 // + 1 feed items per window, whatever they call. Operators (the revoke
@@ -49,6 +50,15 @@ const (
 	FeedBudgetPerUser = 20
 	FeedBudgetWindow  = time.Minute
 )
+
+// escalationMargin puts an escalated entry's cutoff past the end of the
+// budget window: the entry replaces the revocation asked for, so it must
+// cover the session that revocation names, which another function started
+// before this request, by its own clock. A cutoff at the window's end, by
+// this function's clock, would miss such a session when this request came
+// within the two clocks' skew (milliseconds between Lambda hosts) of the
+// window's end. Login is refused until the cutoff: two seconds more.
+const escalationMargin = 2 * time.Second
 
 // escalatedReason is the reason of a user entry written because the
 // user's revocation budget was spent.
@@ -75,9 +85,10 @@ func (s *Service) putRevocation(ctx context.Context, r Revocation, by string) er
 		case err != nil:
 			s.Logger.WarnContext(ctx, "revocation budget not counted; revoking anyway", "sub", by, "err", err)
 		case !ok:
+			cutoff := end.Add(escalationMargin)
 			s.Logger.WarnContext(ctx, "revocation budget spent: every session of the user ends", "sub", by,
-				"kind", string(r.Kind), "until", end)
-			r = NewRevocation(RevokeUser, by, end, escalatedReason)
+				"kind", string(r.Kind), "until", cutoff)
+			r = NewRevocation(RevokeUser, by, cutoff, escalatedReason)
 			s.Metrics.Escalated()
 		}
 	}
