@@ -31,7 +31,7 @@ var errUnauthorized = errors.New("Unauthorized")
 // It fails closed: any doubt, an unknown event, a slow or unreachable
 // revocation store, denies. Every decision is counted with its reason and
 // latency (metrics.Recorder.Decision).
-func Authorizer(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
+func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
 		out, reason, err := decide(ctx, svc, log, met, raw)
@@ -40,7 +40,7 @@ func Authorizer(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Auth
 	}
 }
 
-func decide(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
+func decide(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
 	ev, err := decodeEvent(raw)
 	if err != nil {
 		log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
@@ -60,7 +60,7 @@ func decide(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metri
 	return nil, metrics.Malformed, errUnauthorized
 }
 
-func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
+func restAuthorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
 	var hdr string
 	switch ev.Type {
 	case "TOKEN":
@@ -106,7 +106,7 @@ func apiResource(methodArn string) string {
 
 // authorize extracts the bearer token and asks the service. It logs why it
 // denies, never the token, and names the reason for metrics.
-func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
+func authorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
 	raw, ok := BearerToken(authorization)
 	if !ok {
 		log.InfoContext(ctx, "deny", "reason", "no bearer token")

@@ -73,7 +73,7 @@ func TestGlobalCutoff(t *testing.T) {
 	if in, resp := s.introspection(t, again.Access); resp.StatusCode != 200 || !in.Active {
 		t.Errorf("introspection of a token after the cutoff: %d %s", resp.StatusCode, resp.Body)
 	}
-	if ids := sessionIDs(s.devicesOf(t, again.Access)); !slices.Equal(ids, []string{again.Refresh[:32]}) {
+	if ids := sessionIDs(s.sessionsOf(t, again.Access)); !slices.Equal(ids, []string{again.Refresh[:32]}) {
 		t.Errorf("device list after the cutoff: %q, want only the new session %q", ids, again.Refresh[:32])
 	}
 	s.clock.Advance(time.Second)

@@ -44,24 +44,24 @@ func (c *clock) Advance(d time.Duration) {
 // service is every function of the service wired against one test
 // environment, as their main.go files wire them.
 type service struct {
-	env        *testenv.Env
-	clock      *clock
-	calls      *testenv.Counter
-	logs       *testenv.LogBuffer
-	metrics    *testenv.EMFLog // this service's metric lines (every one also goes to suiteMetrics)
-	login      apigw.Handler
-	refresh    apigw.Handler
-	logout     apigw.Handler
-	logoutAll  apigw.Handler
-	me         apigw.Handler
-	jwks       apigw.Handler
-	discovery  apigw.Handler
-	revocation apigw.Handler // RFC 7009, POST /auth/revoke
-	introspect apigw.Handler // RFC 7662, POST /auth/introspect
-	devices    apigw.Handler
-	endDevice  apigw.Handler
-	authorizer func(context.Context, json.RawMessage) (any, error)
-	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
+	env         *testenv.Env
+	clock       *clock
+	calls       *testenv.Counter
+	logs        *testenv.LogBuffer
+	metrics     *testenv.EMFLog // this service's metric lines (every one also goes to suiteMetrics)
+	login       apigw.Handler
+	refresh     apigw.Handler
+	logout      apigw.Handler
+	logoutAll   apigw.Handler
+	me          apigw.Handler
+	jwks        apigw.Handler
+	discovery   apigw.Handler
+	revocation  apigw.Handler // RFC 7009, POST /auth/revoke
+	introspect  apigw.Handler // RFC 7662, POST /auth/introspect
+	sessionList apigw.Handler
+	endSession  apigw.Handler
+	authorizer  func(context.Context, json.RawMessage) (any, error)
+	revoke      func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 	// the Revocations table's stream into the feed
 	revocationFeed func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 }
@@ -123,9 +123,9 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	must(err)
 	s.revocationFeed, err = app.RevocationFeed(ctx, env.Getenv, opts("RevocationFeedFunction")...)
 	must(err)
-	s.devices, err = app.Devices(ctx, env.Getenv, opts("SessionsFunction")...)
+	s.sessionList, err = app.Sessions(ctx, env.Getenv, opts("SessionsFunction")...)
 	must(err)
-	s.endDevice, err = app.EndDevice(ctx, env.Getenv, opts("EndSessionFunction")...)
+	s.endSession, err = app.EndSession(ctx, env.Getenv, opts("EndSessionFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

@@ -35,6 +35,7 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -72,7 +73,7 @@ const minRefetch = 30 * time.Second
 // Guard verifies access tokens. It is safe for concurrent use.
 type Guard struct {
 	cfg Config
-	svc *auth.Service
+	svc *auth.Authorizer
 
 	keys       atomic.Pointer[keySet]
 	refetchMu  sync.Mutex  // one JWKS fetch at a time
@@ -106,9 +107,10 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	// A replica holds revocations for its window only: a token the Guard
 	// accepts must not outlive it.
-	if w, ok := cfg.Revocations.(interface{ Window() time.Duration }); ok && w.Window() < cfg.MaxLifetime+2*cfg.Leeway {
+	// (auth.RevocationLookup.Window; 0: the table itself, which keeps all.)
+	if w := cfg.Revocations.Window(); w > 0 && w < cfg.MaxLifetime+2*cfg.Leeway {
 		return nil, fmt.Errorf("guard: the revocation replica keeps %s, less than MaxLifetime + 2 × Leeway (%s): give FeedReplica the same lifetime and leeway",
-			w.Window(), cfg.MaxLifetime+2*cfg.Leeway)
+			w, cfg.MaxLifetime+2*cfg.Leeway)
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 800 * time.Millisecond
@@ -134,8 +136,13 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if err := g.fetch(ctx); err != nil {
 		return nil, err
 	}
-	g.svc = auth.New(auth.Deps{Verifier: verifierFunc(g.verify), Lookup: cfg.Revocations, Logger: cfg.Logger},
-		auth.Options{StoreTimeout: cfg.StoreTimeout, Now: cfg.Now})
+	// A replica bounds its own reads (its SyncTimeout): no lookup timeout
+	// around it; any other lookup reads a store, within StoreTimeout.
+	timeout := cfg.StoreTimeout
+	if _, ok := cfg.Revocations.(*replica.Replica); ok {
+		timeout = 0
+	}
+	g.svc = auth.NewAuthorizer(verifierFunc(g.verify), cfg.Revocations, timeout, auth.Options{Logger: cfg.Logger, Now: cfg.Now})
 	return g, nil
 }
 

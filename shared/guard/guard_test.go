@@ -37,6 +37,9 @@ func (l *lookup) Revocations(context.Context, string, string, string) ([]auth.Re
 	return l.entries, l.fail
 }
 
+// Window is 0: the lookup keeps every entry, as the table does.
+func (l *lookup) Window() time.Duration { return 0 }
+
 // jwksServer publishes the keys it is given, counting fetches.
 type jwksServer struct {
 	*httptest.Server

@@ -225,7 +225,7 @@ type Replica struct {
 	syncing sync.Mutex // one sync at a time
 }
 
-var _ auth.BoundedLookup = (*Replica)(nil)
+var _ auth.RevocationLookup = (*Replica)(nil)
 
 // New returns an empty replica over feed: until its first sync (Load, or
 // the first lookup) it has no view.
@@ -261,10 +261,6 @@ func New(feed Feed, opt Options) *Replica {
 // Window of the feed. Call it at init; an error leaves the replica without
 // a view, and lookups try again.
 func (r *Replica) Load(ctx context.Context) error { return r.sync(ctx, true) }
-
-// BoundsReads marks the replica as bounding its own reads (SyncTimeout):
-// the service adds no deadline of its own around a lookup.
-func (r *Replica) BoundsReads() {}
 
 // Revocations returns the entries the view holds for a token's jti, sid
 // and sub, and the global one (auth.RevokeAll, under auth.AllValue). It
@@ -579,7 +575,9 @@ const writeBound = 30 * time.Second
 
 // Window is how far back the replica keeps revocations (Options.Window):
 // a verifier using it must refuse tokens living longer than that less
-// twice its clock leeway.
+// twice its clock leeway (auth.RevocationLookup). The replica bounds its
+// own reads (SyncTimeout): an auth.Authorizer over it is built with no
+// lookup timeout of its own.
 func (r *Replica) Window() time.Duration { return r.opt.Window }
 
 // Len is the number of entries the view holds.
