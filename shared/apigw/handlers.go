@@ -67,7 +67,7 @@ func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, i
 	// A refresh cookie the browser still holds names the session this
 	// login replaces. Two different ones (cookie tossing) name none.
 	previous, _ := ck.refreshCookie(req)
-	// The device list names the session by its browser (API Gateway's
+	// The session list names the session by its browser (API Gateway's
 	// requestContext.http.userAgent; the header elsewhere).
 	ua := req.RequestContext.HTTP.UserAgent
 	if ua == "" {

@@ -80,7 +80,7 @@ func TestEventFixtures(t *testing.T) {
 		t.Errorf("refresh after logout: %d", resp.StatusCode)
 	}
 
-	// The device list and ending a device, as the fixtures' caller: the
+	// The session list and ending a device, as the fixtures' caller: the
 	// authorizer context is the demo user's, here the test user's.
 	asUser := []string{localapi.DemoUserID, user.ID}
 	other := s.doLogin(t, "alice@example.com", "correct horse battery staple")

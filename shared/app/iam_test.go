@@ -120,7 +120,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	s.logoutWith(t, fourth.Refresh)
 	fifth := s.doLogin(t, "iris", "the right password")
 	_, authCtx := s.authorize(t, fifth.Access)
-	// The device list, and ending another device (its entry typed by hand).
+	// The session list, and ending another device (its entry typed by hand).
 	call(t, s.sessionList, protected(t, "sessions", authCtx))
 	device := s.doLogin(t, "iris", "the right password")
 	handEntry("sid#" + device.Refresh[:32])

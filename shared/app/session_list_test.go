@@ -135,7 +135,7 @@ func TestSessionList(t *testing.T) {
 	// Nothing secret in the answer: no token, no hash.
 	for _, secret := range []string{laptop.Refresh, laptop.Refresh[33:], phone.Refresh[33:], laptop.Access, "hash", "retired"} {
 		if strings.Contains(resp.Body, secret) {
-			t.Errorf("the device list carries %q: %s", secret, resp.Body)
+			t.Errorf("the session list carries %q: %s", secret, resp.Body)
 		}
 	}
 }
@@ -228,10 +228,10 @@ func TestEndSession(t *testing.T) {
 	}
 }
 
-// TestSessionListIndexIsSparse: a session leaves the device list's index
+// TestSessionListIndexIsSparse: a session leaves the session list's index
 // when it is marked ended, so ended sessions, however many and however
 // new, never push a live one out of the list's one Query page; a session
-// without live_user (started before the device list) is not listed until
+// without live_user (started before the session list) is not listed until
 // its next refresh puts it back.
 func TestSessionListIndexIsSparse(t *testing.T) {
 	s := danaAndEve(t)
@@ -278,7 +278,7 @@ func TestSessionListIndexIsSparse(t *testing.T) {
 		t.Errorf("listed %v, want %s", got, old.Refresh[:32])
 	}
 
-	// A session from before the device list: no live_user.
+	// A session from before the session list: no live_user.
 	if _, err := s.env.DB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
 		TableName: &s.env.Tables.Sessions, Key: map[string]types.AttributeValue{"session_id": &types.AttributeValueMemberS{Value: old.Refresh[:32]}},
 		UpdateExpression: new("REMOVE live_user"),

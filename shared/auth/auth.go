@@ -107,7 +107,7 @@ type Session struct {
 	ExpiresAt  time.Time // absolute; rotation never moves it
 	RevokedAt  time.Time // zero while the session is live
 	Reason     string
-	UserAgent  string // the device as its login described it (UserAgent), for the device list
+	UserAgent  string // the device as its login described it (WithUserAgent), for the session list
 }
 
 // RevocationKind says what a revocation entry covers.
