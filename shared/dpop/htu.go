@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -24,8 +25,21 @@ const maxURIBytes = 4096
 //   - dot segments removed (6.2.2.3, with RFC 3986 5.2.4) and an empty
 //     path written "/" (6.2.3).
 func NormalizeURI(s string) (string, error) {
+	var buf [256]byte
+	b, err := appendNormalized(buf[:0], s)
+	if err != nil {
+		return "", err
+	}
+	if string(b) == s {
+		return s, nil
+	}
+	return string(b), nil
+}
+
+// appendNormalized appends NormalizeURI(s) to b.
+func appendNormalized(b []byte, s string) ([]byte, error) {
 	if len(s) > maxURIBytes {
-		return "", errors.New("URI too long")
+		return nil, errors.New("URI too long")
 	}
 	if i := strings.IndexByte(s, '#'); i >= 0 {
 		s = s[:i]
@@ -35,7 +49,7 @@ func NormalizeURI(s string) (string, error) {
 	}
 	colon := strings.Index(s, "://")
 	if colon <= 0 {
-		return "", errors.New("not an absolute URI with an authority")
+		return nil, errors.New("not an absolute URI with an authority")
 	}
 	scheme := strings.ToLower(s[:colon])
 	var defaultPort string
@@ -45,7 +59,7 @@ func NormalizeURI(s string) (string, error) {
 	case "http":
 		defaultPort = "80"
 	default:
-		return "", errors.New("scheme is neither https nor http")
+		return nil, errors.New("scheme is neither https nor http")
 	}
 	rest := s[colon+3:]
 	authority, path := rest, ""
@@ -56,7 +70,7 @@ func NormalizeURI(s string) (string, error) {
 	if strings.HasPrefix(authority, "[") { // IPv6 literal (RFC 3986 3.2.2)
 		end := strings.IndexByte(authority, ']')
 		if end < 0 {
-			return "", errors.New("unclosed IP literal")
+			return nil, errors.New("unclosed IP literal")
 		}
 		host = authority[:end+1]
 		switch after := authority[end+1:]; {
@@ -64,23 +78,23 @@ func NormalizeURI(s string) (string, error) {
 		case after[0] == ':':
 			port = after[1:]
 		default:
-			return "", errors.New("bytes after the IP literal")
+			return nil, errors.New("bytes after the IP literal")
 		}
 	} else if i := strings.LastIndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i+1:]
 	}
 	if host == "" || !validHost(host) {
-		return "", errors.New("host is not a DNS name or IP literal")
+		return nil, errors.New("host is not a DNS name or IP literal")
 	}
 	if port != "" {
 		for i := 0; i < len(port); i++ {
 			if port[i] < '0' || port[i] > '9' {
-				return "", errors.New("port is not a number")
+				return nil, errors.New("port is not a number")
 			}
 		}
 		p, err := strconv.ParseUint(port, 10, 16)
 		if err != nil {
-			return "", errors.New("port out of range")
+			return nil, errors.New("port out of range")
 		}
 		port = strconv.FormatUint(p, 10)
 		if port == defaultPort {
@@ -88,7 +102,6 @@ func NormalizeURI(s string) (string, error) {
 		}
 	}
 
-	b := make([]byte, 0, len(s)+8)
 	b = append(b, scheme...)
 	b = append(b, "://"...)
 	b = appendLower(b, host)
@@ -98,13 +111,15 @@ func NormalizeURI(s string) (string, error) {
 	start := len(b)
 	b, err := appendPath(b, path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	b = append(b[:start], removeDotSegments(string(b[start:]))...)
+	if bytes.IndexByte(b[start:], '.') >= 0 {
+		b = append(b[:start], removeDotSegments(string(b[start:]))...)
+	}
 	if len(b) == start {
 		b = append(b, '/')
 	}
-	return string(b), nil
+	return b, nil
 }
 
 // validHost reports whether h is a bracketed IP literal of hex digits, ':'

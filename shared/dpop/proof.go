@@ -254,17 +254,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 		return nil, fmt.Errorf("%w: htm %q, request %q", ErrMethod, clip(c.htm), clip(req.Method))
 	}
 	// Step 9: htu is the request's URI, both normalised (RFC 3986 6.2.2,
-	// 6.2.3), query and fragment ignored.
-	want, err := NormalizeURI(req.URL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: request URL: %v", ErrURI, err)
-	}
-	got, err := NormalizeURI(c.htu)
-	if err != nil {
-		return nil, fmt.Errorf("%w: htu: %v", ErrURI, err)
-	}
-	if got != want {
-		return nil, fmt.Errorf("%w: htu %q, request %q", ErrURI, clip(got), clip(want))
+	// 6.2.3), query and fragment ignored. The same text needs no work.
+	if err := matchURI(c.htu, req.URL); err != nil {
+		return nil, err
 	}
 	// Step 11: created within the window (11.1).
 	now := v.now()
@@ -312,6 +304,28 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	return &Proof{JKT: jkt, JWK: h.jwk, Key: key, Algorithm: h.alg, ID: c.jti, IssuedAt: c.iat, Nonce: c.nonce}, nil
 }
 
+// matchURI compares a proof's htu with the request's URL (4.3 step 9).
+func matchURI(htu, url string) error {
+	if htu == url {
+		var buf [256]byte
+		if _, err := appendNormalized(buf[:0], url); err == nil {
+			return nil
+		}
+	}
+	want, err := NormalizeURI(url)
+	if err != nil {
+		return fmt.Errorf("%w: request URL: %v", ErrURI, err)
+	}
+	got, err := NormalizeURI(htu)
+	if err != nil {
+		return fmt.Errorf("%w: htu: %v", ErrURI, err)
+	}
+	if got != want {
+		return fmt.Errorf("%w: htu %q, request %q", ErrURI, clip(got), clip(want))
+	}
+	return nil
+}
+
 // header is a proof's decoded JOSE header.
 type header struct {
 	typ, alg string
@@ -347,7 +361,7 @@ func parseHeader(hb []byte) (header, error) {
 		switch string(f) {
 		case "typ", "alg", "jwk", "crit":
 			if !name.Is(string(f)) {
-				return h, fmt.Errorf("%w: header member %q is not spelled %q", ErrMalformed, clip(name.String()), f)
+				return h, fmt.Errorf("%w: header member %q is not spelled %q", ErrMalformed, clip(name.String()), string(f))
 			}
 		}
 		var err error
@@ -417,9 +431,9 @@ func readJWK(s *jsonscan.Scanner, hs string, j *JWK, jwkAlg *string) error {
 			continue
 		}
 		if !name.Is(string(f)) {
-			return fmt.Errorf("%w: jwk member %q is not spelled %q", ErrKey, clip(name.String()), f)
+			return fmt.Errorf("%w: jwk member %q is not spelled %q", ErrKey, clip(name.String()), string(f))
 		}
-		v, err := readString(s, hs, "jwk "+string(f), ErrKey)
+		v, err := readString(s, hs, "a jwk member", ErrKey)
 		if err != nil {
 			return err
 		}
@@ -482,7 +496,7 @@ func parseClaims(pb []byte) (claims, error) {
 			continue
 		}
 		if !name.Is(string(f)) {
-			return c, fmt.Errorf("%w: claim %q is not spelled %q", ErrClaims, clip(name.String()), f)
+			return c, fmt.Errorf("%w: claim %q is not spelled %q", ErrClaims, clip(name.String()), string(f))
 		}
 		if dst == nil { // iat
 			if s.Peek() != jsonscan.Number {
