@@ -12,21 +12,38 @@ var (
 	// ErrInvalidProof matches every refusal but ErrUseNonce.
 	ErrInvalidProof = errors.New("dpop: invalid proof")
 
-	ErrMalformed   = proofError("dpop: malformed proof")                                // not one compact JWS of JSON objects (§4.3 step 2)
-	ErrType        = proofError("dpop: typ is not dpop+jwt")                            // §4.3 step 4
-	ErrAlgorithm   = proofError("dpop: algorithm not allowed")                          // §4.3 step 5
-	ErrKey         = proofError("dpop: jwk not accepted")                               // §4.2 jwk, §4.3 step 7
-	ErrSignature   = proofError("dpop: bad signature")                                  // §4.3 step 6
-	ErrClaims      = proofError("dpop: claim missing or not valid")                     // §4.3 step 3
-	ErrMethod      = proofError("dpop: htm does not match the request method")          // §4.3 step 8
-	ErrURI         = proofError("dpop: htu does not match the request URI")             // §4.3 step 9
-	ErrIssuedAt    = proofError("dpop: iat outside the accepted window")                // §4.3 step 11, §11.1
-	ErrTokenHash   = proofError("dpop: ath does not match the access token")            // §4.3 step 12, §7.1
-	ErrKeyMismatch = proofError("dpop: proof key is not the key the token is bound to") // §4.3 step 12, §6.1
-	ErrReplay      = proofError("dpop: proof replayed")                                 // §11.1
+	// ErrMalformed: not one compact JWS of JSON objects, each member once
+	// (RFC 9449 4.3 step 2).
+	ErrMalformed = proofError("dpop: malformed proof")
+	// ErrType: typ is not dpop+jwt (4.3 step 4).
+	ErrType = proofError("dpop: typ is not dpop+jwt")
+	// ErrAlgorithm: alg is not an asymmetric algorithm of the allow-list
+	// (4.3 step 5).
+	ErrAlgorithm = proofError("dpop: algorithm not allowed")
+	// ErrKey: jwk missing, holding a private key (4.3 step 7), or not a
+	// valid public key of alg's type and curve (4.3 step 5).
+	ErrKey = proofError("dpop: jwk not accepted")
+	// ErrSignature: the signature does not verify with the jwk (4.3 step 6).
+	ErrSignature = proofError("dpop: bad signature")
+	// ErrClaims: a required claim is missing or not valid (4.3 step 3).
+	ErrClaims = proofError("dpop: claim missing or not valid")
+	// ErrMethod: htm is not the request's method (4.3 step 8).
+	ErrMethod = proofError("dpop: htm does not match the request method")
+	// ErrURI: htu is not the request's URI (4.3 step 9).
+	ErrURI = proofError("dpop: htu does not match the request URI")
+	// ErrIssuedAt: iat is outside the window (4.3 step 11, 11.1).
+	ErrIssuedAt = proofError("dpop: iat outside the accepted window")
+	// ErrTokenHash: ath is missing or not the access token's hash (4.3
+	// step 12, 7.1).
+	ErrTokenHash = proofError("dpop: ath does not match the access token")
+	// ErrKeyMismatch: the proof's key is not the one the credential is
+	// bound to (4.3 step 12, 6.1).
+	ErrKeyMismatch = proofError("dpop: proof key is not the key the token is bound to")
+	// ErrReplay: the proof was accepted before (11.1).
+	ErrReplay = proofError("dpop: proof replayed")
 
 	// ErrUseNonce is a missing, unknown or stale nonce when the server
-	// requires one (§8, §9): the client retries with the nonce of the
+	// requires one (sections 8 and 9): the client retries with the nonce of the
 	// DPoP-Nonce header, so it is not an invalid proof.
 	ErrUseNonce = errors.New("dpop: use the server's nonce")
 )

@@ -164,7 +164,9 @@ type Proof struct {
 }
 
 // Verify checks proof, the value of a request's single DPoP header (the
-// caller refuses a request with two, RFC 9449 4.3 step 1), against req and
+// caller refuses a request with two, RFC 9449 4.3 step 1; two joined by a
+// comma, as HTTP API payload 2.0 delivers a repeated header, are refused
+// here as malformed), against req and
 // returns what it proves. Every error refuses the request: the sentinel
 // ones (ErrInvalidProof and its kinds, ErrUseNonce) say why; any other is a
 // failure of the Replay store, which the caller logs and answers as an

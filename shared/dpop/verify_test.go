@@ -47,6 +47,7 @@ func TestVerifyRules(t *testing.T) {
 		{name: "four segments", mangle: func(p string) string { return p + ".AAAA" }, want: dpop.ErrMalformed},
 		{name: "empty signature", mangle: func(p string) string { return p[:strings.LastIndexByte(p, '.')+1] }, want: dpop.ErrMalformed},
 		{name: "line break inside", mangle: func(p string) string { return p[:10] + "\n" + p[10:] }, want: dpop.ErrMalformed},
+		{name: "two DPoP headers joined by a comma (HTTP API payload 2.0)", mangle: func(p string) string { return p + "," + p }, want: dpop.ErrMalformed},
 		{name: "padding", mangle: func(p string) string { return p + "==" }, want: dpop.ErrMalformed},
 		{name: "too large", claims: func(c map[string]any) { c["pad"] = strings.Repeat("x", dpop.MaxProofBytes) }, want: dpop.ErrMalformed},
 		{name: "header not JSON", raw: func() string { return es.sign(t, `{"typ":"dpop+jwt"`, mustJSON(t, claims()), anyS) }, want: dpop.ErrMalformed},
