@@ -10,6 +10,11 @@
 // imports only the standard library and shared/jsonscan, and knows nothing
 // of AWS: the request's public URL comes from the caller (apigw.PublicURL).
 //
+// A proof shows that its sender holds the private half of the key it
+// carries; it cannot show that the key is sound. A client that picks a weak
+// key (an RSA modulus that is prime, an Ed25519 point of small order)
+// weakens only its own binding, and nothing here tries to tell.
+//
 // # Replay across containers
 //
 // A proof is accepted only while its iat is inside the window (by default

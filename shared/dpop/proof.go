@@ -163,14 +163,15 @@ type Proof struct {
 	Nonce     string // "" when the proof has none
 }
 
-// Verify checks proof, the value of a request's single DPoP header (the
-// caller refuses a request with two, RFC 9449 4.3 step 1; two joined by a
-// comma, as HTTP API payload 2.0 delivers a repeated header, are refused
-// here as malformed), against req and
-// returns what it proves. Every error refuses the request: the sentinel
-// ones (ErrInvalidProof and its kinds, ErrUseNonce) say why; any other is a
-// failure of the Replay store, which the caller logs and answers as an
-// internal error. The steps of RFC 9449 4.3 are cited where they are done.
+// Verify checks proof, the value of a request's single DPoP header, against
+// req and returns what it proves. The caller refuses a request with two
+// DPoP headers (RFC 9449 4.3 step 1); two joined by a comma, as HTTP API
+// payload 2.0 delivers a repeated header, are refused here as malformed.
+// Every error refuses the request: the sentinel ones (ErrInvalidProof and
+// its kinds, ErrUseNonce) say why; any other is a failure of the Replay
+// store, which the caller logs and answers as an internal error. The steps
+// of RFC 9449 4.3 are cited where they are done. No error holds the proof
+// or the access token.
 func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proof, error) {
 	// Step 2: a single, well-formed JWT: a compact JWS (RFC 7515 7.1) of
 	// three non-empty segments, base64url only (Go's decoder would skip CR
@@ -209,9 +210,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	if !v.algs[h.alg] {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, clip(h.alg))
 	}
-	// Step 7 (private members, in parseHeader) and step 5 (the key's type
-	// and curve are alg's, in publicKey).
-	// RFC 7517 4.4: a key that names another algorithm is not used for this one.
+	// Step 7 (no private member) was checked by parseHeader; step 5 goes
+	// on in publicKey (the key's type and curve are alg's). A jwk that
+	// names another algorithm is not used for this one (RFC 7517 4.4).
 	if h.jwkAlg != "" && h.jwkAlg != h.alg {
 		return nil, fmt.Errorf("%w: jwk alg %q, header alg %q", ErrKey, clip(h.jwkAlg), h.alg)
 	}
