@@ -9,6 +9,7 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"math/big"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,35 @@ func BenchmarkNonceCheck(b *testing.B) {
 			b.Fatal("refused")
 		}
 	}
+}
+
+// BenchmarkMemoryReplay records a new proof per operation and reports the
+// heap each live entry holds (bytes/entry), the basis of MemoryReplay's
+// memory bound.
+func BenchmarkMemoryReplay(b *testing.B) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := dpop.NewMemoryReplay(1<<30, nil)
+	until := time.Now().Add(time.Hour)
+	ctx := context.Background()
+	jtis := make([]string, 0, 1024)
+	for i := range 1024 {
+		jtis = append(jtis, fmt.Sprint("jti-", i))
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if seen, err := r.Seen(ctx, jtis[i%1024], fmt.Sprint(i), until); seen || err != nil {
+			b.Fatal(seen, err)
+		}
+		i++
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := r.Len(); n >= 10000 {
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "bytes/entry")
+	}
+	runtime.KeepAlive(r)
 }
