@@ -26,11 +26,11 @@ var ErrReplayFull = errors.New("dpop: replay cache full")
 
 // MemoryReplay is a Replay in one process's memory: a map from a hash of
 // (jkt, jti) to the time the entry may be dropped. Its memory is bounded by
-// its maximum number of entries (about 100 bytes each: BenchmarkMemoryReplay
-// reports bytes/entry) and, through Verify's
-// iat window, by the rate of accepted proofs times that window: expired
-// entries are swept when the map has doubled since the last sweep, so the
-// cost is constant per call on average. Safe for concurrent use.
+// its maximum number of entries, about 100 bytes each (BenchmarkMemoryReplay
+// reports bytes/entry), and, through Verify's iat window, by the rate of
+// accepted proofs times that window: expired entries are swept when the map
+// has doubled since the last sweep, so the cost is constant per call on
+// average. Safe for concurrent use.
 //
 // It sees only the proofs its own process accepted: see the package
 // documentation for what that bounds across containers.
