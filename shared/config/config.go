@@ -201,7 +201,7 @@ func checkIssuer(iss string) error {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(iss, "?#"):
 		return errors.New("an issuer has no query or fragment (RFC 8414 2)")
 	case strings.HasSuffix(iss, "/"):
-		return errors.New("no trailing slash: the endpoints are the issuer followed by /auth/..., /.well-known/...")
+		return errors.New("no trailing slash: the endpoints are the issuer followed by their path (/auth/login, /.well-known/jwks.json)")
 	case u.User != nil:
 		return errors.New("no user information in the issuer")
 	case u.Scheme == "https":
