@@ -186,8 +186,8 @@ type Options struct {
 	// OnClockSkew is called, at most once a minute, with the reader's
 	// clock minus the store's when that is beyond ClockSkewBound.
 	OnClockSkew func(skew time.Duration)
-	Now    func() time.Time // nil: time.Now
-	Logger *slog.Logger     // nil: slog.Default()
+	Now         func() time.Time // nil: time.Now
+	Logger      *slog.Logger     // nil: slog.Default()
 }
 
 // DefaultOverlap is Overlap's default: dynamo.FeedLateness (2 s) and half
