@@ -56,7 +56,7 @@ func startServers() (stop func(), err error) {
 		return nil, fmt.Errorf("start local KMS and DynamoDB: %w", err)
 	}
 	if missing := missingTools(root); missing != "" {
-		if err := installTools(root); err != nil {
+		if err := installTools(root, missing); err != nil {
 			return nil, fmt.Errorf("%s is not installed, and scripts/install-tools failed (%v): run scripts/install-tools, or scripts/test", missing, err)
 		}
 	}
@@ -95,8 +95,8 @@ func missingTools(root string) string {
 
 // installTools runs scripts/install-tools, its output on stderr (it takes
 // a lock: the package binaries go test runs side by side install once).
-func installTools(root string) error {
-	fmt.Fprintln(os.Stderr, "testenv: local KMS and DynamoDB Local are not installed: running scripts/install-tools")
+func installTools(root, missing string) error {
+	fmt.Fprintf(os.Stderr, "testenv: %s is not installed: running scripts/install-tools\n", missing)
 	cmd := exec.Command(filepath.Join(root, "scripts", "install-tools"))
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
