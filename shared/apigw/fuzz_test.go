@@ -195,27 +195,6 @@ func holdsString(v any, s string) bool {
 	return false
 }
 
-// FuzzBearerToken: BearerToken returns a token only from exactly
-// "Bearer <token>", the token non-empty, at most MaxTokenBytes, without
-// spaces, controls of the header syntax or commas.
-func FuzzBearerToken(f *testing.F) {
-	for _, h := range []string{"Bearer abc.def.ghi", "bearer abc", "Bearer  abc", "Bearer abc,Bearer def", "Bearer", "Basic abc", " Bearer abc", "Bearer abc\r\n"} {
-		f.Add(h)
-	}
-	f.Fuzz(func(t *testing.T, h string) {
-		tok, ok := BearerToken(h)
-		if !ok {
-			if tok != "" {
-				t.Fatalf("refused %q but returned %q", h, tok)
-			}
-			return
-		}
-		if h != "Bearer "+tok || tok == "" || len(tok) > token.MaxTokenBytes || strings.ContainsAny(tok, " \t\r\n,") {
-			t.Fatalf("%q accepted as %q", h, tok)
-		}
-	})
-}
-
 // FuzzRefreshRequest fuzzes how refresh and logout read their request: the
 // cookies (array and header), Origin, Sec-Fetch-Site, Content-Type and
 // body. Invariants: no panic; a refusal is a client error (400, 403, 413,

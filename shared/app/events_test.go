@@ -14,7 +14,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // TestEventFixtures feeds every sample in events/ (the ones `sam local
@@ -32,7 +32,7 @@ func TestEventFixtures(t *testing.T) {
 	tok := s.readTokens(t, resp)
 
 	resp = call(t, s.jwks, httpEvent(t, "jwks"))
-	var doc kmssign.JWKS
+	var doc token.JWKS
 	if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("events/jwks.json: %d %s", resp.StatusCode, resp.Body)
 	}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 var b64 = base64.RawURLEncoding
@@ -59,7 +59,7 @@ func newSigner(tb testing.TB, alg string) *signer {
 	if k, ok := priv.Public().(ed25519.PublicKey); ok {
 		s.jwk = map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64.EncodeToString(k)}
 	} else {
-		j, err := kmssign.PublicJWK(priv.Public())
+		j, err := token.PublicJWK(priv.Public())
 		if err != nil {
 			tb.Fatal(err)
 		}

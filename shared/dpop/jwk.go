@@ -31,7 +31,7 @@ type JWK struct {
 // object of the required members of its key type, in lexicographic order,
 // without white space (section 3.3), base64url without padding. It is the
 // value of an access token's cnf.jkt claim (RFC 9449 section 6.1) and equals
-// kmssign.Thumbprint of the same key.
+// token.Thumbprint of the same key.
 func Thumbprint(j JWK) (string, error) {
 	var buf [1024]byte
 	sum, err := thumbprint(buf[:0], j)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/dpop"
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // TestVerifyAlgorithms: every supported algorithm verifies when allowed,
@@ -118,7 +118,7 @@ func TestRSAKeySize(t *testing.T) {
 }
 
 // TestThumbprint: RFC 7638's own example (section 3.1), RFC 8037's (A.3),
-// and the same value as kmssign.Thumbprint, the one the service uses for
+// and the same value as token.Thumbprint, the one the service uses for
 // its own keys, for EC and RSA keys.
 func TestThumbprint(t *testing.T) {
 	for _, tc := range []struct {
@@ -141,17 +141,17 @@ func TestThumbprint(t *testing.T) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	r, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for _, pub := range []any{&p256.PublicKey, &p384.PublicKey, &r.PublicKey} {
-		j, err := kmssign.PublicJWK(pub)
+		j, err := token.PublicJWK(pub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := kmssign.Thumbprint(pub)
+		want, err := token.Thumbprint(pub)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := dpop.Thumbprint(dpop.JWK{Kty: j.Kty, Crv: j.Crv, X: j.X, Y: j.Y, N: j.N, E: j.E})
 		if err != nil || got != want {
-			t.Errorf("%T: dpop %q (%v), kmssign %q", pub, got, err, want)
+			t.Errorf("%T: dpop %q (%v), token %q", pub, got, err, want)
 		}
 	}
 

@@ -186,12 +186,8 @@ type Options struct {
 	// OnClockSkew is called, at most once a minute, with the reader's
 	// clock minus the store's when that is beyond ClockSkewBound.
 	OnClockSkew func(skew time.Duration)
-	// SyncEveryLookup reads the feed before every lookup, as strict mode
-	// reads the table: for tests that run every revocation rule through
-	// the feed path with a clock that does not move.
-	SyncEveryLookup bool
-	Now             func() time.Time // nil: time.Now
-	Logger          *slog.Logger     // nil: slog.Default()
+	Now         func() time.Time // nil: time.Now
+	Logger      *slog.Logger     // nil: slog.Default()
 }
 
 // DefaultOverlap is Overlap's default: dynamo.FeedLateness (2 s) and half
@@ -271,7 +267,7 @@ func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth
 	r.mu.RLock()
 	synced, failedAt := r.synced, r.failedAt
 	r.mu.RUnlock()
-	if synced.IsZero() || now.Sub(synced) > r.opt.SyncInterval || r.opt.SyncEveryLookup {
+	if synced.IsZero() || now.Sub(synced) > r.opt.SyncInterval {
 		// A failed sync is tried again once per SyncInterval, not on every
 		// request: meanwhile the view decides, within MaxStaleness.
 		if failedAt.IsZero() || now.Sub(failedAt) >= r.opt.SyncInterval {
@@ -373,7 +369,7 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	r.mu.RLock()
 	synced, failedAt, w := r.synced, r.failedAt, r.watermark
 	r.mu.RUnlock()
-	if !cold && !r.opt.SyncEveryLookup {
+	if !cold {
 		// Requests that waited for another's sync share its outcome: one
 		// sync per interval, whether it worked or failed, however many
 		// requests queued behind it.
