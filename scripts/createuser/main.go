@@ -76,9 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	if *username == "" {
 		return errors.New("-username is required")
 	}
-	name, err := password.NormalizeUsername(*username)
+	name, err := auth.NormalizeUsername(*username)
 	if err != nil {
-		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
+		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, auth.MaxUsernameBytes)
 	}
 	var db *dynamodb.Client
 	var fn *lambda.Client

@@ -233,7 +233,7 @@ type User struct {
 // hashed with argon2id at the default cost, the id u.ID or a new one
 // (NewUserID). It writes nothing.
 func NewUser(u User) (*auth.User, error) {
-	name, err := password.NormalizeUsername(u.Username)
+	name, err := auth.NormalizeUsername(u.Username)
 	if err != nil {
 		return nil, fmt.Errorf("username %q: %w", u.Username, err)
 	}
@@ -272,7 +272,7 @@ func PutUser(ctx context.Context, store *dynamo.Store, u User) (*auth.User, erro
 
 // EnsureUser adds u unless its username exists.
 func EnsureUser(ctx context.Context, store *dynamo.Store, u User) error {
-	name, err := password.NormalizeUsername(u.Username)
+	name, err := auth.NormalizeUsername(u.Username)
 	if err != nil {
 		return fmt.Errorf("username %q: %w", u.Username, err)
 	}

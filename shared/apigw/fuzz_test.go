@@ -26,7 +26,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/authkit/lambda-auth/shared/auth"
-	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -322,7 +321,7 @@ func (noSessions) Sign(context.Context, []byte) ([]byte, error) { return nil, er
 // panic, no error; the answer is a JSON error with a client status (400,
 // 401, 413, 415), never a 500 and never a cookie; a password is checked
 // (argon2id, counted here) only for a 401, exactly once, and never a
-// password longer than password.MaxBytes.
+// password longer than auth.MaxPasswordBytes.
 func FuzzLoginRequest(f *testing.F) {
 	var checks, tooLong atomic.Int32
 	o := auth.Options{LoginMaxFailures: 5, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute,
@@ -332,13 +331,13 @@ func FuzzLoginRequest(f *testing.F) {
 	var none noSessions
 	svc := auth.NewLogin(fuzzUsers{}, none, auth.NewRevoker(none, none, auth.NoMetrics{}, o),
 		auth.NewAccessIssuer(none, o), make([]byte, 32),
-		func(hash, pw string) (bool, error) {
+		auth.Passwords{Dummy: "$argon2id$unused", Verify: func(hash, pw string) (bool, error) {
 			checks.Add(1)
-			if pw == "" || len(pw) > password.MaxBytes {
+			if pw == "" || len(pw) > auth.MaxPasswordBytes {
 				tooLong.Add(1)
 			}
 			return false, nil
-		}, auth.NoMetrics{}, o)
+		}}, auth.NoMetrics{}, o)
 	login := Login(svc, CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 	f.Add("application/json", `{"username":"alice","password":"pw"}`, false, "")
 	f.Add("application/json", `{"username":"alice","password":"pw","refresh_token_in_body":true}`, false, "https://app.example.com")

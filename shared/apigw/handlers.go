@@ -7,7 +7,6 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/metrics"
-	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // TokenResponse is the body of a successful login or refresh (RFC 6749
@@ -56,7 +55,7 @@ func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, i
 	if in.Username == "" || in.Password == "" {
 		return auth.Tokens{}, badRequest("username and password are required")
 	}
-	if len(in.Password) > password.MaxBytes || len(in.Username) > password.MaxUsernameInputBytes {
+	if len(in.Password) > auth.MaxPasswordBytes || len(in.Username) > auth.MaxUsernameInputBytes {
 		return auth.Tokens{}, badRequest("username or password is too long")
 	}
 	// A browser gets the refresh token only as an HttpOnly cookie, out of

@@ -289,7 +289,7 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	met := w.metrics("login")
 	st, revoker := w.userRevoker(met)
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
-	flow := auth.NewLogin(st, st, revoker, issuer, mac, password.Verify, serviceMetrics{met}, w.options())
+	flow := auth.NewLogin(st, st, revoker, issuer, mac, auth.Passwords{Verify: password.Verify, Dummy: password.Dummy()}, serviceMetrics{met}, w.options())
 	return apigw.Login(flow, w.cookie(), w.set.logger, met), nil
 }
 

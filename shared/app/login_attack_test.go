@@ -68,10 +68,10 @@ func TestLoginLimitsBeforeHashing(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler)}
 	revoker := auth.NewRevoker(env.Store, env.Store, auth.NoMetrics{}, o)
 	svc := auth.NewLogin(env.Store, env.Store, revoker, auth.NewAccessIssuer(signer, o), env.MACKey(t),
-		func(hash, pw string) (bool, error) {
+		auth.Passwords{Dummy: password.Dummy(), Verify: func(hash, pw string) (bool, error) {
 			verified.Add(1)
 			return password.Verify(hash, pw)
-		}, auth.NoMetrics{}, o)
+		}}, auth.NoMetrics{}, o)
 	login := apigw.Login(svc, apigw.CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 
 	huge := strings.Repeat("p", 10<<20)

@@ -72,7 +72,7 @@ type Tokens struct {
 	Scope            string // the access token's scope claim
 }
 
-// User is an account. Username is normalized (password.NormalizeUsername).
+// User is an account. Username is normalized (NormalizeUsername).
 type User struct {
 	Username     string
 	ID           string
@@ -396,6 +396,15 @@ func (NoMetrics) Escalated() {}
 
 // PasswordCheck checks a password against a stored hash: password.Verify.
 type PasswordCheck func(hash, pw string) (bool, error)
+
+// Passwords is how Login checks passwords, given by the caller so that this
+// package (and shared/guard, which imports it) carries no hashing code.
+type Passwords struct {
+	Verify PasswordCheck // password.Verify
+	// Dummy is a hash at the cost of stored ones (password.Dummy()), checked
+	// when there is no user, so an unknown user costs the same work.
+	Dummy string
+}
 
 // TokenVerifier checks an access token's signature and claims:
 // token.Verifier, or a token.Cache in front of one.

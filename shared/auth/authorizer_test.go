@@ -66,7 +66,7 @@ func TestFlowsRequireTheirDependencies(t *testing.T) {
 	var noBudget FeedBudget
 	for name, build := range map[string]func(){
 		"Login": func() {
-			NewLogin(store, store, noRevoker, issuer, testMAC, func(string, string) (bool, error) { return false, nil }, NoMetrics{}, o)
+			NewLogin(store, store, noRevoker, issuer, testMAC, Passwords{Verify: func(string, string) (bool, error) { return false, nil }, Dummy: "x"}, NoMetrics{}, o)
 		},
 		"Refresh":            func() { NewRefresh(noStore, revoker, issuer, testMAC, o) },
 		"Logout":             func() { NewLogout(store, noRevoker, o) },

@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // Login checks credentials and starts sessions.
@@ -20,6 +18,7 @@ type Login struct {
 	issuer   *AccessIssuer
 	mac      macKey
 	verify   PasswordCheck
+	dummy    string
 	met      Metrics
 	end      *sessionEnder
 	opt      Options
@@ -27,17 +26,20 @@ type Login struct {
 }
 
 // NewLogin builds the login flow: it reads users and counts their
-// attempts, checks passwords with verify (password.Verify), reads the
+// attempts, checks passwords with pw.Verify (password.Verify), reads the
 // user's revocation entries and ends the session a login replaces through
 // revoker, signs the first access token with issuer, writes the session,
 // and keys throttle entries and log names with macKey; met counts
 // lockouts.
 func NewLogin(users Users, sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKey []byte,
-	verify PasswordCheck, met Metrics, o Options) *Login {
-	required("Login", users, sessions, revoker, issuer, verify, met)
+	pw Passwords, met Metrics, o Options) *Login {
+	required("Login", users, sessions, revoker, issuer, pw.Verify, met)
+	if pw.Dummy == "" {
+		panic("auth: NewLogin needs a dummy password hash")
+	}
 	o = o.withDefaults()
 	return &Login{users: users, sessions: sessions, revoker: revoker, issuer: issuer,
-		mac: newMACKey("Login", macKey), verify: verify, met: met,
+		mac: newMACKey("Login", macKey), verify: pw.Verify, dummy: pw.Dummy, met: met,
 		end: newSessionEnder(sessions, revoker, o), opt: o, log: o.Logger}
 }
 
@@ -57,13 +59,13 @@ func (l *Login) Login(ctx context.Context, username, pw, previous string, opts .
 	for _, o := range opts {
 		o(&dev)
 	}
-	if pw == "" || len(pw) > password.MaxBytes {
+	if pw == "" || len(pw) > MaxPasswordBytes {
 		return Tokens{}, ErrInvalidRequest
 	}
-	name, nameErr := password.NormalizeUsername(username)
+	name, nameErr := NormalizeUsername(username)
 	if nameErr != nil {
 		// No such account can exist; spend the same work as for one.
-		l.verify(password.Dummy(), pw)
+		l.verify(l.dummy, pw)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	now := l.opt.Now()
@@ -165,14 +167,14 @@ func (l *Login) lock(ctx context.Context, a attempt, now time.Time) (time.Time, 
 // that uses up the allowance locks the name.
 func (l *Login) checkPassword(ctx context.Context, a attempt, pw string, now time.Time) error {
 	user := a.user
-	hash := password.Dummy()
+	hash := l.dummy
 	if user != nil {
 		hash = user.PasswordHash
 	}
 	ok, verr := l.verify(hash, pw)
 	if verr != nil {
 		l.log.ErrorContext(ctx, "stored password hash unusable", "user", a.who, "err", verr)
-		l.verify(password.Dummy(), pw)
+		l.verify(l.dummy, pw)
 	}
 	if ok && user != nil && !user.Disabled && user.ID != "" {
 		return nil

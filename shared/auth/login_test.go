@@ -28,12 +28,12 @@ func TestSameWorkForEveryFailure(t *testing.T) {
 	o := auth.Options{LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute}
 	revoker := auth.NewRevoker(env.Store, env.Store, auth.NoMetrics{}, o)
 	svc := auth.NewLogin(env.Store, env.Store, revoker, auth.NewAccessIssuer(refusingSigner{}, o), env.MACKey(t),
-		func(hash, pw string) (bool, error) {
+		auth.Passwords{Dummy: password.Dummy(), Verify: func(hash, pw string) (bool, error) {
 			mu.Lock()
 			hashes = append(hashes, hash)
 			mu.Unlock()
 			return password.Verify(hash, pw)
-		}, auth.NoMetrics{}, o)
+		}}, auth.NoMetrics{}, o)
 
 	for name, login := range map[string][2]string{
 		"unknown user":       {"nobody", "the right password"},

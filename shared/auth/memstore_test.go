@@ -237,7 +237,7 @@ var testMAC = []byte("0123456789abcdef0123456789abcdef")
 // checking passwords with check, on o's settings (logs discarded).
 func testLogin(store *memStore, signer token.Signer, check PasswordCheck, o Options) *Login {
 	o.Logger = slog.New(slog.DiscardHandler)
-	return NewLogin(store, store, testRevoker(store, o), NewAccessIssuer(signer, o), testMAC, check, NoMetrics{}, o)
+	return NewLogin(store, store, testRevoker(store, o), NewAccessIssuer(signer, o), testMAC, Passwords{Verify: check, Dummy: testDummyHash}, NoMetrics{}, o)
 }
 
 // testRevoker is a user's revoker over store, with a budget that never
@@ -246,3 +246,7 @@ func testRevoker(store *memStore, o Options) *Revoker {
 	o.Logger = slog.New(slog.DiscardHandler)
 	return NewRevoker(store, freeBudget{}, NoMetrics{}, o)
 }
+
+// testDummyHash stands for password.Dummy() in tests whose password check is
+// a fake: the hash an unknown user's attempt is checked against.
+const testDummyHash = "dummy hash"
