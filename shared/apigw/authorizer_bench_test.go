@@ -52,7 +52,7 @@ func (memRevocations) PutRevocation(context.Context, auth.Revocation) error { re
 func (memRevocations) Revocations(context.Context, string, string, string) ([]auth.Revocation, error) {
 	return nil, nil
 }
-func (memRevocations) Window() time.Duration { return 0 }
+func (memRevocations) Window() time.Duration { return auth.NoWindowLimit }
 
 type benchKey struct {
 	alg  string

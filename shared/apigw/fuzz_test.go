@@ -50,7 +50,7 @@ func (noRevocations) PutRevocation(context.Context, auth.Revocation) error { ret
 func (noRevocations) Revocations(context.Context, string, string, string) ([]auth.Revocation, error) {
 	return nil, nil
 }
-func (noRevocations) Window() time.Duration { return 0 }
+func (noRevocations) Window() time.Duration { return auth.NoWindowLimit }
 
 // fuzzAuthorizer is the real authorizer handler over the fixed key, and the
 // one token it must allow.

@@ -367,9 +367,16 @@ type RevocationLookup interface {
 	// than that may be missing (a replica keeps the feed's last Window),
 	// so a verifier in front of it must refuse tokens that live longer
 	// than Window minus twice its clock leeway (shared/guard checks it at
-	// start). 0: no limit (the table keeps every entry until it expires).
+	// start). A lookup of the table itself, which keeps every entry until
+	// it expires, answers NoWindowLimit; 0 or less is a misconfigured
+	// lookup, which guard refuses.
 	Window() time.Duration
 }
+
+// NoWindowLimit is the Window of a lookup that sees every entry until it
+// expires (the Revocations table read per request). It is not 0, so a
+// replica built without a Window (0) is refused, never taken for "no limit".
+const NoWindowLimit = time.Duration(1<<63 - 1)
 
 // Metrics counts what the service decides that no answer shows
 // (shared/metrics writes it as CloudWatch EMF lines): a username locked,

@@ -26,6 +26,11 @@ type Authorizer struct {
 // SyncTimeout, and most of the time reads nothing at all).
 func NewAuthorizer(verifier TokenVerifier, lookup RevocationLookup, lookupTimeout time.Duration, o Options) *Authorizer {
 	required("Authorizer", verifier, lookup)
+	if lookupTimeout < 0 || lookupTimeout == 0 && lookup.Window() == NoWindowLimit {
+		// A read of the table per request with no deadline would hang
+		// requests on a slow store instead of denying them.
+		panic(fmt.Sprintf("auth: NewAuthorizer: lookup timeout %s for a lookup that reads the table per request", lookupTimeout))
+	}
 	return &Authorizer{verifier: verifier, lookup: lookup, lookupTimeout: lookupTimeout, now: o.withDefaults().Now}
 }
 

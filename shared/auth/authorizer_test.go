@@ -17,6 +17,7 @@ func (v claimsVerifier) Verify(string) (*token.Claims, error) { c := v.c; return
 
 // deadlineLookup records the deadline each lookup had, and finds nothing.
 type deadlineLookup struct {
+	window   time.Duration // NoWindowLimit: the table; else a replica's
 	deadline time.Time
 	had      bool
 }
@@ -26,19 +27,21 @@ func (l *deadlineLookup) Revocations(ctx context.Context, _, _, _ string) ([]Rev
 	return nil, nil
 }
 
-func (l *deadlineLookup) Window() time.Duration { return 0 }
+func (l *deadlineLookup) Window() time.Duration { return l.window }
 
 // TestAuthorizerLookupTimeout: the lookup timeout is the authorizer's own
 // setting: a positive one bounds every lookup (strict mode: a read of the
-// table), 0 adds no deadline (a replica, which bounds its own reads).
+// table), 0 adds no deadline (a replica, which bounds its own reads), and
+// 0 or a negative timeout around a read of the table stops at construction.
 func TestAuthorizerLookupTimeout(t *testing.T) {
 	c := token.Claims{SessionID: newSessionID(t0)}
 	c.ID, c.Subject = "j1", "u1"
 	for _, tc := range []struct {
 		timeout      time.Duration
+		window       time.Duration
 		wantDeadline bool
-	}{{800 * time.Millisecond, true}, {0, false}} {
-		lookup := &deadlineLookup{}
+	}{{800 * time.Millisecond, NoWindowLimit, true}, {800 * time.Millisecond, 15 * time.Minute, true}, {0, 15 * time.Minute, false}} {
+		lookup := &deadlineLookup{window: tc.window}
 		a := NewAuthorizer(claimsVerifier{c}, lookup, tc.timeout, Options{Now: (&testClock{t: t0}).Now})
 		before := time.Now()
 		if _, err := a.Authorize(context.Background(), "a token"); err != nil {
@@ -53,6 +56,26 @@ func TestAuthorizerLookupTimeout(t *testing.T) {
 	}
 }
 
+// TestNoUnboundedTableLookup: an authorizer that would read the table per
+// request with no deadline (timeout 0 or less around a lookup with no
+// window limit), or with a negative timeout, is refused when it is built.
+func TestNoUnboundedTableLookup(t *testing.T) {
+	c := token.Claims{SessionID: newSessionID(t0)}
+	for _, tc := range []struct {
+		timeout time.Duration
+		window  time.Duration
+	}{{0, NoWindowLimit}, {-time.Second, NoWindowLimit}, {-time.Second, 15 * time.Minute}} {
+		func() {
+			defer func() {
+				if msg, _ := recover().(string); !strings.Contains(msg, "NewAuthorizer") {
+					t.Errorf("timeout %v, window %v: built (panic %q)", tc.timeout, tc.window, msg)
+				}
+			}()
+			NewAuthorizer(claimsVerifier{c}, &deadlineLookup{window: tc.window}, tc.timeout, Options{})
+		}()
+	}
+}
+
 // TestFlowsRequireTheirDependencies: a flow built without one of its
 // dependencies stops at construction (a function's init), naming the flow,
 // instead of failing a request later with a nil pointer.
@@ -64,6 +87,7 @@ func TestFlowsRequireTheirDependencies(t *testing.T) {
 	var noRevoker *Revoker
 	var noStore Sessions
 	var noBudget FeedBudget
+	operator := NewOperatorRevoker(store, NoMetrics{}, o)
 	for name, build := range map[string]func(){
 		"Login": func() {
 			NewLogin(store, store, noRevoker, issuer, testMAC, Passwords{Verify: func(string, string) (bool, error) { return false, nil }, Dummy: "x"}, NoMetrics{}, o)
@@ -78,6 +102,16 @@ func TestFlowsRequireTheirDependencies(t *testing.T) {
 		"TokenRevocation":    func() { NewTokenRevocation(nil, store, revoker, o) },
 		"TokenIntrospection": func() { NewTokenIntrospection(nil, o) },
 		"Revoker":            func() { NewRevoker(store, noBudget, NoMetrics{}, o) },
+		// Flows a user drives charge the user's budget: the operator's
+		// uncounted revoker is refused.
+		"Login: the operator's revoker": func() {
+			NewLogin(store, store, operator, issuer, testMAC, Passwords{Verify: func(string, string) (bool, error) { return false, nil }, Dummy: "x"}, NoMetrics{}, o)
+		},
+		"Refresh: the operator's revoker":         func() { NewRefresh(store, operator, issuer, testMAC, o) },
+		"Logout: the operator's revoker":          func() { NewLogout(store, operator, o) },
+		"LogoutAll: the operator's revoker":       func() { NewLogoutAll(operator, o) },
+		"SessionEnd: the operator's revoker":      func() { NewSessionEnd(store, operator, o) },
+		"TokenRevocation: the operator's revoker": func() { NewTokenRevocation(NewAuthorizer(claimsVerifier{}, store, time.Second, o), store, operator, o) },
 		// The MAC key is checked too: successors and throttle keys need it.
 		"Refresh: the MAC key": func() { NewRefresh(store, revoker, issuer, nil, o) },
 	} {

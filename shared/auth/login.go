@@ -34,6 +34,7 @@ type Login struct {
 func NewLogin(users Users, sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKey []byte,
 	pw Passwords, met Metrics, o Options) *Login {
 	required("Login", users, sessions, revoker, issuer, pw.Verify, met)
+	userRevoker("Login", revoker)
 	if pw.Dummy == "" {
 		panic("auth: NewLogin needs a dummy password hash")
 	}

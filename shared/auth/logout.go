@@ -16,6 +16,7 @@ type Logout struct {
 // and ends it.
 func NewLogout(sessions Sessions, revoker *Revoker, o Options) *Logout {
 	required("Logout", sessions, revoker)
+	userRevoker("Logout", revoker)
 	o = o.withDefaults()
 	return &Logout{end: newSessionEnder(sessions, revoker, o), now: o.Now}
 }
@@ -36,6 +37,7 @@ type LogoutAll struct {
 // NewLogoutAll builds the logout-all flow: one user entry, nothing else.
 func NewLogoutAll(revoker *Revoker, o Options) *LogoutAll {
 	required("LogoutAll", revoker)
+	userRevoker("LogoutAll", revoker)
 	return &LogoutAll{revoker: revoker, log: o.withDefaults().Logger}
 }
 

@@ -150,7 +150,7 @@ func (m *memStore) Revocations(_ context.Context, jti, sid, sub string) ([]Revoc
 }
 
 // Window is 0: the store keeps every entry (auth.RevocationLookup).
-func (m *memStore) Window() time.Duration { return 0 }
+func (m *memStore) Window() time.Duration { return NoWindowLimit }
 
 func (m *memStore) User(_ context.Context, name string) (*User, error) {
 	m.mu.Lock()

@@ -27,6 +27,7 @@ type TokenRevocation struct {
 // writes the entries (the holder's budget pays).
 func NewTokenRevocation(authorizer *Authorizer, sessions Sessions, revoker *Revoker, o Options) *TokenRevocation {
 	required("TokenRevocation", authorizer, sessions, revoker)
+	userRevoker("TokenRevocation", revoker)
 	o = o.withDefaults()
 	return &TokenRevocation{authorizer: authorizer, revoker: revoker, end: newSessionEnder(sessions, revoker, o),
 		log: o.Logger, now: o.Now}

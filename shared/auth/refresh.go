@@ -24,6 +24,7 @@ type Refresh struct {
 // with macKey; a reused token ends its session through revoker.
 func NewRefresh(sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKey []byte, o Options) *Refresh {
 	required("Refresh", sessions, revoker, issuer)
+	userRevoker("Refresh", revoker)
 	o = o.withDefaults()
 	return &Refresh{sessions: sessions, issuer: issuer, mac: newMACKey("Refresh", macKey),
 		end: newSessionEnder(sessions, revoker, o), opt: o, log: o.Logger}

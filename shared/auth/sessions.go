@@ -97,6 +97,7 @@ type SessionEnd struct {
 // reads the session and ends it through revoker (the caller's budget pays).
 func NewSessionEnd(sessions Sessions, revoker *Revoker, o Options) *SessionEnd {
 	required("SessionEnd", sessions, revoker)
+	userRevoker("SessionEnd", revoker)
 	o = o.withDefaults()
 	return &SessionEnd{sessions: sessions, end: newSessionEnder(sessions, revoker, o), log: o.Logger, now: o.Now}
 }

@@ -69,7 +69,7 @@ func (noRevocations) Revocations(context.Context, string, string, string) ([]aut
 }
 
 // Window is 0: nothing is ever missing from it.
-func (noRevocations) Window() time.Duration { return 0 }
+func (noRevocations) Window() time.Duration { return auth.NoWindowLimit }
 
 // exampleKey signs tokens as the service's login does (with a local key
 // instead of KMS).

@@ -105,8 +105,10 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	// A replica holds revocations for its window only: a token the Guard
 	// accepts must not outlive it.
-	// (auth.RevocationLookup.Window; 0: the table itself, which keeps all.)
-	if w := cfg.Revocations.Window(); w > 0 && w < cfg.MaxLifetime+2*cfg.Leeway {
+	// (auth.RevocationLookup.Window; the table itself answers
+	// auth.NoWindowLimit, and a replica built without a Window answers 0,
+	// which is refused here.)
+	if w := cfg.Revocations.Window(); w < cfg.MaxLifetime+2*cfg.Leeway {
 		return nil, fmt.Errorf("guard: the revocation replica keeps %s, less than MaxLifetime + 2 × Leeway (%s): give dynamo.FeedReplica the same lifetime and leeway",
 			w, cfg.MaxLifetime+2*cfg.Leeway)
 	}
@@ -134,14 +136,11 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if err := g.fetch(ctx); err != nil {
 		return nil, err
 	}
-	// A lookup with a window is an in-memory view that bounds its own reads
-	// (a replica's SyncTimeout): no lookup timeout around it. A lookup with
-	// none reads a store per request, within StoreTimeout.
-	timeout := cfg.StoreTimeout
-	if cfg.Revocations.Window() > 0 {
-		timeout = 0
-	}
-	g.svc = auth.NewAuthorizer(verifierFunc(g.verify), cfg.Revocations, timeout, auth.Options{Logger: cfg.Logger, Now: cfg.Now})
+	// Every lookup runs within StoreTimeout, whatever it is: a replica's
+	// sync already stops at its own SyncTimeout (and runs on after a
+	// request gives up), and a lookup that reads a store per request must
+	// not hang a request.
+	g.svc = auth.NewAuthorizer(verifierFunc(g.verify), cfg.Revocations, cfg.StoreTimeout, auth.Options{Logger: cfg.Logger, Now: cfg.Now})
 	return g, nil
 }
 

@@ -38,8 +38,8 @@ func (l *lookup) Revocations(context.Context, string, string, string) ([]auth.Re
 	return l.entries, l.fail
 }
 
-// Window is 0: the lookup keeps every entry, as the table does.
-func (l *lookup) Window() time.Duration { return 0 }
+// Window: the lookup keeps every entry, as the table does.
+func (l *lookup) Window() time.Duration { return auth.NoWindowLimit }
 
 // jwksServer publishes the keys it is given, counting fetches.
 type jwksServer struct {
@@ -338,6 +338,13 @@ func TestJWKSKeysChecked(t *testing.T) {
 	if _, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 		JWKSURL: mixed.URL, Revocations: short, MaxLifetime: 15 * time.Minute}); err == nil || !strings.Contains(err.Error(), "FeedReplica") {
 		t.Errorf("a replica window shorter than MaxLifetime + 2 × Leeway: %v", err)
+	}
+	// A replica built without a Window (0) keeps a few seconds of the
+	// feed: refused, never taken for "no limit".
+	unset := replica.New(nil, replica.Options{})
+	if _, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+		JWKSURL: mixed.URL, Revocations: unset, MaxLifetime: 15 * time.Minute}); err == nil || !strings.Contains(err.Error(), "keeps 0s") {
+		t.Errorf("a replica with no Window: %v", err)
 	}
 }
 
