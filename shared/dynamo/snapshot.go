@@ -21,7 +21,7 @@ import (
 
 // The revocation snapshot: the feed compacted, so that a replica starting
 // cold reads a few large items and a short tail of the feed instead of a
-// whole access token lifetime of items (README, Revocation replica).
+// whole access token lifetime of items (shared/README.md, Revocation replica).
 //
 // It lives in the feed table under partition keys no bucket takes
 // (buckets are epoch seconds, never negative): a pointer item, bucket -1,
