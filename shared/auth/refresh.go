@@ -58,7 +58,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 
 	if why := s.sessionDead(sess, now); why != "" {
 		s.Logger.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return Tokens{}, ErrInvalidRefreshToken
+		return Tokens{}, &SessionEndedError{How: endedHow(why)}
 	}
 	standing, err := s.Sessions.SessionStanding(ctx, sess)
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 	}
 	if why := standingDead(sess, standing, now); why != "" {
 		s.Logger.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return Tokens{}, ErrInvalidRefreshToken
+		return Tokens{}, &SessionEndedError{How: endedHow(why)}
 	}
 
 	// Scopes follow the user record, so a change takes effect at the next
