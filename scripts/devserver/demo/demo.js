@@ -123,19 +123,19 @@ async function poll() {
   failure = null;
   for (const el of document.querySelectorAll('.beside')) el.textContent = '';
   log(`the API answers again (it did not for ${Math.round((Date.now() - was.since) / 1000)} s)`);
-  // Catch up: the session as the API now sees it.
-  try {
-    if (!auth.state.signedIn || !started) {
+  // Catch up: the session as the API now sees it. Signed in, the device
+  // list does it (auth.fetch refreshes only when the token is due or
+  // refused: no extra rotation); otherwise the client starts again.
+  if (!auth.state.signedIn || !started) {
+    try {
       const signedIn = await auth.start();
       started = true;
       log(signedIn ? 'session restored' : 'no session: sign in');
-    } else {
-      await auth.refresh();
+    } catch (e) {
+      failed(null, 'reconnect', e);
     }
-  } catch (e) {
-    failed(null, 'reconnect', e);
   }
-  loadDevices();
+  await loadDevices();
   render();
 }
 
