@@ -53,7 +53,8 @@ func buildAll(ctx context.Context, root, dir string, count *buildCount) (string,
 }
 
 // buildCount follows a go install -v of the functions: the packages it
-// compiled (the lines it prints) and the binaries it wrote since it began.
+// compiled (the lines it prints) and the binaries it installed since it
+// began (written, or touched when already up to date: go install does).
 type buildCount struct {
 	mu       sync.Mutex
 	out      bytes.Buffer
@@ -91,7 +92,7 @@ func (b *buildCount) output() string {
 	return b.out.String()
 }
 
-// String is the progress: "40 packages compiled, 7 of 15 linked".
+// String is the progress: "40 packages compiled, 7 of 15 installed".
 func (b *buildCount) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -102,7 +103,7 @@ func (b *buildCount) String() string {
 			linked++
 		}
 	}
-	return fmt.Sprintf("%d packages compiled, %d of %d linked", b.compiled, linked, b.total)
+	return fmt.Sprintf("%d packages compiled, %d of %d installed", b.compiled, linked, b.total)
 }
 
 // buildOne builds one function folder into dir/<folder>/bootstrap.

@@ -38,7 +38,7 @@ func commandStart(getenv func(string) string, now time.Time) time.Time {
 // writes plain lines: one when a step ends and, while a step runs, one
 // every interval:
 //
-//	dev: building 15 functions: 40 packages compiled, 7 of 15 linked, 12.0s (total 31.5s)
+//	dev: building 15 functions: 40 packages compiled, 7 of 15 installed, 12.0s (total 31.5s)
 //	dev: building 15 functions: done in 14.2s (total 33.7s)
 type progress struct {
 	mu       sync.Mutex
@@ -57,7 +57,7 @@ type progress struct {
 type step struct {
 	p      *progress
 	what   string
-	detail func() string // "40 packages compiled, 7 of 15 linked"; nil: none
+	detail func() string // "40 packages compiled, 7 of 15 installed"; nil: none
 	begun  time.Time
 }
 

@@ -36,7 +36,7 @@ progress_wait; echo "status $?" >&2`
 
 	plain := run("0")
 	for _, re := range []string{
-		`(?m)^demo: \[0/3 done, 0s\] started side by side: slow one · a go build · broken$`,
+		`(?m)^demo: \[0/3 done, \ds\] started side by side: slow one · a go build · broken$`,
 		`(?m)^demo: \[\d/3 done, \ds\] a go build: done in \ds \(1 modules downloaded, 3 packages compiled\): built$`,
 		`(?m)^demo: \[\d/3 done, \ds\] broken: FAILED \(exit 3\) after \ds; its output:\n    what went wrong$`,
 		`(?m)^demo: \[2/3 done, \ds\] running: slow one \ds$`,

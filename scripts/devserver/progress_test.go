@@ -77,7 +77,7 @@ func TestProgressTerminalLine(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	var out bytes.Buffer
 	p := newProgress(&out, true, clock.t, clock.now, time.Hour)
-	a := p.Start("building 15 functions (go install)", func() string { return "7 of 15 linked" })
+	a := p.Start("building 15 functions (go install)", func() string { return "7 of 15 installed" })
 	p.Start("starting local KMS and DynamoDB Local", nil)
 	clock.t = clock.t.Add(1500 * time.Millisecond)
 	p.show()
@@ -85,7 +85,7 @@ func TestProgressTerminalLine(t *testing.T) {
 	p.Close()
 	got := out.String()
 	// One line rewritten in place: every running step, each with its time.
-	if want := "\r\033[Kdev: [total 1.5s] building 15 functions (go install) (7 of 15 linked) 1.5s · starting local KMS and DynamoDB Local 1.5s"; !strings.Contains(got, want) {
+	if want := "\r\033[Kdev: [total 1.5s] building 15 functions (go install) (7 of 15 installed) 1.5s · starting local KMS and DynamoDB Local 1.5s"; !strings.Contains(got, want) {
 		t.Errorf("terminal progress %q lacks the running line %q", got, want)
 	}
 	// A step's end is a line of its own, after the running line is cleared.
