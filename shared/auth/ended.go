@@ -42,7 +42,7 @@ func endedHow(why string) string {
 		return EndedLogoutAll
 	case strings.HasPrefix(why, "session revoked: "):
 		switch strings.TrimPrefix(why, "session revoked: ") {
-		case "logout", "ended from the device list", "replaced by a new login", revokedByHolder:
+		case "logout", "ended from the session list", "replaced by a new login", revokedByHolder:
 			return EndedHere
 		}
 	}

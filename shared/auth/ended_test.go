@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -22,26 +23,27 @@ func TestSessionEndedHow(t *testing.T) {
 		{description: "lifetime over", end: func(r *rowEnv) { r.clock.Advance(7 * 24 * time.Hour) }, want: EndedExpired},
 		{description: "idle too long", options: func(o *Options) { o.RefreshIdleTimeout = time.Hour },
 			end: func(r *rowEnv) { r.clock.Advance(time.Hour + time.Second) }, want: EndedExpired},
-		{description: "logged out", end: func(r *rowEnv) { must(r, r.svc.Logout(ctx, current(r))) }, want: EndedHere},
-		{description: "ended from another device's list", end: func(r *rowEnv) { must(r, r.svc.EndDevice(ctx, "u1", r.sid)) }, want: EndedHere},
-		{description: "revoked by its holder (RFC 7009)", end: func(r *rowEnv) { must(r, r.svc.RevokeToken(ctx, current(r))) }, want: EndedHere},
+		{description: "logged out", end: func(r *rowEnv) { must(r, r.logout.Logout(ctx, current(r))) }, want: EndedHere},
+		{description: "ended from another device's list", end: func(r *rowEnv) {
+			must(r, NewSessionEnd(r.store, testRevoker(r.store, rowOptions(r)), rowOptions(r)).End(ctx, "u1", r.sid))
+		}, want: EndedHere},
 		{description: "logout-all", end: func(r *rowEnv) {
-			_, err := r.svc.LogoutAll(ctx, "u1")
+			_, err := NewLogoutAll(testRevoker(r.store, rowOptions(r)), rowOptions(r)).LogoutAll(ctx, "u1")
 			must(r, err)
 		}, want: EndedLogoutAll},
 		{description: "an operator revoked the user", end: func(r *rowEnv) {
-			_, err := r.svc.Revoke(ctx, RevokeRequest{UserID: "u1", Reason: "stolen laptop"})
+			_, err := operatorRevoke(r).Revoke(ctx, RevokeRequest{UserID: "u1", Reason: "stolen laptop"})
 			must(r, err)
 		}, want: EndedRevoked},
 		{description: "an operator revoked the session", end: func(r *rowEnv) {
-			_, err := r.svc.Revoke(ctx, RevokeRequest{SessionID: r.sid, Reason: "suspicious"})
+			_, err := operatorRevoke(r).Revoke(ctx, RevokeRequest{SessionID: r.sid, Reason: "suspicious"})
 			must(r, err)
 		}, want: EndedRevoked},
 		{description: "the user was disabled", end: func(r *rowEnv) { r.store.user.Disabled = true }, want: EndedRevoked},
 		{description: "the session ended for reuse: its current token", end: func(r *rowEnv) {
 			r.rotate()
 			r.clock.Advance(time.Minute)
-			if _, err := r.svc.Refresh(ctx, r.tokens[0]); !errors.Is(err, ErrRefreshTokenReused) {
+			if _, err := r.refresh.Refresh(ctx, r.tokens[0]); !errors.Is(err, ErrRefreshTokenReused) {
 				r.t.Fatalf("reuse: %v", err)
 			}
 		}, want: EndedRevoked},
@@ -59,7 +61,7 @@ func TestSessionEndedHow(t *testing.T) {
 			if tc.present != nil {
 				present = tc.present
 			}
-			_, err := r.svc.Refresh(ctx, present(r))
+			_, err := r.refresh.Refresh(ctx, present(r))
 			if !errors.Is(err, ErrInvalidRefreshToken) {
 				t.Fatalf("refresh: %v, want ErrInvalidRefreshToken", err)
 			}
@@ -73,6 +75,18 @@ func TestSessionEndedHow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rowOptions are the row's settings, on its clock (logs discarded).
+func rowOptions(r *rowEnv) Options {
+	return Options{Issuer: "https://auth.test", Audience: "https://api.test", ClientID: "web",
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 7 * 24 * time.Hour,
+		RefreshReuseGrace: r.grace, Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// operatorRevoke is the console's revoke function over the row's store.
+func operatorRevoke(r *rowEnv) *Revoke {
+	return NewRevoke(r.store, NewOperatorRevoker(r.store, NoMetrics{}, rowOptions(r)), rowOptions(r))
 }
 
 func must(r *rowEnv, err error) {

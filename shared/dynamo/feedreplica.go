@@ -1,15 +1,15 @@
-package guard
+package dynamo
 
 import (
 	"context"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // FeedReplica is a per-process replica of the stack's revocation feed
-// table (the RevocationFeedTableName output), read with db (a
+// table (the RevocationFeedTableName output), for shared/guard's
+// Config.Revocations in a Go service outside API Gateway, read with db (a
 // *dynamodb.Client whose role may dynamodb:Query, GetItem and BatchGetItem
 // that table: the feed and its snapshot), as the
 // authorizer keeps one: synced at most every second, deciding from its
@@ -18,9 +18,9 @@ import (
 // feed now; on an error it is returned anyway, without a view (lookups
 // fail, so the Guard refuses, until a sync works). A stack whose feed is
 // laid out in copies or shards (FeedCopies, FeedShards) needs the same
-// layout here: dynamo.WithFeedLayout among opts.
-func FeedReplica(ctx context.Context, db dynamo.API, feedTable string, accessTokenTTL, leeway time.Duration, opts ...dynamo.Option) (*replica.Replica, error) {
-	r := replica.New(dynamo.New(db, dynamo.Tables{RevocationFeed: feedTable}, opts...), replica.Options{
+// layout here: WithFeedLayout among opts.
+func FeedReplica(ctx context.Context, db API, feedTable string, accessTokenTTL, leeway time.Duration, opts ...Option) (*replica.Replica, error) {
+	r := replica.New(New(db, Tables{RevocationFeed: feedTable}, opts...), replica.Options{
 		SyncInterval: time.Second, MaxStaleness: min(5*time.Minute, accessTokenTTL),
 		Window: accessTokenTTL + 2*leeway,
 	})
