@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +126,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("KeyboardOnlyNoConsoleErrors", e.testKeyboard)
 	t.Run("SeparateFrontEnd", e.testFrontEnd)
 	t.Run("LostRefreshAnswer", e.testLostAnswer)
+	t.Run("APIDownAndBack", e.testAPIDown)
+	t.Run("LockoutShowsItsWait", e.testLockout)
 
 	// No token the browser saw, and not the password, in any log.
 	e.dev.Stop(t)
@@ -625,6 +630,12 @@ func (e *browserEnv) testLogoutAll(t *testing.T) {
 	// device list it polls) signs it out.
 	other.js(`document.getElementById('whoami').click()`)
 	other.waitUntil("the other device signed out at its next call", 5*time.Second, other.signedOut)
+	// Each page says why: the API's session_ended on the other device.
+	for _, b := range []*tab{first, other} {
+		if got := b.text("status"); !strings.Contains(got, "Signed out: signed out everywhere (logout-all)") {
+			t.Errorf("banner %q, want it to say the session ended with logout-all", got)
+		}
+	}
 	first.screenshot("4-signed-out-everywhere")
 }
 
@@ -729,8 +740,11 @@ func (e *browserEnv) testNoTokenInStorage(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, it := range items.Entries {
-				if strings.Join(it, "=") != "lambda-auth:session-hint=1" {
-					t.Errorf("storage (local %v) holds %q: only the session hint may be there", local, it)
+				// The client's session hint, and the demo page's username
+				// (shown on the page; not a secret) by user id.
+				if kv := strings.Join(it, "="); kv != "lambda-auth:session-hint=1" &&
+					(!local || kv != "lambda-auth-demo.username."+localapi.DemoUserID+"="+localapi.DemoUsername) {
+					t.Errorf("storage (local %v) holds %q: only the session hint and the demo's username may be there", local, it)
 				}
 			}
 		}
@@ -778,6 +792,9 @@ func (e *browserEnv) testEndAnotherDevice(t *testing.T) {
 	a.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-session=%q]`, bSession))))
 	b.waitUntil("B signed out", 12*time.Second, b.signedOut)
 	t.Logf("device B signed out %s after A ended its session", time.Since(start).Round(time.Millisecond))
+	if got := b.text("status"); !strings.Contains(got, "Signed out: this session was ended from another device") {
+		t.Errorf("B's banner %q, want it to say another device ended the session (not that it expired)", got)
+	}
 	a.waitUntil("B gone from A's list", 10*time.Second, func() bool { return !strings.Contains(a.text("devices"), "Device B") })
 	if s := e.session(t, bSession); s.RevokedAt.IsZero() {
 		t.Error("B's session is not marked ended")
@@ -1011,4 +1028,147 @@ await attempt('refresh (no-cors)', { path: '/auth/refresh', mode: 'no-cors' });
 await attempt('logout (no-cors)', { path: '/auth/logout', mode: 'no-cors' });
 window.done = true;
 </script>`
+}
+
+// testAPIDown: the API stops answering (every request to it refused, as a
+// stopped scripts/dev refuses it) while a tab is signed in. The failed call
+// shows on the banner, which no longer says "Signed in", and next to its
+// button; the device list is marked out of date; the page polls with
+// backoff and, once the API answers again, recovers with no click. On the
+// way: the username shown (not the user id), the device named as a person
+// would name it with its User-Agent on hover, and the log newest first.
+func (e *browserEnv) testAPIDown(t *testing.T) {
+	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	b := e.device(t, ua)
+	b.openDemo("")
+	b.signIn()
+	if got := b.text("subject"); got != localapi.DemoUsername {
+		t.Errorf("User shows %q, want the username %q", got, localapi.DemoUsername)
+	}
+	if got := b.js(`document.getElementById('subject').title`); !strings.Contains(got, localapi.DemoUserID) {
+		t.Errorf("the username's title %q lacks the user id", got)
+	}
+	b.waitUntil("the device list names this device", 10*time.Second, func() bool {
+		return strings.Contains(b.text("devices"), "Chrome on Linux (this device)")
+	})
+	if got := b.js(`[...document.querySelectorAll('#devices td.ua')].find((td) => td.textContent.includes('this device')).title`); got != ua {
+		t.Errorf("the device's title (hover) %q, want its User-Agent %q", got, ua)
+	}
+
+	// The API goes away: every request to it fails as a refused connection.
+	var down atomic.Bool
+	down.Store(true)
+	if err := chromedp.Listen(b.ctx, func(ev any) {
+		p, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		go func() {
+			if down.Load() {
+				chromedp.Call(b.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: p.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
+				return
+			}
+			chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: p.RequestID})
+		}()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: e.api + "/*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { call(b.ctx, fetch.Disable, cdp.Empty{}) })
+	polls := b.requests("GET", "/.well-known/openid-configuration")
+	b.click("whoami")
+	b.waitUntil("the banner says the API is not answering", 5*time.Second, func() bool {
+		return strings.Contains(b.text("status"), "The API is not answering")
+	})
+	if b.signedIn() || strings.Contains(b.text("status"), "Signed in") {
+		t.Errorf("banner %q still says signed in with the API down", b.text("status"))
+	}
+	if got := b.text("status"); !strings.Contains(got, "who am I failed") {
+		t.Errorf("banner %q does not name the call that failed", got)
+	}
+	if got := b.text("whoami-error"); !strings.Contains(got, "who am I failed: no answer") {
+		t.Errorf("next to Who am I: %q, want the failure", got)
+	}
+	if got := b.text("whoami-out"); !strings.Contains(got, "no answer") {
+		t.Errorf("Who am I's output %q, want the failure", got)
+	}
+	if b.js(`document.getElementById('devices-stale').hidden`) != "false" || b.js(`document.getElementById('devices-table').classList.contains('stale')`) != "true" {
+		t.Error("the device list is not marked out of date")
+	}
+	b.screenshot("5-api-down")
+	// It polls (1 s, then 2 s, ...): two polls within 8 s.
+	b.waitUntil("the page polls the API", 8*time.Second, func() bool {
+		return b.requests("GET", "/.well-known/openid-configuration") >= polls+2
+	})
+
+	// The API answers again: the page recovers by itself.
+	down.Store(false)
+	start := time.Now()
+	b.waitUntil("the page recovers with no click", 25*time.Second, func() bool {
+		return b.signedIn() && !strings.Contains(b.text("status"), "not answering")
+	})
+	t.Logf("recovered %s after the API came back", time.Since(start).Round(time.Millisecond))
+	if got := b.text("whoami-error"); got != "" {
+		t.Errorf("next to Who am I after the recovery: %q, want nothing", got)
+	}
+	if got := b.text("status"); strings.Contains(got, "failed") {
+		t.Errorf("banner after the recovery: %q", got)
+	}
+	b.waitUntil("the device list is current again", 10*time.Second, func() bool {
+		return b.js(`document.getElementById('devices-stale').hidden`) == "true" && strings.Contains(b.text("devices"), "Chrome on Linux (this device)")
+	})
+	// The log: newest first, numbered down from the newest.
+	if b.js(`document.getElementById('log').reversed`) != "true" {
+		t.Error("the log is not a reversed list: its newest entry is numbered 1")
+	}
+	entries := b.js(`[...document.querySelectorAll('#log li')].map((li) => li.textContent).join('\n')`)
+	back, gone := strings.Index(entries, "the API answers again"), strings.Index(entries, "the API is not answering")
+	if back < 0 || gone < 0 || back > gone {
+		t.Errorf("the log is not newest first (the return above the outage):\n%s", entries)
+	}
+}
+
+// testLockout: a username locked out after too many failed logins: the
+// page says how long to wait (the 429's Retry-After) and keeps the button
+// disabled meanwhile. Another username than the demo user's: the lock
+// holds for 30 s and more.
+func (e *browserEnv) testLockout(t *testing.T) {
+	const user = "locked-out@example.com"
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("no 429 after 10 failed logins")
+		}
+		resp, err := http.Post(e.api+"/auth/login", "application/json", strings.NewReader(`{"username":"`+user+`","password":"wrong password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 429 {
+			break
+		}
+	}
+	b := e.device(t, "")
+	b.openDemo("")
+	b.do(chromedp.SetValue(chromedp.ID("username"), user),
+		chromedp.SetValue(chromedp.ID("password"), "wrong password"),
+		chromedp.Click(chromedp.ID("login")))
+	b.waitUntil("the page shows the lockout", 10*time.Second, func() bool {
+		return strings.Contains(b.text("login-error"), "try again in")
+	})
+	m := regexp.MustCompile(`sign-in is locked, try again in (\d+) s`).FindStringSubmatch(b.text("login-error"))
+	if m == nil {
+		t.Fatalf("lockout message %q, want the wait in seconds", b.text("login-error"))
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 1 || n > 900 {
+		t.Errorf("lockout wait %s s, want between 1 s and LoginLockoutMax", m[1])
+	}
+	if b.js(`document.getElementById('login').disabled`) != "true" {
+		t.Error("the sign-in button is enabled during the lockout")
+	}
+	if got := b.text("status"); !strings.Contains(got, "sign in failed: 429 too_many_attempts") {
+		t.Errorf("banner %q does not show the failed sign-in", got)
+	}
+	b.screenshot("6-locked-out")
 }

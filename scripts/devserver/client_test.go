@@ -15,8 +15,9 @@ import (
 // a route that refuses the user does not rotate the session on every
 // call, a revoked token signs out, the access token goes only to the API's
 // origin and tokenOrigins (never to where "//host", "@host" or ".host"
-// would lead), the refresh cookie only to the API, and a refused
-// logout-all is not reported as done. The browser tests (TestBrowser)
+// would lead), the refresh cookie only to the API, a refused logout-all is
+// not reported as done, and a refresh's 401 signs out with the reason the
+// API gives (session_ended). The browser tests (TestBrowser)
 // check the rest in Chromium.
 func TestClientRules(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -43,7 +44,7 @@ func TestClientRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("client rules: %v", err)
 	}
-	if n := strings.Count("\n"+string(out), "\nok "); n < 13 {
-		t.Errorf("%d checks passed; the script runs 13", n)
+	if n := strings.Count("\n"+string(out), "\nok "); n < 18 {
+		t.Errorf("%d checks passed; the script runs 18", n)
 	}
 }

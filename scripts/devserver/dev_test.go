@@ -162,6 +162,7 @@ func bearer(tok string) []string { return []string{"Authorization", "Bearer " + 
 // logout-all and a console-style revoke with scripts/invoke.
 func TestLocalAPIEndToEnd(t *testing.T) {
 	d := testenv.StartDev(t, "--param", "RefreshReuseGrace=1s")
+	checkStartup(t, d)
 	b := newBrowser(t, d.API)
 	secrets := []string{localapi.DemoPassword}
 
@@ -333,9 +334,18 @@ func noSecretInLogs(t testing.TB, d *testenv.DevStack, extra string, secrets []s
 
 // TestBannerFlow runs the curl lines scripts/dev prints, as a newcomer
 // pastes them, and checks what each step answers.
+//
+// Its scripts/dev is given a start ten minutes ago (LAMBDA_AUTH_DEV_STARTED,
+// as a caller may pass it): the banner's total counts from it.
 func TestBannerFlow(t *testing.T) {
-	d := testenv.StartDev(t, "--param", "RefreshReuseGrace=1s")
+	before := time.Now().Add(-10 * time.Minute)
+	d := testenv.StartDevEnv(t, t.TempDir(), []string{fmt.Sprintf("LAMBDA_AUTH_DEV_STARTED=%d.%06d", before.Unix(), before.Nanosecond()/1000)},
+		"--param", "RefreshReuseGrace=1s")
 	banner := d.Out.String()
+	// The banner rounds to a tenth of a second: 50 ms either way.
+	if got := bannerTotal(t, banner); got < 10*time.Minute-50*time.Millisecond || got > time.Since(before)+50*time.Millisecond {
+		t.Errorf("banner's total %s, want between 10m and %s (since the start passed to scripts/dev)", got, time.Since(before))
+	}
 	start, end := strings.Index(banner, "# ---8<---\n"), strings.Index(banner, "# --->8---")
 	if start < 0 || end < start {
 		t.Fatalf("no flow between the markers in:\n%s", banner)
@@ -583,4 +593,48 @@ func processesUnder(t *testing.T, dir string) []int {
 	}
 	sort.Ints(pids)
 	return pids
+}
+
+// bannerTotal is the total in the banner's "Local API ready in 12.3s".
+func bannerTotal(t *testing.T, banner string) time.Duration {
+	t.Helper()
+	m := regexp.MustCompile(`Local API ready in ([0-9.]+)s \(since scripts/dev started\)`).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("no \"Local API ready in ...s (since scripts/dev started)\" in the banner:\n%s", banner)
+	}
+	d, err := time.ParseDuration(m[1] + "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// checkStartup: scripts/dev's progress lines (stderr is not a terminal
+// here: plain lines) name every step with its time and the total, the
+// tools' install included; the banner's total counts from the script's
+// start: no less than the install's own total, no more than the test saw.
+func checkStartup(t *testing.T, d *testenv.DevStack) {
+	t.Helper()
+	total := bannerTotal(t, d.Out.String())
+	if limit := time.Since(d.Started) + 50*time.Millisecond; total > limit { // rounded to a tenth
+		t.Errorf("banner's total %s, more than the %s since the test started scripts/dev", total, limit)
+	}
+	errOut := d.ErrOut.String()
+	install := regexp.MustCompile(`(?m)^install-tools: \[(\d+)/(\d+) done, (\d+)s\] [^:]+: done in \d+s`).FindAllStringSubmatch(errOut, -1)
+	if len(install) == 0 {
+		t.Fatalf("no install-tools progress line (install-tools: [n/m done, Ns] STEP: done in Ks) on stderr:\n%s", errOut)
+	}
+	last := install[len(install)-1]
+	if last[1] != last[2] {
+		t.Errorf("install-tools' last progress line is %q, want every step done", last[0])
+	}
+	if n, _ := time.ParseDuration(last[3] + "s"); total < n {
+		t.Errorf("banner's total %s is less than install-tools' own %s: it does not count from the script's start", total, n)
+	}
+	for _, step := range []string{"building \\d+ functions \\(go install\\)", "starting local KMS and DynamoDB Local", "creating the signing keys, the tables and the demo user", "starting \\d+ functions \\(aws-lambda-rie, init\\)"} {
+		re := regexp.MustCompile(`(?m)^dev: ` + step + `: done in \d+\.\ds \(total \d+\.\ds\)`)
+		if !re.MatchString(errOut) {
+			t.Errorf("no progress line %q on stderr:\n%s", re, errOut)
+		}
+	}
 }

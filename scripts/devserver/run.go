@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -27,7 +28,8 @@ import (
 
 // run is scripts/dev: everything up, then serve until a signal.
 func run(ctx context.Context, args []string) error {
-	started := time.Now()
+	started := commandStart(os.Getenv, time.Now())
+	os.Unsetenv(startedEnv) // scripts/dev's own: not for the functions, nor a scripts/dev started from here
 	fs := flag.NewFlagSet("scripts/dev", flag.ContinueOnError)
 	port := fs.Int("port", 3000, "port of the local API on 127.0.0.1 (0: any free port)")
 	lambdaPort := fs.Int("lambda-port", 3001, "port of the local Lambda Invoke API on 127.0.0.1, as sam local start-lambda (0: any free port)")
@@ -59,7 +61,9 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer lock.Close()
-	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "dev: "+format+"\n", a...) }
+	prog := newProgress(os.Stderr, isTerminal(os.Stderr), started, time.Now, 5*time.Second)
+	defer prog.Close()
+	say := prog.Say
 
 	// Every port before any work: the API's is held from now on.
 	ln, err := listen("the local API", "port", *port, explicit["port"], say)
@@ -93,17 +97,26 @@ func run(ctx context.Context, args []string) error {
 		buildErr error
 		wg       sync.WaitGroup
 	)
+	count := &buildCount{}
+	building := prog.Start(fmt.Sprintf("building %d functions (go install)", len(tpl.Functions)), count.String)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		builtDir, buildErr = buildAll(ctx, root, filepath.Join(stateDir, "build"))
+		builtDir, buildErr = buildAll(ctx, root, filepath.Join(stateDir, "build"), count)
+		if buildErr == nil {
+			building.Done(count.String())
+		}
 	}()
+	starting := prog.Start("starting local KMS and DynamoDB Local", nil)
 	servers, err := localaws.Start(ctx, localaws.Config{
 		Root: root, DataDir: stateDir, LogDir: filepath.Join(stateDir, "logs"),
 		KMSPort: *kmsPort, DynamoDBPort: *dynamoPort, Logf: say,
 	})
 	if servers != nil {
 		defer servers.Stop()
+	}
+	if err == nil {
+		starting.Done(fmt.Sprintf("local KMS at %s, local DynamoDB at %s", servers.KMSURL, servers.DynamoDBURL))
 	}
 	wg.Wait()
 	if err != nil {
@@ -112,7 +125,7 @@ func run(ctx context.Context, args []string) error {
 	if buildErr != nil {
 		return buildErr
 	}
-	say("local KMS at %s, local DynamoDB at %s; functions built (%.1fs)", servers.KMSURL, servers.DynamoDBURL, time.Since(started).Seconds())
+	preparing := prog.Start("creating the signing keys, the tables and the demo user", nil)
 
 	baseURL := "http://" + ln.Addr().String()
 	stackParams := localapi.LocalParams(tpl, baseURL, params)
@@ -143,13 +156,16 @@ func run(ctx context.Context, args []string) error {
 	if err := localaws.EnsureUser(ctx, users, demo); err != nil {
 		return err
 	}
-	say("key, tables and demo user ready (%.1fs)", time.Since(started).Seconds())
+	preparing.Done("")
 
 	rie, err := localaws.ToolPath(root, "aws-lambda-rie")
 	if err != nil {
 		return err
 	}
-	lambdas, err := startLambdas(ctx, tpl, lambdaSetup{ // then every function is initialised
+	var ready atomic.Int64
+	initialising := prog.Start(fmt.Sprintf("starting %d functions (aws-lambda-rie, init)", len(tpl.Functions)),
+		func() string { return fmt.Sprintf("%d of %d ready", ready.Load(), len(tpl.Functions)) })
+	lambdas, err := startLambdas(ctx, tpl, &ready, lambdaSetup{ // then every function is initialised
 		rie:       rie,
 		builtDir:  builtDir,
 		logDir:    filepath.Join(stateDir, "logs"),
@@ -166,6 +182,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	initialising.Done(fmt.Sprintf("%d of %d ready", ready.Load(), len(tpl.Functions)))
 
 	invokers := map[string]localapi.Invoker{}
 	for id, l := range lambdas {
@@ -241,6 +258,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
+	prog.Close()
 	printBanner(os.Stdout, baseURL, lambdaURL, envFile, stateDir, servers, tpl, stackParams, cors, time.Since(started))
 
 	select {
@@ -304,7 +322,8 @@ type lambdaSetup struct {
 // startLambdas starts every function under its own emulator and runs each
 // one's init (a cold start, as on the first request on Lambda) with an
 // empty event, so that a function that cannot start is reported now.
-func startLambdas(ctx context.Context, tpl *localapi.Template, s lambdaSetup) (map[string]*localapi.Lambda, error) {
+// ready counts the functions initialised (for the progress display).
+func startLambdas(ctx context.Context, tpl *localapi.Template, ready *atomic.Int64, s lambdaSetup) (map[string]*localapi.Lambda, error) {
 	var (
 		mu      sync.Mutex
 		lambdas = map[string]*localapi.Lambda{}
@@ -320,6 +339,9 @@ func startLambdas(ctx context.Context, tpl *localapi.Template, s lambdaSetup) (m
 			defer mu.Unlock()
 			if l != nil {
 				lambdas[id] = l
+			}
+			if err == nil {
+				ready.Add(1)
 			}
 			if err != nil {
 				errs = append(errs, err)
@@ -453,7 +475,7 @@ func printBanner(w io.Writer, baseURL, lambdaURL, envFile, stateDir string, s *l
 			syncWait = strconv.FormatFloat((d + 100*time.Millisecond).Seconds(), 'f', -1, 64)
 		}
 	}
-	fmt.Fprintf(w, "\nLocal API ready in %.1fs at %s\n%s\n\nDemo page: %s%s (the browser client, shared/web/auth-client.js)\nDemo user: %s / %s\n",
+	fmt.Fprintf(w, "\nLocal API ready in %.1fs (since scripts/dev started) at %s\n%s\n\nDemo page: %s%s (the browser client, shared/web/auth-client.js)\nDemo user: %s / %s\n",
 		took.Seconds(), baseURL, strings.Join(routes, "\n"), baseURL, DemoPath, localapi.DemoUsername, localapi.DemoPassword)
 	if cors != nil {
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(baseURL, "http://"))

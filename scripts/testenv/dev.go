@@ -19,7 +19,9 @@ type DevStack struct {
 	State  string
 	Vars   map[string]string // its endpoints file
 	API    string            // the local API's base URL
-	exited chan struct{}
+	// Started is when the test started scripts/dev (before the exec).
+	Started time.Time
+	exited  chan struct{}
 }
 
 // StartDev runs scripts/dev and waits until it has written its endpoints
@@ -32,6 +34,13 @@ func StartDev(t testing.TB, args ...string) *DevStack {
 // StartDevOn starts scripts/dev on the state folder state.
 func StartDevOn(t testing.TB, state string, args ...string) *DevStack {
 	t.Helper()
+	return StartDevEnv(t, state, nil, args...)
+}
+
+// StartDevEnv starts scripts/dev on the state folder state with env
+// (NAME=value) added to this process's environment.
+func StartDevEnv(t testing.TB, state string, env []string, args ...string) *DevStack {
+	t.Helper()
 	root, err := localaws.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +50,10 @@ func StartDevOn(t testing.TB, state string, args ...string) *DevStack {
 	d.Cmd = exec.Command(filepath.Join(root, "scripts", "dev"), args...)
 	d.Cmd.Dir = root
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Out, d.ErrOut
+	if env != nil {
+		d.Cmd.Env = append(os.Environ(), env...)
+	}
+	d.Started = time.Now()
 	if err := d.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,10 @@ type ErrorBody struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
 	Message          string `json:"message"`
+	// SessionEnded is how the session of a refresh token ended (refresh's
+	// 401 invalid_refresh_token only; auth.SessionEndedError): "expired",
+	// "ended", "logout-all" or "revoked".
+	SessionEnded string `json:"session_ended,omitempty"`
 }
 
 // securityHeaders go on every response: nothing here may be cached by a
@@ -152,6 +156,7 @@ type failure struct {
 	code, message string
 	headers       map[string]string
 	outcome       metrics.Outcome
+	ended         string // ErrorBody.SessionEnded
 }
 
 func (f *failure) header(k, v string) {
@@ -163,6 +168,10 @@ func (f *failure) header(k, v string) {
 
 func (f failure) response() Response {
 	r := Fail(f.status, f.code, f.message)
+	if f.ended != "" {
+		d := Description(f.message)
+		r = JSON(f.status, ErrorBody{Error: f.code, ErrorDescription: d, Message: d, SessionEnded: f.ended})
+	}
 	for k, v := range f.headers {
 		r.Headers[k] = v
 	}
@@ -195,7 +204,11 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 		if errors.Is(err, auth.ErrRefreshTokenReused) {
 			o = metrics.ReuseDetected // the same answer: the client cannot tell
 		}
-		return failure{status: 401, code: "invalid_refresh_token", message: "refresh token is invalid, expired or revoked; log in again", outcome: o}
+		f := failure{status: 401, code: "invalid_refresh_token", message: "refresh token is invalid, expired or revoked; log in again", outcome: o}
+		if ended := (*auth.SessionEndedError)(nil); errors.As(err, &ended) {
+			f.ended = ended.How
+		}
+		return f
 	case errors.Is(err, auth.ErrRefreshConflict):
 		f := failure{status: 409, code: "refresh_conflict", message: "this refresh token was just rotated by another request; retry with the current one", outcome: metrics.Conflict}
 		f.header("retry-after", "0")

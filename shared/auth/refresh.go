@@ -103,7 +103,7 @@ func (f *Refresh) Refresh(ctx context.Context, presented string) (Tokens, error)
 func (f *Refresh) checkAlive(ctx context.Context, sess *Session, now time.Time) error {
 	if why := deadReason(sess, now, f.opt.RefreshIdleTimeout); why != "" {
 		f.log.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return ErrInvalidRefreshToken
+		return &SessionEndedError{How: endedHow(why)}
 	}
 	standing, err := f.sessions.SessionStanding(ctx, sess)
 	if err != nil {
@@ -111,7 +111,7 @@ func (f *Refresh) checkAlive(ctx context.Context, sess *Session, now time.Time) 
 	}
 	if why := standingDead(sess, standing, now); why != "" {
 		f.log.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return ErrInvalidRefreshToken
+		return &SessionEndedError{How: endedHow(why)}
 	}
 	sess.Scope = strings.Join(standing.User.Scopes, " ")
 	return nil

@@ -83,13 +83,16 @@ export class AuthError extends Error {
    * @param {string} code the body's `error`, e.g. "invalid_credentials"
    * @param {string} message
    * @param {number} [retryAfter] seconds, from Retry-After
+   * @param {string} [sessionEnded] how the session ended, from a refresh's 401
+   *   (the body's `session_ended`: "expired", "ended", "logout-all", "revoked")
    */
-  constructor(status, code, message, retryAfter) {
+  constructor(status, code, message, retryAfter, sessionEnded) {
     super(message);
     this.name = 'AuthError';
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.sessionEnded = sessionEnded;
   }
 
   /**
@@ -108,7 +111,8 @@ export class AuthError extends Error {
     const ra = Number(res.headers.get('retry-after'));
     return new AuthError(res.status, String(body.error || statusCode(res.status)),
       String(body.message || body.error_description || res.statusText || 'request failed'),
-      Number.isFinite(ra) && res.headers.has('retry-after') ? ra : undefined);
+      Number.isFinite(ra) && res.headers.has('retry-after') ? ra : undefined,
+      typeof body.session_ended === 'string' ? body.session_ended : undefined);
   }
 }
 
@@ -154,10 +158,29 @@ export function createAuthClient(options) {
 }
 
 /**
+ * Why a refresh's 401 signed the tabs out, from the API's `session_ended`:
+ * "expired"; "ended-elsewhere" (the user ended this session from another
+ * device's list, or a new login or an RFC 7009 revocation replaced it);
+ * "logout-all" (done on another device: here it is "logout-all" at once);
+ * "revoked" (an operator, reuse of a stolen token, a disabled user); and
+ * "expired" when the API does not say (a token of no session).
+ * @param {string | undefined} ended
+ */
+function endReason(ended) {
+  switch (ended) {
+    case 'ended': return 'ended-elsewhere';
+    case 'logout-all': return 'logout-all';
+    case 'revoked': return 'revoked';
+    default: return 'expired';
+  }
+}
+
+/**
  * Events (EventTarget): "change" whenever `state` changes (a login, a
  * refresh here or in another tab, a sign-out); "signedout" with
- * `detail.reason` ("logout", "logout-all", "ended", "expired" when the
- * session can no longer be refreshed).
+ * `detail.reason`: "logout", "logout-all", "ended" (this device ended from
+ * this browser), or when the session can no longer be refreshed
+ * "ended-elsewhere", "revoked" or "expired" (endReason).
  */
 export class AuthClient extends EventTarget {
   /** @type {{ value: string, expiresAt: number, lifetime: number, receivedAt: number, claims: ReturnType<typeof readClaims> } | null} */
@@ -345,9 +368,10 @@ export class AuthClient extends EventTarget {
     const res = await this.fetch('/auth/logout-all', { method: 'POST' });
     if (res.status === 401 || res.status === 403) {
       // This session has ended (another device ended it, or it expired):
-      // nothing was revoked. Signed out here; the user signs in again to
+      // nothing was revoked. Signed out here (fetch's refresh did it, with
+      // the API's reason, when it got a 401); the user signs in again to
       // sign out everywhere.
-      this.#signOut('expired', true);
+      if (this.#token) this.#signOut('expired', true);
       throw new AuthError(res.status, 'signed_out', 'this session has ended: sign in again to sign out everywhere');
     }
     if (!res.ok) throw await AuthError.from(res);
@@ -476,7 +500,7 @@ export class AuthClient extends EventTarget {
         continue;
       }
       if (err.status === 401) {
-        this.#signOut('expired', true);
+        this.#signOut(endReason(err.sessionEnded), true);
         throw err;
       }
       const lost = err.status === 0 || err.status >= 500;

@@ -2,6 +2,11 @@
 // API's own origin. ?refresh_before=SECONDS refreshes that long before the
 // access token expires (e.g. 28 with --param AccessTokenTTL=30s, to watch
 // rotations every few seconds).
+//
+// It never hides a failure: a call that fails shows on the banner and next
+// to the button that made it; when the API does not answer, the banner
+// says so (not "Signed in"), the device list is marked as old, and the page
+// polls the API with backoff and recovers by itself when it answers again.
 import { createAuthClient, AuthError } from './auth-client.js';
 
 const params = new URLSearchParams(location.search);
@@ -11,36 +16,154 @@ const auth = createAuthClient(Number.isFinite(refreshBefore) && refreshBefore > 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const seen = new Set();
 let lastSignedIn = null;
+let started = false; // auth.start() has answered
+/** @type {{ since: number, what: string, retryAt: number, delay: number, timer?: ReturnType<typeof setTimeout> } | null} */
+let down = null; // the API does not answer
+/** @type {{ what: string, text: string } | null} */
+let failure = null; // the last call that failed (cleared by the next success)
+let ending = ''; // why the last sign-out happened
+let lockedUntil = 0; // the sign-in lockout's end (Retry-After), epoch ms
+
+// Usernames are not in the access token (its sub is the user id): the page
+// keeps the one typed at sign-in, per user id, to show it after a reload.
+// Not a secret (the page shows it); never the password or a token.
+const usernameKey = (sub) => 'lambda-auth-demo.username.' + sub;
 
 function log(text) {
   const li = document.createElement('li');
   li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
-  $('log').prepend(li);
+  $('log').prepend(li); // newest first; the list counts down (reversed)
   while ($('log').children.length > 50) $('log').lastElementChild.remove();
 }
 
 function describe(e) {
-  return e instanceof AuthError ? `${e.status || 'no answer'} ${e.code}: ${e.message}` : String(e);
+  if (e instanceof AuthError) return e.status ? `${e.status} ${e.code}: ${e.message}` : `no answer (${e.message})`;
+  return e instanceof TypeError ? `no answer (${e.message})` : String(e);
 }
+
+/** Whether e means the API did not answer (network error, 5xx, time-out). */
+function unreachable(e) {
+  if (e instanceof AuthError) return e.status === 0 || e.status >= 500;
+  return e instanceof TypeError || (e instanceof DOMException && (e.name === 'TimeoutError' || e.name === 'AbortError'));
+}
+
+// --- failures: on the banner, next to the button, and the API's return ---
+
+/** The error line next to a button (created on first use). @param {HTMLElement} button */
+function errorBeside(button) {
+  const id = button.id ? button.id + '-error' : '';
+  let el = id ? document.getElementById(id) : /** @type {HTMLElement | null} */ (button.nextElementSibling?.classList.contains('beside') ? button.nextElementSibling : null);
+  if (!el) {
+    el = document.createElement('span');
+    el.className = 'beside error';
+    el.setAttribute('role', 'alert');
+    if (id) el.id = id;
+    button.after(el);
+    if (el.id) button.setAttribute('aria-describedby', el.id);
+  }
+  return el;
+}
+
+/** A call failed: say so by its button and on the banner. */
+function failed(button, what, e) {
+  const text = describe(e);
+  log(`${what}: ${text}`);
+  if (button) errorBeside(button).textContent = `${what} failed: ${text}`;
+  failure = { what, text };
+  if (unreachable(e)) apiDown(what);
+  render();
+}
+
+/** A call worked: its button's error goes, and the banner's if it was this one. */
+function succeeded(button, what) {
+  if (button) {
+    const el = button.id ? document.getElementById(button.id + '-error') : button.nextElementSibling;
+    if (el?.classList.contains('beside')) el.textContent = '';
+  }
+  if (failure?.what === what) failure = null;
+}
+
+/** The API did not answer: poll it with backoff until it does. */
+function apiDown(what) {
+  if (down) {
+    down.what = what;
+    return;
+  }
+  down = { since: Date.now(), what, retryAt: Date.now() + 1000, delay: 1000 };
+  log('the API is not answering: retrying with backoff');
+  schedulePoll();
+}
+
+function schedulePoll() {
+  if (!down) return;
+  clearTimeout(down.timer);
+  down.retryAt = Date.now() + down.delay;
+  down.timer = setTimeout(poll, down.delay);
+}
+
+async function poll() {
+  if (!down) return;
+  let ok = false;
+  try {
+    // A public route of the API, no token, no cookie: is it answering?
+    const res = await fetch('/.well-known/openid-configuration', { cache: 'no-store', signal: AbortSignal.timeout(3000) });
+    ok = res.ok;
+  } catch {
+    ok = false;
+  }
+  if (!down) return;
+  if (!ok) {
+    down.delay = Math.min(down.delay * 2, 16000);
+    schedulePoll();
+    render();
+    return;
+  }
+  const was = down;
+  down = null;
+  failure = null;
+  for (const el of document.querySelectorAll('.beside')) el.textContent = '';
+  log(`the API answers again (it did not for ${Math.round((Date.now() - was.since) / 1000)} s)`);
+  // Catch up: the session as the API now sees it. Signed in, the device
+  // list does it (auth.fetch refreshes only when the token is due or
+  // refused: no extra rotation); otherwise the client starts again.
+  if (!auth.state.signedIn || !started) {
+    try {
+      const signedIn = await auth.start();
+      started = true;
+      log(signedIn ? 'session restored' : 'no session: sign in');
+    } catch (e) {
+      failed(null, 'reconnect', e);
+    }
+  }
+  await loadDevices();
+  render();
+}
+
+// --- rendering ---
 
 function render() {
   const s = auth.state;
   $('signin').hidden = s.signedIn;
   $('session').hidden = !s.signedIn;
-  const status = $('status');
-  status.className = 'status ' + (s.signedIn ? 'in' : 'out');
   if (s.signedIn) {
     if (!seen.has(s.tokenId)) seen.add(s.tokenId);
-    $('subject').textContent = s.subject;
+    const name = localStorage.getItem(usernameKey(s.subject));
+    const user = $('subject');
+    user.textContent = name || 'unknown username (signed in before this page kept it)';
+    user.title = 'user id (sub): ' + s.subject;
+    $('user-id').textContent = s.subject;
     $('session-id').textContent = s.sessionId;
     $('token-id').textContent = s.tokenId;
     $('expires').textContent = new Date(s.expiresAt).toLocaleTimeString();
     $('rotations').textContent = String(seen.size);
   }
+  $('devices-table').classList.toggle('stale', down !== null);
+  $('devices-stale').hidden = down === null;
   tick();
   if (lastSignedIn !== s.signedIn) {
     lastSignedIn = s.signedIn;
     if (s.signedIn) {
+      ending = '';
       loadDevices();
       if (document.activeElement === document.body || $('signin').contains(document.activeElement)) $('session-title').focus();
     } else {
@@ -51,15 +174,66 @@ function render() {
   }
 }
 
+/** The banner: the API's state first, then the session's. */
 function tick() {
   const s = auth.state;
-  if (!s.signedIn) {
-    $('status').textContent = 'Signed out';
-    return;
+  const status = $('status');
+  let text;
+  let kind;
+  if (down) {
+    kind = 'down';
+    const retry = Math.max(0, Math.ceil((down.retryAt - Date.now()) / 1000));
+    text = `The API is not answering (since ${new Date(down.since).toLocaleTimeString()}; ${down.what} failed): ` +
+      (retry > 0 ? `retrying in ${retry} s` : 'retrying now') +
+      (s.signedIn ? ' · what is shown below may be out of date' : '');
+  } else if (!started) {
+    kind = '';
+    text = 'Starting…';
+  } else if (s.signedIn) {
+    kind = 'in';
+    const left = Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000));
+    $('countdown').textContent = `in ${left} s`;
+    text = `Signed in · access token expires in ${left} s`;
+  } else {
+    kind = 'out';
+    text = ending ? `Signed out: ${ending}` : 'Signed out';
   }
-  const left = Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000));
-  $('countdown').textContent = `in ${left} s`;
-  $('status').textContent = `Signed in · access token expires in ${left} s`;
+  if (failure && !down) {
+    kind += ' failed';
+    text += ` · ${failure.what} failed: ${failure.text}`;
+  }
+  status.className = 'status ' + kind;
+  if (status.textContent !== text) status.textContent = text;
+  const wait = Math.ceil((lockedUntil - Date.now()) / 1000);
+  const button = /** @type {HTMLButtonElement} */ ($('login'));
+  if (wait > 0) {
+    $('login-error').textContent = `Too many attempts: sign-in is locked, try again in ${wait} s`;
+    button.disabled = true;
+  } else if (lockedUntil) {
+    lockedUntil = 0;
+    $('login-error').textContent = '';
+    button.disabled = false;
+  }
+}
+
+// "Chrome on Linux" from a User-Agent; the raw one is the cell's title.
+/** @param {string} ua */
+export function deviceName(ua) {
+  if (!ua) return 'unknown device';
+  const browsers = [
+    [/\bEdg(e|A|iOS)?\//, 'Edge'], [/\bOPR\//, 'Opera'], [/\bSamsungBrowser\//, 'Samsung Internet'],
+    [/\bFirefox\/|\bFxiOS\//, 'Firefox'], [/\bHeadlessChrome\//, 'Headless Chrome'], [/\bChromium\//, 'Chromium'],
+    [/\bChrome\/|\bCriOS\//, 'Chrome'], [/\bVersion\/[\d.]+.*\bSafari\//, 'Safari'],
+    [/^curl\//, 'curl'], [/^Go-http-client\//, 'a Go program'], [/^node\b|\bundici\b/i, 'Node.js'], [/^python-requests\//, 'Python requests'],
+  ];
+  const systems = [
+    [/\bWindows\b/, 'Windows'], [/\biPhone\b/, 'iPhone'], [/\biPad\b/, 'iPad'], [/\bAndroid\b/, 'Android'],
+    [/\bCrOS\b/, 'ChromeOS'], [/\bMac OS X\b|\bMacintosh\b/, 'macOS'], [/\bLinux\b/, 'Linux'],
+  ];
+  const browser = browsers.find(([re]) => /** @type {RegExp} */ (re).test(ua))?.[1];
+  const system = systems.find(([re]) => /** @type {RegExp} */ (re).test(ua))?.[1];
+  if (!browser) return ua.length > 60 ? ua.slice(0, 57) + '…' : ua;
+  return system ? `${browser} on ${system}` : String(browser);
 }
 
 async function loadDevices() {
@@ -70,7 +244,9 @@ async function loadDevices() {
       const tr = document.createElement('tr');
       const ua = document.createElement('td');
       ua.className = 'ua';
-      ua.textContent = d.user_agent || 'unknown device';
+      const name = deviceName(d.user_agent);
+      ua.textContent = name;
+      ua.title = d.user_agent || 'the device sent no User-Agent';
       if (d.current) {
         const mark = document.createElement('span');
         mark.className = 'current';
@@ -87,61 +263,93 @@ async function loadDevices() {
       end.className = 'secondary end-device';
       end.dataset.session = d.id;
       end.textContent = d.current ? 'End (sign out here)' : 'End';
-      end.setAttribute('aria-label', `End the session of ${d.user_agent || 'unknown device'}${d.current ? ' (this device)' : ''}`);
-      end.addEventListener('click', () => endDevice(d.id, d.current));
+      end.setAttribute('aria-label', `End the session of ${name}${d.current ? ' (this device)' : ''}`);
+      end.addEventListener('click', () => endDevice(end, d.id, d.current, name));
       action.append(end);
       tr.append(ua, started, used, action);
       return tr;
     });
     $('devices').replaceChildren(...rows);
+    $('devices-loaded').textContent = new Date().toLocaleTimeString();
+    succeeded(null, 'device list');
     if (truncated) log('more sessions than one page holds: the newest are listed');
   } catch (e) {
-    if (auth.state.signedIn) log('devices: ' + describe(e));
+    if (auth.state.signedIn || unreachable(e)) failed(null, 'device list', e);
   }
 }
 
-async function endDevice(id, current) {
-  try {
+async function endDevice(button, id, current, name) {
+  await run(button, current ? 'end this device' : `end ${name}`, async () => {
     await auth.endDevice(id);
-    log(current ? 'ended this device’s session' : `ended session ${id.slice(0, 8)}…`);
+    if (current) ending = 'you ended this device’s session';
+    log(current ? 'ended this device’s session' : `ended the session of ${name} (${id.slice(0, 8)}…)`);
     if (!current) await loadDevices();
-  } catch (e) {
-    log('end session: ' + describe(e));
-  }
+  });
 }
 
+/** Runs a button's call: disabled meanwhile; a failure shows beside it and on the banner. */
 async function run(button, what, fn) {
   button.disabled = true;
   try {
     await fn();
+    succeeded(button, what);
   } catch (e) {
-    log(`${what}: ${describe(e)}`);
+    failed(button, what, e);
   } finally {
-    button.disabled = false;
+    if (button.isConnected) button.disabled = false;
+    render();
   }
 }
 
 $('login-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const button = /** @type {HTMLButtonElement} */ ($('login'));
+  if (Date.now() < lockedUntil) return;
   $('login-error').textContent = '';
   run(button, 'sign in', async () => {
+    const username = /** @type {HTMLInputElement} */ ($('username')).value;
     try {
-      await auth.login(/** @type {HTMLInputElement} */ ($('username')).value, /** @type {HTMLInputElement} */ ($('password')).value);
+      await auth.login(username, /** @type {HTMLInputElement} */ ($('password')).value);
       /** @type {HTMLInputElement} */ ($('password')).value = '';
-      log('signed in');
+      localStorage.setItem(usernameKey(auth.state.subject), username.trim().toLowerCase());
+      log(`signed in as ${username.trim().toLowerCase()}`);
+      render();
     } catch (e) {
-      $('login-error').textContent = e instanceof AuthError ? e.message : 'the API did not answer';
+      if (e instanceof AuthError && e.status === 429 && e.retryAfter !== undefined) {
+        lockedUntil = Date.now() + e.retryAfter * 1000;
+        log(`sign in: locked for ${e.retryAfter} s (Retry-After)`);
+      } else {
+        $('login-error').textContent = e instanceof AuthError && e.status ? e.message : 'the API did not answer';
+      }
       throw e;
     }
   });
 });
 $('whoami').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'who am I', async () => {
-  const res = await auth.fetch('/me');
   const out = $('whoami-out');
-  out.hidden = false;
-  out.textContent = res.ok ? JSON.stringify(await res.json(), null, 2) : `${res.status} ${await res.text()}`;
-  log(`GET /me: ${res.status}`);
+  try {
+    const res = await auth.fetch('/me');
+    const text = await res.text();
+    out.hidden = false;
+    log(`GET /me: ${res.status}`);
+    if (res.ok) {
+      out.textContent = JSON.stringify(JSON.parse(text), null, 2);
+      return;
+    }
+    out.textContent = `${res.status} ${text}`;
+    /** @type {any} */
+    let body = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the status says enough
+    }
+    throw new AuthError(res.status, String(body.error || `http_${res.status}`), String(body.message || body.error_description || res.statusText));
+  } catch (e) {
+    out.hidden = false;
+    if (!(e instanceof AuthError && e.status)) out.textContent = `GET /me: ${describe(e)}`;
+    throw e;
+  }
 }));
 $('refresh').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'refresh', async () => {
   await auth.refresh();
@@ -150,18 +358,37 @@ $('refresh').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement}
 $('logout').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'sign out', () => auth.logout()));
 $('logout-all').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'sign out everywhere', () => auth.logoutAll()));
 
+/** Why the session ended, in words. @param {string} reason */
+function endedText(reason) {
+  switch (reason) {
+    case 'logout': return 'you signed out';
+    case 'logout-all': return 'signed out everywhere (logout-all)';
+    case 'ended': return 'you ended this device’s session';
+    case 'ended-elsewhere': return 'this session was ended from another device';
+    case 'revoked': return 'the session was revoked (by an operator, or a stolen token was used)';
+    case 'expired': return 'the session expired';
+    default: return reason;
+  }
+}
+
 auth.addEventListener('change', render);
-auth.addEventListener('signedout', (ev) => log(`signed out (${/** @type {CustomEvent} */ (ev).detail.reason})`));
-auth.addEventListener('error', (ev) => log('refresh: ' + describe(/** @type {CustomEvent} */ (ev).detail)));
+auth.addEventListener('signedout', (ev) => {
+  const reason = /** @type {CustomEvent} */ (ev).detail.reason;
+  ending = endedText(reason);
+  log(`signed out: ${ending}`);
+  render();
+});
+auth.addEventListener('error', (ev) => failed(null, 'refresh', /** @type {CustomEvent} */ (ev).detail));
 setInterval(tick, 1000);
 setInterval(() => {
-  if (document.visibilityState === 'visible') loadDevices();
+  if (document.visibilityState === 'visible' && !down) loadDevices();
 }, 5000);
 
 auth.start().then((signedIn) => {
+  started = true;
   log(signedIn ? 'session restored' : 'no session: sign in');
   render();
 }, (e) => {
-  log('start: ' + describe(e));
-  render();
+  started = !unreachable(e); // unreachable: the poll starts the client again
+  failed(null, 'start', e);
 });

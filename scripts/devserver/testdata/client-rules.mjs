@@ -104,4 +104,26 @@ for (const status of [403, 401]) {
   auth.close();
 }
 
+// 5. Why the session ended: the refresh's 401 says it (session_ended), and
+// the tabs are signed out once, with that reason; a 401 without it is
+// "expired".
+for (const [ended, want] of [['logout-all', 'logout-all'], ['ended', 'ended-elsewhere'], ['revoked', 'revoked'], ['expired', 'expired'], [undefined, 'expired']]) {
+  const reasons = [];
+  const auth = createAuthClient({
+    baseUrl: api, name: 'rules-5-' + ended, sessionHint: false,
+    fetch: async (url) => {
+      if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), expires_in: 900 });
+      if (url.endsWith('/auth/refresh')) return json(401, { error: 'invalid_refresh_token', message: 'refresh token is invalid', session_ended: ended });
+      return json(403, { message: 'Forbidden' });
+    },
+  });
+  auth.addEventListener('signedout', (e) => reasons.push(e.detail.reason));
+  await auth.login('alice', 'pw');
+  let err = null;
+  try { await auth.refresh(); } catch (e) { err = e; }
+  check(err instanceof AuthError && err.sessionEnded === ended && reasons.join() === want,
+    `refresh 401 with session_ended ${ended}: signedout ${reasons} (want ${want})`);
+  auth.close();
+}
+
 process.exit(failed ? 1 : 0);
