@@ -177,7 +177,7 @@ func (w *wiring) tables() dynamo.Tables {
 	return dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
-		RevocationFeed: w.cfg.RevocationFeedTable,
+		RevocationFeed: w.cfg.RevocationFeedTable, RevocationSnapshot: w.cfg.RevocationSnapshotTable,
 	}
 }
 
@@ -417,13 +417,22 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
-	var lookup auth.RevocationLookup = st
-	var metOpts []metrics.Option
-	// The recorder is made last (it reads the replica's age); a skew seen
-	// by the cold load before is written through it once it exists.
+	// The recorder is made last (it reads the replica's age); a skew or a
+	// refusal seen by the cold load before is written through it once it
+	// exists.
 	var met *metrics.Recorder
 	var earlySkew []time.Duration
+	earlyRefused := 0
+	refused := dynamo.WithRefusalCounter(func(string) {
+		if met == nil {
+			earlyRefused++
+			return
+		}
+		met.Refused()
+	})
+	st := dynamo.New(dynamodb.NewFromConfig(w.aws, func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 }), w.tables(), w.storeOptions(refused)...)
+	var lookup auth.RevocationLookup = st
+	var metOpts []metrics.Option
 	if w.cfg.RevocationMode == "replica" {
 		ro := replica.Options{
 			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
@@ -452,6 +461,9 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	met = w.metrics("authorizer", metOpts...)
 	for _, d := range earlySkew {
 		met.ClockSkew(d)
+	}
+	for range earlyRefused {
+		met.Refused()
 	}
 	return apigw.Authorizer(svc, w.set.logger, met), nil
 }
@@ -553,7 +565,7 @@ type SnapshotResult struct {
 // the authorizers keep: ACCESS_TOKEN_TTL + 2 × CLOCK_LEEWAY. The event (an
 // EventBridge schedule) is not read.
 func RevocationSnapshot(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (SnapshotResult, error), error) {
-	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE", "REVOCATION_SNAPSHOT_TABLE")
 	if err != nil {
 		return nil, err
 	}

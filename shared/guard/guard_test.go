@@ -355,7 +355,8 @@ func TestWithTheStack(t *testing.T) {
 	}
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
 	defer jwks.Close()
-	rep, err := guard.FeedReplica(ctx, env.DB, env.Tables.RevocationFeed, 15*time.Minute, 10*time.Second)
+	rep, err := guard.FeedReplica(ctx, env.DB, guard.FeedTables{Feed: env.Tables.RevocationFeed, Snapshot: env.Tables.RevocationSnapshot},
+		15*time.Minute, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
