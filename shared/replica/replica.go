@@ -169,7 +169,7 @@ type Options struct {
 	LoadTimeout time.Duration
 	// Overlap is how far below the newest stamp seen (or the store's
 	// clock) the watermark stays: at least the feed's lateness bound
-	// (dynamo.FeedLateness, 2 s) plus the clock skew between writers.
+	// (dynamo.FeedLateness, 500 ms) plus the clock skew between writers.
 	// DefaultOverlap by default.
 	Overlap time.Duration
 	// SyncTimeout bounds one sync (the authorizer's store timeout).
@@ -194,9 +194,9 @@ type Options struct {
 	Logger          *slog.Logger     // nil: slog.Default()
 }
 
-// DefaultOverlap is Overlap's default: dynamo.FeedLateness (2 s) and half
-// a second for the skew between writers' clocks.
-const DefaultOverlap = 2500 * time.Millisecond
+// DefaultOverlap is Overlap's default: dynamo.FeedLateness (500 ms) and
+// half a second for the skew between writers' clocks.
+const DefaultOverlap = time.Second
 
 // ErrStale is returned by lookups when the view is older than MaxStaleness
 // (or there has never been one) and the store does not answer.
