@@ -83,6 +83,15 @@
 // yet, or compacted for a shorter Window) it reads the whole Window of the
 // feed.
 //
+// # A feed that refuses the reader
+//
+// A feed may find that this reader would read it incompletely (the
+// revocation feed laid out in other copies or shards than the reader
+// reads: dynamo.FeedLayout) and return ErrRefused. That is not an outage
+// the last view can ride out: the view may lack revocations. The replica
+// drops it, and every lookup fails (the authorizer denies) until a sync
+// succeeds.
+//
 // # Outages
 //
 // When a sync fails, decisions use the last good view for up to
