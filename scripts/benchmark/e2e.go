@@ -29,6 +29,17 @@ type e2eResult struct {
 	hop     string   // the series that is the transport alone
 	cmd     string
 	warmups int
+	mode    string // the authorizer's REVOCATION_MODE in the run: replica or strict
+}
+
+// envValue is the value of k in an environment list ("K=V"), or "".
+func envValue(env []string, k string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 const (
@@ -80,7 +91,8 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 	if _, err := buildFunctions(ctx, o, bin, goarchHost()); err != nil {
 		return err
 	}
-	authz, err := startRIE(ctx, filepath.Join(bin, "authorizer"), stack.env("authorizer"))
+	authzEnv := stack.env("authorizer")
+	authz, err := startRIE(ctx, filepath.Join(bin, "authorizer"), authzEnv)
 	if err != nil {
 		return err
 	}
@@ -129,7 +141,7 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 	if err != nil {
 		return err
 	}
-	r.e2e = e2eResult{via: "aws-lambda-rie", series: series, warmups: warmups,
+	r.e2e = e2eResult{via: "aws-lambda-rie", series: series, warmups: warmups, mode: envValue(authzEnv, "REVOCATION_MODE"),
 		order: []string{seriesAuthorizer, seriesGetItem, "jwks invoke (emulator hop)"},
 		floor: seriesGetItem, hop: "jwks invoke (emulator hop)",
 		cmd: fmt.Sprintf("scripts/bench --via rie --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}
@@ -142,6 +154,12 @@ func runViaRIE(ctx context.Context, o *options, r *report) error {
 // included. The floor is a GetItem on the same local DynamoDB; GET
 // /.well-known/jwks.json (no authorizer) is the gateway's own hop.
 func runViaGateway(ctx context.Context, o *options, r *report) error {
+	// scripts/dev gives the authorizer the environment of template.yaml
+	// with its parameters' defaults: the mode this run measures.
+	tplEnv, err := templateEnv(o.root, []string{"authorizer"})
+	if err != nil {
+		return err
+	}
 	env, stop, err := startDev(ctx, o, "e2e")
 	if err != nil {
 		return err
@@ -194,7 +212,7 @@ func runViaGateway(ctx context.Context, o *options, r *report) error {
 	if err != nil {
 		return err
 	}
-	r.e2e = e2eResult{via: "the local API gateway (scripts/dev)", series: series, warmups: warmups,
+	r.e2e = e2eResult{via: "the local API gateway (scripts/dev)", series: series, warmups: warmups, mode: tplEnv["authorizer"]["REVOCATION_MODE"],
 		order: []string{"GET /me (authorizer + me)", seriesGetItem, "GET /.well-known/jwks.json (gateway hop)"},
 		floor: seriesGetItem, hop: "GET /.well-known/jwks.json (gateway hop)",
 		cmd: fmt.Sprintf("scripts/bench --requests %d   # the end-to-end step of go run ./scripts/benchmark", o.requests)}

@@ -42,8 +42,21 @@ func runBench(ctx context.Context, bin, dir string, env []string, args ...string
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
 	}
+	res, err := parseBench(out.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if len(res) == 0 {
+		return nil, fmt.Errorf("%s %s printed no benchmark:\n%s", filepath.Base(bin), strings.Join(args, " "), out.String())
+	}
+	return res, nil
+}
+
+// parseBench reads the samples of go test -bench output, by benchmark name
+// without "Benchmark" and the -GOMAXPROCS suffix ("Wire/login").
+func parseBench(out []byte) (map[string]sample, error) {
 	res := map[string]sample{}
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		m := benchLine.FindStringSubmatch(sc.Text())
 		if m == nil {
@@ -55,16 +68,13 @@ func runBench(ctx context.Context, bin, dir string, env []string, args ...string
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
-				return nil, fmt.Errorf("parse %q: %v", sc.Text(), err)
+				return nil, fmt.Errorf("parse benchmark line %q: %w", sc.Text(), err)
 			}
 			s[f[i+1]] = v
 		}
 		res[strings.TrimPrefix(m[1], "Benchmark")] = s
 	}
-	if len(res) == 0 {
-		return nil, fmt.Errorf("%s %s printed no benchmark:\n%s", filepath.Base(bin), strings.Join(args, " "), out.String())
-	}
-	return res, nil
+	return res, sc.Err()
 }
 
 // interleaved runs each named benchmark once per round, one process per

@@ -14,8 +14,12 @@ var serviceBenches = []string{"Authorize", "AuthorizeStrict", "Login", "Refresh"
 type serviceResult struct {
 	samples map[string][]sample
 	wire    map[string]sample // BenchmarkWire/<function>
-	cmd     string
-	wireCmd string
+	// functions are the folders of functions/, and initEnv the environment
+	// template.yaml gives each: what judgeInit reads.
+	functions []string
+	initEnv   map[string]map[string]string
+	cmd       string
+	wireCmd   string
 }
 
 func runServices(ctx context.Context, o *options, r *report) error {
@@ -45,7 +49,15 @@ func runServices(ctx context.Context, o *options, r *report) error {
 	if err != nil {
 		return err
 	}
-	r.services = serviceResult{samples: samples, wire: wire,
+	functions, err := functionNames(o)
+	if err != nil {
+		return err
+	}
+	initEnv, err := templateEnv(o.root, functions)
+	if err != nil {
+		return err
+	}
+	r.services = serviceResult{samples: samples, wire: wire, functions: functions, initEnv: initEnv,
 		wireCmd: fmt.Sprintf("scripts/local-servers -- go test -run '^$' -bench '^BenchmarkWire$' -benchtime 5x ./%s/", appPkg),
 		cmd:     fmt.Sprintf("scripts/local-servers -- go test -run '^$' -bench '^Benchmark(Authorize|AuthorizeStrict|Login|Refresh|KMSSign|DynamoDBGetItem|RevocationLookup)$' -count %d ./%s/", o.svcRounds, appPkg)}
 	return nil

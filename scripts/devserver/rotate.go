@@ -27,8 +27,8 @@ import (
 	"github.com/authkit/lambda-auth/shared/kmssign"
 )
 
-// rotateKey is scripts/rotate-key: the key rotation runbook of README
-// ("Key rotation"), step by step, against the local stack. Each "deploy"
+// rotateKey is scripts/rotate-key: the key rotation runbook
+// (infra/runbooks/key-rotation.md), step by step, against the local stack. Each "deploy"
 // of the runbook is a restart of scripts/dev with the runbook's parameters
 // (every function starts again with its new configuration, as Lambda
 // replaces execution environments on a deployment); each wait is the

@@ -355,7 +355,7 @@ func revokeAndIntrospect(t *testing.T, api string, m metadata) {
 // JwtConfiguration defaultAlgorithms), the signature, iss, aud, exp, nbf,
 // iat and a route scope in "scope". A route that needs no revocation can
 // use it with an RSA key (SigningKeySpec RSA_2048, RS256); with the default
-// ES256 key it refuses every token, which is why the README says so.
+// ES256 key it refuses every token, which is why infra/OPERATIONS.md says so.
 func jwtAuthorizerChecks(t *testing.T, api string, m metadata, alg string) {
 	access, _ := login(t, api)
 	var jwks struct {

@@ -30,7 +30,7 @@ var wantAlarms = []string{
 }
 
 // TestAlarmsWatchWhatTheCodeWrites: every alarm of template.yaml says why
-// it exists and where README tells what to do, notifies AlarmTopicArn only
+// it exists and where infra/OPERATIONS.md tells what to do, notifies AlarmTopicArn only
 // when one is given, treats missing data as fine (these metrics are
 // written only when something happens), and every metric it or the
 // dashboard reads in the service's namespace is one the code writes, with
@@ -41,11 +41,11 @@ func TestAlarmsWatchWhatTheCodeWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	opsDoc, err := os.ReadFile(filepath.Join(root, "infra", "OPERATIONS.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ops, _ := strings.Cut(string(readme), "\n## Operations\n")
+	_, ops, _ := strings.Cut(string(opsDoc), "\n## Alarms\n")
 	ops, _, _ = strings.Cut(ops, "\n## ")
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
@@ -61,11 +61,11 @@ func TestAlarmsWatchWhatTheCodeWrites(t *testing.T) {
 		alarms = append(alarms, id)
 		props := get(r, "Properties")
 		t.Run(id, func(t *testing.T) {
-			if d := get(props, "AlarmDescription"); d == nil || !strings.Contains(d.Value, "README, Operations, "+id) {
-				t.Errorf("AlarmDescription must say why and point to README, Operations, %s", id)
+			if d := get(props, "AlarmDescription"); d == nil || !strings.Contains(d.Value, "infra/OPERATIONS.md, Alarms, "+id) {
+				t.Errorf("AlarmDescription must say why and point to infra/OPERATIONS.md, Alarms, %s", id)
 			}
 			if !strings.Contains(ops, "`"+id+"`") {
-				t.Errorf("README's Operations section does not say what %s means and what to do", id)
+				t.Errorf("infra/OPERATIONS.md's Alarms section does not say what %s means and what to do", id)
 			}
 			for _, key := range []string{"AlarmActions", "OKActions"} {
 				a := get(props, key)

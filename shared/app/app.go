@@ -194,7 +194,7 @@ func (w *wiring) writer(met *metrics.Recorder) *dynamo.Store {
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
 // SIGN_WITH_KEY_ID during the first step of a key rotation (the previous
-// key keeps signing while the new one is published; README, Key rotation).
+// key keeps signing while the new one is published; infra/runbooks/key-rotation.md).
 func (w *wiring) signer(ctx context.Context) (*kmssign.Signer, error) {
 	id := w.cfg.SigningKeyID
 	if w.cfg.SignWithKeyID != "" {

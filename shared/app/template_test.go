@@ -130,7 +130,7 @@ func keys(m map[string]yaml.Node) []string {
 
 // TestExamplesImportExportedOutputs: every Fn::ImportValue of the
 // templates in infra/examples names an output template.yaml exports as
-// "<stack name>-<output>", so the README's snippet keeps working when an
+// "<stack name>-<output>", so the snippet of infra/OPERATIONS.md keeps working when an
 // output is renamed.
 func TestExamplesImportExportedOutputs(t *testing.T) {
 	root := testenv.RepoRoot(t)

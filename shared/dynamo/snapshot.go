@@ -22,7 +22,7 @@ import (
 
 // The revocation snapshot: the feed compacted, so that a replica starting
 // cold reads a few large items and a short tail of the feed instead of a
-// whole access token lifetime of items (README, Revocation replica).
+// whole access token lifetime of items (shared/README.md, Revocation replica).
 //
 // It lives in a table of its own (Tables.RevocationSnapshot, the
 // template's RevocationSnapshotTable), which only the revocation-snapshot
