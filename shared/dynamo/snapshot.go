@@ -130,6 +130,9 @@ func (s *Store) snapshot(ctx context.Context, compacting bool) (replica.Snapshot
 		return replica.Snapshot{}, nil
 	}
 	p, ok, storeTime, err := s.pointer(ctx)
+	if err == nil && !ok {
+		s.layoutChecked.Store(storeTime.UnixMilli()) // no pointer: nothing to compare (checkLayout)
+	}
 	if err != nil || !ok {
 		return replica.Snapshot{Batch: replica.Batch{StoreTime: storeTime}}, err
 	}
