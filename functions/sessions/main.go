@@ -1,7 +1,7 @@
-// Command sessions is the device list function, GET /auth/sessions. Its
-// wiring is app.Devices; its logic lives in shared/auth and shared/apigw.
+// Command sessions is the session list function, GET /auth/sessions. Its
+// wiring is app.Sessions; its logic lives in shared/auth and shared/apigw.
 package main
 
 import "github.com/authkit/lambda-auth/shared/app"
 
-func main() { app.Main(app.Devices) }
+func main() { app.Main(app.Sessions) }

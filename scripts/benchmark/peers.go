@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -40,8 +39,8 @@ func runPeers(ctx context.Context, o *options, r *report) error {
 	if err != nil {
 		return err
 	}
-	kid, _ := kmssign.Thumbprint(&priv.PublicKey)
-	jwk, err := kmssign.PublicJWK(&priv.PublicKey)
+	kid, _ := token.Thumbprint(&priv.PublicKey)
+	jwk, err := token.PublicJWK(&priv.PublicKey)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,7 +35,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -78,9 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	if *username == "" {
 		return errors.New("-username is required")
 	}
-	name, err := password.NormalizeUsername(*username)
+	name, err := auth.NormalizeUsername(*username)
 	if err != nil {
-		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, password.MaxUsernameBytes)
+		return fmt.Errorf("%q: %w (allowed after lower-casing: a-z 0-9 . _ - @ +, at most %d bytes)", *username, err, auth.MaxUsernameBytes)
 	}
 	var db *dynamodb.Client
 	var fn *lambda.Client
@@ -145,15 +143,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 	if len(pw) < 8 {
 		return errors.New("password: at least 8 characters")
 	}
-	hash, err := password.Hash(pw, password.Default)
-	if err != nil {
-		return err
-	}
-	u := &auth.User{Username: name, ID: newUserID(), PasswordHash: hash, CreatedAt: time.Now()}
+	var scopeList []string
 	for _, s := range strings.Split(*scopes, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			u.Scopes = append(u.Scopes, s)
+			scopeList = append(scopeList, s)
 		}
+	}
+	u, err := localaws.NewUser(localaws.User{Username: name, Password: pw, Scopes: scopeList})
+	if err != nil {
+		return err
 	}
 	if *replace {
 		old, err := store.User(ctx, name)
@@ -231,13 +229,4 @@ func devStack(state string) (map[string]string, error) {
 		state = filepath.Join(root, ".local", "dev")
 	}
 	return localaws.DevEndpoints(state)
-}
-
-// newUserID is a random, opaque, stable user id: the "sub" of tokens.
-func newUserID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40 // UUID version 4
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,10 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/password"
 )
+
+// TestMain starts local KMS and DynamoDB for this package when no
+// endpoint is given (a plain go test); scripts/test gives its own.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestCreateDisableReplace(t *testing.T) {
 	env := testenv.New(t)

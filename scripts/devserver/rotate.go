@@ -25,6 +25,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // rotateKey is scripts/rotate-key: the key rotation runbook
@@ -431,7 +432,7 @@ func (r *rehearsal) jwks(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("%s: JWKS: %w", r.step, err)
 	}
 	defer resp.Body.Close()
-	var doc kmssign.JWKS
+	var doc token.JWKS
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
 		return nil, fmt.Errorf("%s: JWKS: %d %v", r.step, resp.StatusCode, err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/scripts/testenv"
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // TestRotateKey runs scripts/rotate-key, the key rotation runbook rehearsed
@@ -75,7 +75,7 @@ func TestRotateKey(t *testing.T) {
 	if r := b.do("GET", "/me", "", nil, bearer(tok)...); r.status != 200 {
 		t.Errorf("GET /me with a token of the new key: %d", r.status)
 	}
-	var doc kmssign.JWKS
+	var doc token.JWKS
 	if err := json.Unmarshal(b.do("GET", "/.well-known/jwks.json", "", nil).body, &doc); err != nil {
 		t.Fatal(err)
 	}

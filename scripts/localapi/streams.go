@@ -49,7 +49,7 @@ type rawStreamEvent struct {
 func (e rawStreamEvent) source(function string) (StreamSource, error) {
 	v, err := value(e.Stream)
 	if err != nil || len(v.GetAtt) <= len(".StreamArn") || v.GetAtt[len(v.GetAtt)-len(".StreamArn"):] != ".StreamArn" {
-		return StreamSource{}, fmt.Errorf("Stream must be !GetAtt <Table>.StreamArn")
+		return StreamSource{}, errors.New("the event's Stream must be !GetAtt <Table>.StreamArn")
 	}
 	s := StreamSource{Function: function, Table: v.GetAtt[:len(v.GetAtt)-len(".StreamArn")],
 		StartingPosition: e.StartingPosition, BatchSize: e.BatchSize, Bisect: e.BisectBatchOnFunctionError,

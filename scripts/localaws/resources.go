@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -223,28 +222,48 @@ func DynamoTables(names map[string]string) dynamo.Tables {
 
 // User is a user to add: the username as typed (normalized on the way),
 // the password (hashed with argon2id at the default cost), and the user id
-// (the tokens' sub; a random one when empty).
+// (the tokens' sub; a random one, NewUserID, when empty).
 type User struct {
 	Username, Password, ID string
 	Scopes                 []string
 }
 
-// PutUser adds u. An existing username is dynamo.ErrUserExists.
-func PutUser(ctx context.Context, store *dynamo.Store, u User) (*auth.User, error) {
-	name, err := password.NormalizeUsername(u.Username)
+// NewUser is the one way a user record is made, by scripts/createuser,
+// scripts/dev and the tests alike: the username normalized, the password
+// hashed with argon2id at the default cost, the id u.ID or a new one
+// (NewUserID). It writes nothing.
+func NewUser(u User) (*auth.User, error) {
+	name, err := auth.NormalizeUsername(u.Username)
 	if err != nil {
 		return nil, fmt.Errorf("username %q: %w", u.Username, err)
 	}
 	hash, err := password.Hash(u.Password, password.Default)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hash the password of %s: %w", name, err)
 	}
 	if u.ID == "" {
-		b := make([]byte, 12)
-		rand.Read(b)
-		u.ID = "usr_" + hex.EncodeToString(b)
+		u.ID = NewUserID()
 	}
-	user := &auth.User{Username: name, ID: u.ID, PasswordHash: hash, Scopes: u.Scopes, CreatedAt: time.Now()}
+	return &auth.User{Username: name, ID: u.ID, PasswordHash: hash, Scopes: u.Scopes, CreatedAt: time.Now()}, nil
+}
+
+// NewUserID is a random, opaque, stable user id, the "sub" of tokens: a
+// UUID version 4 (RFC 9562 section 5.4), the one format of user ids.
+func NewUserID() string {
+	b := make([]byte, 16)
+	rand.Read(b)            // never fails (crypto/rand, Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // variant 10 (RFC 9562)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// PutUser adds u (NewUser). An existing username is dynamo.ErrUserExists.
+func PutUser(ctx context.Context, store *dynamo.Store, u User) (*auth.User, error) {
+	user, err := NewUser(u)
+	if err != nil {
+		return nil, err
+	}
+	name := user.Username
 	if err := store.PutUser(ctx, user, false); err != nil {
 		return nil, fmt.Errorf("add user %s: %w", name, err)
 	}
@@ -253,7 +272,7 @@ func PutUser(ctx context.Context, store *dynamo.Store, u User) (*auth.User, erro
 
 // EnsureUser adds u unless its username exists.
 func EnsureUser(ctx context.Context, store *dynamo.Store, u User) error {
-	name, err := password.NormalizeUsername(u.Username)
+	name, err := auth.NormalizeUsername(u.Username)
 	if err != nil {
 		return fmt.Errorf("username %q: %w", u.Username, err)
 	}

@@ -2,8 +2,10 @@
 // fresh KMS key on local-kms and fresh tables on DynamoDB Local, created from the
 // table definitions in template.yaml (with scripts/localaws, as scripts/dev
 // creates its own), found by the SDK through AWS_ENDPOINT_URL_KMS and
-// AWS_ENDPOINT_URL_DYNAMODB (set by scripts/test). Without those servers a
-// test fails; it never skips. It also holds what tests share: a proxy that
+// AWS_ENDPOINT_URL_DYNAMODB: set by scripts/test, which starts one set of
+// servers for every package, or by Main, which starts them for its
+// package when a plain go test gives none. Without those servers a test
+// fails; it never skips. It also holds what tests share: a proxy that
 // fails on demand (FaultProxy), an SDK call counter, the sample events.
 package testenv
 
@@ -53,12 +55,17 @@ type options struct{ keySpec kmstypes.KeySpec }
 // WithKeySpec makes the signing key of another spec (RSA_2048, ECC_NIST_P384...).
 func WithKeySpec(s kmstypes.KeySpec) Option { return func(o *options) { o.keySpec = s } }
 
-// RequireServers fails the test when the local servers are not configured.
+// RequireServers fails the test when the local servers are not there:
+// Main could not start them (the reason is given), or the package has no
+// TestMain calling Main and scripts/test did not start them.
 func RequireServers(t testing.TB) {
 	t.Helper()
+	if serversErr != nil {
+		t.Fatalf("local KMS and DynamoDB are needed: %v", serversErr)
+	}
 	for _, v := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_DYNAMODB"} {
 		if os.Getenv(v) == "" {
-			t.Fatalf("%s is not set: run the tests with scripts/test, which starts local-kms and DynamoDB Local", v)
+			t.Fatalf("%s is not set: give the package a TestMain calling testenv.Main (it starts local-kms and DynamoDB Local), or run scripts/test", v)
 		}
 	}
 }

@@ -31,7 +31,7 @@ var errUnauthorized = errors.New("Unauthorized")
 // It fails closed: any doubt, an unknown event, a slow or unreachable
 // revocation store, denies. Every decision is counted with its reason and
 // latency (metrics.Recorder.Decision).
-func Authorizer(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
+func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
 		out, reason, err := decide(ctx, svc, log, met, raw)
@@ -40,7 +40,7 @@ func Authorizer(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Auth
 	}
 }
 
-func decide(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
+func decide(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
 	ev, err := decodeEvent(raw)
 	if err != nil {
 		log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
@@ -60,7 +60,7 @@ func decide(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metri
 	return nil, metrics.Malformed, errUnauthorized
 }
 
-func restAuthorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
+func restAuthorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
 	var hdr string
 	switch ev.Type {
 	case "TOKEN":
@@ -106,8 +106,8 @@ func apiResource(methodArn string) string {
 
 // authorize extracts the bearer token and asks the service. It logs why it
 // denies, never the token, and names the reason for metrics.
-func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
-	raw, ok := BearerToken(authorization)
+func authorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
+	raw, ok := token.Bearer(authorization)
 	if !ok {
 		log.InfoContext(ctx, "deny", "reason", "no bearer token")
 		return nil, metrics.NoToken, auth.ErrInvalidToken
@@ -134,30 +134,3 @@ func authorize(ctx context.Context, svc *auth.Service, log *slog.Logger, met *me
 	}
 	return claims, metrics.Allowed, nil
 }
-
-// BearerToken takes the token from an Authorization header value. It is
-// strict on purpose: exactly "Bearer", one space, and a token without
-// spaces (RFC 6750 2.1 b64token); anything else is not something our
-// clients send.
-func BearerToken(h string) (string, bool) {
-	t, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || t == "" || len(t) > token.MaxTokenBytes {
-		return "", false
-	}
-	i := 0
-	for ; i+8 <= len(t); i += 8 { // eight at a time: tokens are long
-		if notInToken[t[i]] || notInToken[t[i+1]] || notInToken[t[i+2]] || notInToken[t[i+3]] ||
-			notInToken[t[i+4]] || notInToken[t[i+5]] || notInToken[t[i+6]] || notInToken[t[i+7]] {
-			return "", false
-		}
-	}
-	for ; i < len(t); i++ {
-		if notInToken[t[i]] {
-			return "", false
-		}
-	}
-	return t, true
-}
-
-// notInToken are the bytes BearerToken refuses: space, tab, CR, LF and ','.
-var notInToken = [256]bool{' ': true, '\t': true, '\r': true, '\n': true, ',': true}

@@ -52,6 +52,7 @@ func (memRevocations) PutRevocation(context.Context, auth.Revocation) error { re
 func (memRevocations) Revocations(context.Context, string, string, string) ([]auth.Revocation, error) {
 	return nil, nil
 }
+func (memRevocations) Window() time.Duration { return 0 }
 
 type benchKey struct {
 	alg  string
@@ -134,9 +135,8 @@ func benchAuthorizer(b *testing.B, k benchKey) apigw.AuthorizerHandler {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: memRevocations{}, Logger: log},
-		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
-			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
+	svc := auth.NewAuthorizer(v, memRevocations{}, 800*time.Millisecond,
+		auth.Options{Now: func() time.Time { return benchNow }, Logger: log})
 	// Metrics as the function writes them (gathered decisions), to nowhere.
 	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"))
 }
@@ -189,9 +189,8 @@ func benchReplicaAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Autho
 	if err := rep.Load(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, cacheSize), Lookup: rep, Logger: log},
-		auth.Options{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
-			StoreTimeout: 800 * time.Millisecond, Now: func() time.Time { return benchNow }})
+	svc := auth.NewAuthorizer(token.NewCache(v, cacheSize), rep, 0, // the replica bounds its own reads
+		auth.Options{Now: func() time.Time { return benchNow }, Logger: log})
 	// Metrics as the function writes them (gathered decisions), to nowhere.
 	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"))
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/authkit/lambda-auth/shared/auth"
-	"github.com/authkit/lambda-auth/shared/password"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -51,6 +50,7 @@ func (noRevocations) PutRevocation(context.Context, auth.Revocation) error { ret
 func (noRevocations) Revocations(context.Context, string, string, string) ([]auth.Revocation, error) {
 	return nil, nil
 }
+func (noRevocations) Window() time.Duration { return 0 }
 
 // fuzzAuthorizer is the real authorizer handler over the fixed key, and the
 // one token it must allow.
@@ -68,8 +68,7 @@ func fuzzAuthorizer(tb testing.TB) (func(context.Context, json.RawMessage) (any,
 		tb.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: noRevocations{}, Logger: quiet},
-		auth.Options{StoreTimeout: time.Second, Now: func() time.Time { return fuzzNow }})
+	svc := auth.NewAuthorizer(v, noRevocations{}, time.Second, auth.Options{Now: func() time.Time { return fuzzNow }, Logger: quiet})
 
 	sid := make([]byte, 24) // a session started an hour ago
 	binary.BigEndian.PutUint64(sid, uint64(fuzzNow.Add(-time.Hour).UnixMilli()))
@@ -195,27 +194,6 @@ func holdsString(v any, s string) bool {
 	return false
 }
 
-// FuzzBearerToken: BearerToken returns a token only from exactly
-// "Bearer <token>", the token non-empty, at most MaxTokenBytes, without
-// spaces, controls of the header syntax or commas.
-func FuzzBearerToken(f *testing.F) {
-	for _, h := range []string{"Bearer abc.def.ghi", "bearer abc", "Bearer  abc", "Bearer abc,Bearer def", "Bearer", "Basic abc", " Bearer abc", "Bearer abc\r\n"} {
-		f.Add(h)
-	}
-	f.Fuzz(func(t *testing.T, h string) {
-		tok, ok := BearerToken(h)
-		if !ok {
-			if tok != "" {
-				t.Fatalf("refused %q but returned %q", h, tok)
-			}
-			return
-		}
-		if h != "Bearer "+tok || tok == "" || len(tok) > token.MaxTokenBytes || strings.ContainsAny(tok, " \t\r\n,") {
-			t.Fatalf("%q accepted as %q", h, tok)
-		}
-	})
-}
-
 // FuzzRefreshRequest fuzzes how refresh and logout read their request: the
 // cookies (array and header), Origin, Sec-Fetch-Site, Content-Type and
 // body. Invariants: no panic; a refusal is a client error (400, 403, 413,
@@ -311,22 +289,55 @@ func (fuzzUsers) ReserveLoginAttempt(context.Context, string, time.Time, time.Ti
 func (fuzzUsers) LockLogin(context.Context, string, int, time.Time, time.Time) error { return nil }
 func (fuzzUsers) ClearLoginFailures(context.Context, string, int) error              { return nil }
 
+// noSessions is every store and the signer a login past the password
+// check would use; FuzzLoginRequest never gets that far, so each call
+// fails.
+type noSessions struct{}
+
+var errNotHere = errors.New("a fuzzed login never gets past the password check")
+
+func (noSessions) CreateSession(context.Context, *auth.Session) error     { return errNotHere }
+func (noSessions) Session(context.Context, string) (*auth.Session, error) { return nil, errNotHere }
+func (noSessions) RotateSession(context.Context, auth.Rotation) (*auth.Session, error) {
+	return nil, errNotHere
+}
+func (noSessions) EndSession(context.Context, string, string, time.Time) error { return errNotHere }
+func (noSessions) SessionStanding(context.Context, *auth.Session) (auth.Standing, error) {
+	return auth.Standing{}, errNotHere
+}
+func (noSessions) PutRevocation(context.Context, auth.Revocation) error { return errNotHere }
+func (noSessions) UserRevocations(context.Context, string) ([]auth.Revocation, error) {
+	return nil, errNotHere
+}
+func (noSessions) TakeFeedBudget(context.Context, string, string, time.Time) (bool, time.Time, error) {
+	return false, time.Time{}, errNotHere
+}
+func (noSessions) KeyID() string                                { return "none" }
+func (noSessions) Algorithm() string                            { return "ES256" }
+func (noSessions) Sign(context.Context, []byte) ([]byte, error) { return nil, errNotHere }
+
 // FuzzLoginRequest fuzzes the login body, its content type, its encoding
 // and the Origin header through the real login handler. Invariants: no
 // panic, no error; the answer is a JSON error with a client status (400,
 // 401, 413, 415), never a 500 and never a cookie; a password is checked
 // (argon2id, counted here) only for a 401, exactly once, and never a
-// password longer than password.MaxBytes.
+// password longer than auth.MaxPasswordBytes.
 func FuzzLoginRequest(f *testing.F) {
 	var checks, tooLong atomic.Int32
-	svc := auth.New(auth.Deps{Users: fuzzUsers{}, Logger: slog.New(slog.DiscardHandler), MACKey: make([]byte, 32),
-		VerifyPassword: func(hash, pw string) (bool, error) {
+	o := auth.Options{LoginMaxFailures: 5, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute,
+		Logger: slog.New(slog.DiscardHandler)}
+	// Nobody exists, so no login gets past the password check: the
+	// sessions, revocations and signer are never called.
+	var none noSessions
+	svc := auth.NewLogin(fuzzUsers{}, none, auth.NewRevoker(none, none, auth.NoMetrics{}, o),
+		auth.NewAccessIssuer(none, o), make([]byte, 32),
+		auth.Passwords{Dummy: "$argon2id$unused", Verify: func(hash, pw string) (bool, error) {
 			checks.Add(1)
-			if pw == "" || len(pw) > password.MaxBytes {
+			if pw == "" || len(pw) > auth.MaxPasswordBytes {
 				tooLong.Add(1)
 			}
 			return false, nil
-		}}, auth.Options{LoginMaxFailures: 5, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
+		}}, auth.NoMetrics{}, o)
 	login := Login(svc, CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 	f.Add("application/json", `{"username":"alice","password":"pw"}`, false, "")
 	f.Add("application/json", `{"username":"alice","password":"pw","refresh_token_in_body":true}`, false, "https://app.example.com")

@@ -7,7 +7,6 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/metrics"
-	"github.com/authkit/lambda-auth/shared/password"
 )
 
 // TokenResponse is the body of a successful login or refresh (RFC 6749
@@ -33,7 +32,7 @@ type loginRequest struct {
 
 // Login handles POST /auth/login. Every answer is counted by its outcome
 // (metrics.Login).
-func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+func Login(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -49,14 +48,14 @@ func Login(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Re
 	}
 }
 
-func login(ctx context.Context, svc *auth.Service, ck CookieConfig, req Request, in *loginRequest) (auth.Tokens, error) {
+func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, in *loginRequest) (auth.Tokens, error) {
 	if err := decodeJSON(req, in, false); err != nil {
 		return auth.Tokens{}, err
 	}
 	if in.Username == "" || in.Password == "" {
 		return auth.Tokens{}, badRequest("username and password are required")
 	}
-	if len(in.Password) > password.MaxBytes || len(in.Username) > password.MaxUsernameInputBytes {
+	if len(in.Password) > auth.MaxPasswordBytes || len(in.Username) > auth.MaxUsernameInputBytes {
 		return auth.Tokens{}, badRequest("username or password is too long")
 	}
 	// A browser gets the refresh token only as an HttpOnly cookie, out of
@@ -67,13 +66,13 @@ func login(ctx context.Context, svc *auth.Service, ck CookieConfig, req Request,
 	// A refresh cookie the browser still holds names the session this
 	// login replaces. Two different ones (cookie tossing) name none.
 	previous, _ := ck.refreshCookie(req)
-	// The device list names the session by its browser (API Gateway's
+	// The session list names the session by its browser (API Gateway's
 	// requestContext.http.userAgent; the header elsewhere).
 	ua := req.RequestContext.HTTP.UserAgent
 	if ua == "" {
 		ua = header(req.Headers, "user-agent")
 	}
-	return svc.Login(ctx, in.Username, in.Password, previous, auth.UserAgent(ua))
+	return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua))
 }
 
 type refreshRequest struct {
@@ -85,7 +84,7 @@ type refreshRequest struct {
 // A form body (application/x-www-form-urlencoded) makes it the RFC 6749
 // token endpoint (tokenGrant); any other body is the service's JSON. Every
 // answer is counted by its outcome (metrics.Refresh).
-func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+func Refresh(svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -121,7 +120,7 @@ func Refresh(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.
 // (invalid_client), a client_id parameter is unauthenticated and not used,
 // and the refresh cookie may not come along (the token is in the body).
 // The 409 and 503 answers of the JSON dialect stay as they are.
-func tokenGrant(ctx context.Context, svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, req Request) Response {
+func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, req Request) Response {
 	fail := func(err error) Response { // counted as the JSON dialect counts
 		r, o := oauthReply(ctx, log, err)
 		if o == metrics.Unavailable {
@@ -166,7 +165,7 @@ func tokenGrant(ctx context.Context, svc *auth.Service, ck CookieConfig, log *sl
 
 // Logout handles POST /auth/logout: ends this device's session and clears
 // the cookie. It answers 204 whether or not the token was still valid.
-func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+func Logout(svc *auth.Logout, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -193,7 +192,7 @@ func Logout(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.R
 
 // LogoutAll handles POST /auth/logout-all behind the authorizer: every
 // session of the caller ends, on every device, with one write.
-func LogoutAll(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+func LogoutAll(svc *auth.LogoutAll, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
 		if _, err := svc.LogoutAll(ctx, id.Subject); err != nil {
 			return Response{}, err
@@ -224,8 +223,8 @@ func protectedRoute(log *slog.Logger, met *metrics.Recorder, fn func(ctx context
 	}
 }
 
-// DeviceJSON is one session in the device list.
-type DeviceJSON struct {
+// SessionJSON is one session in the session list.
+type SessionJSON struct {
 	ID         string    `json:"id"`
 	ClientID   string    `json:"client_id"`
 	UserAgent  string    `json:"user_agent"`
@@ -235,23 +234,23 @@ type DeviceJSON struct {
 	Current    bool      `json:"current"`
 }
 
-// DevicesResponse is the body of GET /auth/sessions.
-type DevicesResponse struct {
-	Sessions  []DeviceJSON `json:"sessions"`
-	Truncated bool         `json:"truncated"`
+// SessionsResponse is the body of GET /auth/sessions.
+type SessionsResponse struct {
+	Sessions  []SessionJSON `json:"sessions"`
+	Truncated bool          `json:"truncated"`
 }
 
-// Devices handles GET /auth/sessions behind the authorizer: the caller's
+// Sessions handles GET /auth/sessions behind the authorizer: the caller's
 // live sessions, newest first, the caller's own marked current.
-func Devices(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
+func Sessions(list *auth.SessionList, log *slog.Logger, met *metrics.Recorder) Handler {
 	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
-		devices, truncated, err := svc.Devices(ctx, id.Subject, id.SessionID)
+		sessions, truncated, err := list.List(ctx, id.Subject, id.SessionID)
 		if err != nil {
 			return Response{}, err
 		}
-		body := DevicesResponse{Sessions: []DeviceJSON{}, Truncated: truncated}
-		for _, d := range devices {
-			body.Sessions = append(body.Sessions, DeviceJSON{
+		body := SessionsResponse{Sessions: []SessionJSON{}, Truncated: truncated}
+		for _, d := range sessions {
+			body.Sessions = append(body.Sessions, SessionJSON{
 				ID: d.SessionID, ClientID: d.ClientID, UserAgent: d.UserAgent,
 				CreatedAt: d.CreatedAt.UTC(), LastUsedAt: d.LastUsedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC(),
 				Current: d.Current,
@@ -261,15 +260,15 @@ func Devices(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler
 	})
 }
 
-// EndDevice handles DELETE /auth/sessions/{id} behind the authorizer: one
+// EndSession handles DELETE /auth/sessions/{id} behind the authorizer: one
 // of the caller's sessions ends with its access tokens; another user's
 // session id is 404, as a missing one. Ending the caller's own session
 // also clears its refresh cookie (the browser sends it here: the cookie's
 // path /auth covers the route).
-func EndDevice(svc *auth.Service, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+func EndSession(end *auth.SessionEnd, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
 	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
 		sid := req.PathParameters["id"]
-		if err := svc.EndDevice(ctx, id.Subject, sid); err != nil {
+		if err := end.End(ctx, id.Subject, sid); err != nil {
 			return Response{}, err
 		}
 		r := NoContent()

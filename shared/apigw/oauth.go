@@ -19,7 +19,7 @@ const (
 	JWKSPath          = "/.well-known/jwks.json"
 )
 
-// Revocation handles POST /auth/revoke, the OAuth 2.0 revocation endpoint
+// TokenRevocation handles POST /auth/revoke, the OAuth 2.0 revocation endpoint
 // (RFC 7009 section 2): a form with token and an optional token_type_hint.
 // It answers 200 whether or not the token was valid (2.2), 400
 // invalid_request without a token, 401 invalid_client to a client that
@@ -27,7 +27,7 @@ const (
 // refresh cookie a browser sends along is not read: the token to revoke is
 // the one in the body. A failed dependency is counted (DependencyError);
 // the service counts the revocations it writes.
-func Revocation(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
+func TokenRevocation(svc *auth.TokenRevocation, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
@@ -42,7 +42,7 @@ func Revocation(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Hand
 		if tok == "" {
 			return OAuthError(ctx, log, badRequest("token is required (RFC 7009 2.1)")), nil
 		}
-		if err := svc.RevokeToken(ctx, tok); err != nil {
+		if err := svc.Revoke(ctx, tok); err != nil {
 			return oauthAnswer(ctx, log, met, err), nil
 		}
 		return JSON(200, struct{}{}), nil
@@ -66,7 +66,7 @@ type IntrospectionResponse struct {
 	Sid       string   `json:"sid,omitempty"`
 }
 
-// Introspection handles POST /auth/introspect, the OAuth 2.0 introspection
+// TokenIntrospection handles POST /auth/introspect, the OAuth 2.0 introspection
 // endpoint (RFC 7662 section 2), for callers API Gateway has authenticated
 // with SigV4 (the route's AWS_IAM authorization; RFC 7662 2.1 and 4: the
 // endpoint must require authorization, or it lets anyone fish for valid
@@ -75,7 +75,7 @@ type IntrospectionResponse struct {
 // a deployment mistake fails closed. Each answer is logged with the
 // caller's ARN, never the token. A failed dependency is counted
 // (DependencyError).
-func Introspection(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) Handler {
+func TokenIntrospection(svc *auth.TokenIntrospection, log *slog.Logger, met *metrics.Recorder) Handler {
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()

@@ -118,7 +118,7 @@ func OAuthError(ctx context.Context, log *slog.Logger, err error) Response {
 
 // oauthReply is OAuthError with the outcome the answer stands for.
 func oauthReply(ctx context.Context, log *slog.Logger, err error) (Response, metrics.Outcome) {
-	f := classify(ctx, log, err)
+	f := failureOf(ctx, log, err)
 	switch f.code {
 	case "invalid_refresh_token":
 		f.status, f.code = 400, "invalid_grant"
@@ -129,7 +129,7 @@ func oauthReply(ctx context.Context, log *slog.Logger, err error) (Response, met
 }
 
 // Error maps err to the response the client sees. This is the only place
-// that decides statuses (classify; OAuthError renames two of them for OAuth
+// that decides statuses (failureOf; OAuthError renames two of them for OAuth
 // clients): client errors get a stable code and a short message; anything
 // else is logged in full and answered without detail (503 when a
 // dependency failed, 500 otherwise).
@@ -141,7 +141,7 @@ func Error(ctx context.Context, log *slog.Logger, err error) Response {
 // reply is Error, with the outcome the answer stands for in metrics
 // (login and refresh count their answers by it).
 func reply(ctx context.Context, log *slog.Logger, err error) (Response, metrics.Outcome) {
-	f := classify(ctx, log, err)
+	f := failureOf(ctx, log, err)
 	return f.response(), f.outcome
 }
 
@@ -169,7 +169,9 @@ func (f failure) response() Response {
 	return r
 }
 
-func classify(ctx context.Context, log *slog.Logger, err error) failure {
+// failureOf is the answer, status, code and outcome, that err gets; an
+// error of no known kind is logged and answered 500.
+func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	var re *requestError
 	var te *auth.ThrottledError
 	switch {

@@ -30,7 +30,7 @@ type RevokeResult struct {
 // "reason". It writes an audit log
 // line and returns what it did. A bad event returns an error the console
 // shows; nothing is written.
-func Revoke(svc *auth.Service, log *slog.Logger, met *metrics.Recorder) func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
+func Revoke(svc *auth.Revoke, log *slog.Logger, met *metrics.Recorder) func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
 	return func(ctx context.Context, raw json.RawMessage) (RevokeResult, error) {
 		var req auth.RevokeRequest
 		dec := json.NewDecoder(bytes.NewReader(raw))

@@ -153,9 +153,8 @@ func (w *wiring) options() auth.Options {
 		Issuer: c.Issuer, Audience: c.Audience, ClientID: c.ClientID,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshIdleTimeout: c.RefreshIdleTimeout, RefreshReuseGrace: c.RefreshReuseGrace,
-		ClockLeeway: c.ClockLeeway, StoreTimeout: c.AuthorizerStoreTimeout,
 		LoginMaxFailures: c.LoginMaxFailures, LoginLockoutBase: c.LoginLockoutBase, LoginLockoutMax: c.LoginLockoutMax,
-		Now: w.set.now,
+		Now: w.set.now, Logger: w.set.logger,
 	}
 }
 
@@ -190,6 +189,30 @@ func (w *wiring) layout() dynamo.Option {
 // item it writes is counted (RevocationFeedItems).
 func (w *wiring) writer(met *metrics.Recorder) *dynamo.Store {
 	return dynamo.New(dynamodb.NewFromConfig(w.aws), w.tables(), w.storeOptions(dynamo.WithFeedCounter(met.FeedItem))...)
+}
+
+// userRevoker is the store and revoker of a function users call that
+// writes revocations: every feed item it writes is counted
+// (RevocationFeedItems), every revocation counted against the budget of
+// the user who causes it.
+func (w *wiring) userRevoker(met *metrics.Recorder) (*dynamo.Store, *auth.Revoker) {
+	st := w.writer(met)
+	return st, auth.NewRevoker(st, st, serviceMetrics{met}, w.options())
+}
+
+// issuing loads what login and refresh need to hand out tokens: the
+// access token issuer over the signing key (one GetPublicKey) and the
+// MAC key (one GenerateMac), at init.
+func (w *wiring) issuing(ctx context.Context) (*auth.AccessIssuer, []byte, error) {
+	signer, err := w.signer(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	mac, err := w.macKey(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.NewAccessIssuer(signer, w.options()), mac, nil
 }
 
 // signer is the key login and refresh sign with: SIGNING_KEY_ID, or
@@ -259,20 +282,15 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	if err != nil {
 		return nil, err
 	}
-	signer, err := w.signer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := w.macKey(ctx)
+	issuer, mac, err := w.issuing(ctx)
 	if err != nil {
 		return nil, err
 	}
 	met := w.metrics("login")
-	st := w.writer(met)
+	st, revoker := w.userRevoker(met)
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
-	svc := auth.New(auth.Deps{Signer: signer, Users: st, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
-		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Login(svc, w.cookie(), w.set.logger, met), nil
+	flow := auth.NewLogin(st, st, revoker, issuer, mac, auth.Passwords{Verify: password.Verify, Dummy: password.Dummy()}, serviceMetrics{met}, w.options())
+	return apigw.Login(flow, w.cookie(), w.set.logger, met), nil
 }
 
 // Refresh wires the refresh function.
@@ -282,19 +300,14 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 	if err != nil {
 		return nil, err
 	}
-	signer, err := w.signer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := w.macKey(ctx)
+	issuer, mac, err := w.issuing(ctx)
 	if err != nil {
 		return nil, err
 	}
 	met := w.metrics("refresh")
-	st := w.writer(met)
-	svc := auth.New(auth.Deps{Signer: signer, Sessions: st, Revocations: st, Budget: st, MACKey: mac,
-		Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Refresh(svc, w.cookie(), w.set.logger, met), nil
+	st, revoker := w.userRevoker(met)
+	flow := auth.NewRefresh(st, revoker, issuer, mac, w.options())
+	return apigw.Refresh(flow, w.cookie(), w.set.logger, met), nil
 }
 
 // Logout wires the logout function (this device).
@@ -304,9 +317,8 @@ func Logout(ctx context.Context, getenv func(string) string, opts ...Option) (ap
 		return nil, err
 	}
 	met := w.metrics("logout")
-	st := w.writer(met)
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Logout(svc, w.cookie(), w.set.logger, met), nil
+	st, revoker := w.userRevoker(met)
+	return apigw.Logout(auth.NewLogout(st, revoker, w.options()), w.cookie(), w.set.logger, met), nil
 }
 
 // LogoutAll wires the logout-all function.
@@ -316,9 +328,8 @@ func LogoutAll(ctx context.Context, getenv func(string) string, opts ...Option) 
 		return nil, err
 	}
 	met := w.metrics("logout-all")
-	st := w.writer(met)
-	svc := auth.New(auth.Deps{Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.LogoutAll(svc, w.cookie(), w.set.logger, met), nil
+	_, revoker := w.userRevoker(met)
+	return apigw.LogoutAll(auth.NewLogoutAll(revoker, w.options()), w.cookie(), w.set.logger, met), nil
 }
 
 // Me wires the demo protected route.
@@ -417,55 +428,82 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
+	cached := token.NewCache(v, token.DefaultCacheSize)
+	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
+	if w.cfg.RevocationMode != "replica" {
+		// Strict: the table itself, one read per request, bounded here.
+		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options())
+		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer")), nil
+	}
 	// The recorder is made last (it reads the replica's age); a skew or a
 	// refusal seen by the cold load before is written through it once it
 	// exists.
-	var met *metrics.Recorder
-	var earlySkew []time.Duration
-	earlyRefused := 0
-	refused := dynamo.WithRefusalCounter(func(string) {
-		if met == nil {
-			earlyRefused++
-			return
-		}
-		met.Refused()
-	})
-	st := dynamo.New(dynamodb.NewFromConfig(w.aws, func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 }), w.tables(), w.storeOptions(refused)...)
-	var lookup auth.RevocationLookup = st
-	var metOpts []metrics.Option
-	if w.cfg.RevocationMode == "replica" {
-		ro := replica.Options{
-			SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
-			Window: w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
-			Now: w.set.now, Logger: w.set.logger,
-			OnClockSkew: func(d time.Duration) {
-				if met == nil {
-					earlySkew = append(earlySkew, d)
-					return
-				}
-				met.ClockSkew(d)
-			},
-		}
-		for _, fn := range w.set.replica {
-			fn(&ro)
-		}
-		r := replica.New(st, ro)
-		if err := r.Load(ctx); err != nil {
-			// Not fatal: the first requests try again, and deny until then.
-			w.set.logger.ErrorContext(ctx, "revocation replica: cold load failed", "err", err)
-		}
-		lookup = r
-		metOpts = append(metOpts, metrics.WithReplicaAge(r.Age))
+	var skew skewSink
+	st = dynamo.New(dynamodb.NewFromConfig(w.aws, func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 }), w.tables(),
+		w.storeOptions(dynamo.WithRefusalCounter(skew.refusal))...)
+	r := w.replica(ctx, st, skew.record)
+	met := w.metrics("authorizer", metrics.WithReplicaAge(r.Age))
+	skew.attach(met)
+	// No lookup timeout: the replica bounds its own reads (SyncTimeout).
+	authz := auth.NewAuthorizer(cached, r, 0, w.options())
+	return apigw.Authorizer(authz, w.set.logger, met), nil
+}
+
+// replica builds the authorizer's revocation replica over st and loads
+// it (the cold start): the last ACCESS_TOKEN_TTL + 2 × CLOCK_LEEWAY of the
+// feed, synced at most every REVOCATION_SYNC within
+// AUTHORIZER_STORE_TIMEOUT. A failed load is not fatal: the first
+// requests try again, and deny until then.
+func (w *wiring) replica(ctx context.Context, st *dynamo.Store, onSkew func(time.Duration)) *replica.Replica {
+	ro := replica.Options{
+		SyncInterval: w.cfg.RevocationSync, MaxStaleness: w.cfg.RevocationMaxStaleness,
+		Window: w.cfg.AccessTokenTTL + 2*w.cfg.ClockLeeway, SyncTimeout: w.cfg.AuthorizerStoreTimeout,
+		Now: w.set.now, Logger: w.set.logger, OnClockSkew: onSkew,
 	}
-	svc := auth.New(auth.Deps{Verifier: token.NewCache(v, token.DefaultCacheSize), Lookup: lookup, Logger: w.set.logger}, w.options())
-	met = w.metrics("authorizer", metOpts...)
-	for _, d := range earlySkew {
+	for _, fn := range w.set.replica {
+		fn(&ro)
+	}
+	r := replica.New(st, ro)
+	if err := r.Load(ctx); err != nil {
+		w.set.logger.ErrorContext(ctx, "revocation replica: cold load failed", "err", err)
+	}
+	return r
+}
+
+// skewSink writes the clock skews and the refused reads (ReplicaRefused)
+// the replica sees to the authorizer's recorder, holding those seen before
+// the recorder exists (the cold load) until attach.
+type skewSink struct {
+	met     *metrics.Recorder
+	early   []time.Duration
+	refused int
+}
+
+func (s *skewSink) refusal(string) {
+	if s.met == nil {
+		s.refused++
+		return
+	}
+	s.met.Refused()
+}
+
+func (s *skewSink) record(d time.Duration) {
+	if s.met == nil {
+		s.early = append(s.early, d)
+		return
+	}
+	s.met.ClockSkew(d)
+}
+
+func (s *skewSink) attach(met *metrics.Recorder) {
+	s.met = met
+	for _, d := range s.early {
 		met.ClockSkew(d)
 	}
-	for range earlyRefused {
+	for range s.refused {
 		met.Refused()
 	}
-	return apigw.Authorizer(svc, w.set.logger, met), nil
+	s.early, s.refused = nil, 0
 }
 
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
@@ -476,9 +514,11 @@ func TokenRevocation(ctx context.Context, getenv func(string) string, opts ...Op
 		return nil, err
 	}
 	met := w.metrics("token-revocation")
-	st := w.writer(met)
-	svc := auth.New(auth.Deps{Verifier: v, Sessions: st, Revocations: st, Lookup: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Revocation(svc, w.set.logger, met), nil
+	st, revoker := w.userRevoker(met)
+	// The token's entries are read from the table itself, strongly
+	// consistent, within AUTHORIZER_STORE_TIMEOUT.
+	authz := auth.NewAuthorizer(v, st, w.cfg.AuthorizerStoreTimeout, w.options())
+	return apigw.TokenRevocation(auth.NewTokenRevocation(authz, st, revoker, w.options()), w.set.logger, met), nil
 }
 
 // TokenIntrospection wires POST /auth/introspect (RFC 7662): the token
@@ -491,8 +531,8 @@ func TokenIntrospection(ctx context.Context, getenv func(string) string, opts ..
 		return nil, err
 	}
 	met := w.metrics("token-introspection")
-	svc := auth.New(auth.Deps{Verifier: v, Lookup: w.store(), Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Introspection(svc, w.set.logger, met), nil
+	authz := auth.NewAuthorizer(v, w.store(), w.cfg.AuthorizerStoreTimeout, w.options())
+	return apigw.TokenIntrospection(auth.NewTokenIntrospection(authz, w.options()), w.set.logger, met), nil
 }
 
 // loadVerifying loads the configuration of a function that verifies
@@ -518,34 +558,31 @@ func Revoke(ctx context.Context, getenv func(string) string, opts ...Option) (fu
 	}
 	met := w.metrics("revoke")
 	st := w.writer(met)
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Revoke(svc, w.set.logger, met), nil
+	revoker := auth.NewOperatorRevoker(st, serviceMetrics{met}, w.options())
+	return apigw.Revoke(auth.NewRevoke(st, revoker, w.options()), w.set.logger, met), nil
 }
 
-// Devices wires the device list, GET /auth/sessions: it can only read the
-// sessions table's live-by-user index and the revocation entries.
-func Devices(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+// Sessions wires the session list, GET /auth/sessions: it can only read
+// the sessions table's live-by-user index and the revocation entries.
+func Sessions(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE")
 	if err != nil {
 		return nil, err
 	}
-	st := w.store()
 	met := w.metrics("sessions")
-	svc := auth.New(auth.Deps{Directory: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.Devices(svc, w.set.logger, met), nil
+	return apigw.Sessions(auth.NewSessionList(w.store(), w.options()), w.set.logger, met), nil
 }
 
-// EndDevice wires DELETE /auth/sessions/{id}: one of the caller's sessions
-// ends as a logout ends it.
-func EndDevice(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+// EndSession wires DELETE /auth/sessions/{id}: one of the caller's
+// sessions ends as a logout ends it.
+func EndSession(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE")
 	if err != nil {
 		return nil, err
 	}
 	met := w.metrics("end-session")
-	st := w.writer(met)
-	svc := auth.New(auth.Deps{Sessions: st, Revocations: st, Budget: st, Logger: w.set.logger, Metrics: serviceMetrics{met}}, w.options())
-	return apigw.EndDevice(svc, w.cookie(), w.set.logger, met), nil
+	st, revoker := w.userRevoker(met)
+	return apigw.EndSession(auth.NewSessionEnd(st, revoker, w.options()), w.cookie(), w.set.logger, met), nil
 }
 
 // SnapshotResult is what one run of the revocation snapshot compaction

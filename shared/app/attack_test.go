@@ -572,7 +572,7 @@ func derOf(t *testing.T, k *kmssign.Signer) []byte {
 
 func jwkOf(t *testing.T, k *kmssign.Signer) []byte {
 	t.Helper()
-	j, err := kmssign.PublicJWK(k.Key().Key)
+	j, err := token.PublicJWK(k.Key().Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,13 +629,13 @@ func newLocalKey(t *testing.T) *localKey {
 		t.Fatal(err)
 	}
 	k := &localKey{priv: priv}
-	if k.kid, err = kmssign.Thumbprint(&priv.PublicKey); err != nil {
+	if k.kid, err = token.Thumbprint(&priv.PublicKey); err != nil {
 		t.Fatal(err)
 	}
-	j, _ := kmssign.PublicJWK(&priv.PublicKey)
+	j, _ := token.PublicJWK(&priv.PublicKey)
 	j.Kid, j.Alg, j.Use = k.kid, "ES256", "sig"
 	k.jwk, _ = json.Marshal(j)
-	k.jwks, _ = json.Marshal(kmssign.JWKS{Keys: []kmssign.JWK{j}})
+	k.jwks, _ = json.Marshal(token.JWKS{Keys: []token.JWK{j}})
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "auth.test.example"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)

@@ -146,7 +146,7 @@ func BenchmarkRefresh(b *testing.B) {
 var initWires = map[string]func(*testing.B, *testenv.Env, *testenv.Counter){
 	"authorizer":          func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Authorizer) },
 	"discovery":           func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Discovery) },
-	"end-session":         func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.EndDevice) },
+	"end-session":         func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.EndSession) },
 	"jwks":                func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.JWKS) },
 	"login":               func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Login) },
 	"logout":              func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Logout) },
@@ -156,7 +156,7 @@ var initWires = map[string]func(*testing.B, *testenv.Env, *testenv.Counter){
 	"revocation-feed":     func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.RevocationFeed) },
 	"revocation-snapshot": func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.RevocationSnapshot) },
 	"revoke":              func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Revoke) },
-	"sessions":            func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Devices) },
+	"sessions":            func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Sessions) },
 	"token-introspection": func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.TokenIntrospection) },
 	"token-revocation":    func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.TokenRevocation) },
 }

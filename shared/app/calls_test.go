@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
-	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // TestAWSCallsPerOperation counts the AWS calls each operation makes (SDK
@@ -17,8 +15,7 @@ func TestAWSCallsPerOperation(t *testing.T) {
 	env.CreateUser(t, "bob", "a long enough password")
 	// The replica reads the feed at its own interval here, not before every
 	// decision: that is what is counted.
-	s := newServiceWith(t, env, map[string][]app.Option{"AuthorizerFunction": {
-		app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = false })}})
+	s := newServiceByInterval(t, env, nil)
 
 	s.calls.Reset()
 	tok := s.doLogin(t, "bob", "a long enough password")

@@ -58,7 +58,8 @@ func TestEndingASessionCompletesOnRetry(t *testing.T) {
 		t.Run(fail, func(t *testing.T) {
 			tok := s.doLogin(t, "rita", "a long enough password")
 			f := &failOnce{Store: env.Store, failPut: fail == "revocation entry", failEnd: fail == "session mark"}
-			svc := auth.New(auth.Deps{Sessions: f, Revocations: f}, auth.Options{Now: s.clock.Now})
+			o := auth.Options{Now: s.clock.Now}
+			svc := auth.NewLogout(f, auth.NewRevoker(f, f, auth.NoMetrics{}, o), o)
 			if err := svc.Logout(ctx, tok.Refresh); err == nil || f.failures != 1 {
 				t.Fatalf("first logout: %v (failures injected: %d)", err, f.failures)
 			}
@@ -86,7 +87,8 @@ func TestEndSessionRevocationFirst(t *testing.T) {
 	tok := s.doLogin(t, "tess", "a long enough password")
 
 	f := &failOnce{Store: env.Store, failPut: true}
-	svc := auth.New(auth.Deps{Sessions: f, Revocations: f}, auth.Options{Now: s.clock.Now})
+	o := auth.Options{Now: s.clock.Now}
+	svc := auth.NewLogout(f, auth.NewRevoker(f, f, auth.NoMetrics{}, o), o)
 	if err := svc.Logout(ctx, tok.Refresh); err == nil {
 		t.Fatal("logout with a failing revocation write succeeded")
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // TestEventFixtures feeds every sample in events/ (the ones `sam local
@@ -32,7 +32,7 @@ func TestEventFixtures(t *testing.T) {
 	tok := s.readTokens(t, resp)
 
 	resp = call(t, s.jwks, httpEvent(t, "jwks"))
-	var doc kmssign.JWKS
+	var doc token.JWKS
 	if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("events/jwks.json: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -80,24 +80,24 @@ func TestEventFixtures(t *testing.T) {
 		t.Errorf("refresh after logout: %d", resp.StatusCode)
 	}
 
-	// The device list and ending a device, as the fixtures' caller: the
+	// The session list and ending a device, as the fixtures' caller: the
 	// authorizer context is the demo user's, here the test user's.
 	asUser := []string{localapi.DemoUserID, user.ID}
 	other := s.doLogin(t, "alice@example.com", "correct horse battery staple")
-	resp = call(t, s.devices, httpEvent(t, "sessions", asUser...))
-	var list apigw.DevicesResponse
+	resp = call(t, s.sessionList, httpEvent(t, "sessions", asUser...))
+	var list apigw.SessionsResponse
 	if err := json.Unmarshal([]byte(resp.Body), &list); err != nil || resp.StatusCode != 200 ||
 		len(list.Sessions) != 1 || list.Sessions[0].ID != other.Refresh[:32] {
 		t.Fatalf("events/sessions.json: %d %s (the one live session is %s)", resp.StatusCode, resp.Body, other.Refresh[:32])
 	}
-	resp = call(t, s.endDevice, httpEvent(t, "end-session", append(asUser, "REPLACE_WITH_SESSION_ID", other.Refresh[:32])...))
+	resp = call(t, s.endSession, httpEvent(t, "end-session", append(asUser, "REPLACE_WITH_SESSION_ID", other.Refresh[:32])...))
 	if resp.StatusCode != 204 {
 		t.Fatalf("events/end-session.json: %d %s", resp.StatusCode, resp.Body)
 	}
 	if resp := call(t, s.refresh, httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", other.Refresh)); resp.StatusCode != 401 {
 		t.Errorf("refresh of the ended device: %d", resp.StatusCode)
 	}
-	resp = call(t, s.endDevice, httpEvent(t, "end-session", "REPLACE_WITH_SESSION_ID", other.Refresh[:32]))
+	resp = call(t, s.endSession, httpEvent(t, "end-session", "REPLACE_WITH_SESSION_ID", other.Refresh[:32]))
 	if resp.StatusCode != 404 {
 		t.Errorf("events/end-session.json as the demo user, not the session's: %d %s", resp.StatusCode, resp.Body)
 	}

@@ -16,7 +16,7 @@ import (
 // in both): the authorizer denies the old tokens in its three event
 // shapes (HTTP API false, REST 401), refresh refuses the old sessions
 // (401 on the cookie route, invalid_grant at the token endpoint),
-// introspection calls the old tokens inactive, the device list drops the
+// introspection calls the old tokens inactive, the session list drops the
 // old sessions; a login after it works and its token is allowed.
 func TestGlobalCutoff(t *testing.T) {
 	env := testenv.New(t)
@@ -73,8 +73,8 @@ func TestGlobalCutoff(t *testing.T) {
 	if in, resp := s.introspection(t, again.Access); resp.StatusCode != 200 || !in.Active {
 		t.Errorf("introspection of a token after the cutoff: %d %s", resp.StatusCode, resp.Body)
 	}
-	if ids := sessionIDs(s.devicesOf(t, again.Access)); !slices.Equal(ids, []string{again.Refresh[:32]}) {
-		t.Errorf("device list after the cutoff: %q, want only the new session %q", ids, again.Refresh[:32])
+	if ids := sessionIDs(s.sessionsOf(t, again.Access)); !slices.Equal(ids, []string{again.Refresh[:32]}) {
+		t.Errorf("session list after the cutoff: %q, want only the new session %q", ids, again.Refresh[:32])
 	}
 	s.clock.Advance(time.Second)
 	next := s.readTokens(t, s.refreshWith(t, again.Refresh))

@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -44,24 +46,24 @@ func (c *clock) Advance(d time.Duration) {
 // service is every function of the service wired against one test
 // environment, as their main.go files wire them.
 type service struct {
-	env        *testenv.Env
-	clock      *clock
-	calls      *testenv.Counter
-	logs       *testenv.LogBuffer
-	metrics    *testenv.EMFLog // this service's metric lines (every one also goes to suiteMetrics)
-	login      apigw.Handler
-	refresh    apigw.Handler
-	logout     apigw.Handler
-	logoutAll  apigw.Handler
-	me         apigw.Handler
-	jwks       apigw.Handler
-	discovery  apigw.Handler
-	revocation apigw.Handler // RFC 7009, POST /auth/revoke
-	introspect apigw.Handler // RFC 7662, POST /auth/introspect
-	devices    apigw.Handler
-	endDevice  apigw.Handler
-	authorizer func(context.Context, json.RawMessage) (any, error)
-	revoke     func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
+	env         *testenv.Env
+	clock       *clock
+	calls       *testenv.Counter
+	logs        *testenv.LogBuffer
+	metrics     *testenv.EMFLog // this service's metric lines (every one also goes to suiteMetrics)
+	login       apigw.Handler
+	refresh     apigw.Handler
+	logout      apigw.Handler
+	logoutAll   apigw.Handler
+	me          apigw.Handler
+	jwks        apigw.Handler
+	discovery   apigw.Handler
+	revocation  apigw.Handler // RFC 7009, POST /auth/revoke
+	introspect  apigw.Handler // RFC 7662, POST /auth/introspect
+	sessionList apigw.Handler
+	endSession  apigw.Handler
+	authorizer  func(context.Context, json.RawMessage) (any, error)
+	revoke      func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 	// the Revocations table's stream into the feed
 	revocationFeed func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 }
@@ -75,6 +77,35 @@ func newService(t *testing.T, env *testenv.Env) *service {
 // by the template's logical id (LoginFunction...).
 func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Option) *service {
 	t.Helper()
+	return wire(t, env, extra, true)
+}
+
+// newServiceByInterval is newServiceWith with the authorizer's replica
+// reading the feed at its configured interval (REVOCATION_SYNC), as in
+// production: for the tests of the interval itself and of the calls it
+// makes.
+func newServiceByInterval(t *testing.T, env *testenv.Env, extra map[string][]app.Option) *service {
+	t.Helper()
+	return wire(t, env, extra, false)
+}
+
+// syncEveryLookup makes a replica read the feed before every lookup: the
+// clock of these tests stands still unless moved, so in replica mode each
+// revocation rule runs through the feed path and is seen at once, as in
+// strict mode. It is the production rule with a sync interval of 1 ns
+// and a replica clock that moves on by a microsecond at each reading
+// (past that interval), not a switch in replica.Options.
+func syncEveryLookup(o *replica.Options) {
+	now := o.Now
+	var ticks atomic.Int64
+	o.Now = func() time.Time { return now().Add(time.Duration(ticks.Add(1)) * time.Microsecond) }
+	o.SyncInterval = time.Nanosecond
+}
+
+// wire wires every function; everyLookup: the authorizer's replica reads
+// the feed before every decision (syncEveryLookup).
+func wire(t *testing.T, env *testenv.Env, extra map[string][]app.Option, everyLookup bool) *service {
+	t.Helper()
 	s := &service{env: env, clock: newClock(), calls: testenv.NewCounter(), logs: &testenv.LogBuffer{}, metrics: &testenv.EMFLog{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := func(id string) []app.Option {
@@ -83,12 +114,10 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 			// written (metrics_test.go); the authorizer writes one per
 			// decision instead of gathering them.
 			app.WithMetrics(io.MultiWriter(s.metrics, suiteMetrics), metrics.WithFlushInterval(0)),
-			// The clock of these tests stands still unless moved: in replica
-			// mode the authorizer reads the feed before every decision, so
-			// each revocation rule runs through the feed path and is seen
-			// at once, as in strict mode. Tests of the sync interval itself
-			// turn this off (extra options come after).
-			app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = true })}
+		}
+		if everyLookup {
+			o = append(o, app.WithReplicaOptions(syncEveryLookup))
+		}
 		return append(o, extra[id]...)
 	}
 	ctx := context.Background()
@@ -123,9 +152,9 @@ func newServiceWith(t *testing.T, env *testenv.Env, extra map[string][]app.Optio
 	must(err)
 	s.revocationFeed, err = app.RevocationFeed(ctx, env.Getenv, opts("RevocationFeedFunction")...)
 	must(err)
-	s.devices, err = app.Devices(ctx, env.Getenv, opts("SessionsFunction")...)
+	s.sessionList, err = app.Sessions(ctx, env.Getenv, opts("SessionsFunction")...)
 	must(err)
-	s.endDevice, err = app.EndDevice(ctx, env.Getenv, opts("EndSessionFunction")...)
+	s.endSession, err = app.EndSession(ctx, env.Getenv, opts("EndSessionFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

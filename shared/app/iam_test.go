@@ -120,13 +120,13 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	s.logoutWith(t, fourth.Refresh)
 	fifth := s.doLogin(t, "iris", "the right password")
 	_, authCtx := s.authorize(t, fifth.Access)
-	// The device list, and ending another device (its entry typed by hand).
-	call(t, s.devices, protected(t, "sessions", authCtx))
+	// The session list, and ending another device (its entry typed by hand).
+	call(t, s.sessionList, protected(t, "sessions", authCtx))
 	device := s.doLogin(t, "iris", "the right password")
 	handEntry("sid#" + device.Refresh[:32])
 	end := protected(t, "end-session", authCtx)
 	end.PathParameters = map[string]string{"id": device.Refresh[:32]}
-	if resp := call(t, s.endDevice, end); resp.StatusCode != 204 {
+	if resp := call(t, s.endSession, end); resp.StatusCode != 204 {
 		t.Fatalf("end a device: %d %s", resp.StatusCode, resp.Body)
 	}
 	handEntry("sub#" + user.ID)

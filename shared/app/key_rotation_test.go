@@ -7,7 +7,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
-	"github.com/authkit/lambda-auth/shared/kmssign"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // TestKeyRotation: tokens signed by the previous key stay valid while it is
@@ -30,7 +30,7 @@ func TestKeyRotation(t *testing.T) {
 			t.Errorf("token signed by the %s denied during the rotation", name)
 		}
 	}
-	var doc kmssign.JWKS
+	var doc token.JWKS
 	json.Unmarshal([]byte(call(t, s.jwks, httpEvent(t, "jwks")).Body), &doc)
 	if len(doc.Keys) != 2 {
 		t.Errorf("JWKS has %d keys during the rotation, want 2", len(doc.Keys))

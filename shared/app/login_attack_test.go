@@ -62,14 +62,16 @@ func TestLoginLimitsBeforeHashing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var verified atomic.Int32
-	svc := auth.New(auth.Deps{Signer: signer, Users: env.Store, Sessions: env.Store,
-		Logger: slog.New(slog.DiscardHandler), MACKey: env.MACKey(t),
-		VerifyPassword: func(hash, pw string) (bool, error) {
+	o := auth.Options{Issuer: "https://auth.test.example", Audience: "https://api.test.example", ClientID: "web",
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: time.Hour,
+		LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute,
+		Logger: slog.New(slog.DiscardHandler)}
+	revoker := auth.NewRevoker(env.Store, env.Store, auth.NoMetrics{}, o)
+	svc := auth.NewLogin(env.Store, env.Store, revoker, auth.NewAccessIssuer(signer, o), env.MACKey(t),
+		auth.Passwords{Dummy: password.Dummy(), Verify: func(hash, pw string) (bool, error) {
 			verified.Add(1)
 			return password.Verify(hash, pw)
-		}}, auth.Options{Issuer: "https://auth.test.example", Audience: "https://api.test.example", ClientID: "web",
-		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: time.Hour,
-		LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
+		}}, auth.NoMetrics{}, o)
 	login := apigw.Login(svc, apigw.CookieConfig{Name: "__Secure-refresh_token", Path: "/auth"}, slog.New(slog.DiscardHandler), nil)
 
 	huge := strings.Repeat("p", 10<<20)

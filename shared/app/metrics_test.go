@@ -29,7 +29,7 @@ var suiteMetrics = &testenv.EMFLog{}
 // path that writes one.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	code := testenv.Main(m) // local KMS and DynamoDB started here when no endpoint is given
 	errs := suiteMetrics.Errors()
 	for _, e := range errs {
 		fmt.Fprintf(os.Stderr, "metric line against the EMF rules: %s\n", e)

@@ -11,7 +11,6 @@ import (
 	"github.com/authkit/lambda-auth/scripts/localaws"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // TestRevokedTokenStaysDenied: a revoked token stays denied until it
@@ -22,9 +21,7 @@ import (
 func TestRevokedTokenStaysDenied(t *testing.T) {
 	env := testenv.New(t)
 	env.CreateUser(t, "rosa", "a long enough password")
-	s := newServiceWith(t, env, map[string][]app.Option{
-		"AuthorizerFunction": {app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = false })},
-	})
+	s := newServiceByInterval(t, env, nil)
 	jtiTok := s.doLogin(t, "rosa", "a long enough password")
 	_, jtiCtx := s.authorize(t, jtiTok.Access)
 	s.clock.Advance(time.Second)

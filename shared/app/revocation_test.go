@@ -2,20 +2,19 @@ package app_test
 
 import (
 	"context"
-	"github.com/aws/aws-lambda-go/events"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/app"
-	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // TestHandEntryCannotSwallowARevocation: the reported case. An attacker
@@ -64,8 +63,7 @@ func TestRevokedTokenDenied(t *testing.T) {
 	env.Set("REVOCATION_SYNC", "1s")
 	env.CreateUser(t, "rita", "the right password")
 	// The replica reads the feed at its own interval here.
-	s := newServiceWith(t, env, map[string][]app.Option{"AuthorizerFunction": {
-		app.WithReplicaOptions(func(o *replica.Options) { o.SyncEveryLookup = false })}})
+	s := newServiceByInterval(t, env, nil)
 	replicaMode := env.Getenv("REVOCATION_MODE") == "replica"
 
 	revocations := map[string]func(tok tokens, authCtx map[string]any){

@@ -28,8 +28,8 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"DiscoveryFunction":          adapt(app.Discovery),
 	"TokenRevocationFunction":    adapt(app.TokenRevocation),
 	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
-	"SessionsFunction":           adapt(app.Devices),
-	"EndSessionFunction":         adapt(app.EndDevice),
+	"SessionsFunction":           adapt(app.Sessions),
+	"EndSessionFunction":         adapt(app.EndSession),
 	"RevocationSnapshotFunction": adapt(app.RevocationSnapshot),
 }
 

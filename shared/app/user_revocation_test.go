@@ -11,6 +11,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
 // TestUserRevocationNeverGoesBack: a newer user entry typed by hand in
@@ -27,7 +28,7 @@ func TestUserRevocationNeverGoesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := auth.New(auth.Deps{Revocations: env.Store}, auth.Options{})
+	svc := operatorRevoke(env.Store, auth.Options{})
 	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestUserRevocationSameSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := time.UnixMilli(sec*1000 + 600)
-	svc := auth.New(auth.Deps{Revocations: env.Store}, auth.Options{Now: func() time.Time { return later }})
+	svc := operatorRevoke(env.Store, auth.Options{Now: func() time.Time { return later }})
 	if _, err := svc.Revoke(ctx, auth.RevokeRequest{UserID: "u3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +78,9 @@ func TestUserRevocationSameSecond(t *testing.T) {
 	if !revs[0].Covers(auth.Target{UserID: "u3", SessionStart: later.Add(time.Millisecond)}, later) {
 		t.Fatal("a session started after the logout-all, in the typed second, is left alive")
 	}
+}
+
+// operatorRevoke is the console's revoke flow over store.
+func operatorRevoke(store *dynamo.Store, o auth.Options) *auth.Revoke {
+	return auth.NewRevoke(store, auth.NewOperatorRevoker(store, auth.NoMetrics{}, o), o)
 }

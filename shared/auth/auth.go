@@ -1,18 +1,78 @@
-// Package auth is the service: login, refresh with rotation and reuse
-// detection, logout, logout of every device, revocation and the
-// authorization of access tokens. It holds the domain types and the small
-// interfaces it needs from storage and signing; shared/dynamo and
-// shared/kmssign implement them, shared/apigw adapts them to API Gateway.
+// Package auth is the service, one type per flow (in the manner of ory
+// fosite's flow handlers): Login, Refresh, Logout, LogoutAll, Revoke (the
+// operator's console, the global cutoff included), TokenRevocation (RFC
+// 7009), Authorizer, TokenIntrospection (RFC 7662), SessionList and
+// EndSession. Each constructor takes exactly the dependencies its flow
+// uses, as required arguments. What the flows share about a session (the
+// token format, the dead-session rule, the grace window, issuing an access
+// token, ending a session) is lifecycle.go; writing revocation entries
+// under the users' budget is revoker.go; this file holds the domain types
+// and the small interfaces the flows need from storage and signing
+// (shared/dynamo and shared/kmssign implement them, shared/apigw adapts
+// the flows to API Gateway).
 package auth
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
-// User is an account. Username is normalized (password.NormalizeUsername).
+// Options are the flows' settings (see shared/config); each flow reads
+// the ones it needs.
+type Options struct {
+	Issuer   string
+	Audience string
+	ClientID string
+
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	RefreshIdleTimeout time.Duration
+	RefreshReuseGrace  time.Duration
+
+	LoginMaxFailures int
+	LoginLockoutBase time.Duration
+	LoginLockoutMax  time.Duration
+
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: slog.Default()
+}
+
+// withDefaults fills Now and Logger.
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Bounds of the lifetimes the configuration accepts (shared/config checks
+// them). Revocation entries are kept for these maximums (NewRevocation)
+// rather than for the current settings, so lowering a lifetime later cannot let an entry expire
+// while a token or session issued under the old setting is still valid.
+const (
+	MaxAccessTokenTTL  = 24 * time.Hour
+	MaxRefreshTokenTTL = 366 * 24 * time.Hour
+	MaxClockLeeway     = 5 * time.Minute
+)
+
+// Tokens is what login and refresh hand out.
+type Tokens struct {
+	AccessToken      string
+	ExpiresIn        time.Duration
+	RefreshToken     string // empty when no new refresh token was issued
+	RefreshExpiresAt time.Time
+	SessionID        string
+	UserID           string
+	Scope            string // the access token's scope claim
+}
+
+// User is an account. Username is normalized (NormalizeUsername).
 type User struct {
 	Username     string
 	ID           string
@@ -47,7 +107,7 @@ type Session struct {
 	ExpiresAt  time.Time // absolute; rotation never moves it
 	RevokedAt  time.Time // zero while the session is live
 	Reason     string
-	UserAgent  string // the device as its login described it (UserAgent), for the device list
+	UserAgent  string // the device as its login described it (WithUserAgent), for the session list
 }
 
 // RevocationKind says what a revocation entry covers.
@@ -263,7 +323,7 @@ type Sessions interface {
 	EndSession(ctx context.Context, id, reason string, at time.Time) error
 }
 
-// SessionDirectory finds a user's sessions, for the device list (ASVS 5.0
+// SessionDirectory finds a user's sessions, for the session list (ASVS 5.0
 // 7.5.2): one Query of the sessions table's live-by-user index, never a Scan.
 type SessionDirectory interface {
 	// UserSessions returns the user's sessions not marked ended and not
@@ -303,14 +363,12 @@ type RevocationLookup interface {
 	// the global entry (RevokeAll), expired ones included; an error when it
 	// cannot answer with a view fresh enough.
 	Revocations(ctx context.Context, jti, sid, sub string) ([]Revocation, error)
-}
-
-// BoundedLookup is a RevocationLookup that bounds its own reads (a replica
-// syncing within its own timeout, and most of the time not reading at
-// all): Authorize adds no deadline around it.
-type BoundedLookup interface {
-	RevocationLookup
-	BoundsReads()
+	// Window is how far back the lookup sees: an entry written longer ago
+	// than that may be missing (a replica keeps the feed's last Window),
+	// so a verifier in front of it must refuse tokens that live longer
+	// than Window minus twice its clock leeway (shared/guard checks it at
+	// start). 0: no limit (the table keeps every entry until it expires).
+	Window() time.Duration
 }
 
 // Metrics counts what the service decides that no answer shows
@@ -324,11 +382,29 @@ type Metrics interface {
 	Escalated()
 }
 
-type noMetrics struct{}
+// NoMetrics counts nothing: for tools and tests that have no metrics.
+type NoMetrics struct{}
 
-func (noMetrics) LoginLockout()          {}
-func (noMetrics) Revoked(RevocationKind) {}
-func (noMetrics) Escalated()             {}
+// LoginLockout counts nothing.
+func (NoMetrics) LoginLockout() {}
+
+// Revoked counts nothing.
+func (NoMetrics) Revoked(RevocationKind) {}
+
+// Escalated counts nothing.
+func (NoMetrics) Escalated() {}
+
+// PasswordCheck checks a password against a stored hash: password.Verify.
+type PasswordCheck func(hash, pw string) (bool, error)
+
+// Passwords is how Login checks passwords, given by the caller so that this
+// package (and shared/guard, which imports it) carries no hashing code.
+type Passwords struct {
+	Verify PasswordCheck // password.Verify
+	// Dummy is a hash at the cost of stored ones (password.Dummy()), checked
+	// when there is no user, so an unknown user costs the same work.
+	Dummy string
+}
 
 // TokenVerifier checks an access token's signature and claims:
 // token.Verifier, or a token.Cache in front of one.

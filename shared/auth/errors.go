@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -47,4 +48,23 @@ func (e *ThrottledError) Error() string {
 // unavailable marks err as a dependency failure, keeping it for logs.
 func unavailable(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, errors.Join(ErrUnavailable, err))
+}
+
+// required panics when a flow is built without one of its dependencies:
+// a wiring mistake, caught when the function starts (shared/app's tests
+// build every function), never left to a nil pointer at a request.
+func required(flow string, deps ...any) {
+	for i, d := range deps {
+		v := reflect.ValueOf(d)
+		nilValue := !v.IsValid()
+		if !nilValue {
+			switch v.Kind() {
+			case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan:
+				nilValue = v.IsNil()
+			}
+		}
+		if nilValue {
+			panic(fmt.Sprintf("auth: New%s: dependency %d of %d is nil", flow, i+1, len(deps)))
+		}
+	}
 }

@@ -22,8 +22,8 @@ func TestEscalationCoversARacingSession(t *testing.T) {
 	end := time.Unix(1_800_000_060, 0)
 	clock := &testClock{t: end.Add(-time.Millisecond)} // the request, a millisecond before the window ends
 	store := newMemStore(&User{Username: "alice", ID: "u1", PasswordHash: "hash"})
-	svc := New(Deps{Users: store, Sessions: store, Revocations: store, Budget: spentBudget{end: end},
-		Logger: slog.New(slog.DiscardHandler)}, Options{Now: clock.Now})
+	o := Options{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)}
+	svc := NewLogoutAll(NewRevoker(store, spentBudget{end: end}, NoMetrics{}, o), o)
 	if _, err := svc.LogoutAll(context.Background(), "u1"); err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,16 @@ import (
 func TestSessionIDCarriesStart(t *testing.T) {
 	now := time.UnixMilli(1_764_299_045_123)
 	sid := newSessionID(now)
-	got, ok := SessionStart(sid)
+	got, ok := sessionStartOf(sid)
 	if !ok || !got.Equal(now) || len(sid) != sessionIDLen {
-		t.Fatalf("SessionStart(%q) = %v %v, want %v", sid, got, ok, now)
+		t.Fatalf("sessionStartOf(%q) = %v %v, want %v", sid, got, ok, now)
 	}
 	if newSessionID(now) == sid {
 		t.Error("two session ids at the same instant are equal")
 	}
 	for _, bad := range []string{"", "x", strings.Repeat("A", sessionIDLen), sid + "A", sid[:31] + "*"} {
-		if _, ok := SessionStart(bad); ok {
-			t.Errorf("SessionStart(%q) accepted", bad)
+		if _, ok := sessionStartOf(bad); ok {
+			t.Errorf("sessionStartOf(%q) accepted", bad)
 		}
 	}
 }

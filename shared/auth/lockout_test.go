@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -82,10 +81,7 @@ func TestLockoutRules(t *testing.T) {
 			store := newMemStore(&User{Username: "alice", ID: "u1", PasswordHash: "hash"})
 			checked := 0
 			signer := &fakeSigner{}
-			svc := New(Deps{Signer: signer, Users: store, Sessions: store, Revocations: store,
-				MACKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler),
-				VerifyPassword: func(_, pw string) (bool, error) { checked++; return pw == good, nil },
-			}, Options{Issuer: "https://auth.test", Audience: "https://api.test", ClientID: "web",
+			svc := testLogin(store, signer, func(_, pw string) (bool, error) { checked++; return pw == good, nil }, Options{Issuer: "https://auth.test", Audience: "https://api.test", ClientID: "web",
 				AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: time.Hour, Now: clock.Now,
 				LoginMaxFailures: 3, LoginLockoutBase: 30 * time.Second, LoginLockoutMax: 3 * time.Minute})
 			for i, a := range row.attempts {
@@ -121,14 +117,13 @@ func TestLockoutRules(t *testing.T) {
 // sit in the table, nor be found by hashing a dictionary.
 func TestThrottleKeyIsKeyed(t *testing.T) {
 	store := newMemStore(nil)
-	svc := New(Deps{Users: store, MACKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler),
-		VerifyPassword: func(string, string) (bool, error) { return false, nil }},
+	svc := testLogin(store, fakeSigner{}, func(string, string) (bool, error) { return false, nil },
 		Options{LoginMaxFailures: 3, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute, Now: (&testClock{t: t0}).Now})
 	const typed = "hunter2-my-password"
 	if _, err := svc.Login(context.Background(), typed, "x", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatal(err)
 	}
-	other := New(Deps{MACKey: []byte("fedcba9876543210fedcba9876543210")}, Options{})
+	other := &Login{mac: newMACKey("Login", []byte("fedcba9876543210fedcba9876543210"))}
 	for key := range store.attempts {
 		if strings.Contains(key, typed) || key == other.throttleKey(typed) || key != svc.throttleKey(typed) {
 			t.Fatalf("throttle key %q: not the keyed hash of the name", key)

@@ -25,13 +25,15 @@ func TestSameWorkForEveryFailure(t *testing.T) {
 
 	var mu sync.Mutex
 	var hashes []string
-	svc := auth.New(auth.Deps{Users: env.Store, Sessions: env.Store, MACKey: env.MACKey(t),
-		VerifyPassword: func(hash, pw string) (bool, error) {
+	o := auth.Options{LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute}
+	revoker := auth.NewRevoker(env.Store, env.Store, auth.NoMetrics{}, o)
+	svc := auth.NewLogin(env.Store, env.Store, revoker, auth.NewAccessIssuer(refusingSigner{}, o), env.MACKey(t),
+		auth.Passwords{Dummy: password.Dummy(), Verify: func(hash, pw string) (bool, error) {
 			mu.Lock()
 			hashes = append(hashes, hash)
 			mu.Unlock()
 			return password.Verify(hash, pw)
-		}}, auth.Options{LoginMaxFailures: 100, LoginLockoutBase: time.Second, LoginLockoutMax: time.Minute})
+		}}, auth.NoMetrics{}, o)
 
 	for name, login := range map[string][2]string{
 		"unknown user":       {"nobody", "the right password"},
@@ -48,4 +50,13 @@ func TestSameWorkForEveryFailure(t *testing.T) {
 			t.Errorf("%s: %d verifications (%q), want exactly one at the default cost", name, len(hashes), hashes)
 		}
 	}
+}
+
+// refusingSigner fails every signature: every login here fails before one.
+type refusingSigner struct{}
+
+func (refusingSigner) KeyID() string     { return "none" }
+func (refusingSigner) Algorithm() string { return "ES256" }
+func (refusingSigner) Sign(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("no login here may reach signing")
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // memStore keeps sessions, revocation entries and one user in memory, with
@@ -146,6 +149,9 @@ func (m *memStore) Revocations(_ context.Context, jti, sid, sub string) ([]Revoc
 	return out, nil
 }
 
+// Window is 0: the store keeps every entry (auth.RevocationLookup).
+func (m *memStore) Window() time.Duration { return 0 }
+
 func (m *memStore) User(_ context.Context, name string) (*User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,3 +222,31 @@ func (fakeSigner) Algorithm() string { return "ES256" }
 func (f fakeSigner) Sign(context.Context, []byte) ([]byte, error) {
 	return []byte("signature"), f.fail
 }
+
+// freeBudget is a FeedBudget that never runs out.
+type freeBudget struct{}
+
+func (freeBudget) TakeFeedBudget(context.Context, string, string, time.Time) (bool, time.Time, error) {
+	return true, time.Time{}, nil
+}
+
+// testMAC is the MAC key of these tests.
+var testMAC = []byte("0123456789abcdef0123456789abcdef")
+
+// testLogin is the login flow over store, signing with signer and
+// checking passwords with check, on o's settings (logs discarded).
+func testLogin(store *memStore, signer token.Signer, check PasswordCheck, o Options) *Login {
+	o.Logger = slog.New(slog.DiscardHandler)
+	return NewLogin(store, store, testRevoker(store, o), NewAccessIssuer(signer, o), testMAC, Passwords{Verify: check, Dummy: testDummyHash}, NoMetrics{}, o)
+}
+
+// testRevoker is a user's revoker over store, with a budget that never
+// runs out.
+func testRevoker(store *memStore, o Options) *Revoker {
+	o.Logger = slog.New(slog.DiscardHandler)
+	return NewRevoker(store, freeBudget{}, NoMetrics{}, o)
+}
+
+// testDummyHash stands for password.Dummy() in tests whose password check is
+// a fake: the hash an unknown user's attempt is checked against.
+const testDummyHash = "dummy hash"

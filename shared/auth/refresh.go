@@ -4,9 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
+
+// Refresh exchanges refresh tokens, rotating them.
+type Refresh struct {
+	sessions Sessions
+	issuer   *AccessIssuer
+	mac      macKey
+	end      *sessionEnder
+	opt      Options
+	log      *slog.Logger
+}
+
+// NewRefresh builds the refresh flow: it reads and rotates sessions, reads
+// their standing, signs access tokens with issuer and derives successors
+// with macKey; a reused token ends its session through revoker.
+func NewRefresh(sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKey []byte, o Options) *Refresh {
+	required("Refresh", sessions, revoker, issuer)
+	o = o.withDefaults()
+	return &Refresh{sessions: sessions, issuer: issuer, mac: newMACKey("Refresh", macKey),
+		end: newSessionEnder(sessions, revoker, o), opt: o, log: o.Logger}
+}
 
 // Refresh exchanges a refresh token for a new access token and a new refresh
 // token (rotation, RFC 9700 4.14.2). At most three DynamoDB calls: read the
@@ -33,60 +54,66 @@ import (
 //
 // ErrRefreshConflict is left for a replaced token whose successor was not
 // derived from it (a session rotated before successors were derived).
-func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error) {
-	sess, h, err := s.loadPresented(ctx, presented)
+func (f *Refresh) Refresh(ctx context.Context, presented string) (Tokens, error) {
+	sess, h, err := f.end.load(ctx, presented)
 	if err != nil {
 		return Tokens{}, err
 	}
-	now := s.opt.Now()
-	kind := s.classify(sess, h, now)
+	now := f.opt.Now()
+	kind := presentedAs(sess, h, now, f.opt.RefreshReuseGrace)
 	switch kind {
 	case presentedUnknown:
-		s.Logger.InfoContext(ctx, "refresh refused: unknown token for session", "sid", sess.ID)
+		f.log.InfoContext(ctx, "refresh refused: unknown token for session", "sid", sess.ID)
 		return Tokens{}, ErrInvalidRefreshToken
 	case presentedReused:
-		return Tokens{}, s.reuseDetected(ctx, sess, now)
+		return Tokens{}, f.reuseDetected(ctx, sess, now)
 	}
-	next := s.successor(presented, sess.ID)
+	next := f.mac.successor(presented, sess.ID)
 	if kind == presentedGrace && !equalHash(sess.TokenHash, hashToken(next)) {
 		if !sess.RevokedAt.IsZero() {
 			return Tokens{}, ErrInvalidRefreshToken
 		}
-		s.Logger.InfoContext(ctx, "refresh conflict: token rotated moments ago to a token not derived from it", "sid", sess.ID, "sub", sess.UserID)
+		f.log.InfoContext(ctx, "refresh conflict: token rotated moments ago to a token not derived from it", "sid", sess.ID, "sub", sess.UserID)
 		return Tokens{}, ErrRefreshConflict
 	}
-
-	if why := s.sessionDead(sess, now); why != "" {
-		s.Logger.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return Tokens{}, ErrInvalidRefreshToken
+	if err := f.checkAlive(ctx, sess, now); err != nil {
+		return Tokens{}, err
 	}
-	standing, err := s.Sessions.SessionStanding(ctx, sess)
-	if err != nil {
-		return Tokens{}, unavailable("refresh: read standing", err)
-	}
-	if why := standingDead(sess, standing, now); why != "" {
-		s.Logger.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
-		return Tokens{}, ErrInvalidRefreshToken
-	}
-
-	// Scopes follow the user record, so a change takes effect at the next
-	// refresh.
-	sess.Scope = strings.Join(standing.User.Scopes, " ")
-	access, ttl, err := s.issueAccess(ctx, sess, now)
+	access, ttl, err := f.issuer.issue(ctx, sess, now)
 	if err != nil {
 		return Tokens{}, err
 	}
 	tokens := Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next,
 		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID, Scope: sess.Scope}
 	if kind == presentedGrace {
-		s.Logger.InfoContext(ctx, "refresh repeated within the grace window: same successor", "sid", sess.ID, "sub", sess.UserID)
+		f.log.InfoContext(ctx, "refresh repeated within the grace window: same successor", "sid", sess.ID, "sub", sess.UserID)
 		return tokens, nil
 	}
-	if err := s.rotate(ctx, sess, h, next); err != nil {
+	if err := f.rotate(ctx, sess, h, next); err != nil {
 		return Tokens{}, err
 	}
-	s.Logger.InfoContext(ctx, "refresh", "sid", sess.ID, "sub", sess.UserID)
+	f.log.InfoContext(ctx, "refresh", "sid", sess.ID, "sub", sess.UserID)
 	return tokens, nil
+}
+
+// checkAlive refuses a session that its record, its user or a revocation
+// entry ends, and takes the scopes from the user record, so a change takes
+// effect at the next refresh.
+func (f *Refresh) checkAlive(ctx context.Context, sess *Session, now time.Time) error {
+	if why := deadReason(sess, now, f.opt.RefreshIdleTimeout); why != "" {
+		f.log.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
+		return ErrInvalidRefreshToken
+	}
+	standing, err := f.sessions.SessionStanding(ctx, sess)
+	if err != nil {
+		return unavailable("refresh: read standing", err)
+	}
+	if why := standingDead(sess, standing, now); why != "" {
+		f.log.InfoContext(ctx, "refresh refused", "sid", sess.ID, "sub", sess.UserID, "reason", why)
+		return ErrInvalidRefreshToken
+	}
+	sess.Scope = strings.Join(standing.User.Scopes, " ")
+	return nil
 }
 
 // rotate writes the rotation from the presented token (hash h) to next. The
@@ -94,11 +121,11 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Tokens, error)
 // at the start of the request, and the write gets at most half the window:
 // a client whose answer was lost learns it (503) in time to retry within
 // the window.
-func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next string) error {
-	wctx, cancel := context.WithTimeout(ctx, s.rotateTimeout())
+func (f *Refresh) rotate(ctx context.Context, sess *Session, h []byte, next string) error {
+	wctx, cancel := context.WithTimeout(ctx, rotateTimeout(f.opt.RefreshReuseGrace))
 	defer cancel()
-	current, err := s.Sessions.RotateSession(wctx, Rotation{
-		SessionID: sess.ID, Presented: h, Next: hashToken(next), Scope: sess.Scope, At: s.opt.Now(),
+	current, err := f.sessions.RotateSession(wctx, Rotation{
+		SessionID: sess.ID, Presented: h, Next: hashToken(next), Scope: sess.Scope, At: f.opt.Now(),
 	})
 	if err == nil {
 		return nil
@@ -110,7 +137,7 @@ func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next stri
 	// more, and current is it as it now is (nil: deleted).
 	switch {
 	case current == nil || !current.RevokedAt.IsZero():
-		s.Logger.InfoContext(ctx, "refresh refused: session ended during the rotation", "sid", sess.ID, "sub", sess.UserID)
+		f.log.InfoContext(ctx, "refresh refused: session ended during the rotation", "sid", sess.ID, "sub", sess.UserID)
 		return ErrInvalidRefreshToken
 	case equalHash(current.TokenHash, hashToken(next)):
 		// This very rotation is in place: an earlier attempt of our write
@@ -118,179 +145,22 @@ func (s *Service) rotate(ctx context.Context, sess *Session, h []byte, next stri
 		// request with the same token made it.
 		return nil
 	}
-	s.Logger.InfoContext(ctx, "refresh conflict: session rotated elsewhere", "sid", sess.ID, "sub", sess.UserID)
+	f.log.InfoContext(ctx, "refresh conflict: session rotated elsewhere", "sid", sess.ID, "sub", sess.UserID)
 	return ErrRefreshConflict
-}
-
-// rotateTimeout bounds the rotation write: half the grace window, at least
-// 500 ms (and never past the request's own deadline).
-func (s *Service) rotateTimeout() time.Duration { return rotateTimeout(s.opt.RefreshReuseGrace) }
-
-func rotateTimeout(grace time.Duration) time.Duration { return max(grace/2, 500*time.Millisecond) }
-
-// graceWindow is how long after rotated_at the replaced token is still
-// answered with its successor: ReplacedTokenWindow(RefreshReuseGrace).
-func (s *Service) graceWindow() time.Duration { return ReplacedTokenWindow(s.opt.RefreshReuseGrace) }
-
-// ReplacedTokenWindow is how long after its rotation's rotated_at stamp a
-// replaced refresh token is answered with its successor, for a grace
-// window of grace (REFRESH_REUSE_GRACE). rotated_at is stamped when the
-// write is sent; DynamoDB applies it at most the write's timeout later
-// (else the caller got a 503 and retries), so this is grace counted from
-// the moment the rotation was written. Past it, the token is reuse. 0
-// turns it off.
-func ReplacedTokenWindow(grace time.Duration) time.Duration {
-	if grace <= 0 {
-		return 0
-	}
-	return grace + rotateTimeout(grace)
-}
-
-// loadPresented parses a refresh token and reads its session. A malformed
-// token or a missing session costs no more than that read.
-func (s *Service) loadPresented(ctx context.Context, presented string) (*Session, []byte, error) {
-	sid, ok := parseRefreshToken(presented)
-	if !ok {
-		return nil, nil, ErrInvalidRefreshToken
-	}
-	sess, err := s.Sessions.Session(ctx, sid)
-	if err != nil {
-		return nil, nil, unavailable("read session", err)
-	}
-	if sess == nil {
-		return nil, nil, ErrInvalidRefreshToken
-	}
-	return sess, hashToken(presented), nil
-}
-
-type presentedKind int
-
-const (
-	presentedUnknown presentedKind = iota
-	presentedCurrent
-	presentedGrace
-	presentedReused
-)
-
-func (s *Service) classify(sess *Session, h []byte, now time.Time) presentedKind {
-	switch {
-	case equalHash(sess.TokenHash, h):
-		return presentedCurrent
-	case equalHash(sess.PrevHash, h):
-		if w := s.graceWindow(); w > 0 && now.Sub(sess.RotatedAt) <= w {
-			return presentedGrace
-		}
-		return presentedReused
-	case sess.isRetired(h):
-		return presentedReused
-	}
-	return presentedUnknown
 }
 
 // reuseDetected revokes the session of a rotated-out token and every access
 // token it issued (RFC 9700 4.14.2): the legitimate client and an attacker
 // both hold tokens of this chain and we cannot tell which is which.
-func (s *Service) reuseDetected(ctx context.Context, sess *Session, now time.Time) error {
+func (f *Refresh) reuseDetected(ctx context.Context, sess *Session, now time.Time) error {
 	if !sess.RevokedAt.IsZero() {
 		// Ended already, its revocation complete (the mark is written last):
 		// a replay writes nothing, so replays cannot grow the feed.
 		return ErrInvalidRefreshToken
 	}
-	s.Logger.WarnContext(ctx, "refresh token reuse detected: revoking session", "sid", sess.ID, "sub", sess.UserID)
-	if err := s.endSession(ctx, sess.ID, "refresh token reuse", now, sess.UserID); err != nil {
+	f.log.WarnContext(ctx, "refresh token reuse detected: revoking session", "sid", sess.ID, "sub", sess.UserID)
+	if err := f.end.end(ctx, sess.ID, "refresh token reuse", now, sess.UserID); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrInvalidRefreshToken, ErrRefreshTokenReused)
-}
-
-// endSession kills the access tokens of a session, then ends its refresh
-// chain: the revocation (entry and feed) first, the session's mark last.
-// A session marked ended therefore has its revocation complete, and callers
-// acting on a client's request skip it (a retry of a half-done one, not yet
-// marked, writes everything again and completes it). by is the user whose
-// request it is ("" for an operator): putRevocation.
-func (s *Service) endSession(ctx context.Context, sid, reason string, now time.Time, by string) error {
-	if err := s.putRevocation(ctx, NewRevocation(RevokeSession, sid, now, reason), by); err != nil {
-		return unavailable("revoke session", err)
-	}
-	if err := s.Sessions.EndSession(ctx, sid, reason, now); err != nil {
-		return unavailable("end session", err)
-	}
-	return nil
-}
-
-// sessionDead says why the session record itself no longer allows refresh.
-func (s *Service) sessionDead(sess *Session, now time.Time) string {
-	return deadReason(sess, now, s.opt.RefreshIdleTimeout)
-}
-
-// deadReason is the rule of sessionDead for an idle timeout (0: none):
-// refresh and the device list share it.
-func deadReason(sess *Session, now time.Time, idle time.Duration) string {
-	switch {
-	case !sess.RevokedAt.IsZero():
-		return "session revoked: " + sess.Reason
-	case !now.Before(sess.ExpiresAt):
-		return "session expired"
-	case len(sess.Retired) >= MaxRotations:
-		return "rotation limit reached"
-	case idle > 0 && now.Sub(sess.LastUsedAt) > idle:
-		return "session idle too long"
-	}
-	return ""
-}
-
-// standingDead says why the user or a revocation entry ends the session.
-func standingDead(sess *Session, st Standing, now time.Time) string {
-	target := Target{SessionID: sess.ID, UserID: sess.UserID, SessionStart: sess.CreatedAt}
-	for _, r := range st.Revocations {
-		if r.Covers(target, now) {
-			if r.Kind == RevokeAll {
-				return "every session revoked (global cutoff): " + r.Reason
-			}
-			return string(r.Kind) + " revoked: " + r.Reason
-		}
-	}
-	switch {
-	case st.User == nil:
-		return "user gone"
-	case st.User.ID == "":
-		return "user record without user_id" // login refuses it too; no token without a sub
-	case st.User.ID != sess.UserID:
-		return "username now names another user"
-	case st.User.Disabled:
-		return "user disabled"
-	}
-	return ""
-}
-
-// Logout ends the session of a refresh token (this device). Unknown,
-// malformed or already ended tokens are not an error: the caller is logged
-// out either way. A rotated-out token ends the session too.
-func (s *Service) Logout(ctx context.Context, presented string) error {
-	return s.endPresented(ctx, presented, "logout", s.opt.Now())
-}
-
-// endPresented ends the session of a refresh token: its current token, the
-// one just replaced or any older one. A token that is no token of ours ends
-// nothing and is not an error.
-func (s *Service) endPresented(ctx context.Context, presented, reason string, now time.Time) error {
-	sess, h, err := s.loadPresented(ctx, presented)
-	if errors.Is(err, ErrInvalidRefreshToken) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	// A token of no session of ours ends nothing; a session already ended
-	// (its revocation complete) is not written again: repeated logouts
-	// cannot grow the revocation feed.
-	if s.classify(sess, h, now) == presentedUnknown || !sess.RevokedAt.IsZero() {
-		return nil
-	}
-	if err := s.endSession(ctx, sess.ID, reason, now, sess.UserID); err != nil {
-		return err
-	}
-	s.Logger.InfoContext(ctx, "session ended", "sid", sess.ID, "sub", sess.UserID, "reason", reason)
-	return nil
 }

@@ -27,18 +27,21 @@ type refreshRow struct {
 }
 
 type rowEnv struct {
-	t      *testing.T
-	svc    *Service
-	store  *memStore
-	clock  *testClock
-	tokens []string // tokens[0] from login, then one per rotation
-	sid    string
+	t       *testing.T
+	login   *Login
+	refresh *Refresh
+	logout  *Logout
+	grace   time.Duration // RefreshReuseGrace
+	store   *memStore
+	clock   *testClock
+	tokens  []string // tokens[0] from login, then one per rotation
+	sid     string
 }
 
 // rotate refreshes with the current token, as a client does.
 func (r *rowEnv) rotate() {
 	r.t.Helper()
-	got, err := r.svc.Refresh(context.Background(), r.tokens[len(r.tokens)-1])
+	got, err := r.refresh.Refresh(context.Background(), r.tokens[len(r.tokens)-1])
 	if err != nil {
 		r.t.Fatalf("setup rotation: %v", err)
 	}
@@ -56,13 +59,16 @@ func newRowEnv(t *testing.T, options func(*Options)) *rowEnv {
 	if options != nil {
 		options(&o)
 	}
-	svc := New(Deps{Signer: fakeSigner{}, Users: store, Sessions: store, Revocations: store,
-		MACKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler)}, o)
-	tok, err := svc.startSession(context.Background(), user, "web", device{}, clock.Now())
+	o.Logger = slog.New(slog.DiscardHandler)
+	login := testLogin(store, fakeSigner{}, func(string, string) (bool, error) { return false, nil }, o)
+	tok, err := login.startSession(context.Background(), user, device{}, clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rowEnv{t: t, svc: svc, store: store, clock: clock, tokens: []string{tok.RefreshToken}, sid: tok.SessionID}
+	revoker := testRevoker(store, o)
+	return &rowEnv{t: t, login: login, refresh: NewRefresh(store, revoker, NewAccessIssuer(fakeSigner{}, o), testMAC, o),
+		logout: NewLogout(store, revoker, o), grace: o.RefreshReuseGrace,
+		store: store, clock: clock, tokens: []string{tok.RefreshToken}, sid: tok.SessionID}
 }
 
 func current(r *rowEnv) string  { return r.tokens[len(r.tokens)-1] }
@@ -80,7 +86,7 @@ func TestRefreshRules(t *testing.T) {
 		{description: "the replaced token within the grace window gets the same successor",
 			setup: func(r *rowEnv) { r.rotate(); r.clock.Advance(5 * time.Second) }, present: replaced, wantNext: 1},
 		{description: "the replaced token after the grace window is reuse",
-			setup: func(r *rowEnv) { r.rotate(); r.clock.Advance(r.svc.graceWindow() + time.Millisecond) }, present: replaced,
+			setup: func(r *rowEnv) { r.rotate(); r.clock.Advance(ReplacedTokenWindow(r.grace) + time.Millisecond) }, present: replaced,
 			wantErr: ErrInvalidRefreshToken, wantRevoked: true, wantWrites: 2},
 		{description: "the grace window counts from the write, not from the start of its request",
 			setup: func(r *rowEnv) {
@@ -110,7 +116,7 @@ func TestRefreshRules(t *testing.T) {
 			setup: func(r *rowEnv) {
 				r.rotate()
 				r.clock.Advance(time.Minute)
-				if _, err := r.svc.Refresh(context.Background(), r.tokens[0]); !errors.Is(err, ErrInvalidRefreshToken) {
+				if _, err := r.refresh.Refresh(context.Background(), r.tokens[0]); !errors.Is(err, ErrInvalidRefreshToken) {
 					r.t.Fatal(err)
 				}
 			}, present: func(r *rowEnv) string { return r.tokens[0] },
@@ -134,14 +140,14 @@ func TestRefreshRules(t *testing.T) {
 			present: current, wantNext: -1, wantWrites: 1},
 		{description: "an ended session refuses its current token",
 			setup: func(r *rowEnv) {
-				if err := r.svc.Logout(context.Background(), current(r)); err != nil {
+				if err := r.logout.Logout(context.Background(), current(r)); err != nil {
 					r.t.Fatal(err)
 				}
 			}, present: current, wantErr: ErrInvalidRefreshToken},
 		{description: "an ended session refuses its replaced token within grace",
 			setup: func(r *rowEnv) {
 				r.rotate()
-				if err := r.svc.Logout(context.Background(), current(r)); err != nil {
+				if err := r.logout.Logout(context.Background(), current(r)); err != nil {
 					r.t.Fatal(err)
 				}
 			}, present: replaced, wantErr: ErrInvalidRefreshToken},
@@ -189,7 +195,7 @@ func TestRefreshRules(t *testing.T) {
 			}
 			presented := row.present(r)
 			before := r.store.writes
-			got, err := r.svc.Refresh(context.Background(), presented)
+			got, err := r.refresh.Refresh(context.Background(), presented)
 			if !errors.Is(err, row.wantErr) || (row.wantErr == nil && err != nil) {
 				t.Fatalf("Refresh: %v, want %v", err, row.wantErr)
 			}
@@ -211,7 +217,7 @@ func TestRefreshRules(t *testing.T) {
 					// The write landed; its answer did not. The client's
 					// retry with the same token is answered in full.
 					r.store.rotateErr = nil
-					retry, err := r.svc.Refresh(context.Background(), presented)
+					retry, err := r.refresh.Refresh(context.Background(), presented)
 					if err != nil || !equalHash(sess.TokenHash, hashToken(retry.RefreshToken)) {
 						t.Fatalf("retry after a lost answer: %v", err)
 					}
@@ -240,8 +246,8 @@ func TestRefreshRules(t *testing.T) {
 // TestSuccessorIsKeyed: the successor depends on the presented token and
 // on the key, so a stolen token does not reveal it without the key.
 func TestSuccessorIsKeyed(t *testing.T) {
-	a := New(Deps{MACKey: []byte("0123456789abcdef0123456789abcdef")}, Options{})
-	b := New(Deps{MACKey: []byte("fedcba9876543210fedcba9876543210")}, Options{})
+	a := newMACKey("Refresh", testMAC)
+	b := newMACKey("Refresh", []byte("fedcba9876543210fedcba9876543210"))
 	sid := newSessionID(t0)
 	p1, p2 := newRefreshToken(sid), newRefreshToken(sid)
 	n := a.successor(p1, sid)

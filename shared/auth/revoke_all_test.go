@@ -33,10 +33,7 @@ func TestLoginUnderCutoffs(t *testing.T) {
 			if tc.entry.Kind != "" {
 				store.revocations[string(tc.entry.Kind)+"#"+tc.entry.Value] = tc.entry
 			}
-			svc := New(Deps{Signer: fakeSigner{}, Users: store, Sessions: store, Revocations: store,
-				MACKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler),
-				VerifyPassword: func(_, pw string) (bool, error) { return pw == "pw", nil },
-			}, Options{Issuer: "https://auth.test", Audience: "https://api.test", ClientID: "web",
+			svc := testLogin(store, fakeSigner{}, func(_, pw string) (bool, error) { return pw == "pw", nil }, Options{Issuer: "https://auth.test", Audience: "https://api.test", ClientID: "web",
 				AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: time.Hour, Now: (&testClock{t: t0}).Now,
 				LoginMaxFailures: 3, LoginLockoutBase: 30 * time.Second, LoginLockoutMax: 3 * time.Minute})
 			got, err := svc.Login(context.Background(), "alice", "pw", "")
@@ -55,8 +52,8 @@ func TestLoginUnderCutoffs(t *testing.T) {
 // exclusive with the other targets.
 func TestRevokeAllRequest(t *testing.T) {
 	store := newMemStore(nil)
-	svc := New(Deps{Revocations: store, Sessions: store, Logger: slog.New(slog.DiscardHandler)},
-		Options{Now: (&testClock{t: t0}).Now})
+	o := Options{Now: (&testClock{t: t0}).Now, Logger: slog.New(slog.DiscardHandler)}
+	svc := NewRevoke(store, NewOperatorRevoker(store, NoMetrics{}, o), o)
 	for _, bad := range []RevokeRequest{{All: true, UserID: "u1"}, {All: true, JTI: "j1"}, {All: true, SessionID: "s"}, {Reason: "nothing named"}} {
 		if _, err := svc.Revoke(context.Background(), bad); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("Revoke(%+v) = %v, want ErrInvalidRequest", bad, err)

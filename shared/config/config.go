@@ -119,7 +119,17 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, errors.Join(p.errs...)
 }
 
+// check records every setting that is out of its range (Load reports them
+// all at once).
 func (c Config) check(p *parser) {
+	c.checkTokens(p)
+	c.checkRevocations(p)
+	c.checkLogin(p)
+	c.checkBrowser(p)
+}
+
+// checkTokens checks the signing algorithm and the tokens' lifetimes.
+func (c Config) checkTokens(p *parser) {
 	if c.RSASigningAlg != "RS256" && c.RSASigningAlg != "PS256" {
 		p.fail("RSA_SIGNING_ALG must be RS256 or PS256, got %q", c.RSASigningAlg)
 	}
@@ -144,6 +154,11 @@ func (c Config) check(p *parser) {
 	if c.ClockLeeway < 0 || c.ClockLeeway > auth.MaxClockLeeway {
 		p.fail("CLOCK_LEEWAY must be between 0 and %s, got %s", auth.MaxClockLeeway, c.ClockLeeway)
 	}
+}
+
+// checkRevocations checks how the authorizer reads revocations and how
+// the feed is laid out.
+func (c Config) checkRevocations(p *parser) {
 	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
 		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
 	}
@@ -160,12 +175,21 @@ func (c Config) check(p *parser) {
 	if c.FeedCopies < 1 || c.FeedShards < 1 || c.FeedCopies > 9999 || c.FeedShards > 9999 || c.FeedCopies*c.FeedShards > 9999 {
 		p.fail("FEED_COPIES and FEED_SHARDS must be at least 1, their product at most 9999, got %d and %d", c.FeedCopies, c.FeedShards)
 	}
+}
+
+// checkLogin checks the login throttle.
+func (c Config) checkLogin(p *parser) {
 	if c.LoginMaxFailures < 1 {
 		p.fail("LOGIN_MAX_FAILURES must be at least 1")
 	}
 	if c.LoginLockoutBase <= 0 || c.LoginLockoutMax < c.LoginLockoutBase {
 		p.fail("LOGIN_LOCKOUT_BASE must be positive and LOGIN_LOCKOUT_MAX at least as long")
 	}
+}
+
+// checkBrowser checks what browsers see: the refresh cookie, the issuer
+// and the origins allowed to call.
+func (c Config) checkBrowser(p *parser) {
 	if c.RefreshCookieName == "" || strings.ContainsAny(c.RefreshCookieName, " ;=,\t\r\n\"") {
 		p.fail("REFRESH_COOKIE_NAME %q is not a valid cookie name", c.RefreshCookieName)
 	}
@@ -206,7 +230,7 @@ func checkIssuer(iss string) error {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(iss, "?#"):
 		return errors.New("an issuer has no query or fragment (RFC 8414 2)")
 	case strings.HasSuffix(iss, "/"):
-		return errors.New("no trailing slash: the endpoints are the issuer followed by /auth/..., /.well-known/...")
+		return errors.New("no trailing slash: the endpoints are the issuer followed by their path (/auth/login, /.well-known/jwks.json)")
 	case u.User != nil:
 		return errors.New("no user information in the issuer")
 	case u.Scheme == "https":

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,7 +150,11 @@ func TestFeedLayoutMismatchFailsClosed(t *testing.T) {
 			newReader := func(l dynamo.FeedLayout, got *refusals) *replica.Replica {
 				st := dynamo.New(env.DB, env.Tables, dynamo.WithClock(c.Now), dynamo.WithServerClock(c.Now),
 					dynamo.WithFeedLayout(l), dynamo.WithRefusalCounter(got.count))
-				return replica.New(st, replica.Options{Window: snapWindow, MaxStaleness: time.Minute, Now: c.Now, SyncEveryLookup: true})
+				// A sync before every lookup: a 1 ns interval on a clock
+				// that moves a microsecond at each reading.
+				var ticks atomic.Int64
+				now := func() time.Time { return c.Now().Add(time.Duration(ticks.Add(1)) * time.Microsecond) }
+				return replica.New(st, replica.Options{Window: snapWindow, MaxStaleness: time.Minute, Now: now, SyncInterval: time.Nanosecond})
 			}
 			var got, control refusals
 			r, same := newReader(tc.readers, &got), newReader(tc.writers, &control)

@@ -24,8 +24,8 @@ import (
 // Example puts a Guard in front of a net/http handler. In a real service
 // the JWKS URL, issuer, audience and lifetime are the stack's (its
 // outputs and parameters) and the revocations come from
-// guard.FeedReplica(ctx, dynamodb.NewFromConfig(awsCfg),
-// guard.FeedTables{Feed: feedTable, Snapshot: snapshotTable},
+// dynamo.FeedReplica(ctx, dynamodb.NewFromConfig(awsCfg),
+// dynamo.Tables{RevocationFeed: feedTable, RevocationSnapshot: snapshotTable},
 // 15*time.Minute, 10*time.Second); here a stand-in key and an empty
 // revocation list keep the example self-contained.
 func Example() {
@@ -69,6 +69,9 @@ func (noRevocations) Revocations(context.Context, string, string, string) ([]aut
 	return nil, nil
 }
 
+// Window is 0: nothing is ever missing from it.
+func (noRevocations) Window() time.Duration { return 0 }
+
 // exampleKey signs tokens as the service's login does (with a local key
 // instead of KMS).
 type exampleKey struct {
@@ -109,7 +112,7 @@ func (k exampleKey) token(sub string) string {
 // exampleIssuer is a key and a server publishing its JWKS.
 func exampleIssuer() (exampleKey, *httptest.Server) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	kid, _ := kmssign.Thumbprint(&priv.PublicKey)
+	kid, _ := token.Thumbprint(&priv.PublicKey)
 	k := exampleKey{priv: priv, kid: kid}
 	doc, _ := kmssign.Document([]kmssign.Key{{PublicKey: token.PublicKey{KID: kid, Alg: "ES256", Key: &priv.PublicKey}}})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

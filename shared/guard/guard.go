@@ -9,7 +9,7 @@
 //     an unknown kid (a key rotation), at most once per 30 s; from that
 //     https URL only, never from where a redirect points;
 //   - revocations from the same per-process replica of the revocation feed
-//     (shared/replica; FeedReplica builds one over DynamoDB), so a revoked
+//     (shared/replica; dynamo.FeedReplica builds one over DynamoDB), so a revoked
 //     token is refused within the replica's sync interval (1 s), and the
 //     service keeps deciding through a DynamoDB outage up to the replica's
 //     staleness bound, then refuses.
@@ -33,7 +33,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/token"
 )
@@ -46,7 +45,7 @@ type Config struct {
 	// JWKSURL is the stack's JWKS endpoint (the JwksUrl output).
 	JWKSURL string
 	// Revocations answers whether a token is revoked: a replica of the
-	// revocation feed (FeedReplica) in production. Required.
+	// revocation feed (dynamo.FeedReplica) in production. Required.
 	Revocations auth.RevocationLookup
 	// MaxLifetime refuses tokens living longer than the stack issues
 	// (AccessTokenTTL): a replica holds revocations for that long only.
@@ -72,7 +71,7 @@ const minRefetch = 30 * time.Second
 // Guard verifies access tokens. It is safe for concurrent use.
 type Guard struct {
 	cfg Config
-	svc *auth.Service
+	svc *auth.Authorizer
 
 	keys       atomic.Pointer[keySet]
 	refetchMu  sync.Mutex  // one JWKS fetch at a time
@@ -96,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("guard: JWKSURL %q: an https URL (http only on localhost): whoever can change the keys in transit can mint tokens", cfg.JWKSURL)
 	}
 	if cfg.Revocations == nil {
-		return nil, errors.New("guard: Revocations is required (FeedReplica): without it a revoked token is accepted until it expires")
+		return nil, errors.New("guard: Revocations is required (dynamo.FeedReplica): without it a revoked token is accepted until it expires")
 	}
 	if cfg.MaxLifetime <= 0 {
 		return nil, errors.New("guard: MaxLifetime is required: the stack's AccessTokenTTL")
@@ -106,9 +105,10 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	// A replica holds revocations for its window only: a token the Guard
 	// accepts must not outlive it.
-	if w, ok := cfg.Revocations.(interface{ Window() time.Duration }); ok && w.Window() < cfg.MaxLifetime+2*cfg.Leeway {
-		return nil, fmt.Errorf("guard: the revocation replica keeps %s, less than MaxLifetime + 2 × Leeway (%s): give FeedReplica the same lifetime and leeway",
-			w.Window(), cfg.MaxLifetime+2*cfg.Leeway)
+	// (auth.RevocationLookup.Window; 0: the table itself, which keeps all.)
+	if w := cfg.Revocations.Window(); w > 0 && w < cfg.MaxLifetime+2*cfg.Leeway {
+		return nil, fmt.Errorf("guard: the revocation replica keeps %s, less than MaxLifetime + 2 × Leeway (%s): give dynamo.FeedReplica the same lifetime and leeway",
+			w, cfg.MaxLifetime+2*cfg.Leeway)
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 800 * time.Millisecond
@@ -134,8 +134,14 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if err := g.fetch(ctx); err != nil {
 		return nil, err
 	}
-	g.svc = auth.New(auth.Deps{Verifier: verifierFunc(g.verify), Lookup: cfg.Revocations, Logger: cfg.Logger},
-		auth.Options{StoreTimeout: cfg.StoreTimeout, Now: cfg.Now})
+	// A lookup with a window is an in-memory view that bounds its own reads
+	// (a replica's SyncTimeout): no lookup timeout around it. A lookup with
+	// none reads a store per request, within StoreTimeout.
+	timeout := cfg.StoreTimeout
+	if cfg.Revocations.Window() > 0 {
+		timeout = 0
+	}
+	g.svc = auth.NewAuthorizer(verifierFunc(g.verify), cfg.Revocations, timeout, auth.Options{Logger: cfg.Logger, Now: cfg.Now})
 	return g, nil
 }
 
@@ -245,7 +251,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 		}
 		raw, ok := "", len(hdr) == 1
 		if ok {
-			raw, ok = apigw.BearerToken(hdr[0])
+			raw, ok = token.Bearer(hdr[0])
 		}
 		if !ok { // RFC 6750 3.1: a malformed request is 400 invalid_request
 			refuse(w, http.StatusBadRequest, `Bearer realm="api", error="invalid_request"`, "invalid_request", "give one Authorization header: Bearer <token>")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/guard"
 	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/replica"
@@ -36,6 +37,9 @@ func (l *lookup) Revocations(context.Context, string, string, string) ([]auth.Re
 	defer l.mu.Unlock()
 	return l.entries, l.fail
 }
+
+// Window is 0: the lookup keeps every entry, as the table does.
+func (l *lookup) Window() time.Duration { return 0 }
 
 // jwksServer publishes the keys it is given, counting fetches.
 type jwksServer struct {
@@ -77,7 +81,7 @@ func (s *jwksServer) publish(t *testing.T, keys ...exampleKey) {
 
 func newKey() exampleKey {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	kid, _ := kmssign.Thumbprint(&priv.PublicKey)
+	kid, _ := token.Thumbprint(&priv.PublicKey)
 	return exampleKey{priv: priv, kid: kid}
 }
 
@@ -273,23 +277,23 @@ func newKeyToken() string { return newKey().token("user-1") }
 // be fetched, stops New (fail closed from the start).
 func TestJWKSKeysChecked(t *testing.T) {
 	good := newKey()
-	j, _ := kmssign.PublicJWK(&good.priv.PublicKey)
-	mk := func(edit func(*kmssign.JWK)) kmssign.JWK {
+	j, _ := token.PublicJWK(&good.priv.PublicKey)
+	mk := func(edit func(*token.JWK)) token.JWK {
 		k := j
 		k.Kid, k.Alg, k.Use = good.kid, "ES256", "sig"
 		edit(&k)
 		return k
 	}
-	bad := []kmssign.JWK{
-		mk(func(k *kmssign.JWK) { k.Alg = "" }),
-		mk(func(k *kmssign.JWK) { k.Use = "enc" }),
-		mk(func(k *kmssign.JWK) { k.Kid = "my-key" }),
-		mk(func(k *kmssign.JWK) { k.Y = k.X }),
-		mk(func(k *kmssign.JWK) { k.Crv = "P-384" }),
-		mk(func(k *kmssign.JWK) { k.Kty = "oct" }),
+	bad := []token.JWK{
+		mk(func(k *token.JWK) { k.Alg = "" }),
+		mk(func(k *token.JWK) { k.Use = "enc" }),
+		mk(func(k *token.JWK) { k.Kid = "my-key" }),
+		mk(func(k *token.JWK) { k.Y = k.X }),
+		mk(func(k *token.JWK) { k.Crv = "P-384" }),
+		mk(func(k *token.JWK) { k.Kty = "oct" }),
 	}
 	for i, b := range bad {
-		doc, _ := json.Marshal(map[string]any{"keys": []kmssign.JWK{b}})
+		doc, _ := json.Marshal(map[string]any{"keys": []token.JWK{b}})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
 		_, err := guard.New(context.Background(), guard.Config{Issuer: "i", Audience: "a", JWKSURL: srv.URL, Revocations: &lookup{}, MaxLifetime: time.Minute})
 		srv.Close()
@@ -315,10 +319,10 @@ func TestJWKSKeysChecked(t *testing.T) {
 	// One key the verifier cannot use (an RSA key under 2048 bits) is left
 	// out; the others serve.
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
-	sj, _ := kmssign.PublicJWK(&small.PublicKey)
-	sj.Kid, _ = kmssign.Thumbprint(&small.PublicKey)
+	sj, _ := token.PublicJWK(&small.PublicKey)
+	sj.Kid, _ = token.Thumbprint(&small.PublicKey)
 	sj.Alg, sj.Use = "RS256", "sig"
-	doc, _ := json.Marshal(map[string]any{"keys": []kmssign.JWK{sj, mk(func(*kmssign.JWK) {})}})
+	doc, _ := json.Marshal(map[string]any{"keys": []token.JWK{sj, mk(func(*token.JWK) {})}})
 	mixed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
 	defer mixed.Close()
 	g, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
@@ -355,8 +359,7 @@ func TestWithTheStack(t *testing.T) {
 	}
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
 	defer jwks.Close()
-	rep, err := guard.FeedReplica(ctx, env.DB, guard.FeedTables{Feed: env.Tables.RevocationFeed, Snapshot: env.Tables.RevocationSnapshot},
-		15*time.Minute, 10*time.Second)
+	rep, err := dynamo.FeedReplica(ctx, env.DB, env.Tables, 15*time.Minute, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authkit/lambda-auth/shared/kmssign"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -79,7 +78,7 @@ func cacheAge(cc string) time.Duration {
 // size: token.NewVerifier checks it again).
 func parseJWKS(doc []byte) ([]token.PublicKey, []string, error) {
 	var set struct {
-		Keys []kmssign.JWK `json:"keys"`
+		Keys []token.JWK `json:"keys"`
 	}
 	if err := json.Unmarshal(doc, &set); err != nil {
 		return nil, nil, fmt.Errorf("JWKS: %w", err)
@@ -108,7 +107,7 @@ func parseJWKS(doc []byte) ([]token.PublicKey, []string, error) {
 
 var b64 = base64.RawURLEncoding.Strict()
 
-func publicKey(j kmssign.JWK) (token.PublicKey, error) {
+func publicKey(j token.JWK) (token.PublicKey, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return token.PublicKey{}, fmt.Errorf("use %q, want sig", j.Use)
 	}
@@ -147,7 +146,7 @@ func publicKey(j kmssign.JWK) (token.PublicKey, error) {
 	if j.Alg == "" {
 		return token.PublicKey{}, errors.New("no alg: the key must name its algorithm")
 	}
-	kid, err := kmssign.Thumbprint(pub)
+	kid, err := token.Thumbprint(pub)
 	if err != nil || kid != j.Kid {
 		return token.PublicKey{}, errors.New("kid is not the RFC 7638 thumbprint of the key")
 	}

@@ -93,7 +93,7 @@ func LoadKey(ctx context.Context, client api, keyID, rsaAlg string) (Key, error)
 	if !slices.Contains(out.SigningAlgorithms, spec.kms) {
 		return Key{}, fmt.Errorf("key %s: KMS does not offer %s for it", keyID, spec.kms)
 	}
-	kid, err := Thumbprint(pub)
+	kid, err := token.Thumbprint(pub)
 	if err != nil {
 		return Key{}, fmt.Errorf("key %s: %w", keyID, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -92,7 +91,7 @@ func TestSignWithLocalKMS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("token signed by KMS does not verify: %v", err)
 			}
-			if kid, _ := kmssign.Thumbprint(key.Key); kid != s.KeyID() {
+			if kid, _ := token.Thumbprint(key.Key); kid != s.KeyID() {
 				t.Errorf("kid %s is not the RFC 7638 thumbprint %s", s.KeyID(), kid)
 			}
 		})
@@ -111,19 +110,6 @@ func TestLoadKeyRefuses(t *testing.T) {
 	}
 	if _, err := kmssign.New(ctx, client, "alias/does-not-exist", "RS256"); err == nil {
 		t.Error("a missing key was accepted")
-	}
-}
-
-// TestThumbprintRFC7638 checks the example of RFC 7638 section 3.1.
-func TestThumbprintRFC7638(t *testing.T) {
-	n, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
-	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
-	got, err := kmssign.Thumbprint(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want {
-		t.Errorf("thumbprint %s, want %s", got, want)
 	}
 }
 
@@ -187,7 +173,7 @@ func mustDER(t *testing.T, r, s int64) derBytes {
 
 func TestJWKSDocument(t *testing.T) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	kid, _ := kmssign.Thumbprint(&k.PublicKey)
+	kid, _ := token.Thumbprint(&k.PublicKey)
 	doc, err := kmssign.Document([]kmssign.Key{{PublicKey: token.PublicKey{KID: kid, Alg: "ES256", Key: &k.PublicKey}}})
 	if err != nil {
 		t.Fatal(err)

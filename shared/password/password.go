@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/authkit/lambda-auth/shared/auth"
 )
 
 // Params are argon2id cost parameters. Default follows the OWASP Password
@@ -34,9 +36,9 @@ const (
 	keyLen       = 32
 )
 
-// MaxBytes is the longest password accepted. argon2 hashes any length, but a
-// bound keeps request bodies small and rejects abuse before any hashing.
-const MaxBytes = 1024
+// MaxBytes is the longest password accepted (auth.MaxPasswordBytes, which
+// login checks before any hashing).
+const MaxBytes = auth.MaxPasswordBytes
 
 // dummy is a hash at Default cost of a random password nobody knows. Login
 // verifies against it when the user does not exist, so an unknown user and a

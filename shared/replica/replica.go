@@ -195,12 +195,8 @@ type Options struct {
 	// OnClockSkew is called, at most once a minute, with the reader's
 	// clock minus the store's when that is beyond ClockSkewBound.
 	OnClockSkew func(skew time.Duration)
-	// SyncEveryLookup reads the feed before every lookup, as strict mode
-	// reads the table: for tests that run every revocation rule through
-	// the feed path with a clock that does not move.
-	SyncEveryLookup bool
-	Now             func() time.Time // nil: time.Now
-	Logger          *slog.Logger     // nil: slog.Default()
+	Now         func() time.Time // nil: time.Now
+	Logger      *slog.Logger     // nil: slog.Default()
 }
 
 // DefaultOverlap is Overlap's default: dynamo.FeedLateness (500 ms) and
@@ -240,7 +236,7 @@ type Replica struct {
 	syncing sync.Mutex // one sync at a time
 }
 
-var _ auth.BoundedLookup = (*Replica)(nil)
+var _ auth.RevocationLookup = (*Replica)(nil)
 
 // New returns an empty replica over feed: until its first sync (Load, or
 // the first lookup) it has no view.
@@ -277,10 +273,6 @@ func New(feed Feed, opt Options) *Replica {
 // a view, and lookups try again.
 func (r *Replica) Load(ctx context.Context) error { return r.sync(ctx, true) }
 
-// BoundsReads marks the replica as bounding its own reads (SyncTimeout):
-// the service adds no deadline of its own around a lookup.
-func (r *Replica) BoundsReads() {}
-
 // Revocations returns the entries the view holds for a token's jti, sid
 // and sub, and the global one (auth.RevokeAll, under auth.AllValue). It
 // syncs first when the view is older than SyncInterval; when that fails it
@@ -290,7 +282,7 @@ func (r *Replica) Revocations(ctx context.Context, jti, sid, sub string) ([]auth
 	r.mu.RLock()
 	synced, failedAt := r.synced, r.failedAt
 	r.mu.RUnlock()
-	if synced.IsZero() || now.Sub(synced) > r.opt.SyncInterval || r.opt.SyncEveryLookup {
+	if synced.IsZero() || now.Sub(synced) > r.opt.SyncInterval {
 		// A failed sync is tried again once per SyncInterval, not on every
 		// request: meanwhile the view decides, within MaxStaleness.
 		if failedAt.IsZero() || now.Sub(failedAt) >= r.opt.SyncInterval {
@@ -392,7 +384,7 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	r.mu.RLock()
 	synced, failedAt, w := r.synced, r.failedAt, r.watermark
 	r.mu.RUnlock()
-	if !cold && !r.opt.SyncEveryLookup {
+	if !cold {
 		// Requests that waited for another's sync share its outcome: one
 		// sync per interval, whether it worked or failed, however many
 		// requests queued behind it.
@@ -622,7 +614,9 @@ const writeBound = 30 * time.Second
 
 // Window is how far back the replica keeps revocations (Options.Window):
 // a verifier using it must refuse tokens living longer than that less
-// twice its clock leeway.
+// twice its clock leeway (auth.RevocationLookup). The replica bounds its
+// own reads (SyncTimeout): an auth.Authorizer over it is built with no
+// lookup timeout of its own.
 func (r *Replica) Window() time.Duration { return r.opt.Window }
 
 // Len is the number of entries the view holds.

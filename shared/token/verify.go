@@ -167,17 +167,8 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if !onlyTokenBytes(raw) {
 		return nil, ErrMalformed
 	}
-	// Exactly three segments: a JWE (five) or anything else is not ours.
-	dot1 := strings.IndexByte(raw, '.')
-	if dot1 <= 0 {
-		return nil, ErrMalformed
-	}
-	dot2 := strings.IndexByte(raw[dot1+1:], '.')
-	if dot2 <= 0 {
-		return nil, ErrMalformed
-	}
-	dot2 += dot1 + 1
-	if strings.IndexByte(raw[dot2+1:], '.') >= 0 || dot2 == len(raw)-1 {
+	dot1, dot2, ok := segments(raw)
+	if !ok {
 		return nil, ErrMalformed
 	}
 	b := []byte(raw) // one copy: the decoders and hashes below read bytes
@@ -206,13 +197,8 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if string(h.alg) != k.alg {
 		return nil, ErrAlgorithm
 	}
-	var sbuf [512]byte // RSA 4096
-	sig, err := decodeSegment(sbuf[:], b[dot2+1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
-	}
-	if !k.verify(b[:dot2], sig) {
-		return nil, ErrSignature
+	if err := k.check(b[:dot2], b[dot2+1:]); err != nil {
+		return nil, err
 	}
 
 	var pbuf [768]byte
@@ -224,20 +210,61 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	// RFC 9068 4 steps 3-6 and RFC 8725 3.8/3.9: iss, aud, exp, nbf, iat.
-	if err := v.validator.Validate(c); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, fmt.Errorf("%w: %w: %v", ErrClaims, ErrExpired, err)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
-	}
-	if missing := c.required(); missing != "" {
-		return nil, fmt.Errorf("%w: %s", ErrMissingClaim, missing)
-	}
-	if v.maxLifetime > 0 && c.ExpiresAt.Sub(c.IssuedAt.Time) > v.maxLifetime {
-		return nil, fmt.Errorf("%w: lives %s, longer than %s", ErrClaims, c.ExpiresAt.Sub(c.IssuedAt.Time), v.maxLifetime)
+	if err := v.checkClaims(c); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// check decodes the signature segment seg and verifies it over the
+// signing input (RFC 7515 5.2 steps 6-8).
+func (k *verifyKey) check(signingInput, seg []byte) error {
+	var sbuf [512]byte // RSA 4096
+	sig, err := decodeSegment(sbuf[:], seg)
+	if err != nil {
+		return fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	if !k.verify(signingInput, sig) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// segments finds the two dots of a compact JWS: exactly three non-empty
+// segments (a JWE has five; anything else is not ours).
+func segments(raw string) (dot1, dot2 int, ok bool) {
+	dot1 = strings.IndexByte(raw, '.')
+	if dot1 <= 0 {
+		return 0, 0, false
+	}
+	dot2 = strings.IndexByte(raw[dot1+1:], '.')
+	if dot2 <= 0 {
+		return 0, 0, false
+	}
+	dot2 += dot1 + 1
+	if strings.IndexByte(raw[dot2+1:], '.') >= 0 || dot2 == len(raw)-1 {
+		return 0, 0, false
+	}
+	return dot1, dot2, true
+}
+
+// checkClaims holds a signed token's claims to RFC 9068 4 steps 3-6 and
+// RFC 8725 3.8/3.9 (iss, aud, exp, nbf, iat), the claims this service
+// requires, and the longest lifetime it issues.
+func (v *Verifier) checkClaims(c *Claims) error {
+	if err := v.validator.Validate(c); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return fmt.Errorf("%w: %w: %v", ErrClaims, ErrExpired, err)
+		}
+		return fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	if missing := c.required(); missing != "" {
+		return fmt.Errorf("%w: %s", ErrMissingClaim, missing)
+	}
+	if v.maxLifetime > 0 && c.ExpiresAt.Sub(c.IssuedAt.Time) > v.maxLifetime {
+		return fmt.Errorf("%w: lives %s, longer than %s", ErrClaims, c.ExpiresAt.Sub(c.IssuedAt.Time), v.maxLifetime)
+	}
+	return nil
 }
 
 // checkTimes runs again the claim checks that depend on the moment, as

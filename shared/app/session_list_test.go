@@ -49,30 +49,30 @@ func (s *service) as(t *testing.T, access, name string) apigw.Request {
 	return protected(t, name, authCtx)
 }
 
-// devicesOf lists the sessions as the caller holding access sees them.
-func (s *service) devicesOf(t *testing.T, access string) apigw.DevicesResponse {
+// sessionsOf lists the sessions as the caller holding access sees them.
+func (s *service) sessionsOf(t *testing.T, access string) apigw.SessionsResponse {
 	t.Helper()
-	resp := call(t, s.devices, s.as(t, access, "sessions"))
+	resp := call(t, s.sessionList, s.as(t, access, "sessions"))
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /auth/sessions: %d %s", resp.StatusCode, resp.Body)
 	}
-	var out apigw.DevicesResponse
+	var out apigw.SessionsResponse
 	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil {
 		t.Fatalf("GET /auth/sessions body %q: %v", resp.Body, err)
 	}
 	return out
 }
 
-// endDeviceAs sends DELETE /auth/sessions/{id} as the caller holding access.
-func (s *service) endDeviceAs(t *testing.T, access, id string) apigw.Response {
+// endSessionAs sends DELETE /auth/sessions/{id} as the caller holding access.
+func (s *service) endSessionAs(t *testing.T, access, id string) apigw.Response {
 	t.Helper()
 	req := s.as(t, access, "end-session")
 	req.PathParameters = map[string]string{"id": id}
 	req.RawPath = "/auth/sessions/" + id
-	return call(t, s.endDevice, req)
+	return call(t, s.endSession, req)
 }
 
-func sessionIDs(list apigw.DevicesResponse) []string {
+func sessionIDs(list apigw.SessionsResponse) []string {
 	var ids []string
 	for _, d := range list.Sessions {
 		ids = append(ids, d.ID)
@@ -80,11 +80,11 @@ func sessionIDs(list apigw.DevicesResponse) []string {
 	return ids
 }
 
-// TestDeviceList: the caller sees their live sessions, newest first, with
+// TestSessionList: the caller sees their live sessions, newest first, with
 // the User-Agent each login gave (bounded, control characters dropped),
 // their own marked current; never a token or a hash; never another user's
 // sessions; and at one Query of the index plus one read of revocations.
-func TestDeviceList(t *testing.T) {
+func TestSessionList(t *testing.T) {
 	s := danaAndEve(t)
 
 	laptop := s.loginFrom(t, "dana", "dana's password", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
@@ -96,11 +96,11 @@ func TestDeviceList(t *testing.T) {
 
 	_, authCtx := s.authorize(t, laptop.Access)
 	s.calls.Reset()
-	resp := call(t, s.devices, protected(t, "sessions", authCtx))
+	resp := call(t, s.sessionList, protected(t, "sessions", authCtx))
 	if got := s.calls.Service("DynamoDB"); got != 2 || s.calls.Op("DynamoDB.Query") != 1 || s.calls.Op("DynamoDB.BatchGetItem") != 1 || s.calls.Op("DynamoDB.Scan") != 0 {
 		t.Errorf("AWS calls %s, want one Query and one BatchGetItem", s.calls)
 	}
-	var list apigw.DevicesResponse
+	var list apigw.SessionsResponse
 	if err := json.Unmarshal([]byte(resp.Body), &list); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestDeviceList(t *testing.T) {
 	// A refresh moves last_used_at; the list reads it from the index.
 	s.clock.Advance(time.Minute)
 	next := s.readTokens(t, s.refreshWith(t, phone.Refresh))
-	list = s.devicesOf(t, next.Access)
+	list = s.sessionsOf(t, next.Access)
 	if !list.Sessions[0].LastUsedAt.Equal(s.clock.Now().UTC().Truncate(time.Millisecond)) || !list.Sessions[0].Current {
 		t.Errorf("after a refresh: %+v, want last used now (%v) and current", list.Sessions[0], s.clock.Now())
 	}
@@ -135,29 +135,29 @@ func TestDeviceList(t *testing.T) {
 	// Nothing secret in the answer: no token, no hash.
 	for _, secret := range []string{laptop.Refresh, laptop.Refresh[33:], phone.Refresh[33:], laptop.Access, "hash", "retired"} {
 		if strings.Contains(resp.Body, secret) {
-			t.Errorf("the device list carries %q: %s", secret, resp.Body)
+			t.Errorf("the session list carries %q: %s", secret, resp.Body)
 		}
 	}
 }
 
-// TestEndDevice: a user ends another of their devices from the list: its
+// TestEndSession: a user ends another of their devices from the list: its
 // refresh token and access tokens stop at once and it leaves the list;
 // another user's session id, a missing one and a malformed one change
 // nothing and get 404 or 400; ending the caller's own session also clears
 // the cookie; sessions ended by a logout-all are not listed.
-func TestEndDevice(t *testing.T) {
+func TestEndSession(t *testing.T) {
 	s := danaAndEve(t)
 	laptop := s.loginFrom(t, "dana", "dana's password", "laptop")
 	phone := s.loginFrom(t, "dana", "dana's password", "phone")
 	eve := s.loginFrom(t, "eve", "eve's password", "eve")
 
 	t.Run("another user's session is not found and lives on", func(t *testing.T) {
-		resp := s.endDeviceAs(t, laptop.Access, eve.Refresh[:32])
+		resp := s.endSessionAs(t, laptop.Access, eve.Refresh[:32])
 		if resp.StatusCode != 404 || errorCode(t, resp) != "session_not_found" {
 			t.Fatalf("DELETE eve's session as dana: %d %s", resp.StatusCode, resp.Body)
 		}
 		missing := "AAABmshq-IjhYozUwxVfazvW8lwlLuGt"
-		if resp := s.endDeviceAs(t, laptop.Access, missing); resp.StatusCode != 404 || resp.Body != s.endDeviceAs(t, laptop.Access, eve.Refresh[:32]).Body {
+		if resp := s.endSessionAs(t, laptop.Access, missing); resp.StatusCode != 404 || resp.Body != s.endSessionAs(t, laptop.Access, eve.Refresh[:32]).Body {
 			t.Errorf("a missing session: %d %s, want the same 404 as another user's", resp.StatusCode, resp.Body)
 		}
 		if ok, _ := s.authorize(t, eve.Access); !ok {
@@ -169,14 +169,14 @@ func TestEndDevice(t *testing.T) {
 	})
 	t.Run("malformed ids", func(t *testing.T) {
 		for _, id := range []string{"", "x", strings.Repeat("A", 33), "../../auth/sessions", laptop.Refresh} {
-			resp := s.endDeviceAs(t, laptop.Access, id)
+			resp := s.endSessionAs(t, laptop.Access, id)
 			if resp.StatusCode != 400 || errorCode(t, resp) != "invalid_request" {
 				t.Errorf("id %q: %d %s, want 400 invalid_request", id, resp.StatusCode, resp.Body)
 			}
 		}
 	})
 	t.Run("another device of the caller", func(t *testing.T) {
-		resp := s.endDeviceAs(t, laptop.Access, phone.Refresh[:32])
+		resp := s.endSessionAs(t, laptop.Access, phone.Refresh[:32])
 		if resp.StatusCode != 204 || len(resp.Cookies) != 0 {
 			t.Fatalf("DELETE the phone's session: %d %v %s (another device's end clears no cookie here)", resp.StatusCode, resp.Cookies, resp.Body)
 		}
@@ -186,14 +186,14 @@ func TestEndDevice(t *testing.T) {
 		if r := s.refreshWith(t, phone.Refresh); r.StatusCode != 401 {
 			t.Errorf("the ended device's refresh: %d, want 401", r.StatusCode)
 		}
-		if got := sessionIDs(s.devicesOf(t, laptop.Access)); len(got) != 1 || got[0] != laptop.Refresh[:32] {
+		if got := sessionIDs(s.sessionsOf(t, laptop.Access)); len(got) != 1 || got[0] != laptop.Refresh[:32] {
 			t.Errorf("list after ending the phone: %v, want the laptop only", got)
 		}
 		// Again, and again: 204, and nothing written (the revocation feed
 		// every authorizer reads does not grow with repeated requests).
 		s.calls.Reset()
 		for range 3 {
-			if resp := s.endDeviceAs(t, laptop.Access, phone.Refresh[:32]); resp.StatusCode != 204 {
+			if resp := s.endSessionAs(t, laptop.Access, phone.Refresh[:32]); resp.StatusCode != 204 {
 				t.Errorf("ending it again: %d, want 204", resp.StatusCode)
 			}
 		}
@@ -202,7 +202,7 @@ func TestEndDevice(t *testing.T) {
 		}
 	})
 	t.Run("the caller's own session", func(t *testing.T) {
-		resp := s.endDeviceAs(t, laptop.Access, laptop.Refresh[:32])
+		resp := s.endSessionAs(t, laptop.Access, laptop.Refresh[:32])
 		if resp.StatusCode != 204 || !strings.Contains(strings.Join(resp.Cookies, ";"), "Max-Age=0") {
 			t.Fatalf("DELETE own session: %d %v, want 204 and the cookie cleared", resp.StatusCode, resp.Cookies)
 		}
@@ -219,7 +219,7 @@ func TestEndDevice(t *testing.T) {
 		}
 		s.clock.Advance(time.Millisecond)
 		c := s.loginFrom(t, "dana", "dana's password", "c")
-		if got := sessionIDs(s.devicesOf(t, c.Access)); len(got) != 1 || got[0] != c.Refresh[:32] {
+		if got := sessionIDs(s.sessionsOf(t, c.Access)); len(got) != 1 || got[0] != c.Refresh[:32] {
 			t.Errorf("list after logout-all and a new login: %v, want only %s", got, c.Refresh[:32])
 		}
 	})
@@ -228,12 +228,12 @@ func TestEndDevice(t *testing.T) {
 	}
 }
 
-// TestDeviceListIndexIsSparse: a session leaves the device list's index
+// TestSessionListIndexIsSparse: a session leaves the session list's index
 // when it is marked ended, so ended sessions, however many and however
 // new, never push a live one out of the list's one Query page; a session
-// without live_user (started before the device list) is not listed until
+// without live_user (started before the session list) is not listed until
 // its next refresh puts it back.
-func TestDeviceListIndexIsSparse(t *testing.T) {
+func TestSessionListIndexIsSparse(t *testing.T) {
 	s := danaAndEve(t)
 	old := s.loginFrom(t, "dana", "dana's password", "the old laptop")
 	var ended []string
@@ -274,23 +274,23 @@ func TestDeviceListIndexIsSparse(t *testing.T) {
 	if got := inIndex(); len(got) != 1 || got[0] != old.Refresh[:32] {
 		t.Errorf("the index holds %v, want only the live session %s (ended: %v)", got, old.Refresh[:32], ended)
 	}
-	if got := sessionIDs(s.devicesOf(t, old.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
+	if got := sessionIDs(s.sessionsOf(t, old.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
 		t.Errorf("listed %v, want %s", got, old.Refresh[:32])
 	}
 
-	// A session from before the device list: no live_user.
+	// A session from before the session list: no live_user.
 	if _, err := s.env.DB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
 		TableName: &s.env.Tables.Sessions, Key: map[string]types.AttributeValue{"session_id": &types.AttributeValueMemberS{Value: old.Refresh[:32]}},
 		UpdateExpression: new("REMOVE live_user"),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := sessionIDs(s.devicesOf(t, old.Access)); len(got) != 0 {
+	if got := sessionIDs(s.sessionsOf(t, old.Access)); len(got) != 0 {
 		t.Errorf("a session without live_user listed: %v", got)
 	}
 	s.clock.Advance(time.Second)
 	next := s.readTokens(t, s.refreshWith(t, old.Refresh))
-	if got := sessionIDs(s.devicesOf(t, next.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
+	if got := sessionIDs(s.sessionsOf(t, next.Access)); len(got) != 1 || got[0] != old.Refresh[:32] {
 		t.Errorf("after its refresh: %v, want %s listed again", got, old.Refresh[:32])
 	}
 }

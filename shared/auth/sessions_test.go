@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestLiveSessionRules: which sessions the device list shows, decided
+// TestLiveSessionRules: which sessions the session list shows, decided
 // with no store: the rules of refresh (marked ended, past the absolute
 // end, idle too long, covered by a session, user or global entry) and only the
 // caller's own.

@@ -1,10 +1,15 @@
-package password
+package auth
 
 import (
 	"errors"
 
 	"golang.org/x/text/secure/precis"
 )
+
+// MaxPasswordBytes is the longest password accepted. argon2 hashes any
+// length, but a bound keeps request bodies small and refuses abuse before
+// any hashing.
+const MaxPasswordBytes = 1024
 
 // MaxUsernameBytes bounds usernames after normalization.
 const MaxUsernameBytes = 64
