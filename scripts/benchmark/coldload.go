@@ -108,7 +108,8 @@ func runColdLoad(ctx context.Context, o *options, r *report) error {
 	}
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
-	feedDefs := map[string]localapi.Table{"RevocationFeedTable": defs["RevocationFeedTable"]}
+	feedDefs := map[string]localapi.Table{"RevocationFeedTable": defs["RevocationFeedTable"],
+		"RevocationSnapshotTable": defs["RevocationSnapshotTable"]}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return err
@@ -118,7 +119,7 @@ func runColdLoad(ctx context.Context, o *options, r *report) error {
 	if err != nil {
 		return err
 	}
-	tables := dynamo.Tables{RevocationFeed: names["RevocationFeedTable"]}
+	tables := dynamo.Tables{RevocationFeed: names["RevocationFeedTable"], RevocationSnapshot: names["RevocationSnapshotTable"]}
 	res := &r.coldLoad
 	res.endpoint = cmp.Or(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), "AWS")
 	clock := &fakeClock{t: time.Now().Add(-30 * time.Minute).Truncate(time.Second)}

@@ -247,6 +247,7 @@ func run(ctx context.Context, args []string) error {
 		{"SESSIONS_TABLE", localapi.TableName("SessionsTable")},
 		{"REVOCATIONS_TABLE", localapi.TableName("RevocationsTable")},
 		{"REVOCATION_FEED_TABLE", localapi.TableName("RevocationFeedTable")},
+		{"REVOCATION_SNAPSHOT_TABLE", localapi.TableName("RevocationSnapshotTable")},
 		{"REVOKE_FUNCTION", "RevokeFunction"},
 		{"DEMO_USERNAME", localapi.DemoUsername},
 		{"DEMO_PASSWORD", localapi.DemoPassword},

@@ -74,7 +74,7 @@ func TestProjectTemplate(t *testing.T) {
 	}
 	// The TTL attribute the stores write (shared/dynamo) on every table but Users.
 	for id, want := range map[string]string{"UsersTable": "", "LoginThrottleTable": "expires_at", "SessionsTable": "expires_at",
-		"RevocationsTable": "expires_at", "RevocationFeedTable": "expires_at"} {
+		"RevocationsTable": "expires_at", "RevocationFeedTable": "expires_at", "RevocationSnapshotTable": "expires_at"} {
 		if got := tpl.Tables[id].TTLAttribute; got != want {
 			t.Errorf("table %s: TTL attribute %q, want %q", id, got, want)
 		}

@@ -211,12 +211,12 @@ func sameShape(ctx context.Context, db *dynamodb.Client, want dynamodb.CreateTab
 
 // DynamoTables are the stores' table names from names by logical id
 // (UsersTable, LoginThrottleTable, SessionsTable, RevocationsTable,
-// RevocationFeedTable).
+// RevocationFeedTable, RevocationSnapshotTable).
 func DynamoTables(names map[string]string) dynamo.Tables {
 	return dynamo.Tables{
 		Users: names["UsersTable"], LoginThrottle: names["LoginThrottleTable"],
 		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
-		RevocationFeed: names["RevocationFeedTable"],
+		RevocationFeed: names["RevocationFeedTable"], RevocationSnapshot: names["RevocationSnapshotTable"],
 	}
 }
 

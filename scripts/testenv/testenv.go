@@ -124,16 +124,17 @@ func New(t testing.TB, opts ...Option) *Env {
 	e.Tables = localaws.DynamoTables(names)
 	e.Store = dynamo.New(e.DB, e.Tables)
 	e.vars = map[string]string{
-		"ISSUER":                "https://auth.test.example",
-		"AUDIENCE":              "https://api.test.example",
-		"SIGNING_KEY_ID":        e.KeyID,
-		"MAC_KEY_ID":            e.MACKeyID,
-		"USERS_TABLE":           e.Tables.Users,
-		"LOGIN_THROTTLE_TABLE":  e.Tables.LoginThrottle,
-		"SESSIONS_TABLE":        e.Tables.Sessions,
-		"REVOCATIONS_TABLE":     e.Tables.Revocations,
-		"REVOCATION_FEED_TABLE": e.Tables.RevocationFeed,
-		"ALLOWED_ORIGINS":       "https://app.test.example",
+		"ISSUER":                    "https://auth.test.example",
+		"AUDIENCE":                  "https://api.test.example",
+		"SIGNING_KEY_ID":            e.KeyID,
+		"MAC_KEY_ID":                e.MACKeyID,
+		"USERS_TABLE":               e.Tables.Users,
+		"LOGIN_THROTTLE_TABLE":      e.Tables.LoginThrottle,
+		"SESSIONS_TABLE":            e.Tables.Sessions,
+		"REVOCATIONS_TABLE":         e.Tables.Revocations,
+		"REVOCATION_FEED_TABLE":     e.Tables.RevocationFeed,
+		"REVOCATION_SNAPSHOT_TABLE": e.Tables.RevocationSnapshot,
+		"ALLOWED_ORIGINS":           "https://app.test.example",
 		// scripts/test runs the packages that exercise the authorizer in
 		// both modes; replica (the default) unless AUTH_TEST_REVOCATION_MODE
 		// says strict.

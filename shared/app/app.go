@@ -176,7 +176,7 @@ func (w *wiring) tables() dynamo.Tables {
 	return dynamo.Tables{
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
-		RevocationFeed: w.cfg.RevocationFeedTable,
+		RevocationFeed: w.cfg.RevocationFeedTable, RevocationSnapshot: w.cfg.RevocationSnapshotTable,
 	}
 }
 
@@ -435,9 +435,12 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options())
 		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer")), nil
 	}
-	// The recorder is made last (it reads the replica's age); a skew seen
-	// by the cold load before is written through it once it exists.
+	// The recorder is made last (it reads the replica's age); a skew or a
+	// refusal seen by the cold load before is written through it once it
+	// exists.
 	var skew skewSink
+	st = dynamo.New(dynamodb.NewFromConfig(w.aws, func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 }), w.tables(),
+		w.storeOptions(dynamo.WithRefusalCounter(skew.refusal))...)
 	r := w.replica(ctx, st, skew.record)
 	met := w.metrics("authorizer", metrics.WithReplicaAge(r.Age))
 	skew.attach(met)
@@ -467,12 +470,21 @@ func (w *wiring) replica(ctx context.Context, st *dynamo.Store, onSkew func(time
 	return r
 }
 
-// skewSink writes the clock skews the replica sees to the authorizer's
-// recorder, holding those seen before the recorder exists (the cold load)
-// until attach.
+// skewSink writes the clock skews and the refused reads (ReplicaRefused)
+// the replica sees to the authorizer's recorder, holding those seen before
+// the recorder exists (the cold load) until attach.
 type skewSink struct {
-	met   *metrics.Recorder
-	early []time.Duration
+	met     *metrics.Recorder
+	early   []time.Duration
+	refused int
+}
+
+func (s *skewSink) refusal(string) {
+	if s.met == nil {
+		s.refused++
+		return
+	}
+	s.met.Refused()
 }
 
 func (s *skewSink) record(d time.Duration) {
@@ -488,7 +500,10 @@ func (s *skewSink) attach(met *metrics.Recorder) {
 	for _, d := range s.early {
 		met.ClockSkew(d)
 	}
-	s.early = nil
+	for range s.refused {
+		met.Refused()
+	}
+	s.early, s.refused = nil, 0
 }
 
 // TokenRevocation wires POST /auth/revoke (RFC 7009): refresh tokens end
@@ -587,7 +602,7 @@ type SnapshotResult struct {
 // the authorizers keep: ACCESS_TOKEN_TTL + 2 × CLOCK_LEEWAY. The event (an
 // EventBridge schedule) is not read.
 func RevocationSnapshot(ctx context.Context, getenv func(string) string, opts ...Option) (func(context.Context, json.RawMessage) (SnapshotResult, error), error) {
-	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE")
+	w, err := load(ctx, getenv, opts, "REVOCATION_FEED_TABLE", "REVOCATION_SNAPSHOT_TABLE")
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
 // TestFeedLayoutReachesEveryAuthorizer: with the revocation feed laid out
@@ -55,5 +59,51 @@ func TestFeedLayoutReachesEveryAuthorizer(t *testing.T) {
 		if ok, _ := s.authorize(t, fern.Access); !ok {
 			t.Errorf("authorizer %d: another user's token denied", i)
 		}
+	}
+}
+
+// TestFeedLayoutMismatchDenies: an authorizer configured with another
+// feed layout than the stack's writers and compaction (FEED_SHARDS 1
+// against 4: it would read one shard in four) denies every token, even
+// one nobody revoked, writes ReplicaRefused, and logs both layouts. In
+// strict mode (README's procedure for a layout change) the same
+// authorizer reads the table and allows it.
+func TestFeedLayoutMismatchDenies(t *testing.T) {
+	for _, mode := range []string{"replica", "strict"} {
+		t.Run(mode, func(t *testing.T) {
+			env := testenv.New(t)
+			env.Set("FEED_SHARDS", "4")
+			env.CreateUser(t, "hana", "the right password")
+			s := newService(t, env)
+			tok := s.doLogin(t, "hana", "the right password")
+			snap, err := app.RevocationSnapshot(context.Background(), env.Getenv, app.WithClock(s.clock.Now), app.WithMetrics(io.Discard))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err := snap(context.Background(), fixture(t, "revocation-snapshot")); err != nil || res.Outcome != "written" {
+				t.Fatalf("compaction: %+v %v", res, err)
+			}
+			env.Set("FEED_SHARDS", "1")
+			env.Set("REVOCATION_MODE", mode)
+			other := newService(t, env)
+			ok, _ := other.authorize(t, tok.Access)
+			refused := other.metrics.Count(metrics.ReplicaRefused, nil)
+			logs := other.logs.String()
+			if mode == "strict" {
+				if !ok || refused != 0 {
+					t.Fatalf("strict mode: allowed %v, ReplicaRefused %v; want allowed, none", ok, refused)
+				}
+				return
+			}
+			if ok {
+				t.Fatal("an authorizer laid out 1x1 on a 1x4 feed allowed a token")
+			}
+			if refused < 1 {
+				t.Errorf("ReplicaRefused %v, want at least 1", refused)
+			}
+			if !strings.Contains(logs, "1x4") || !strings.Contains(logs, "1x1") {
+				t.Errorf("no log line names both layouts (1x4, 1x1):\n%s", logs)
+			}
+		})
 	}
 }

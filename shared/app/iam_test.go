@@ -50,8 +50,8 @@ func unusedGrants(mode string) map[string]string {
 	}
 	if mode == "strict" {
 		m["AuthorizerFunction dynamodb:Query RevocationFeedTable"] = "replica mode only; this run is strict"
-		m["AuthorizerFunction dynamodb:GetItem RevocationFeedTable"] = "replica mode only (the snapshot's pointer); this run is strict"
-		m["AuthorizerFunction dynamodb:BatchGetItem RevocationFeedTable"] = "replica mode only (the snapshot's parts); this run is strict"
+		m["AuthorizerFunction dynamodb:GetItem RevocationSnapshotTable"] = "replica mode only (the snapshot's pointer); this run is strict"
+		m["AuthorizerFunction dynamodb:BatchGetItem RevocationSnapshotTable"] = "replica mode only (the snapshot's parts); this run is strict"
 	} else {
 		m["AuthorizerFunction dynamodb:BatchGetItem RevocationsTable"] = "strict mode only; this run is replica"
 	}
@@ -236,6 +236,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		env.Tables.Sessions: "SessionsTable", env.Tables.Revocations: "RevocationsTable",
 		env.Tables.Sessions + "/index/" + dynamo.UserSessionsIndex: "SessionsTable/index/" + dynamo.UserSessionsIndex,
 		env.Tables.RevocationFeed:                                  "RevocationFeedTable",
+		env.Tables.RevocationSnapshot:                              "RevocationSnapshotTable",
 		env.KeyID:                                                  "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
 		signWith: "SignWithKeyId",
 	}
@@ -281,6 +282,63 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 				t.Errorf("statement %s allows %s on %s, which the code never calls", g.Sid, g.Action, g.Resource)
 			}
 		})
+	}
+	// The snapshot's writes, as the compaction made them, are its role's
+	// alone: every other function's role (a revoking function, which may
+	// append to the feed, included) is refused each of them.
+	t.Run("SnapshotWritesRefusedToOtherRoles", func(t *testing.T) {
+		var writes []testenv.Call
+		for _, c := range recorders["RevocationSnapshotFunction"].Calls() {
+			if logical[c.Resource] == "RevocationSnapshotTable" && c.Action == "dynamodb:PutItem" {
+				writes = append(writes, c)
+			}
+		}
+		if len(writes) == 0 {
+			t.Fatal("the compaction wrote no snapshot item")
+		}
+		for _, id := range ids {
+			for _, c := range writes {
+				allowed := slices.ContainsFunc(policies[id], func(g grant) bool { return g.allows(c.Action, "RevocationSnapshotTable", c.LeadingKeys) })
+				if allowed != (id == "RevocationSnapshotFunction") {
+					t.Errorf("%s %s on the snapshot table (keys %q): allowed %v", id, c.Action, c.LeadingKeys, allowed)
+				}
+			}
+		}
+	})
+}
+
+// TestSnapshotWritableOnlyBySnapshotFunction: the revocation snapshot
+// (its pointer and parts) can be written by the revocation-snapshot
+// function's role only. A role that may append to the feed (every
+// revoking function, the stream function) attempting the snapshot
+// function's own writes, the pointer's conditional put and a part's put,
+// is refused by its policies; before the snapshot had a table of its own,
+// every one of them was allowed.
+func TestSnapshotWritableOnlyBySnapshotFunction(t *testing.T) {
+	policies := functionPolicies(t)
+	writes := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+	var feedWriters []string
+	for id, grants := range policies {
+		if slices.ContainsFunc(grants, func(g grant) bool { return g.allows("dynamodb:PutItem", "RevocationFeedTable", nil) }) {
+			feedWriters = append(feedWriters, id)
+		}
+		for _, a := range writes {
+			allowed := slices.ContainsFunc(grants, func(g grant) bool {
+				return g.allows(a, "RevocationSnapshotTable", nil) || g.allows(a, "RevocationSnapshotTable", []string{"pointer"})
+			})
+			if want := id == "RevocationSnapshotFunction" && a == "dynamodb:PutItem"; allowed != want {
+				t.Errorf("%s %s on RevocationSnapshotTable: allowed %v, want %v", id, a, allowed, want)
+			}
+		}
+		if id != "RevocationSnapshotFunction" && slices.ContainsFunc(grants, func(g grant) bool { return g.Resource == "RevocationSnapshotTable" && g.Action == "dynamodb:PutItem" }) {
+			t.Errorf("%s may write the snapshot table", id)
+		}
+	}
+	if len(feedWriters) < 5 {
+		t.Fatalf("functions that may append to the feed: %v; the template changed, or this test reads it wrong", feedWriters)
+	}
+	if slices.Contains(feedWriters, "RevocationSnapshotFunction") {
+		t.Error("the snapshot function may write the feed: it only reads it")
 	}
 }
 

@@ -110,6 +110,7 @@ func wantSeen(mode string) []string {
 		want = append(want, "ReplicaAge{}")
 	}
 	want = append(want, "ReplicaClockSkew{}") // TestAuthorizerClockSkew runs the replica in both modes
+	want = append(want, "ReplicaRefused{}")   // TestFeedLayoutMismatchDenies runs the replica in both modes
 	return want
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	SessionsTable       string
 	RevocationsTable    string
 	RevocationFeedTable string
+	// RevocationSnapshotTable holds the feed's compacted snapshot, which
+	// only the revocation-snapshot function writes; empty: replicas read
+	// the feed's whole window at a cold start.
+	RevocationSnapshotTable string
 
 	RefreshCookieName string
 	RefreshCookiePath string
@@ -71,27 +75,28 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Issuer:              p.str("ISSUER", ""),
-		Audience:            p.str("AUDIENCE", ""),
-		ClientID:            p.str("CLIENT_ID", "web"),
-		SigningKeyID:        p.str("SIGNING_KEY_ID", ""),
-		VerifyKeyIDs:        p.list("VERIFY_KEY_IDS"),
-		SignWithKeyID:       p.str("SIGN_WITH_KEY_ID", ""),
-		RSASigningAlg:       p.str("RSA_SIGNING_ALG", "RS256"),
-		MACKeyID:            p.str("MAC_KEY_ID", ""),
-		AccessTokenTTL:      p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
-		RefreshTokenTTL:     p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
-		RefreshIdleTimeout:  p.duration("REFRESH_IDLE_TIMEOUT", 0),
-		RefreshReuseGrace:   p.duration("REFRESH_REUSE_GRACE", 5*time.Second),
-		ClockLeeway:         p.duration("CLOCK_LEEWAY", 10*time.Second),
-		UsersTable:          p.str("USERS_TABLE", ""),
-		LoginThrottleTable:  p.str("LOGIN_THROTTLE_TABLE", ""),
-		SessionsTable:       p.str("SESSIONS_TABLE", ""),
-		RevocationsTable:    p.str("REVOCATIONS_TABLE", ""),
-		RevocationFeedTable: p.str("REVOCATION_FEED_TABLE", ""),
-		RefreshCookieName:   p.str("REFRESH_COOKIE_NAME", "__Secure-refresh_token"),
-		RefreshCookiePath:   p.str("REFRESH_COOKIE_PATH", "/auth"),
-		AllowedOrigins:      p.list("ALLOWED_ORIGINS"),
+		Issuer:                  p.str("ISSUER", ""),
+		Audience:                p.str("AUDIENCE", ""),
+		ClientID:                p.str("CLIENT_ID", "web"),
+		SigningKeyID:            p.str("SIGNING_KEY_ID", ""),
+		VerifyKeyIDs:            p.list("VERIFY_KEY_IDS"),
+		SignWithKeyID:           p.str("SIGN_WITH_KEY_ID", ""),
+		RSASigningAlg:           p.str("RSA_SIGNING_ALG", "RS256"),
+		MACKeyID:                p.str("MAC_KEY_ID", ""),
+		AccessTokenTTL:          p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:         p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
+		RefreshIdleTimeout:      p.duration("REFRESH_IDLE_TIMEOUT", 0),
+		RefreshReuseGrace:       p.duration("REFRESH_REUSE_GRACE", 5*time.Second),
+		ClockLeeway:             p.duration("CLOCK_LEEWAY", 10*time.Second),
+		UsersTable:              p.str("USERS_TABLE", ""),
+		LoginThrottleTable:      p.str("LOGIN_THROTTLE_TABLE", ""),
+		SessionsTable:           p.str("SESSIONS_TABLE", ""),
+		RevocationsTable:        p.str("REVOCATIONS_TABLE", ""),
+		RevocationFeedTable:     p.str("REVOCATION_FEED_TABLE", ""),
+		RevocationSnapshotTable: p.str("REVOCATION_SNAPSHOT_TABLE", ""),
+		RefreshCookieName:       p.str("REFRESH_COOKIE_NAME", "__Secure-refresh_token"),
+		RefreshCookiePath:       p.str("REFRESH_COOKIE_PATH", "/auth"),
+		AllowedOrigins:          p.list("ALLOWED_ORIGINS"),
 
 		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
 		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
@@ -243,15 +248,16 @@ func isLoopback(host string) bool { return host == "localhost" || host == "127.0
 // instead of on the first request.
 func (c Config) Require(names ...string) error {
 	values := map[string]string{
-		"ISSUER":                c.Issuer,
-		"AUDIENCE":              c.Audience,
-		"SIGNING_KEY_ID":        c.SigningKeyID,
-		"MAC_KEY_ID":            c.MACKeyID,
-		"USERS_TABLE":           c.UsersTable,
-		"LOGIN_THROTTLE_TABLE":  c.LoginThrottleTable,
-		"SESSIONS_TABLE":        c.SessionsTable,
-		"REVOCATIONS_TABLE":     c.RevocationsTable,
-		"REVOCATION_FEED_TABLE": c.RevocationFeedTable,
+		"ISSUER":                    c.Issuer,
+		"AUDIENCE":                  c.Audience,
+		"SIGNING_KEY_ID":            c.SigningKeyID,
+		"MAC_KEY_ID":                c.MACKeyID,
+		"USERS_TABLE":               c.UsersTable,
+		"LOGIN_THROTTLE_TABLE":      c.LoginThrottleTable,
+		"SESSIONS_TABLE":            c.SessionsTable,
+		"REVOCATIONS_TABLE":         c.RevocationsTable,
+		"REVOCATION_FEED_TABLE":     c.RevocationFeedTable,
+		"REVOCATION_SNAPSHOT_TABLE": c.RevocationSnapshotTable,
 	}
 	var errs []error
 	for _, n := range names {

@@ -49,10 +49,15 @@ const FeedBucket = 5 * time.Minute
 
 // FeedLateness bounds how long after its write time a feed item may become
 // visible: a write that took longer (measured by the writer, from the
-// stamp to the answer) is written again with a fresh stamp. Readers
-// overlap their watermark by at least this much plus the clock skew
-// between writers and readers.
-const FeedLateness = 2 * time.Second
+// stamp to the answer) is written again with a fresh stamp, past what a
+// reader can have read. Readers overlap their watermark by at least this
+// much plus the clock skew between writers and readers, and so read each
+// item about (sync interval + overlap + half a second for the Date's
+// rounding) / sync interval times: 500 ms (a feed write takes about 10 ms
+// on DynamoDB; a write slowed by throttling retries is written again,
+// three tries, then left to the stream function) makes that 2.5, against
+// 4 with 2 s (SECURITY.md, "What a sync reads").
+const FeedLateness = 500 * time.Millisecond
 
 // feedLife is how long DynamoDB keeps a feed item: past the longest access
 // token lifetime and leeway, with an hour to spare.
@@ -124,7 +129,9 @@ func (s *Store) putFeedItem(ctx context.Context, r auth.Revocation, sk string, a
 	if s.tables.RevocationFeed == "" {
 		return fmt.Errorf("revocation feed %s#%s: no feed table configured", r.Kind, r.Value)
 	}
-	if err := s.putFeedKeys(ctx, feedItem(r, sk, at), s.feed.WriteKeys(at, sk)); err != nil {
+	it := feedItem(r, sk, at)
+	it["layout"] = str(s.feed.String()) // feedlayout.go: a reader laid out otherwise refuses it
+	if err := s.putFeedKeys(ctx, it, s.feed.WriteKeys(at, sk)); err != nil {
 		return fmt.Errorf("revocation feed %s#%s: %w", r.Kind, r.Value, err)
 	}
 	return nil
@@ -228,6 +235,7 @@ func (s *Store) AppendFeed(ctx context.Context, at time.Time, entries []auth.Rev
 	for _, r := range entries {
 		sk := newFeedKey(r, at)
 		it := feedItem(r, sk, at)
+		it["layout"] = str(s.feed.String())
 		for _, key := range s.feed.WriteKeys(at, sk) {
 			one := maps.Clone(it)
 			one["bucket"] = num(key)
@@ -274,8 +282,21 @@ const feedParallel = 8
 // up to FeedBucket long (a sync), about one per two buckets for a longer
 // one (a cold start), in parallel, each paginated. The batch carries the
 // newest stamp read and DynamoDB's clock (the Date of its answers, as the
-// SDK's clock skew correction reads it).
+// SDK's clock skew correction reads it). An item written under another
+// feed layout, or a snapshot pointer of another layout (compared at least
+// every LayoutCheckEvery), fails it with replica.ErrRefused.
 func (s *Store) RevocationsSince(ctx context.Context, from, to time.Time) (replica.Batch, error) {
+	b, err := s.revocationsSince(ctx, from, to)
+	if err != nil {
+		return b, err
+	}
+	if err := s.checkLayout(ctx, b.StoreTime); err != nil {
+		return replica.Batch{}, err
+	}
+	return b, nil
+}
+
+func (s *Store) revocationsSince(ctx context.Context, from, to time.Time) (replica.Batch, error) {
 	buckets := s.feed.ReadKeys(from, to, s.copy)
 	var (
 		mu    sync.Mutex
@@ -354,6 +375,9 @@ func (s *Store) queryBucket(ctx context.Context, bucket int64, from time.Time) (
 		}
 		out.StoreTime = laterOf(out.StoreTime, s.serverClock(page.ResultMetadata))
 		for _, it := range page.Items {
+			if l := item(it).str("layout"); l != "" && l != s.feed.String() {
+				return replica.Batch{}, s.layoutMismatch(ctx, "feed item "+item(it).str("sk"), l)
+			}
 			if r, ok := feedEntry(it); ok {
 				out.Entries = append(out.Entries, r)
 			}

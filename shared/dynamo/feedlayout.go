@@ -1,9 +1,13 @@
 package dynamo
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/replica"
 )
 
 // FeedLayout spreads the revocation feed over partitions, so that no
@@ -111,4 +115,80 @@ func FeedKeySpan(key int64) (start, end time.Time) {
 		b = key / feedSlots
 	}
 	return time.Unix(b-bucketSeconds, 0), time.Unix(b+bucketSeconds, 0)
+}
+
+// String is the layout as feed items and the snapshot pointer record it
+// ("layout": copies x shards, "1x1" for the zero layout).
+func (l FeedLayout) String() string {
+	l = l.norm()
+	return fmt.Sprintf("%dx%d", l.Copies, l.Shards)
+}
+
+// Where items go depends on the layout, so a reader laid out otherwise
+// than the writers reads part of the feed. The layout is recorded, so
+// that a mismatch fails closed instead: every feed item carries the
+// layout it was written under ("layout"), and so does the snapshot
+// pointer (the compaction's, the stack's FEED_COPIES and FEED_SHARDS). A
+// reader that reads an item, or the pointer, of another layout refuses its
+// view (replica.ErrRefused: the replica drops it and every lookup fails,
+// so the authorizer denies) and says so in a log line naming both layouts
+// and in the ReplicaRefused metric. Items only show a mismatch where the
+// two layouts share a partition (a reader with fewer shards sees the
+// writers' items of its shards; one with more, all of them); the pointer
+// shows any, and a replica's reads compare it at least every
+// LayoutCheckEvery. Items written before layouts were recorded carry none
+// and are read as they are.
+
+// LayoutCheckEvery is how often a reader of the feed compares its layout
+// with the snapshot pointer's, when it has not read the pointer meanwhile
+// (one strongly consistent GetItem: one read unit a minute per reader).
+const LayoutCheckEvery = time.Minute
+
+// Refusal reasons, as WithRefusalCounter reports them.
+const (
+	RefusedLayout        = "layout"
+	RefusedSnapshotAhead = "snapshot_ahead"
+)
+
+// refused logs why a read refused what it found, and counts it.
+func (s *Store) refused(ctx context.Context, reason, msg string, args ...any) {
+	slog.WarnContext(ctx, msg, append(args, "reason", reason)...)
+	if s.onRefused != nil {
+		s.onRefused(reason)
+	}
+}
+
+// layoutMismatch reports what (a feed item, the snapshot pointer) written
+// under layout theirs.
+func (s *Store) layoutMismatch(ctx context.Context, what, theirs string) error {
+	s.refused(ctx, RefusedLayout, "revocation feed: layout mismatch: no view, every request denied until the layouts agree",
+		"read", what, "written_under", theirs, "this_reader", s.feed.String())
+	return fmt.Errorf("%w: %s was written under feed layout %s (copies x shards), this reader reads %s (FEED_COPIES, FEED_SHARDS; dynamo.WithFeedLayout)",
+		replica.ErrRefused, what, theirs, s.feed.String())
+}
+
+// checkLayout compares this reader's layout with the snapshot pointer's
+// when it was last compared LayoutCheckEvery ago or more (by the store's
+// clock storeTime, or the store's own clock when zero). No snapshot table,
+// or no pointer yet: nothing to compare.
+func (s *Store) checkLayout(ctx context.Context, storeTime time.Time) error {
+	if s.tables.RevocationSnapshot == "" {
+		return nil
+	}
+	if storeTime.IsZero() {
+		storeTime = s.now()
+	}
+	last := s.layoutChecked.Load()
+	if d := storeTime.UnixMilli() - last; last != 0 && d >= 0 && d < LayoutCheckEvery.Milliseconds() {
+		return nil
+	}
+	p, ok, at, err := s.pointer(ctx)
+	if err != nil {
+		return err
+	}
+	s.layoutChecked.Store(laterOf(at, storeTime).UnixMilli())
+	if ok && p.layout != "" && p.layout != s.feed.String() {
+		return s.layoutMismatch(ctx, "snapshot "+p.id, p.layout)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,24 +24,34 @@ import (
 // cold reads a few large items and a short tail of the feed instead of a
 // whole access token lifetime of items (shared/README.md, Revocation replica).
 //
-// It lives in the feed table under partition keys no bucket takes
-// (buckets are epoch seconds, never negative): a pointer item, bucket -1,
-// sk "snapshot", naming the current generation (id, parts, watermark,
-// window, entries, made_at); and the generation's parts, part i at bucket
-// -(2+i), sk "snapshot#<id>", attribute "data": the entries, gzip'd
-// (RFC 1952) in a compact binary encoding (encodeEntries), each part under
-// snapshotPartSize so an item stays far below DynamoDB's 400 KB. Parts
-// spread over partitions, one per part, so a cold load's reads do not all
-// fall on one partition's 3,000 read units per second. A generation is
-// written parts first, then the pointer, with a conditional put on the
-// pointer (the generation it replaces must still be current): two
-// compactions running at once cannot interleave, the loser's parts are
-// never pointed to. Parts live a day (expires_at, the table's TTL), the
-// pointer as long as it is rewritten.
+// It lives in a table of its own (Tables.RevocationSnapshot, the
+// template's RevocationSnapshotTable), which only the revocation-snapshot
+// function may write: a revoking function, which may append to the feed,
+// cannot publish a snapshot (an empty one with a current watermark would
+// blind cold authorizers). Hash key "pk" (S): a pointer item, pk
+// "pointer", naming the current generation (id, parts, watermark, window,
+// entries, made_at, layout: the feed layout the compaction read it with);
+// and the generation's parts, part i at pk "<id>#<i>", attribute "data":
+// the entries, gzip'd (RFC 1952) in a compact binary encoding
+// (encodeEntries), each part under snapshotPartSize so an item stays far
+// below DynamoDB's 400 KB. Parts spread over partitions, one per part, so
+// a cold load's reads do not all fall on one partition's 3,000 read units
+// per second. A generation is written parts first, then the pointer, with
+// a conditional put on the pointer (the generation it replaces must still
+// be current): two compactions running at once cannot interleave, the
+// loser's parts are never pointed to. Parts live a day (expires_at, the
+// table's TTL), the pointer as long as it is rewritten.
+//
+// A reader refuses a pointer whose watermark is ahead of the store's clock
+// (the Date of the GetItem's answer) by more than SnapshotAheadBound: no
+// compaction can have read the feed up to a time that has not come yet,
+// so such a snapshot is forged or broken, and the feed's whole window is
+// read instead (a warning log line, and the ReplicaRefused metric in the
+// authorizer). A pointer written under another feed layout fails the
+// reader closed (replica.ErrRefused), as a feed item does (feedlayout.go).
 
 const (
-	snapshotPointerBucket = -1
-	snapshotSK            = "snapshot"
+	snapshotPointerPK = "pointer"
 	// snapshotPartSize is the compressed size at which a part is cut:
 	// under DynamoDB's 400 KB item limit with room for the deflate
 	// block still buffered when the size is checked.
@@ -52,14 +63,19 @@ const (
 	// generation (or moves its watermark on a quiet feed): a cold load
 	// reads the feed tail since, about a minute of items.
 	SnapshotEvery = time.Minute
+	// SnapshotAheadBound is how far a snapshot's watermark may be ahead of
+	// the store's clock (the Date of the answer that read it, rounded
+	// down, plus a second) before a reader refuses it: the skew a
+	// replica tolerates between clocks (replica.Options.ClockSkewBound).
+	SnapshotAheadBound = 2 * time.Second
 )
 
 func snapshotPointerKey() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"bucket": num(snapshotPointerBucket), "sk": str(snapshotSK)}
+	return map[string]types.AttributeValue{"pk": str(snapshotPointerPK)}
 }
 
 func snapshotPartKey(id string, i int) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"bucket": num(int64(-2 - i)), "sk": str(snapshotSK + "#" + id)}
+	return map[string]types.AttributeValue{"pk": str(id + "#" + strconv.Itoa(i))}
 }
 
 type snapshotPointer struct {
@@ -69,12 +85,13 @@ type snapshotPointer struct {
 	window    time.Duration
 	entries   int
 	madeAt    time.Time
+	layout    string // the feed layout the compaction read (FeedLayout.String); "" before layouts were recorded
 }
 
 // pointer reads the snapshot's pointer, strongly consistent; ok is false
 // when there is none. storeTime is DynamoDB's clock in the answer.
 func (s *Store) pointer(ctx context.Context) (p snapshotPointer, ok bool, storeTime time.Time, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.RevocationFeed,
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.tables.RevocationSnapshot,
 		Key: snapshotPointerKey(), ConsistentRead: new(true)})
 	if err != nil {
 		return p, false, time.Time{}, fmt.Errorf("revocation snapshot pointer: %w", err)
@@ -86,7 +103,8 @@ func (s *Store) pointer(ctx context.Context) (p snapshotPointer, ok bool, storeT
 	it := item(out.Item)
 	n := func(k string) int64 { v, _ := it.num(k); return v }
 	p = snapshotPointer{id: it.str("id"), parts: int(n("parts")), watermark: time.UnixMilli(n("watermark")),
-		window: time.Duration(n("window")) * time.Millisecond, entries: int(n("entries")), madeAt: time.UnixMilli(n("made_at"))}
+		window: time.Duration(n("window")) * time.Millisecond, entries: int(n("entries")), madeAt: time.UnixMilli(n("made_at")),
+		layout: it.str("layout")}
 	if p.id == "" || p.parts < 1 || p.parts > snapshotMaxParts {
 		return p, false, storeTime, fmt.Errorf("revocation snapshot pointer: malformed (id %q, %d parts)", p.id, p.parts)
 	}
@@ -94,23 +112,47 @@ func (s *Store) pointer(ctx context.Context) (p snapshotPointer, ok bool, storeT
 }
 
 // Snapshot reads the current snapshot: its pointer (strongly consistent
-// GetItem), then its parts (one BatchGetItem). No snapshot yet, or one
-// whose parts are gone (expired: no compaction for a day), reads as none
-// (a zero Watermark): the replica then reads the whole window of the feed.
+// GetItem), then its parts (one BatchGetItem). No snapshot table, no
+// snapshot yet, or one whose parts are gone (expired: no compaction for a
+// day), reads as none (a zero Watermark): the replica then reads the whole
+// window of the feed. A pointer ahead of the store's clock is refused
+// (errSnapshotAhead); one written under another feed layout fails closed
+// (replica.ErrRefused).
 func (s *Store) Snapshot(ctx context.Context) (replica.Snapshot, error) {
+	return s.snapshot(ctx, false)
+}
+
+// snapshot reads the snapshot; for a compaction (compacting), a pointer
+// of another layout reads as none: the compaction after a layout change
+// reads the feed's whole window and writes a generation of its own.
+func (s *Store) snapshot(ctx context.Context, compacting bool) (replica.Snapshot, error) {
+	if s.tables.RevocationSnapshot == "" {
+		return replica.Snapshot{}, nil
+	}
 	p, ok, storeTime, err := s.pointer(ctx)
+	if err == nil && !ok {
+		s.layoutChecked.Store(storeTime.UnixMilli()) // no pointer: nothing to compare (checkLayout)
+	}
 	if err != nil || !ok {
 		return replica.Snapshot{Batch: replica.Batch{StoreTime: storeTime}}, err
 	}
+	none := replica.Snapshot{Batch: replica.Batch{StoreTime: storeTime}}
+	if compacting && p.layout != "" && p.layout != s.feed.String() {
+		return none, nil
+	}
+	if err := s.checkPointer(ctx, p, storeTime); err != nil {
+		return none, err
+	}
+	s.layoutChecked.Store(storeTime.UnixMilli())
 	ks := make([]map[string]types.AttributeValue, p.parts)
 	for i := range ks {
 		ks[i] = snapshotPartKey(p.id, i)
 	}
-	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationFeed: keys(ks...)})
+	got, err := s.batchGet(ctx, map[string]types.KeysAndAttributes{s.tables.RevocationSnapshot: keys(ks...)})
 	if err != nil {
 		return replica.Snapshot{}, fmt.Errorf("revocation snapshot %s: %w", p.id, err)
 	}
-	items := got[s.tables.RevocationFeed]
+	items := got[s.tables.RevocationSnapshot]
 	if len(items) != p.parts {
 		slog.WarnContext(ctx, "revocation snapshot: parts missing, reading the feed instead", "id", p.id, "want", p.parts, "got", len(items))
 		return replica.Snapshot{Batch: replica.Batch{StoreTime: storeTime}}, nil
@@ -123,6 +165,29 @@ func (s *Store) Snapshot(ctx context.Context) (replica.Snapshot, error) {
 	}
 	return replica.Snapshot{Batch: replica.Batch{Entries: entries, StoreTime: storeTime},
 		Watermark: p.watermark, Window: p.window, ID: p.id}, nil
+}
+
+// errSnapshotAhead: a snapshot pointer's watermark is ahead of the store's
+// clock; the replica reads the feed instead.
+var errSnapshotAhead = errors.New("revocation snapshot: watermark ahead of DynamoDB's clock")
+
+// checkPointer refuses a pointer whose watermark is ahead of the store's
+// clock beyond SnapshotAheadBound (storeTime: the Date of the answer,
+// rounded down; the store's clock is earlier than storeTime + 1 s), and
+// one written under another feed layout than this store reads.
+func (s *Store) checkPointer(ctx context.Context, p snapshotPointer, storeTime time.Time) error {
+	if storeTime.IsZero() {
+		storeTime = s.now()
+	}
+	if ahead := p.watermark.Sub(storeTime.Add(time.Second)); ahead > SnapshotAheadBound {
+		s.refused(ctx, RefusedSnapshotAhead, "revocation snapshot refused: its watermark is ahead of DynamoDB's clock; reading the feed instead",
+			"id", p.id, "watermark", p.watermark.UTC().Format(time.RFC3339Nano), "store_time", storeTime.UTC().Format(time.RFC3339), "ahead", ahead.String())
+		return fmt.Errorf("%w: %s by %s", errSnapshotAhead, p.id, ahead)
+	}
+	if p.layout != "" && p.layout != s.feed.String() {
+		return s.layoutMismatch(ctx, "snapshot "+p.id, p.layout)
+	}
+	return nil
 }
 
 // Compaction is what one CompactSnapshot did.
@@ -157,23 +222,23 @@ func (s *Store) CompactSnapshot(ctx context.Context, window time.Duration) (Comp
 		return Compaction{}, err
 	}
 	now := s.now()
-	if had && prev.window >= window && now.Sub(prev.madeAt) < SnapshotEvery && !now.Before(prev.madeAt) {
+	if had && prev.window >= window && now.Sub(prev.madeAt) < SnapshotEvery && !now.Before(prev.madeAt) && prev.layout == s.feed.String() {
 		return Compaction{Skipped: true, ID: prev.id, Entries: prev.entries, Parts: prev.parts, Watermark: prev.watermark}, nil
 	}
 	// The caller's context bounds the load (the function's timeout): a
 	// first generation reads the feed's whole window.
-	r := replica.New(s, replica.Options{Window: window, Now: s.now, LoadTimeout: time.Hour,
+	r := replica.New(compactionFeed{s}, replica.Options{Window: window, Now: s.now, LoadTimeout: time.Hour,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err := r.Load(ctx); err != nil {
 		return Compaction{}, fmt.Errorf("revocation snapshot: load: %w", err)
 	}
 	st, mark := r.Stats(), r.Watermark()
-	cond := &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed}
+	cond := &dynamodb.PutItemInput{TableName: &s.tables.RevocationSnapshot}
 	if had {
 		cond.ConditionExpression = new("id = :prev")
 		cond.ExpressionAttributeValues = map[string]types.AttributeValue{":prev": str(prev.id)}
 	} else {
-		cond.ConditionExpression = new("attribute_not_exists(sk)")
+		cond.ConditionExpression = new("attribute_not_exists(pk)")
 	}
 	c := Compaction{Watermark: mark}
 	if had && st.SnapshotID == prev.id && st.Changes == 0 && r.Len() == prev.entries && prev.window == window {
@@ -195,7 +260,7 @@ func (s *Store) CompactSnapshot(ctx context.Context, window time.Duration) (Comp
 		}
 	}
 	cond.Item = map[string]types.AttributeValue{
-		"bucket": num(snapshotPointerBucket), "sk": str(snapshotSK), "id": str(c.ID), "parts": num(int64(c.Parts)),
+		"pk": str(snapshotPointerPK), "id": str(c.ID), "parts": num(int64(c.Parts)), "layout": str(s.feed.String()),
 		"watermark": millis(mark), "window": num(window.Milliseconds()), "entries": num(int64(c.Entries)),
 		"made_at": millis(now), "expires_at": seconds(now.Add(feedLife)),
 	}
@@ -206,6 +271,19 @@ func (s *Store) CompactSnapshot(ctx context.Context, window time.Duration) (Comp
 		return Compaction{}, fmt.Errorf("revocation snapshot pointer: %w", err)
 	}
 	return c, nil
+}
+
+// compactionFeed is the feed as a compaction reads it: the snapshot of
+// another layout reads as none, and the pointer is not compared on every
+// read (the compaction writes it).
+type compactionFeed struct{ s *Store }
+
+func (f compactionFeed) RevocationsSince(ctx context.Context, from, to time.Time) (replica.Batch, error) {
+	return f.s.revocationsSince(ctx, from, to)
+}
+
+func (f compactionFeed) Snapshot(ctx context.Context) (replica.Snapshot, error) {
+	return f.s.snapshot(ctx, true)
 }
 
 // putParts writes a generation's parts, a few at a time.
@@ -222,7 +300,7 @@ func (s *Store) putParts(ctx context.Context, id string, parts [][]byte, now tim
 			defer func() { <-slots }()
 			it := snapshotPartKey(id, i)
 			it["data"], it["expires_at"] = bin(data), seconds(now.Add(feedLife))
-			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationFeed, Item: it}); err != nil {
+			if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.RevocationSnapshot, Item: it}); err != nil {
 				mu.Lock()
 				first = cmpOr(first, fmt.Errorf("revocation snapshot %s part %d: %w", id, i, err))
 				mu.Unlock()

@@ -124,8 +124,8 @@ func TestConcurrentCompactionsDoNotInterleave(t *testing.T) {
 	if _, err := st.CompactSnapshot(ctx, snapWindow); err != nil {
 		t.Fatal(err)
 	}
-	before, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &env.Tables.RevocationFeed,
-		Key: map[string]types.AttributeValue{"bucket": &types.AttributeValueMemberN{Value: "-1"}, "sk": &types.AttributeValueMemberS{Value: "snapshot"}}, ConsistentRead: new(true)})
+	before, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &env.Tables.RevocationSnapshot,
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "pointer"}}, ConsistentRead: new(true)})
 	if err != nil || before.Item == nil {
 		t.Fatalf("pointer: %v", err)
 	}

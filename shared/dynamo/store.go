@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -36,6 +37,9 @@ type Tables struct {
 	Sessions       string
 	Revocations    string
 	RevocationFeed string
+	// RevocationSnapshot holds the feed's snapshot (snapshot.go); empty:
+	// there is none, and a cold replica reads the feed's whole window.
+	RevocationSnapshot string
 }
 
 // Store implements auth.Users, auth.Sessions, auth.Revocations and
@@ -48,6 +52,10 @@ type Store struct {
 	onFeed     func()           // called for every feed item written (not per copy)
 	feed       FeedLayout
 	copy       int // the feed copy this process reads
+	onRefused  func(reason string)
+	// layoutChecked is when (Unix ms, the store's clock) a read last
+	// compared this reader's feed layout with the snapshot pointer's.
+	layoutChecked atomic.Int64
 }
 
 var (
@@ -78,6 +86,13 @@ func WithFeedLayout(l FeedLayout) Option {
 		s.feed = l.norm()
 		s.copy = rand.IntN(s.feed.Copies)
 	}
+}
+
+// WithRefusalCounter calls count, with RefusedLayout or
+// RefusedSnapshotAhead, each time a read refuses what it found (the
+// ReplicaRefused metric).
+func WithRefusalCounter(count func(reason string)) Option {
+	return func(s *Store) { s.onRefused = count }
 }
 
 // WithServerClock replaces DynamoDB's clock as its answers' Date header

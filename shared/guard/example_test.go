@@ -24,7 +24,8 @@ import (
 // Example puts a Guard in front of a net/http handler. In a real service
 // the JWKS URL, issuer, audience and lifetime are the stack's (its
 // outputs and parameters) and the revocations come from
-// dynamo.FeedReplica(ctx, dynamodb.NewFromConfig(awsCfg), feedTable,
+// dynamo.FeedReplica(ctx, dynamodb.NewFromConfig(awsCfg),
+// dynamo.Tables{RevocationFeed: feedTable, RevocationSnapshot: snapshotTable},
 // 15*time.Minute, 10*time.Second); here a stand-in key and an empty
 // revocation list keep the example self-contained.
 func Example() {

@@ -366,7 +366,7 @@ func TestWithTheStack(t *testing.T) {
 	}
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
 	defer jwks.Close()
-	rep, err := dynamo.FeedReplica(ctx, env.DB, env.Tables.RevocationFeed, 15*time.Minute, 10*time.Second)
+	rep, err := dynamo.FeedReplica(ctx, env.DB, env.Tables, 15*time.Minute, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,13 @@ const (
 	// mode only). The replica decides on DynamoDB's clock; the token
 	// expiry checks still use the host's.
 	ReplicaClockSkew = "ReplicaClockSkew"
+	// ReplicaRefused counts reads of the revocation feed whose result a
+	// replica refused (Function; replica mode only): a feed item or
+	// snapshot pointer written under another feed layout (the view is
+	// dropped and every request denied until the layouts agree), or a
+	// snapshot whose watermark is ahead of DynamoDB's clock (the feed is
+	// read instead). A warning log line says which.
+	ReplicaRefused = "ReplicaRefused"
 	// DependencyError counts failed calls to DynamoDB or KMS that a
 	// request could not do without (Function, Service, Kind).
 	DependencyError = "DependencyError"
@@ -92,6 +99,7 @@ var DimensionSets = map[string][][]string{
 	AuthorizerLatency:    {{DimFunction, DimDecision, DimReason}, {DimFunction}},
 	ReplicaAge:           {{DimFunction}},
 	ReplicaClockSkew:     {{DimFunction}},
+	ReplicaRefused:       {{DimFunction}},
 	DependencyError:      {{DimFunction, DimService, DimKind}},
 }
 
@@ -304,6 +312,9 @@ func (r *Recorder) ClockSkew(d time.Duration) {
 	r.write(r.now(), map[string]any{ReplicaClockSkew: float64(d.Microseconds()) / 1000},
 		directive{dims: DimensionSets[ReplicaClockSkew], metrics: []metric{{ReplicaClockSkew, Milliseconds}}})
 }
+
+// Refused counts one feed read a replica refused (ReplicaRefused).
+func (r *Recorder) Refused() { r.count(ReplicaRefused, "", "") }
 
 // FeedItem counts one revocation feed item written.
 func (r *Recorder) FeedItem() { r.count(RevocationFeedItems, "", "") }

@@ -83,6 +83,15 @@
 // yet, or compacted for a shorter Window) it reads the whole Window of the
 // feed.
 //
+// # A feed that refuses the reader
+//
+// A feed may find that this reader would read it incompletely (the
+// revocation feed laid out in other copies or shards than the reader
+// reads: dynamo.FeedLayout) and return ErrRefused. That is not an outage
+// the last view can ride out: the view may lack revocations. The replica
+// drops it, and every lookup fails (the authorizer denies) until a sync
+// succeeds.
+//
 // # Outages
 //
 // When a sync fails, decisions use the last good view for up to
@@ -169,7 +178,7 @@ type Options struct {
 	LoadTimeout time.Duration
 	// Overlap is how far below the newest stamp seen (or the store's
 	// clock) the watermark stays: at least the feed's lateness bound
-	// (dynamo.FeedLateness, 2 s) plus the clock skew between writers.
+	// (dynamo.FeedLateness, 500 ms) plus the clock skew between writers.
 	// DefaultOverlap by default.
 	Overlap time.Duration
 	// SyncTimeout bounds one sync (the authorizer's store timeout).
@@ -190,13 +199,19 @@ type Options struct {
 	Logger      *slog.Logger     // nil: slog.Default()
 }
 
-// DefaultOverlap is Overlap's default: dynamo.FeedLateness (2 s) and half
-// a second for the skew between writers' clocks.
-const DefaultOverlap = 2500 * time.Millisecond
+// DefaultOverlap is Overlap's default: dynamo.FeedLateness (500 ms) and
+// half a second for the skew between writers' clocks.
+const DefaultOverlap = time.Second
 
 // ErrStale is returned by lookups when the view is older than MaxStaleness
 // (or there has never been one) and the store does not answer.
 var ErrStale = errors.New("revocation replica: no view fresh enough")
+
+// ErrRefused is what a Feed returns when what it read says this reader
+// would read it incompletely (a feed laid out otherwise than this reader
+// reads it): the replica drops its view, and every lookup fails (the
+// authorizer denies) until a sync succeeds.
+var ErrRefused = errors.New("revocation replica: the feed refuses this reader")
 
 // errRecentFailure: a sync failed less than SyncInterval ago; the next
 // one is not due yet.
@@ -390,6 +405,10 @@ func (r *Replica) sync(ctx context.Context, cold bool) error {
 	if err != nil {
 		r.mu.Lock()
 		r.failedAt = r.opt.Now() // when it ended: the next is due an interval later
+		if errors.Is(err, ErrRefused) {
+			// Not an outage: the view may lack revocations. No view decides.
+			r.view, r.watermark, r.synced = newView(), time.Time{}, time.Time{}
+		}
 		r.mu.Unlock()
 		return err
 	}
@@ -405,21 +424,13 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	tooOld := !full && storeStart.Sub(w) > r.opt.Window
 	var snap *Snapshot
 	if full || tooOld || storeStart.Sub(w) > r.opt.SnapshotAfter {
-		// A snapshot that cannot be read (a role that may only Query the
-		// feed, a malformed part) costs time, not correctness: the feed
-		// is read instead.
-		s, err := r.feed.Snapshot(ctx)
-		if err != nil {
-			r.opt.Logger.WarnContext(ctx, "revocation replica: snapshot unreadable, reading the feed instead", "err", err)
-		} else {
-			r.observe(s.StoreTime, start, r.opt.Now())
-			r.mu.RLock()
-			storeStart = r.storeNow(start)
-			r.mu.RUnlock()
-			if !s.Watermark.IsZero() && s.Window >= r.opt.Window && s.Watermark.After(w) {
-				snap = &s
-			}
+		var err error
+		if snap, err = r.snapshot(ctx, start, w); err != nil {
+			return err
 		}
+		r.mu.RLock()
+		storeStart = r.storeNow(start)
+		r.mu.RUnlock()
 	}
 	from := w
 	switch {
@@ -439,7 +450,35 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	}
 	end := r.opt.Now()
 	r.observe(b.StoreTime, start, end)
+	r.install(start, end, from, full, snap, b)
+	return nil
+}
 
+// snapshot reads the feed's snapshot, and returns it when it is usable
+// (made for a Window at least this replica's, newer than w). A snapshot
+// that cannot be read (a role that may only Query the feed, a malformed
+// part, a watermark ahead of the store's clock) costs time, not
+// correctness: nil, and the feed is read instead. ErrRefused is returned.
+func (r *Replica) snapshot(ctx context.Context, start, w time.Time) (*Snapshot, error) {
+	s, err := r.feed.Snapshot(ctx)
+	if errors.Is(err, ErrRefused) {
+		return nil, err
+	}
+	if err != nil {
+		r.opt.Logger.WarnContext(ctx, "revocation replica: snapshot unreadable, reading the feed instead", "err", err)
+		return nil, nil
+	}
+	r.observe(s.StoreTime, start, r.opt.Now())
+	if !s.Watermark.IsZero() && s.Window >= r.opt.Window && s.Watermark.After(w) {
+		return &s, nil
+	}
+	return nil, nil
+}
+
+// install merges a sync's snapshot (if any) and batch b into the view and
+// moves the watermark (package comment), read from from, by a sync that
+// began at start and ended at end (the reader's clock).
+func (r *Replica) install(start, end, from time.Time, full bool, snap *Snapshot, b Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if snap != nil {
@@ -457,24 +496,7 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 	}
 	r.stats.Syncs++
 	r.stats.Items += len(b.Entries)
-	// The new watermark (package comment): the newest stamp read or the
-	// store's clock when the sync began, whichever is later, less Overlap;
-	// never below from. The newest stamp counts only up to the store's
-	// clock when the sync began (a lower bound of it): a sync is several
-	// Queries and pages, and a stamp read late in it must not move the
-	// watermark past an item a Query early in it could not see yet.
-	mark := b.Newest
-	if first := r.storeNow(start); mark.After(first) {
-		mark = first
-	}
-	if !b.StoreTime.IsZero() {
-		// The store's clock at the sync's start, at most: its Date
-		// (rounded down) less the sync's duration.
-		if low := b.StoreTime.Add(-end.Sub(start)); low.After(mark) {
-			mark = low
-		}
-	}
-	if mark = mark.Add(-r.opt.Overlap); mark.After(from) {
+	if mark := r.nextWatermark(start, end, b); mark.After(from) {
 		from = mark
 	}
 	if from.After(r.watermark) || full || snap != nil {
@@ -493,7 +515,28 @@ func (r *Replica) read(ctx context.Context, start time.Time, full bool, w time.T
 		r.synced = start
 	}
 	r.failedAt = time.Time{}
-	return nil
+}
+
+// nextWatermark is the watermark a sync from start to end that read b
+// allows (package comment): the newest stamp read or the store's clock
+// when the sync began, whichever is later, less Overlap. The newest stamp
+// counts only up to the store's clock when the sync began (a lower bound
+// of it): a sync is several Queries and pages, and a stamp read late in it
+// must not move the watermark past an item a Query early in it could not
+// see yet. Called with r.mu held.
+func (r *Replica) nextWatermark(start, end time.Time, b Batch) time.Time {
+	mark := b.Newest
+	if first := r.storeNow(start); mark.After(first) {
+		mark = first
+	}
+	if !b.StoreTime.IsZero() {
+		// The store's clock at the sync's start, at most: its Date
+		// (rounded down) less the sync's duration.
+		if low := b.StoreTime.Add(-end.Sub(start)); low.After(mark) {
+			mark = low
+		}
+	}
+	return mark.Add(-r.opt.Overlap)
 }
 
 // observe takes the store's clock (rounded down to the second) from an

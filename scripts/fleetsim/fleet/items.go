@@ -36,8 +36,11 @@ func feedItem(r auth.Revocation, at time.Time, key int64) map[string]types.Attri
 		"bucket": &types.AttributeValueMemberN{Value: strconv.FormatInt(key, 10)},
 		"sk": &types.AttributeValueMemberS{Value: fmt.Sprintf("%013d", at.UnixMilli()) + "#" + string(r.Kind) + "#" + r.Value +
 			"#" + strings.Repeat("0", 16)},
-		"kind":       &types.AttributeValueMemberS{Value: string(r.Kind)},
-		"value":      &types.AttributeValueMemberS{Value: r.Value},
+		"kind":  &types.AttributeValueMemberS{Value: string(r.Kind)},
+		"value": &types.AttributeValueMemberS{Value: r.Value},
+		// The layout it was written under (dynamo.FeedLayout.String): "1x1"
+		// here; a layout of 40 × 32 is two bytes more.
+		"layout":     &types.AttributeValueMemberS{Value: "1x1"},
 		"expires_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(25*time.Hour+5*time.Minute).Unix(), 10)},
 	}
 	if !r.RevokedAt.IsZero() {
