@@ -122,7 +122,7 @@ func fixture(t *testing.T, name string, replace ...string) []byte {
 
 // TestBootstraps runs every function as a bootstrap binary under the
 // Lambda runtime emulator: login, the authorizer, me, jwks, discovery,
-// introspection, RFC 7009 revocation, the device list, ending a device and
+// introspection, RFC 7009 revocation, the session list, ending a device and
 // the console's revoke answer their sample events.
 func TestBootstraps(t *testing.T) {
 	env := testenv.New(t)

@@ -627,7 +627,7 @@ func (e *browserEnv) testLogoutAll(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The other device's token is refused: its next call (who am I, or the
-	// device list it polls) signs it out.
+	// session list it polls) signs it out.
 	other.js(`document.getElementById('whoami').click()`)
 	other.waitUntil("the other device signed out at its next call", 5*time.Second, other.signedOut)
 	// Each page says why: the API's session_ended on the other device.
@@ -771,7 +771,7 @@ func (e *browserEnv) testNoTokenInStorage(t *testing.T) {
 	}
 }
 
-// testEndAnotherDevice: device A ends device B from its device list; B's
+// testEndAnotherDevice: device A ends device B from its session list; B's
 // tab is signed out (its next call of the list gets 403, the client's
 // refresh then 401), and B leaves A's list.
 func (e *browserEnv) testEndAnotherDevice(t *testing.T) {
@@ -1033,7 +1033,7 @@ window.done = true;
 // testAPIDown: the API stops answering (every request to it refused, as a
 // stopped scripts/dev refuses it) while a tab is signed in. The failed call
 // shows on the banner, which no longer says "Signed in", and next to its
-// button; the device list is marked out of date; the page polls with
+// button; the session list is marked out of date; the page polls with
 // backoff and, once the API answers again, recovers with no click. On the
 // way: the username shown (not the user id), the device named as a person
 // would name it with its User-Agent on hover, and the log newest first.
@@ -1048,7 +1048,7 @@ func (e *browserEnv) testAPIDown(t *testing.T) {
 	if got := b.js(`document.getElementById('subject').title`); !strings.Contains(got, localapi.DemoUserID) {
 		t.Errorf("the username's title %q lacks the user id", got)
 	}
-	b.waitUntil("the device list names this device", 10*time.Second, func() bool {
+	b.waitUntil("the session list names this device", 10*time.Second, func() bool {
 		return strings.Contains(b.text("devices"), "Chrome on Linux (this device)")
 	})
 	if got := b.js(`[...document.querySelectorAll('#devices td.ua')].find((td) => td.textContent.includes('this device')).title`); got != ua {
@@ -1095,7 +1095,7 @@ func (e *browserEnv) testAPIDown(t *testing.T) {
 		t.Errorf("Who am I's output %q, want the failure", got)
 	}
 	if b.js(`document.getElementById('devices-stale').hidden`) != "false" || b.js(`document.getElementById('devices-table').classList.contains('stale')`) != "true" {
-		t.Error("the device list is not marked out of date")
+		t.Error("the session list is not marked out of date")
 	}
 	b.screenshot("5-api-down")
 	// It polls (1 s, then 2 s, ...): two polls within 8 s.
@@ -1116,7 +1116,7 @@ func (e *browserEnv) testAPIDown(t *testing.T) {
 	if got := b.text("status"); strings.Contains(got, "failed") {
 		t.Errorf("banner after the recovery: %q", got)
 	}
-	b.waitUntil("the device list is current again", 10*time.Second, func() bool {
+	b.waitUntil("the session list is current again", 10*time.Second, func() bool {
 		return b.js(`document.getElementById('devices-stale').hidden`) == "true" && strings.Contains(b.text("devices"), "Chrome on Linux (this device)")
 	})
 	// The log: newest first, numbered down from the newest.

@@ -11,7 +11,7 @@ const (
 	// EndedExpired: its lifetime, idle timeout or rotation limit passed.
 	EndedExpired = "expired"
 	// EndedHere: the user ended this session: logged out, ended it from the
-	// device list (another device) or replaced it with a new login.
+	// session list (another device) or replaced it with a new login.
 	EndedHere = "ended"
 	// EndedLogoutAll: the user logged out of every device.
 	EndedLogoutAll = "logout-all"

@@ -33,7 +33,7 @@ func (a arnKeyed) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInp
 // TestBatchAnswerForAnotherTableIsAnError: a BatchGetItem answer keyed by
 // anything but the tables asked (an ARN for a name) is an error for every
 // reader, never "no revocation entry": refresh's standing, the strict
-// lookup and the device list would otherwise read a revoked session as
+// lookup and the session list would otherwise read a revoked session as
 // live.
 func TestBatchAnswerForAnotherTableIsAnError(t *testing.T) {
 	env := testenv.New(t)

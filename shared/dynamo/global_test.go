@@ -17,7 +17,7 @@ import (
 // second, and a revoke-all later in that second keeps it so), goes to the
 // feed, and every read of the store returns it with the keys it was asked
 // for: the authorizer's strict lookup, login's UserRevocations, refresh's
-// SessionStanding, the device list's UserSessions. Against local DynamoDB.
+// SessionStanding, the session list's UserSessions. Against local DynamoDB.
 func TestGlobalCutoffEveryReader(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
@@ -82,7 +82,7 @@ func TestGlobalCutoffEveryReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	isGlobal("device list (UserSessions)", found.Revocations)
+	isGlobal("session list (UserSessions)", found.Revocations)
 
 	feed, err := env.Store.RevocationsSince(ctx, time.Now().Add(-time.Minute), time.Now().Add(time.Second))
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 // attribute), live_user (the user id while the session is not marked
 // ended). The live-by-user index (live_user, created_at) is sparse: a
 // session leaves it when EndSession marks it, so ended sessions, however
-// many, never push live ones out of the device list's Query page. It
+// many, never push live ones out of the session list's Query page. It
 // projects what the list shows and never a hash.
 
 // UserSessionsIndex is the sessions table's global secondary index by
@@ -133,7 +133,7 @@ func (s *Store) SessionStanding(ctx context.Context, sess *auth.Session) (auth.S
 // one token exactly one wins. The presented hash becomes prev_hash and its
 // prefix joins retired.
 func (s *Store) RotateSession(ctx context.Context, r auth.Rotation) (*auth.Session, error) {
-	// live_user again: a session started before the device list had none,
+	// live_user again: a session started before the session list had none,
 	// and joins the index at its next refresh.
 	set := "SET token_hash = :next, prev_hash = :presented, rotated_at = :at, last_used_at = :at, live_user = user_id"
 	values := map[string]types.AttributeValue{

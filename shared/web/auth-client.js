@@ -60,7 +60,7 @@
  * @property {boolean} signedIn
  * @property {number} expiresAt when the access token expires, epoch ms (0 when signed out)
  * @property {string} subject the user id (`sub`)
- * @property {string} sessionId the session (`sid`): the device list marks it current
+ * @property {string} sessionId the session (`sid`): the session list marks it current
  * @property {string} tokenId the access token's `jti`, new at every refresh
  * @property {string} scope
  */

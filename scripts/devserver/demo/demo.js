@@ -5,7 +5,7 @@
 //
 // It never hides a failure: a call that fails shows on the banner and next
 // to the button that made it; when the API does not answer, the banner
-// says so (not "Signed in"), the device list is marked as old, and the page
+// says so (not "Signed in"), the session list is marked as old, and the page
 // polls the API with backoff and recovers by itself when it answers again.
 import { createAuthClient, AuthError } from './auth-client.js';
 
@@ -271,10 +271,10 @@ async function loadDevices() {
     });
     $('devices').replaceChildren(...rows);
     $('devices-loaded').textContent = new Date().toLocaleTimeString();
-    succeeded(null, 'device list');
+    succeeded(null, 'session list');
     if (truncated) log('more sessions than one page holds: the newest are listed');
   } catch (e) {
-    if (auth.state.signedIn || unreachable(e)) failed(null, 'device list', e);
+    if (auth.state.signedIn || unreachable(e)) failed(null, 'session list', e);
   }
 }
 
