@@ -53,15 +53,6 @@ func unavailable(what string, err error) error {
 // required panics when a flow is built without one of its dependencies:
 // a wiring mistake, caught when the function starts (shared/app's tests
 // build every function), never left to a nil pointer at a request.
-// userRevoker panics unless r counts revocations against the budget of the
-// user who causes them (NewRevoker): every flow a user drives takes one,
-// and only the operator's console (NewRevoke) may revoke uncounted.
-func userRevoker(flow string, r *Revoker) {
-	if r != nil && r.budget == nil {
-		panic(fmt.Sprintf("auth: New%s: the revoker counts no budget (NewOperatorRevoker): flows a user drives need NewRevoker", flow))
-	}
-}
-
 func required(flow string, deps ...any) {
 	for i, d := range deps {
 		v := reflect.ValueOf(d)

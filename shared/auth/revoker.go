@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -125,4 +126,13 @@ func (v *Revoker) revokeUser(ctx context.Context, userID, reason, by string) (Re
 // user's and the global one.
 func (v *Revoker) userEntries(ctx context.Context, userID string) ([]Revocation, error) {
 	return v.store.UserRevocations(ctx, userID)
+}
+
+// userRevoker panics unless r counts revocations against the budget of the
+// user who causes them (NewRevoker): every flow a user drives takes one,
+// and only the operator's console (NewRevoke) may revoke uncounted.
+func userRevoker(flow string, r *Revoker) {
+	if r != nil && r.budget == nil {
+		panic(fmt.Sprintf("auth: New%s: the revoker counts no budget (NewOperatorRevoker): flows a user drives need NewRevoker", flow))
+	}
 }
