@@ -36,10 +36,50 @@ func NormalizeURI(s string) (string, error) {
 	return string(b), nil
 }
 
-// appendNormalized appends NormalizeURI(s) to b.
+// appendNormalized appends NormalizeURI(s) to b: the scheme and authority
+// of s, then its path, each normalised as RFC 3986 6.2.2 and 6.2.3 say.
 func appendNormalized(b []byte, s string) ([]byte, error) {
+	scheme, defaultPort, authority, path, err := splitURI(s)
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := splitAuthority(authority)
+	if err != nil {
+		return nil, err
+	}
+	if port, err = normalizePort(port, defaultPort); err != nil {
+		return nil, err
+	}
+	// 6.2.2.1: the scheme (lowered by splitURI) and host in lower case.
+	b = append(b, scheme...)
+	b = append(b, "://"...)
+	b = appendLower(b, host)
+	if port != "" {
+		b = append(append(b, ':'), port...)
+	}
+	// 6.2.2.1 and 6.2.2.2: percent-encoding in the path.
+	start := len(b)
+	b, err = appendPath(b, path)
+	if err != nil {
+		return nil, err
+	}
+	// 6.2.2.3: dot segments removed.
+	if bytes.IndexByte(b[start:], '.') >= 0 {
+		b = append(b[:start], removeDotSegments(string(b[start:]))...)
+	}
+	// 6.2.3: an empty path is "/".
+	if len(b) == start {
+		b = append(b, '/')
+	}
+	return b, nil
+}
+
+// splitURI splits s, an absolute http or https URI, into its scheme in
+// lower case (RFC 3986 6.2.2.1), that scheme's default port, its authority
+// and its path, ignoring the query and the fragment (RFC 9449 4.3 step 9).
+func splitURI(s string) (scheme, defaultPort, authority, path string, err error) {
 	if len(s) > maxURIBytes {
-		return nil, errors.New("URI too long")
+		return "", "", "", "", errors.New("URI too long")
 	}
 	if i := strings.IndexByte(s, '#'); i >= 0 {
 		s = s[:i]
@@ -49,28 +89,33 @@ func appendNormalized(b []byte, s string) ([]byte, error) {
 	}
 	colon := strings.Index(s, "://")
 	if colon <= 0 {
-		return nil, errors.New("not an absolute URI with an authority")
+		return "", "", "", "", errors.New("not an absolute URI with an authority")
 	}
-	scheme := strings.ToLower(s[:colon])
-	var defaultPort string
+	scheme = strings.ToLower(s[:colon])
 	switch scheme {
 	case "https":
 		defaultPort = "443"
 	case "http":
 		defaultPort = "80"
 	default:
-		return nil, errors.New("scheme is neither https nor http")
+		return "", "", "", "", errors.New("scheme is neither https nor http")
 	}
-	rest := s[colon+3:]
-	authority, path := rest, ""
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		authority, path = rest[:i], rest[i:]
+	authority = s[colon+3:]
+	if i := strings.IndexByte(authority, '/'); i >= 0 {
+		authority, path = authority[:i], authority[i:]
 	}
-	host, port := authority, ""
+	return scheme, defaultPort, authority, path, nil
+}
+
+// splitAuthority splits an authority into its host, a DNS name or an IP
+// literal (RFC 3986 3.2.2), and its port, "" if none. User information is
+// refused: an '@' is in no valid host or port.
+func splitAuthority(authority string) (host, port string, err error) {
+	host = authority
 	if strings.HasPrefix(authority, "[") { // IPv6 literal (RFC 3986 3.2.2)
 		end := strings.IndexByte(authority, ']')
 		if end < 0 {
-			return nil, errors.New("unclosed IP literal")
+			return "", "", errors.New("unclosed IP literal")
 		}
 		host = authority[:end+1]
 		switch after := authority[end+1:]; {
@@ -78,48 +123,36 @@ func appendNormalized(b []byte, s string) ([]byte, error) {
 		case after[0] == ':':
 			port = after[1:]
 		default:
-			return nil, errors.New("bytes after the IP literal")
+			return "", "", errors.New("bytes after the IP literal")
 		}
 	} else if i := strings.LastIndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i+1:]
 	}
 	if host == "" || !validHost(host) {
-		return nil, errors.New("host is not a DNS name or IP literal")
+		return "", "", errors.New("host is not a DNS name or IP literal")
 	}
-	if port != "" {
-		for i := 0; i < len(port); i++ {
-			if port[i] < '0' || port[i] > '9' {
-				return nil, errors.New("port is not a number")
-			}
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			return nil, errors.New("port out of range")
-		}
-		port = strconv.FormatUint(p, 10)
-		if port == defaultPort {
-			port = ""
-		}
-	}
+	return host, port, nil
+}
 
-	b = append(b, scheme...)
-	b = append(b, "://"...)
-	b = appendLower(b, host)
-	if port != "" {
-		b = append(append(b, ':'), port...)
+// normalizePort writes port without leading zeros, and as "" when it is
+// the scheme's default (RFC 3986 6.2.3).
+func normalizePort(port, defaultPort string) (string, error) {
+	if port == "" {
+		return "", nil
 	}
-	start := len(b)
-	b, err := appendPath(b, path)
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return "", errors.New("port is not a number")
+		}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		return nil, err
+		return "", errors.New("port out of range")
 	}
-	if bytes.IndexByte(b[start:], '.') >= 0 {
-		b = append(b[:start], removeDotSegments(string(b[start:]))...)
+	if port = strconv.FormatUint(p, 10); port == defaultPort {
+		return "", nil
 	}
-	if len(b) == start {
-		b = append(b, '/')
-	}
-	return b, nil
+	return port, nil
 }
 
 // validHost reports whether h is a bracketed IP literal of hex digits, ':'

@@ -107,75 +107,93 @@ const (
 )
 
 // publicKey builds the key of j for alg and checks that they match (RFC
-// 9449 4.3 step 5: the key type and curve must be those of alg). Coordinates
-// must have the full size of the curve (RFC 7518 6.2.1.2) and be a point of
-// it; RSA n and e must have no leading zero octet (RFC 7518 6.3.1.1).
+// 9449 4.3 step 5: the key type and curve must be those of alg), in ecKey,
+// okpKey or rsaKey.
 func publicKey(alg string, j *JWK) (crypto.PublicKey, error) {
 	switch alg {
 	case "ES256", "ES384":
-		curve, size := elliptic.P256(), 32
-		if alg == "ES384" {
-			curve, size = elliptic.P384(), 48
-		}
-		if j.Kty != "EC" || j.Crv != curve.Params().Name {
-			return nil, fmt.Errorf("%w: %s needs an EC key on %s, got kty %q crv %q", ErrKey, alg, curve.Params().Name, clip(j.Kty), clip(j.Crv))
-		}
-		if j.N != "" || j.E != "" {
-			return nil, fmt.Errorf("%w: EC key with RSA members", ErrKey)
-		}
-		var pt [1 + 2*48]byte
-		pt[0] = 4 // uncompressed point (SEC 1 2.3.3)
-		if err := decodeExact(pt[1:1+size], j.X); err != nil {
-			return nil, fmt.Errorf("%w: x: %v", ErrKey, err)
-		}
-		if err := decodeExact(pt[1+size:1+2*size], j.Y); err != nil {
-			return nil, fmt.Errorf("%w: y: %v", ErrKey, err)
-		}
-		k, err := ecdsa.ParseUncompressedPublicKey(curve, pt[:1+2*size])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
-		return k, nil
+		return ecKey(alg, j)
 	case "EdDSA", "Ed25519":
-		if j.Kty != "OKP" || j.Crv != "Ed25519" {
-			return nil, fmt.Errorf("%w: %s needs an OKP key on Ed25519, got kty %q crv %q", ErrKey, alg, clip(j.Kty), clip(j.Crv))
-		}
-		if j.Y != "" || j.N != "" || j.E != "" {
-			return nil, fmt.Errorf("%w: OKP key with EC or RSA members", ErrKey)
-		}
-		k := make(ed25519.PublicKey, ed25519.PublicKeySize)
-		if err := decodeExact(k, j.X); err != nil {
-			return nil, fmt.Errorf("%w: x: %v", ErrKey, err)
-		}
-		return k, nil
+		return okpKey(alg, j)
 	case "RS256", "PS256":
-		if j.Kty != "RSA" {
-			return nil, fmt.Errorf("%w: %s needs an RSA key, got kty %q", ErrKey, alg, clip(j.Kty))
-		}
-		if j.Crv != "" || j.X != "" || j.Y != "" {
-			return nil, fmt.Errorf("%w: RSA key with EC members", ErrKey)
-		}
-		n, err := b64.DecodeString(j.N)
-		if err != nil || len(n) == 0 || n[0] == 0 {
-			return nil, fmt.Errorf("%w: n is not a minimal base64url integer", ErrKey)
-		}
-		if bits := new(big.Int).SetBytes(n).BitLen(); bits < minRSABits || bits > maxRSABits {
-			return nil, fmt.Errorf("%w: RSA key of %d bits, want %d to %d", ErrKey, bits, minRSABits, maxRSABits)
-		}
-		e, err := b64.DecodeString(j.E)
-		if err != nil || len(e) == 0 || e[0] == 0 || len(e) > 4 {
-			return nil, fmt.Errorf("%w: e is not a minimal base64url integer below 2^31", ErrKey)
-		}
-		var ev int
-		for _, c := range e {
-			ev = ev<<8 | int(c)
-		}
-		if ev < 3 || ev&1 == 0 || ev > 1<<31-1 {
-			return nil, fmt.Errorf("%w: RSA exponent %d", ErrKey, ev)
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: ev}, nil
+		return rsaKey(alg, j)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrAlgorithm, clip(alg))
+}
+
+// ecKey is publicKey for ES256 (P-256) and ES384 (P-384): coordinates must
+// have the full size of the curve (RFC 7518 6.2.1.2) and be a point of it.
+func ecKey(alg string, j *JWK) (crypto.PublicKey, error) {
+	curve, size := elliptic.P256(), 32
+	if alg == "ES384" {
+		curve, size = elliptic.P384(), 48
+	}
+	if j.Kty != "EC" || j.Crv != curve.Params().Name {
+		return nil, fmt.Errorf("%w: %s needs an EC key on %s, got kty %q crv %q", ErrKey, alg, curve.Params().Name, clip(j.Kty), clip(j.Crv))
+	}
+	if j.N != "" || j.E != "" {
+		return nil, fmt.Errorf("%w: EC key with RSA members", ErrKey)
+	}
+	var pt [1 + 2*48]byte
+	pt[0] = 4 // uncompressed point (SEC 1 2.3.3)
+	if err := decodeExact(pt[1:1+size], j.X); err != nil {
+		return nil, fmt.Errorf("%w: x: %v", ErrKey, err)
+	}
+	if err := decodeExact(pt[1+size:1+2*size], j.Y); err != nil {
+		return nil, fmt.Errorf("%w: y: %v", ErrKey, err)
+	}
+	k, err := ecdsa.ParseUncompressedPublicKey(curve, pt[:1+2*size])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	return k, nil
+}
+
+// okpKey is publicKey for EdDSA and Ed25519: an OKP key on Ed25519 (RFC 8037
+// 2), x of exactly 32 bytes.
+func okpKey(alg string, j *JWK) (crypto.PublicKey, error) {
+	if j.Kty != "OKP" || j.Crv != "Ed25519" {
+		return nil, fmt.Errorf("%w: %s needs an OKP key on Ed25519, got kty %q crv %q", ErrKey, alg, clip(j.Kty), clip(j.Crv))
+	}
+	if j.Y != "" || j.N != "" || j.E != "" {
+		return nil, fmt.Errorf("%w: OKP key with EC or RSA members", ErrKey)
+	}
+	k := make(ed25519.PublicKey, ed25519.PublicKeySize)
+	if err := decodeExact(k, j.X); err != nil {
+		return nil, fmt.Errorf("%w: x: %v", ErrKey, err)
+	}
+	return k, nil
+}
+
+// rsaKey is publicKey for RS256 and PS256: n and e must have no leading zero
+// octet (RFC 7518 6.3.1.1), n minRSABits to maxRSABits long, e odd, at
+// least 3 and below 2^31.
+func rsaKey(alg string, j *JWK) (crypto.PublicKey, error) {
+	if j.Kty != "RSA" {
+		return nil, fmt.Errorf("%w: %s needs an RSA key, got kty %q", ErrKey, alg, clip(j.Kty))
+	}
+	if j.Crv != "" || j.X != "" || j.Y != "" {
+		return nil, fmt.Errorf("%w: RSA key with EC members", ErrKey)
+	}
+	n, err := b64.DecodeString(j.N)
+	if err != nil || len(n) == 0 || n[0] == 0 {
+		return nil, fmt.Errorf("%w: n is not a minimal base64url integer", ErrKey)
+	}
+	if bits := new(big.Int).SetBytes(n).BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("%w: RSA key of %d bits, want %d to %d", ErrKey, bits, minRSABits, maxRSABits)
+	}
+	e, err := b64.DecodeString(j.E)
+	if err != nil || len(e) == 0 || e[0] == 0 || len(e) > 4 {
+		return nil, fmt.Errorf("%w: e is not a minimal base64url integer below 2^31", ErrKey)
+	}
+	var ev int
+	for _, c := range e {
+		ev = ev<<8 | int(c)
+	}
+	if ev < 3 || ev&1 == 0 || ev > 1<<31-1 {
+		return nil, fmt.Errorf("%w: RSA exponent %d", ErrKey, ev)
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: ev}, nil
 }
 
 // decodeExact decodes s, canonical unpadded base64url, into exactly dst.

@@ -170,87 +170,29 @@ type Proof struct {
 // Every error refuses the request: the sentinel ones (ErrInvalidProof and
 // its kinds, ErrUseNonce) say why; any other is a failure of the Replay
 // store, which the caller logs and answers as an internal error. The steps
-// of RFC 9449 4.3 are cited where they are done. No error holds the proof
-// or the access token.
+// of RFC 9449 4.3 are cited where they are done, in the order they are
+// done (the first failing check is the error returned). No error holds the
+// proof or the access token.
 func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proof, error) {
-	// Step 2: a single, well-formed JWT: a compact JWS (RFC 7515 7.1) of
-	// three non-empty segments, base64url only (Go's decoder would skip CR
-	// and LF, so one proof could be written several ways).
-	if len(proof) > MaxProofBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(proof), MaxProofBytes)
-	}
-	dot1 := strings.IndexByte(proof, '.')
-	dot2 := -1
-	if dot1 > 0 {
-		if i := strings.IndexByte(proof[dot1+1:], '.'); i > 0 {
-			dot2 = dot1 + 1 + i
-		}
-	}
-	if dot2 < 0 || dot2 == len(proof)-1 || strings.IndexByte(proof[dot2+1:], '.') >= 0 || !onlyTokenBytes(proof) {
-		return nil, fmt.Errorf("%w: not a compact JWS of three base64url segments", ErrMalformed)
-	}
-	b := []byte(proof)
-
-	var hbuf [2048]byte
-	hb, err := decodeSegment(hbuf[:], b[:dot1])
-	if err != nil {
-		return nil, fmt.Errorf("%w: header encoding", ErrMalformed)
-	}
-	h, err := parseHeader(hb)
+	// Step 2: a single, well-formed JWT.
+	dot1, dot2, err := splitCompact(proof)
 	if err != nil {
 		return nil, err
 	}
-	// Step 4 (4.2 typ): explicit typing (RFC 8725 3.11), compared as RFC
-	// 7515 4.1.9 says: ignoring case, "application/" optional.
-	if !strings.EqualFold(h.typ, Type) && !strings.EqualFold(h.typ, "application/"+Type) {
-		return nil, fmt.Errorf("%w: typ %q", ErrType, clip(h.typ))
-	}
-	// Step 5: an asymmetric algorithm of our allow-list ("none" and HS*
-	// are in no list).
-	if !v.algs[h.alg] {
-		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, clip(h.alg))
-	}
-	// Step 7 (no private member) was checked by parseHeader; step 5 goes
-	// on in publicKey (the key's type and curve are alg's). A jwk that
-	// names another algorithm is not used for this one (RFC 7517 4.4).
-	if h.jwkAlg != "" && h.jwkAlg != h.alg {
-		return nil, fmt.Errorf("%w: jwk alg %q, header alg %q", ErrKey, clip(h.jwkAlg), h.alg)
-	}
-	key, err := publicKey(h.alg, &h.jwk)
+	b := []byte(proof)
+	// Steps 4, 5 and 7: the header's typ, alg and jwk; the key of the jwk.
+	h, key, err := v.readHeader(b[:dot1])
 	if err != nil {
 		return nil, err
 	}
 	// Step 6: the signature, with the key of the jwk header.
-	var sbuf [512]byte
-	sig, err := decodeSegment(sbuf[:], b[dot2+1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
-	}
-	if !verifySignature(h.alg, key, b[:dot2], sig) {
-		return nil, ErrSignature
-	}
-
-	var pbuf [1024]byte
-	pb, err := decodeSegment(pbuf[:], b[dot1+1:dot2])
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload encoding", ErrMalformed)
-	}
-	c, err := parseClaims(pb)
-	if err != nil {
+	if err := checkSignature(h.alg, key, b[:dot2], b[dot2+1:]); err != nil {
 		return nil, err
 	}
 	// Step 3: the claims 4.2 requires: jti, htm, htu, iat.
-	switch {
-	case c.jti == "":
-		return nil, fmt.Errorf("%w: jti missing", ErrClaims)
-	case len(c.jti) > MaxJTIBytes:
-		return nil, fmt.Errorf("%w: jti of %d bytes, more than %d", ErrClaims, len(c.jti), MaxJTIBytes)
-	case c.htm == "":
-		return nil, fmt.Errorf("%w: htm missing", ErrClaims)
-	case c.htu == "":
-		return nil, fmt.Errorf("%w: htu missing", ErrClaims)
-	case !c.hasIAT:
-		return nil, fmt.Errorf("%w: iat missing", ErrClaims)
+	c, err := readClaims(b[dot1+1 : dot2])
+	if err != nil {
+		return nil, err
 	}
 	// Step 8: htm is the request's method.
 	if c.htm != req.Method {
@@ -263,48 +205,182 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	}
 	// Step 11: created within the window (11.1).
 	now := v.now()
-	if c.iat.Before(now.Add(-v.maxAge)) || c.iat.After(now.Add(v.maxSkew)) {
-		return nil, fmt.Errorf("%w: iat %s, now %s", ErrIssuedAt, c.iat.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if err := v.checkIssuedAt(c.iat, now); err != nil {
+		return nil, err
 	}
-	// Step 12 (and 7.1): with an access token, ath is base64url(SHA-256
-	// of its ASCII value).
-	if req.AccessToken != "" {
-		sum := sha256.Sum256([]byte(req.AccessToken))
-		var athBuf [43]byte
-		b64.Encode(athBuf[:], sum[:])
-		if subtle.ConstantTimeCompare([]byte(c.ath), athBuf[:]) != 1 {
-			return nil, fmt.Errorf("%w: ath missing or not the token's hash", ErrTokenHash)
-		}
+	// Step 12 (and 7.1): with an access token, ath is its hash.
+	if err := checkTokenHash(c.ath, req.AccessToken); err != nil {
+		return nil, err
 	}
-	var tbuf [1024]byte
-	jktSum, err := thumbprint(tbuf[:0], h.jwk)
+	// The key's RFC 7638 thumbprint: what a bound credential names (6.1).
+	jkt, err := Thumbprint(h.jwk)
 	if err != nil {
 		return nil, err
 	}
-	jkt := b64.EncodeToString(jktSum[:])
 	// Step 12 (6.1): the key the credential is bound to.
 	if req.BoundKey != "" && req.BoundKey != jkt {
 		return nil, fmt.Errorf("%w: proof key %s, bound to %s", ErrKeyMismatch, jkt, clip(req.BoundKey))
 	}
 	// Step 10: the server's nonce, when it requires one.
-	if v.nonces != nil && (c.nonce == "" || !v.nonces.CheckNonce(c.nonce, now)) {
-		if c.nonce == "" {
-			return nil, fmt.Errorf("%w: nonce missing", ErrUseNonce)
-		}
-		return nil, fmt.Errorf("%w: nonce unknown or stale", ErrUseNonce)
+	if err := v.checkNonce(c.nonce, now); err != nil {
+		return nil, err
 	}
-	// 11.1: never twice. Recorded last, so a refused proof takes no room;
-	// kept while its iat is inside the window.
-	if v.replay != nil {
-		seen, err := v.replay.Seen(ctx, jkt, c.jti, c.iat.Add(v.maxAge))
-		if err != nil {
-			return nil, fmt.Errorf("check dpop proof replay: %w", err)
-		}
-		if seen {
-			return nil, fmt.Errorf("%w: jti %q of key %s", ErrReplay, clip(c.jti), jkt)
-		}
+	// 11.1: never twice; recorded last, so a refused proof takes no room.
+	if err := v.checkReplay(ctx, jkt, c.jti, c.iat); err != nil {
+		return nil, err
 	}
 	return &Proof{JKT: jkt, JWK: h.jwk, Key: key, Algorithm: h.alg, ID: c.jti, IssuedAt: c.iat, Nonce: c.nonce}, nil
+}
+
+// splitCompact is RFC 9449 4.3 step 2: proof is a single, well-formed JWT,
+// a compact JWS (RFC 7515 7.1) of three non-empty segments, base64url only
+// (Go's decoder would skip CR and LF, so one proof could be written several
+// ways). It returns the positions of the two dots.
+func splitCompact(proof string) (dot1, dot2 int, err error) {
+	if len(proof) > MaxProofBytes {
+		return 0, 0, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(proof), MaxProofBytes)
+	}
+	dot1 = strings.IndexByte(proof, '.')
+	dot2 = -1
+	if dot1 > 0 {
+		if i := strings.IndexByte(proof[dot1+1:], '.'); i > 0 {
+			dot2 = dot1 + 1 + i
+		}
+	}
+	if dot2 < 0 || dot2 == len(proof)-1 || strings.IndexByte(proof[dot2+1:], '.') >= 0 || !onlyTokenBytes(proof) {
+		return 0, 0, fmt.Errorf("%w: not a compact JWS of three base64url segments", ErrMalformed)
+	}
+	return dot1, dot2, nil
+}
+
+// readHeader decodes and reads a proof's JOSE header, seg, and builds the
+// key of its jwk: RFC 9449 4.3 steps 4, 5 and 7.
+func (v *Verifier) readHeader(seg []byte) (header, crypto.PublicKey, error) {
+	var hbuf [2048]byte
+	hb, err := decodeSegment(hbuf[:], seg)
+	if err != nil {
+		return header{}, nil, fmt.Errorf("%w: header encoding", ErrMalformed)
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return header{}, nil, err
+	}
+	// Step 4 (4.2 typ): explicit typing (RFC 8725 3.11), compared as RFC
+	// 7515 4.1.9 says: ignoring case, "application/" optional.
+	if !strings.EqualFold(h.typ, Type) && !strings.EqualFold(h.typ, "application/"+Type) {
+		return header{}, nil, fmt.Errorf("%w: typ %q", ErrType, clip(h.typ))
+	}
+	// Step 5: an asymmetric algorithm of our allow-list ("none" and HS*
+	// are in no list).
+	if !v.algs[h.alg] {
+		return header{}, nil, fmt.Errorf("%w: %q", ErrAlgorithm, clip(h.alg))
+	}
+	// Step 7 (no private member) was checked by parseHeader; step 5 goes
+	// on in publicKey (the key's type and curve are alg's). A jwk that
+	// names another algorithm is not used for this one (RFC 7517 4.4).
+	if h.jwkAlg != "" && h.jwkAlg != h.alg {
+		return header{}, nil, fmt.Errorf("%w: jwk alg %q, header alg %q", ErrKey, clip(h.jwkAlg), h.alg)
+	}
+	key, err := publicKey(h.alg, &h.jwk)
+	if err != nil {
+		return header{}, nil, err
+	}
+	return h, key, nil
+}
+
+// checkSignature is RFC 9449 4.3 step 6: seg, a proof's third segment, is
+// alg's signature of signingInput with key, the key of its jwk header.
+func checkSignature(alg string, key crypto.PublicKey, signingInput, seg []byte) error {
+	var sbuf [512]byte
+	sig, err := decodeSegment(sbuf[:], seg)
+	if err != nil {
+		return fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	if !verifySignature(alg, key, signingInput, sig) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// readClaims decodes and reads a proof's payload, seg, and checks that it
+// holds the claims RFC 9449 4.2 requires: jti, htm, htu, iat (4.3 step 3).
+func readClaims(seg []byte) (claims, error) {
+	var pbuf [1024]byte
+	pb, err := decodeSegment(pbuf[:], seg)
+	if err != nil {
+		return claims{}, fmt.Errorf("%w: payload encoding", ErrMalformed)
+	}
+	c, err := parseClaims(pb)
+	if err != nil {
+		return claims{}, err
+	}
+	switch {
+	case c.jti == "":
+		return claims{}, fmt.Errorf("%w: jti missing", ErrClaims)
+	case len(c.jti) > MaxJTIBytes:
+		return claims{}, fmt.Errorf("%w: jti of %d bytes, more than %d", ErrClaims, len(c.jti), MaxJTIBytes)
+	case c.htm == "":
+		return claims{}, fmt.Errorf("%w: htm missing", ErrClaims)
+	case c.htu == "":
+		return claims{}, fmt.Errorf("%w: htu missing", ErrClaims)
+	case !c.hasIAT:
+		return claims{}, fmt.Errorf("%w: iat missing", ErrClaims)
+	}
+	return c, nil
+}
+
+// checkIssuedAt is RFC 9449 4.3 step 11: iat is at most maxAge before now
+// and maxSkew after it (11.1).
+func (v *Verifier) checkIssuedAt(iat, now time.Time) error {
+	if iat.Before(now.Add(-v.maxAge)) || iat.After(now.Add(v.maxSkew)) {
+		return fmt.Errorf("%w: iat %s, now %s", ErrIssuedAt, iat.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkTokenHash is RFC 9449 4.3 step 12 (and 7.1): with an access token,
+// ath is base64url(SHA-256 of its ASCII value). Without one ("" at the
+// token endpoint), ath is not checked.
+func checkTokenHash(ath, accessToken string) error {
+	if accessToken == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(accessToken))
+	var athBuf [43]byte
+	b64.Encode(athBuf[:], sum[:])
+	if subtle.ConstantTimeCompare([]byte(ath), athBuf[:]) != 1 {
+		return fmt.Errorf("%w: ath missing or not the token's hash", ErrTokenHash)
+	}
+	return nil
+}
+
+// checkNonce is RFC 9449 4.3 step 10: when v requires nonces (sections 8
+// and 9), the proof carries one of them, still fresh at now.
+func (v *Verifier) checkNonce(nonce string, now time.Time) error {
+	if v.nonces == nil || (nonce != "" && v.nonces.CheckNonce(nonce, now)) {
+		return nil
+	}
+	if nonce == "" {
+		return fmt.Errorf("%w: nonce missing", ErrUseNonce)
+	}
+	return fmt.Errorf("%w: nonce unknown or stale", ErrUseNonce)
+}
+
+// checkReplay is RFC 9449 11.1: a proof is used once. Verify calls it last,
+// so a refused proof takes no room in v.replay; jti is kept while iat is
+// inside the window. An error of the store is not a sentinel one.
+func (v *Verifier) checkReplay(ctx context.Context, jkt, jti string, iat time.Time) error {
+	if v.replay == nil {
+		return nil
+	}
+	seen, err := v.replay.Seen(ctx, jkt, jti, iat.Add(v.maxAge))
+	if err != nil {
+		return fmt.Errorf("check dpop proof replay: %w", err)
+	}
+	if seen {
+		return fmt.Errorf("%w: jti %q of key %s", ErrReplay, clip(jti), jkt)
+	}
+	return nil
 }
 
 // matchURI compares a proof's htu with the request's URL (4.3 step 9).
@@ -502,22 +578,14 @@ func parseClaims(pb []byte) (claims, error) {
 			return c, fmt.Errorf("%w: claim %q is not spelled %q", ErrClaims, clip(name.String()), string(f))
 		}
 		if dst == nil { // iat
-			if s.Peek() != jsonscan.Number {
-				return c, fmt.Errorf("%w: iat is not a number", ErrClaims)
+			iat, err := readNumericDate(&s, ps)
+			if err != nil {
+				return c, err
 			}
-			num := s.Number()
 			if s.Err() != nil {
 				break
 			}
-			end := s.Pos()
-			sec, err := strconv.ParseFloat(ps[end-len(num):end], 64)
-			// RFC 7519 2 NumericDate, between the years 1 and 9999 (beyond,
-			// time.Time's arithmetic wraps).
-			if err != nil || sec < -62135596800 || sec > 253402300799 {
-				return c, fmt.Errorf("%w: iat is not a date between the years 1 and 9999", ErrClaims)
-			}
-			whole, frac := math.Modf(sec)
-			c.iat, c.hasIAT = time.Unix(int64(whole), int64(frac*1e9)), true
+			c.iat, c.hasIAT = iat, true
 			continue
 		}
 		v, err := readString(&s, ps, string(f), ErrClaims)
@@ -531,6 +599,27 @@ func parseClaims(pb []byte) (claims, error) {
 		return c, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
 	return c, nil
+}
+
+// readNumericDate reads iat's value: a number of seconds (RFC 7519 2
+// NumericDate) between the years 1 and 9999 (beyond, time.Time's arithmetic
+// wraps). When s fails reading the number, it returns no error and leaves
+// s.Err() set, for the caller to stop at as it does after a name.
+func readNumericDate(s *jsonscan.Scanner, src string) (time.Time, error) {
+	if s.Peek() != jsonscan.Number {
+		return time.Time{}, fmt.Errorf("%w: iat is not a number", ErrClaims)
+	}
+	num := s.Number()
+	if s.Err() != nil {
+		return time.Time{}, nil
+	}
+	end := s.Pos()
+	sec, err := strconv.ParseFloat(src[end-len(num):end], 64)
+	if err != nil || sec < -62135596800 || sec > 253402300799 {
+		return time.Time{}, fmt.Errorf("%w: iat is not a date between the years 1 and 9999", ErrClaims)
+	}
+	whole, frac := math.Modf(sec)
+	return time.Unix(int64(whole), int64(frac*1e9)), nil
 }
 
 // readString reads a string member's value: a slice of src when it needs
