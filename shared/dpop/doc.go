@@ -7,7 +7,8 @@
 // where it is done) and returns its key's RFC 7638 Thumbprint; Nonces makes
 // and checks stateless server nonces (sections 8 and 9); Replay remembers
 // accepted proofs (section 11.1), with MemoryReplay for one process. It
-// imports only the standard library and shared/jsonscan, and knows nothing
+// imports the standard library, shared/jsonscan and shared/token (the
+// ECDSA signature's DER form), and knows nothing
 // of AWS: the request's public URL comes from the caller (apigw.PublicURL).
 //
 // A proof shows that its sender holds the private half of the key it

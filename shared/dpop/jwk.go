@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // JWK is the public key of a proof, as its jwk header carries it (RFC 7517):
@@ -227,11 +229,11 @@ func verifySignature(alg string, key crypto.PublicKey, signingInput, sig []byte)
 			return false
 		}
 		r, s := sig[:size], sig[size:]
-		if allZero(r) || allZero(s) {
+		if allZero(r) || allZero(s) { // CVE-2022-21449: crypto/ecdsa refuses them too
 			return false
 		}
 		var der [2 + 2*(3+48)]byte
-		sigDER := appendDERSignature(der[:0], r, s)
+		sigDER := token.AppendDERSignature(der[:0], r, s)
 		if alg == "ES384" {
 			d := sha512.Sum384(signingInput)
 			return ecdsa.VerifyASN1(k, d[:], sigDER)
@@ -250,41 +252,4 @@ func verifySignature(alg string, key crypto.PublicKey, signingInput, sig []byte)
 	return false
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// appendDERSignature appends the ASN.1 DER form of an ECDSA signature,
-// SEQUENCE { INTEGER r, INTEGER s }, for r and s big-endian, unsigned and
-// not zero (as shared/token does it, for up to 48-byte values).
-func appendDERSignature(dst, r, s []byte) []byte {
-	r, s = bytes.TrimLeft(r, "\x00"), bytes.TrimLeft(s, "\x00")
-	n := derIntLen(r) + derIntLen(s)
-	dst = append(dst, 0x30) // SEQUENCE
-	if n >= 0x80 {
-		dst = append(dst, 0x81) // one length byte follows (n < 256)
-	}
-	dst = append(dst, byte(n))
-	dst = appendDERInt(dst, r)
-	return appendDERInt(dst, s)
-}
-
-func derIntLen(v []byte) int {
-	if v[0]&0x80 != 0 {
-		return 2 + 1 + len(v)
-	}
-	return 2 + len(v)
-}
-
-func appendDERInt(dst, v []byte) []byte {
-	dst = append(dst, 0x02) // INTEGER
-	if v[0]&0x80 != 0 {
-		return append(append(dst, byte(len(v)+1), 0), v...)
-	}
-	return append(append(dst, byte(len(v))), v...)
-}
+func allZero(b []byte) bool { return len(bytes.TrimLeft(b, "\x00")) == 0 }

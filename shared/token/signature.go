@@ -49,7 +49,7 @@ func (k *verifyKey) verify(signingInput, sig []byte) bool {
 		return false
 	}
 	var der [2 + 2*(3+66)]byte // ES512: two INTEGERs of up to 67 bytes
-	sigDER := appendDERSignature(der[:0], r, s)
+	sigDER := AppendDERSignature(der[:0], r, s)
 	switch k.alg {
 	case "ES384":
 		d := sha512.Sum384(signingInput)
@@ -71,10 +71,11 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// appendDERSignature appends the ASN.1 DER form of an ECDSA signature,
+// AppendDERSignature appends the ASN.1 DER form of an ECDSA signature,
 // SEQUENCE { INTEGER r, INTEGER s }, for r and s big-endian, unsigned and
-// not zero.
-func appendDERSignature(dst, r, s []byte) []byte {
+// not zero (up to 66-byte values: P-521). shared/dpop checks DPoP proofs
+// with it too.
+func AppendDERSignature(dst, r, s []byte) []byte {
 	r, s = bytes.TrimLeft(r, "\x00"), bytes.TrimLeft(s, "\x00")
 	n := derIntLen(r) + derIntLen(s)
 	dst = append(dst, 0x30) // SEQUENCE

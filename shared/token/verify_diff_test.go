@@ -257,7 +257,7 @@ func TestAppendDERSignature(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendDERSignature(nil, tc[0], tc[1]); string(got) != string(want) {
+		if got := AppendDERSignature(nil, tc[0], tc[1]); string(got) != string(want) {
 			t.Errorf("r=%x s=%x: got %x, want %x", tc[0], tc[1], got, want)
 		}
 	}
