@@ -52,6 +52,15 @@ type Config struct {
 
 	AuthorizerStoreTimeout time.Duration
 
+	// DPoPReplayTable (DPOP_REPLAY_TABLE) records the DPoP proofs the
+	// authorizers accepted, once for the whole fleet; empty: each process
+	// remembers its own only (dpop.MemoryReplay).
+	DPoPReplayTable string
+	// PublicOrigin (PUBLIC_ORIGIN) is the scheme and host clients address
+	// the API at, when not https:// + the domain API Gateway reports: the
+	// origin of a DPoP proof's htu (apigw.PublicURL).
+	PublicOrigin string
+
 	// RevocationMode is how the authorizer learns revocations: "replica"
 	// (an in-memory view of the revocation feed, synced every
 	// RevocationSync) or "strict" (a strongly consistent read per request).
@@ -99,6 +108,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AllowedOrigins:          p.list("ALLOWED_ORIGINS"),
 
 		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
+		DPoPReplayTable:        p.str("DPOP_REPLAY_TABLE", ""),
+		PublicOrigin:           p.str("PUBLIC_ORIGIN", ""),
 		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
 		RevocationSync:         p.duration("REVOCATION_SYNC", time.Second),
 		RevocationMaxStaleness: p.duration("REVOCATION_MAX_STALENESS", 5*time.Minute),
@@ -202,6 +213,12 @@ func (c Config) checkBrowser(p *parser) {
 	if c.Issuer != "" {
 		if err := checkIssuer(c.Issuer); err != nil {
 			p.fail("ISSUER %q: %v", c.Issuer, err)
+		}
+	}
+	if o := c.PublicOrigin; o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Scheme != "https" && u.Scheme != "http" {
+			p.fail("PUBLIC_ORIGIN %q is not an origin like https://api.example.com", o)
 		}
 	}
 	for _, o := range c.AllowedOrigins {
