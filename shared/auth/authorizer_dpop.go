@@ -99,15 +99,6 @@ var ErrNoToken = fmt.Errorf("%w: no Bearer or DPoP access token", ErrInvalidToke
 // 7.2), or a token bound to no key sent with the DPoP scheme (7.1).
 var ErrDPoPBinding = errors.New("the token's DPoP binding does not match its scheme")
 
-// boundKey is the thumbprint a token is bound to (its cnf.jkt, RFC 9449
-// 6.1), "" for a bearer token.
-func boundKey(c *token.Claims) string {
-	if c.Confirmation == nil {
-		return ""
-	}
-	return c.Confirmation.JKT
-}
-
 // Authorize decides on req. It returns the token's claims, or an error
 // that wraps ErrInvalidToken (no token, a bad one, a DPoP-bound token
 // sent as a bearer token, a bearer token sent as DPoP), ErrRevoked,
@@ -124,7 +115,7 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 	if err != nil {
 		return c, err
 	}
-	jkt := boundKey(c)
+	jkt := c.BoundKey() // cnf.jkt (RFC 9449 6.1)
 	if scheme == Bearer {
 		// RFC 9449 7.2: a resource that takes both schemes MUST reject a
 		// DPoP-bound access token received as a bearer token, or binding

@@ -52,10 +52,12 @@ type Config struct {
 
 	AuthorizerStoreTimeout time.Duration
 
-	// DPoPReplayTable (DPOP_REPLAY_TABLE) records the DPoP proofs the
-	// authorizers accepted, once for the whole fleet; empty: each process
-	// remembers its own only (dpop.MemoryReplay).
-	DPoPReplayTable string
+	// DPoPReplay (DPOP_REPLAY) is where the authorizer records the DPoP
+	// proofs it accepted: "shared" (the default), in each process and once
+	// for the whole fleet in ProofReplayTable (DPOP_REPLAY_TABLE); "process",
+	// in each process only (dpop.MemoryReplay).
+	DPoPReplay       string
+	ProofReplayTable string
 	// PublicOrigin (PUBLIC_ORIGIN) is the scheme and host clients address
 	// the API at, when not https:// + the domain API Gateway reports: the
 	// origin of a DPoP proof's htu (apigw.PublicURL).
@@ -108,7 +110,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AllowedOrigins:          p.list("ALLOWED_ORIGINS"),
 
 		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
-		DPoPReplayTable:        p.str("DPOP_REPLAY_TABLE", ""),
+		DPoPReplay:             p.str("DPOP_REPLAY", "shared"),
+		ProofReplayTable:       p.str("DPOP_REPLAY_TABLE", ""),
 		PublicOrigin:           p.str("PUBLIC_ORIGIN", ""),
 		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
 		RevocationSync:         p.duration("REVOCATION_SYNC", time.Second),
@@ -172,6 +175,9 @@ func (c Config) checkTokens(p *parser) {
 func (c Config) checkRevocations(p *parser) {
 	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
 		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
+	}
+	if c.DPoPReplay != "shared" && c.DPoPReplay != "process" {
+		p.fail("DPOP_REPLAY must be shared or process, got %q", c.DPoPReplay)
 	}
 	if c.RevocationMode != "replica" && c.RevocationMode != "strict" {
 		p.fail("REVOCATION_MODE must be replica or strict, got %q", c.RevocationMode)
@@ -275,6 +281,7 @@ func (c Config) Require(names ...string) error {
 		"REVOCATIONS_TABLE":         c.RevocationsTable,
 		"REVOCATION_FEED_TABLE":     c.RevocationFeedTable,
 		"REVOCATION_SNAPSHOT_TABLE": c.RevocationSnapshotTable,
+		"DPOP_REPLAY_TABLE":         c.ProofReplayTable,
 	}
 	var errs []error
 	for _, n := range names {
