@@ -56,7 +56,7 @@ func decide(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, lo
 	case ev.MethodArn != "":
 		return restAuthorize(ctx, svc, origin, log, met, ev, raw)
 	case ev.Version == "2.0" && ev.Type == "REQUEST":
-		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, origin, false)
+		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, origin)
 		if err != nil {
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
 		}
@@ -77,7 +77,7 @@ func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, origin str
 		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
 		return nil, metrics.Malformed, errUnauthorized
 	}
-	claims, reason, err := authorize(ctx, svc, log, met, raw, hdr, origin, ev.Type == "TOKEN")
+	claims, reason, err := authorize(ctx, svc, log, met, raw, hdr, origin)
 	switch {
 	case errors.Is(err, auth.ErrUnavailable):
 		return policy("unknown", "Deny", ev.MethodArn, nil), reason, nil
@@ -114,12 +114,12 @@ func apiResource(methodArn string) string {
 // scheme, the proof and the public URL from the event raw) and asks the
 // service. It logs why it denies, never the token nor the proof, and
 // names the reason for metrics.
-func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization, origin string, tokenOnly bool) (*token.Claims, metrics.Reason, error) {
+func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization, origin string) (*token.Claims, metrics.Reason, error) {
 	if _, _, ok := auth.ParseAuthorization(authorization); !ok {
 		log.InfoContext(ctx, "deny", "reason", "no Bearer or DPoP token")
 		return nil, metrics.NoToken, auth.ErrInvalidToken
 	}
-	req, err := resourceRequest(raw, authorization, origin, tokenOnly)
+	req, err := resourceRequest(raw, authorization, origin)
 	if err != nil {
 		log.WarnContext(ctx, "deny", "reason", err.Error())
 		return nil, metrics.Malformed, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)

@@ -240,13 +240,12 @@ func scanHTTP(s *jsonscan.Scanner, ev *dpopEvent) bool {
 
 // resourceRequest is the auth.ResourceRequest of an authorizer event
 // whose Authorization header is authorization. The event is read again
-// (scanDPoP) only for the DPoP scheme; a TOKEN authorizer's event
-// (tokenOnly) has neither the DPoP header nor the URL, so its DPoP
-// requests are refused.
-func resourceRequest(raw []byte, authorization, origin string, tokenOnly bool) (auth.ResourceRequest, error) {
+// (scanDPoP) only for the DPoP scheme. A TOKEN authorizer's event has
+// neither a DPoP header nor a URL: its DPoP requests are refused for the
+// missing proof.
+func resourceRequest(raw []byte, authorization, origin string) (auth.ResourceRequest, error) {
 	req := auth.ResourceRequest{Authorization: authorization}
-	if scheme, _, _ := auth.ParseAuthorization(authorization); scheme != auth.DPoP || tokenOnly {
-		req.URL = func() (string, error) { return "", errors.New("a TOKEN authorizer's event has no URL") }
+	if scheme, _, _ := auth.ParseAuthorization(authorization); scheme != auth.DPoP {
 		return req, nil
 	}
 	ev, err := scanDPoP(raw)

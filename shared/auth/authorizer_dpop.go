@@ -27,7 +27,7 @@ type ResourceRequest struct {
 	Proofs []string
 	// Method is the request's method; URL, its public URL (the one the
 	// client addressed: apigw.PublicURL). URL is asked for only when the
-	// scheme is DPoP; an error denies.
+	// scheme is DPoP and a proof is there; an error (or a nil URL) denies.
 	Method string
 	URL    func() (string, error)
 }
@@ -143,6 +143,9 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 	case 1:
 	default:
 		return c, fmt.Errorf("%w: %d DPoP header fields (RFC 9449 4.3 step 1)", dpop.ErrMalformed, len(req.Proofs))
+	}
+	if req.URL == nil {
+		return c, fmt.Errorf("%w: the request's public URL is not known", dpop.ErrURI)
 	}
 	url, err := req.URL()
 	if err != nil {
