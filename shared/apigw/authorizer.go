@@ -116,7 +116,7 @@ func apiResource(methodArn string) string {
 // names the reason for metrics.
 func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization, origin string) (*token.Claims, metrics.Reason, error) {
 	if _, _, ok := auth.ParseAuthorization(authorization); !ok {
-		log.InfoContext(ctx, "deny", "reason", "no Bearer or DPoP token")
+		log.InfoContext(ctx, "deny", "reason", "no bearer token (nor a DPoP one)")
 		return nil, metrics.NoToken, auth.ErrInvalidToken
 	}
 	req, err := resourceRequest(raw, authorization, origin)

@@ -118,7 +118,7 @@ const (
 var Values = map[string][]string{
 	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
 	DimDecision: {"allow", "deny"},
-	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale)},
+	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale), string(DPoPProof), string(DPoPBinding)},
 	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(KindAll), string(Throttled), string(Timeout), string(Failed)},
 	DimService:  {string(DynamoDB), string(KMS)},
 }
