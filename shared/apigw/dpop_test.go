@@ -21,7 +21,7 @@ import (
 // testProof signs a DPoP proof (RFC 9449 4.2) with key for method and u at
 // iat, with nonce when not empty; it returns the proof and the key's
 // thumbprint.
-func testProof(t *testing.T, key *ecdsa.PrivateKey, method, u string, iat time.Time, nonce string) (string, string) {
+func testProof(t testing.TB, key *ecdsa.PrivateKey, method, u string, iat time.Time, nonce string) (string, string) {
 	t.Helper()
 	pt, _ := key.PublicKey.Bytes()
 	j := dpop.JWK{Kty: "EC", Crv: "P-256", X: base64.RawURLEncoding.EncodeToString(pt[1:33]), Y: base64.RawURLEncoding.EncodeToString(pt[33:])}
@@ -240,5 +240,31 @@ func TestDPoPErrors(t *testing.T) {
 	}
 	if tokenType(auth.Tokens{JKT: "k"}) != "DPoP" || tokenType(auth.Tokens{}) != "Bearer" {
 		t.Error("token_type")
+	}
+}
+
+// BenchmarkProofKey: what a DPoP proof adds to a login or refresh (the
+// public URL, the proof's ES256 check, the replay cache), beside the KMS
+// signature and the DynamoDB calls each makes anyway.
+func BenchmarkProofKey(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Replay: dpop.NewMemoryReplay(1<<20, clock), Now: clock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const api = "abcdef1234.execute-api.us-east-1.amazonaws.com"
+	reqs := make([]Request, b.N)
+	for i := range reqs {
+		p, _ := testProof(b, key, "POST", "https://"+api+"/auth/refresh", now, "")
+		reqs[i] = tokenRequest(api, "/auth/refresh", p)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := d.proofKey(context.Background(), reqs[i], false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

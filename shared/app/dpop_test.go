@@ -267,7 +267,8 @@ func TestDPoPProofChecks(t *testing.T) {
 		{"alg ES384 not allowed (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "ES384" })},
 		{"alg none (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "none" })},
 		{"a private key in jwk (step 7)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) {
-			h["jwk"].(map[string]any)["d"] = base64.RawURLEncoding.EncodeToString(c.key.D.Bytes())
+			d, _ := c.key.Bytes()
+			h["jwk"].(map[string]any)["d"] = base64.RawURLEncoding.EncodeToString(d)
 		})},
 		{"signed by another key (step 6)", func() string {
 			p := newDPoPClient(t).proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["jwk"] = c.jwk })
