@@ -88,7 +88,7 @@ func TestProofKey(t *testing.T) {
 		if r == nil {
 			r = dpop.NewMemoryReplay(100, clock)
 		}
-		d, err := NewDPoP(DPoPConfig{Mode: mode, Replay: r, PlainHTTP: plain, Now: clock})
+		d, err := NewDPoP(DPoPConfig{Mode: mode, Replay: r, PlainHTTP: plain, Now: clock, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestNonceFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	const api = "abcdef1234.execute-api.us-east-1.amazonaws.com"
-	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Nonces: ns, Replay: dpop.NewMemoryReplay(100, clock), Now: clock})
+	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Nonces: ns, Replay: dpop.NewMemoryReplay(100, clock), Now: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestNonceFlow(t *testing.T) {
 		t.Errorf("with the nonce: %q, %v", got, err)
 	}
 
-	off, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOff, Nonces: ns, Replay: dpop.NewMemoryReplay(100, clock), Now: clock})
+	off, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOff, Nonces: ns, Replay: dpop.NewMemoryReplay(100, clock), Now: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func BenchmarkProofKey(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Replay: dpop.NewMemoryReplay(1<<20, clock), Now: clock})
+	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Replay: dpop.NewMemoryReplay(1<<20, clock), Now: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
