@@ -15,14 +15,14 @@ type authorizerConfig struct {
 	origin string
 }
 
-// WithDPoP makes the authorizer take DPoP-bound access tokens
+// WithResourceDPoP makes the authorizer take DPoP-bound access tokens
 // ("Authorization: DPoP <token>" with a DPoP proof header, RFC 9449 7.1),
 // checked by proofs against the request's method and public URL. origin,
 // when not empty, is the scheme and host clients address the API at
 // (PUBLIC_ORIGIN; see PublicURL). Without it, the DPoP scheme is refused.
 // A DPoP-bound token sent as a bearer token is refused either way (RFC
 // 9449 7.2).
-func WithDPoP(proofs auth.ProofVerifier, origin string) AuthorizerOption {
+func WithResourceDPoP(proofs auth.ProofVerifier, origin string) AuthorizerOption {
 	return func(c *authorizerConfig) { c.proofs, c.origin = proofs, origin }
 }
 

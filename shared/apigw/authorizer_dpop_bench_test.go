@@ -55,7 +55,7 @@ func benchDPoPAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Authoriz
 		b.Fatal(err)
 	}
 	svc := auth.NewAuthorizer(token.NewCache(v, cacheSize), rep, 0, auth.Options{Now: now, Logger: log})
-	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithDPoP(pv, ""))
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, ""))
 }
 
 // benchBoundToken is benchToken bound to jkt.
@@ -168,4 +168,3 @@ func BenchmarkDPoPProofES256(b *testing.B) {
 	b.StopTimer()
 	cpu.report(b)
 }
-

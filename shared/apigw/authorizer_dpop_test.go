@@ -93,7 +93,7 @@ func (h *dpopHarness) handler(t testing.TB, replay dpop.Replay, origin string) a
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))
 	svc := auth.NewAuthorizer(token.NewCache(v, 100), memRevocations{}, 800*time.Millisecond, auth.Options{Now: now, Logger: log})
-	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithDPoP(pv, origin))
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, origin))
 }
 
 // shape is an authorizer event as API Gateway sends it for one

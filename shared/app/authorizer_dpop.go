@@ -39,7 +39,7 @@ func (w *wiring) dpopOption() (apigw.AuthorizerOption, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorizer: %w", err)
 	}
-	return apigw.WithDPoP(v, w.cfg.PublicOrigin), nil
+	return apigw.WithResourceDPoP(v, w.cfg.PublicOrigin), nil
 }
 
 // boundedReplay gives each call of a shared replay store a deadline.
