@@ -160,3 +160,37 @@ func TestDPoPReplayTableDownDenies(t *testing.T) {
 		t.Errorf("the table back: a DPoP request refused; logs:\n%s", logs)
 	}
 }
+
+// TestDPoPLoginToAuthorizer: end to end through the functions' wiring, a
+// login with a proof (the token endpoint side) gives a bound access
+// token, which the authorizer takes with a proof of the same key, refuses
+// as a bearer token (RFC 9449 7.2), refuses with the proof replayed (11.1)
+// and refuses with another key's proof (6.1).
+func TestDPoPLoginToAuthorizer(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "dpop-e2e", "a long enough password", "read")
+	s := newService(t, env)
+	c, other := newDPoPClient(t), newDPoPClient(t)
+	now := s.clock.Now
+	resp := call(t, s.login, withProof(loginBody(t, "dpop-e2e", "a long enough password"), c.proof(t, "POST", loginURL, now(), nil)))
+	access := wantTokens(t, "login with a proof", resp, "DPoP", c.jkt).AccessToken
+	withATH := func(_, claims map[string]any) { claims["ath"] = dpopclient.ATH(access) }
+	az := apigw.AuthorizerHandler(s.authorizer)
+
+	proof := dpopEvent(t, access, c.proof(t, "GET", dpopURL, now(), withATH))
+	if !isAllowed(t, az, proof) {
+		t.Fatalf("the bound token with its proof refused; logs:\n%s", s.logs)
+	}
+	if isAllowed(t, az, proof) {
+		t.Error("the same proof again accepted")
+	}
+	if isAllowed(t, az, fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access)) {
+		t.Error("the bound token accepted as a bearer token")
+	}
+	if isAllowed(t, az, dpopEvent(t, access, other.proof(t, "GET", dpopURL, now(), withATH))) {
+		t.Error("the bound token accepted with another key's proof")
+	}
+	if !isAllowed(t, az, dpopEvent(t, access, c.proof(t, "GET", dpopURL, now(), withATH))) {
+		t.Errorf("a new proof refused; logs:\n%s", s.logs)
+	}
+}
