@@ -137,7 +137,7 @@ func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logg
 			// what the request met: a view too old to decide on.
 			log.ErrorContext(ctx, "deny: revocation replica too stale (fail closed)", attrs...)
 		case errors.Is(err, auth.ErrUnavailable):
-			log.ErrorContext(ctx, "deny: revocation store unavailable (fail closed)", attrs...)
+			log.ErrorContext(ctx, "deny: revocation or DPoP replay store unavailable (fail closed)", attrs...)
 			met.DependencyError(dependency(err))
 		default:
 			log.InfoContext(ctx, "deny", attrs...)
