@@ -40,13 +40,13 @@ func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, o
 	res := auth.NewResourceAuthorizer(svc, cfg.proofs)
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
-		out, reason, err := decide(ctx, res, cfg.origin, log, met, raw)
+		out, reason, err := decide(ctx, res, cfg, log, met, raw)
 		met.Decision(reason, time.Since(start))
 		return out, err
 	}
 }
 
-func decide(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
+func decide(ctx context.Context, svc *auth.ResourceAuthorizer, cfg authorizerConfig, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
 	ev, err := decodeEvent(raw)
 	if err != nil {
 		log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
@@ -54,9 +54,9 @@ func decide(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, lo
 	}
 	switch {
 	case ev.MethodArn != "":
-		return restAuthorize(ctx, svc, origin, log, met, ev, raw)
+		return restAuthorize(ctx, svc, cfg, log, met, ev, raw)
 	case ev.Version == "2.0" && ev.Type == "REQUEST":
-		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, origin)
+		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, cfg)
 		if err != nil {
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
 		}
@@ -66,7 +66,7 @@ func decide(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, lo
 	return nil, metrics.Malformed, errUnauthorized
 }
 
-func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent, raw json.RawMessage) (any, metrics.Reason, error) {
+func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, cfg authorizerConfig, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent, raw json.RawMessage) (any, metrics.Reason, error) {
 	var hdr string
 	switch ev.Type {
 	case "TOKEN":
@@ -77,7 +77,7 @@ func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, origin str
 		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
 		return nil, metrics.Malformed, errUnauthorized
 	}
-	claims, reason, err := authorize(ctx, svc, log, met, raw, hdr, origin)
+	claims, reason, err := authorize(ctx, svc, log, met, raw, hdr, cfg)
 	switch {
 	case errors.Is(err, auth.ErrUnavailable):
 		return policy("unknown", "Deny", ev.MethodArn, nil), reason, nil
@@ -114,12 +114,12 @@ func apiResource(methodArn string) string {
 // scheme, the proof and the public URL from the event raw) and asks the
 // service. It logs why it denies, never the token nor the proof, and
 // names the reason for metrics.
-func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization, origin string) (*token.Claims, metrics.Reason, error) {
+func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization string, cfg authorizerConfig) (*token.Claims, metrics.Reason, error) {
 	if _, _, ok := auth.ParseAuthorization(authorization); !ok {
 		log.InfoContext(ctx, "deny", "reason", "no bearer token (nor a DPoP one)")
 		return nil, metrics.NoToken, auth.ErrInvalidToken
 	}
-	req, err := resourceRequest(raw, authorization, origin)
+	req, err := resourceRequest(raw, authorization, cfg.origin, cfg.plainHTTP)
 	if err != nil {
 		log.WarnContext(ctx, "deny", "reason", err.Error())
 		return nil, metrics.Malformed, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)

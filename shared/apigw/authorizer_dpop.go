@@ -11,19 +11,22 @@ import (
 type AuthorizerOption func(*authorizerConfig)
 
 type authorizerConfig struct {
-	proofs auth.ProofVerifier
-	origin string
+	proofs    auth.ProofVerifier
+	origin    string
+	plainHTTP bool
 }
 
 // WithResourceDPoP makes the authorizer take DPoP-bound access tokens
 // ("Authorization: DPoP <token>" with a DPoP proof header, RFC 9449 7.1),
 // checked by proofs against the request's method and public URL. origin,
 // when not empty, is the scheme and host clients address the API at
-// (PUBLIC_ORIGIN; see PublicURL). Without it, the DPoP scheme is refused.
-// A DPoP-bound token sent as a bearer token is refused either way (RFC
-// 9449 7.2).
-func WithResourceDPoP(proofs auth.ProofVerifier, origin string) AuthorizerOption {
-	return func(c *authorizerConfig) { c.proofs, c.origin = proofs, origin }
+// (PUBLIC_ORIGIN; see PublicURL); else, with plainHTTP (an http://
+// localhost issuer: scripts/dev), the URL is http:// + the event's own
+// domain, as the token endpoint's (DPoPConfig.PlainHTTP). Without this
+// option the DPoP scheme is refused. A DPoP-bound token sent as a bearer
+// token is refused either way (RFC 9449 7.2).
+func WithResourceDPoP(proofs auth.ProofVerifier, origin string, plainHTTP bool) AuthorizerOption {
+	return func(c *authorizerConfig) { c.proofs, c.origin, c.plainHTTP = proofs, origin, plainHTTP }
 }
 
 // dpopEvent is what a DPoP check reads of an authorizer event besides the
@@ -243,7 +246,7 @@ func scanHTTP(s *jsonscan.Scanner, ev *dpopEvent) bool {
 // (scanDPoP) only for the DPoP scheme. A TOKEN authorizer's event has
 // neither a DPoP header nor a URL: its DPoP requests are refused for the
 // missing proof.
-func resourceRequest(raw []byte, authorization, origin string) (auth.ResourceRequest, error) {
+func resourceRequest(raw []byte, authorization, origin string, plainHTTP bool) (auth.ResourceRequest, error) {
 	req := auth.ResourceRequest{Authorization: authorization}
 	if scheme, _, _ := auth.ParseAuthorization(authorization); scheme != auth.DPoP {
 		return req, nil
@@ -253,6 +256,9 @@ func resourceRequest(raw []byte, authorization, origin string) (auth.ResourceReq
 		return req, err
 	}
 	req.Proofs, req.Method = ev.proofs, ev.method
+	if origin == "" && plainHTTP && validDomain(ev.domainName) {
+		origin = "http://" + ev.domainName
+	}
 	req.URL = func() (string, error) { return PublicURL(origin, ev.domainName, ev.stage, ev.path) }
 	return req, nil
 }

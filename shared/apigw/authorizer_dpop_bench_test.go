@@ -55,7 +55,7 @@ func benchDPoPAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Authoriz
 		b.Fatal(err)
 	}
 	svc := auth.NewAuthorizer(token.NewCache(v, cacheSize), rep, 0, auth.Options{Now: now, Logger: log})
-	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, ""))
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, "", false))
 }
 
 // benchBoundToken is benchToken bound to jkt.

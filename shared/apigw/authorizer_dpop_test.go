@@ -93,7 +93,7 @@ func (h *dpopHarness) handler(t testing.TB, replay dpop.Replay, origin string) a
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))
 	svc := auth.NewAuthorizer(token.NewCache(v, 100), memRevocations{}, 800*time.Millisecond, auth.Options{Now: now, Logger: log})
-	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, origin))
+	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, origin, false))
 }
 
 // shape is an authorizer event as API Gateway sends it for one
@@ -215,6 +215,38 @@ func TestDPoPPublicURLShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDPoPPlainHTTP: with an http:// localhost issuer (scripts/dev) and
+// no PUBLIC_ORIGIN, the public URL is http:// + the domain the client
+// called, by either of the local API's names; https is refused there, and
+// without plainHTTP http is.
+func TestDPoPPlainHTTP(t *testing.T) {
+	h := newDPoPHarness(t)
+	for _, host := range []string{"127.0.0.1:3000", "localhost:3000"} {
+		s := shape{"local", "http", host, "$default", "/me", "", "http://" + host + "/me"}
+		now := func() time.Time { return dpopNow }
+		v, err := token.NewVerifier("https://auth.example.com", "https://api.example.com",
+			[]token.PublicKey{{KID: h.signer.KeyID(), Alg: "ES256", Key: h.signer.pub}}, token.WithTimeFunc(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pv, err := dpop.NewVerifier(dpop.WithReplay(dpop.NewMemoryReplay(100, now)), dpop.WithTimeFunc(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.NewJSONHandler(h.logs, nil))
+		svc := auth.NewAuthorizer(v, memRevocations{}, time.Second, auth.Options{Now: now, Logger: log})
+		for _, plain := range []bool{true, false} {
+			az := apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, "", plain))
+			if got := allowed(t, az, s.event(t, "DPoP "+h.bound, h.client.Proof("GET", s.url, h.bound, dpopNow))); got != plain {
+				t.Errorf("%s, plainHTTP %v: an http proof allowed %v", host, plain, got)
+			}
+			if allowed(t, az, s.event(t, "DPoP "+h.bound, h.client.Proof("GET", "https://"+host+"/me", h.bound, dpopNow))) != !plain {
+				t.Errorf("%s, plainHTTP %v: an https proof decided wrong", host, plain)
+			}
+		}
 	}
 }
 

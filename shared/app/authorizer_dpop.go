@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -39,7 +40,10 @@ func (w *wiring) dpopOption() (apigw.AuthorizerOption, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorizer: %w", err)
 	}
-	return apigw.WithResourceDPoP(v, w.cfg.PublicOrigin), nil
+	// An http:// issuer is scripts/dev on this machine (config allows no
+	// other): the URLs clients address are http, on whichever of its
+	// names (127.0.0.1, localhost) they use.
+	return apigw.WithResourceDPoP(v, w.cfg.PublicOrigin, strings.HasPrefix(w.cfg.Issuer, "http://")), nil
 }
 
 // boundedReplay gives each call of a shared replay store a deadline.
