@@ -8,6 +8,7 @@
 // says so (not "Signed in"), the session list is marked as old, and the page
 // polls the API with backoff and recovers by itself when it answers again.
 import { createAuthClient, AuthError } from './auth-client.js';
+import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
 const refreshBefore = Number(params.get('refresh_before'));
@@ -154,6 +155,7 @@ function render() {
     $('user-id').textContent = s.subject;
     $('session-id').textContent = s.sessionId;
     $('token-id').textContent = s.tokenId;
+    renderBinding($('binding'), s);
     $('expires').textContent = new Date(s.expiresAt).toLocaleTimeString();
     $('rotations').textContent = String(seen.size);
   }
