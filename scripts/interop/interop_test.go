@@ -1,6 +1,7 @@
 // Package interop_test proves the service with clients nobody here wrote,
 // against a real scripts/dev, configured only from its issuer's metadata:
-// Node's jose and aws-jwt-verify (infra/interop, run by node), Go's
+// Node's jose and aws-jwt-verify (infra/interop, run by node) and
+// oauth4webapi's DPoP over a DPoP-bound session, Go's
 // golang.org/x/oauth2 refreshing through the token endpoint, golang-jwt
 // with keyfunc, an RFC 7009 revocation seen by RFC 7662 introspection and
 // by the authorizer, and the checks API Gateway's JWT authorizer documents
@@ -148,6 +149,8 @@ type nodeResult struct {
 	Result json.RawMessage `json:"result"`
 	Error  struct {
 		Name, Code, Message string
+		Status              int
+		Error               string // an OAuth error code (oauth4webapi's ResponseBodyError)
 	} `json:"error"`
 }
 
@@ -165,7 +168,8 @@ func nodeClients(t *testing.T, issuer, alg string) {
 	}
 	cmd := exec.Command(node, "clients.mjs")
 	cmd.Dir = filepath.Join(root, "infra", "interop")
-	cmd.Env = append(os.Environ(), "ISSUER="+issuer, "AUDIENCE="+audience, "TOKEN="+access)
+	cmd.Env = append(os.Environ(), "ISSUER="+issuer, "AUDIENCE="+audience, "TOKEN="+access,
+		"LOGIN_USERNAME="+localapi.DemoUsername, "LOGIN_PASSWORD="+localapi.DemoPassword)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -205,6 +209,51 @@ func nodeClients(t *testing.T, issuer, alg string) {
 		r, ok := results[name]
 		if !ok || r.OK || r.Error.Code != want.code || !strings.Contains(r.Error.Message, want.message) {
 			t.Errorf("%s: %+v, want a refusal with code %q and message containing %q", name, r, want.code, want.message)
+		}
+	}
+	oauth4webapiDPoP(t, results)
+}
+
+// oauth4webapiDPoP asserts the DPoP checks of clients.mjs: a login with a
+// proof (jose's) binds the session to the key; oauth4webapi's DPoP handle
+// over that key refreshes it (refresh_token grant, RFC 9449 5) and calls
+// /me (7.1), each retried once on use_dpop_nonce as its documentation
+// says; its handle over another key is refused at both, without ending
+// the session; the bound token sent as a bearer token is refused (7.2).
+func oauth4webapiDPoP(t *testing.T, results map[string]nodeResult) {
+	t.Helper()
+	var login struct {
+		TokenType string `json:"token_type"`
+		CnfJKT    string `json:"cnf_jkt"`
+		KeyJKT    string `json:"key_jkt"`
+	}
+	if r := results["dpop login (jose proof)"]; !r.OK || json.Unmarshal(r.Result, &login) != nil ||
+		login.TokenType != "DPoP" || login.CnfJKT == "" || login.CnfJKT != login.KeyJKT {
+		t.Fatalf("DPoP login: %+v (%+v), want token_type DPoP and cnf.jkt the key's thumbprint", r, login)
+	}
+	var refreshed struct {
+		TokenType string `json:"token_type"`
+		CnfJKT    string `json:"cnf_jkt"`
+		HandleJKT string `json:"handle_jkt"`
+		Rotated   bool   `json:"rotated"`
+	}
+	if r := results["oauth4webapi dpop refresh"]; !r.OK || json.Unmarshal(r.Result, &refreshed) != nil ||
+		refreshed.TokenType != "dpop" || refreshed.CnfJKT != login.KeyJKT || refreshed.HandleJKT != login.KeyJKT || !refreshed.Rotated {
+		t.Errorf("oauth4webapi refresh: %+v (%+v), want a rotated session, a DPoP token bound to the login's key", r, refreshed)
+	}
+	var me struct {
+		Status int    `json:"status"`
+		Sub    string `json:"sub"`
+	}
+	if r := results["oauth4webapi dpop protected resource"]; !r.OK || json.Unmarshal(r.Result, &me) != nil || me.Status != 200 || me.Sub != localapi.DemoUserID {
+		t.Errorf("oauth4webapi protected resource: %+v, want 200 for the demo user", r)
+	}
+	if r := results["oauth4webapi refresh with another key"]; r.OK || r.Error.Name != "ResponseBodyError" || r.Error.Error != "invalid_dpop_proof" {
+		t.Errorf("oauth4webapi refresh with another key: %+v, want ResponseBodyError invalid_dpop_proof", r)
+	}
+	for _, name := range []string{"oauth4webapi protected resource with another key", "dpop token as bearer"} {
+		if r := results[name]; r.OK || (r.Error.Status != 401 && r.Error.Status != 403) {
+			t.Errorf("%s: %+v, want it refused with 401 or 403", name, r)
 		}
 	}
 }
