@@ -129,7 +129,15 @@ func (s *proofServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cookie, _ := r.Cookie("refresh")
 	switch r.Method + " " + r.URL.Path {
 	case "POST /auth/login":
+		var body struct{ Password string }
+		json.NewDecoder(r.Body).Decode(&body)
 		if p := s.check(w, r, dpop.Request{}, false); p != nil {
+			if body.Password != "pw" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(`{"error":"invalid_credentials","message":"wrong username or password"}`))
+				return
+			}
 			s.tokenAnswer(w, p.JKT)
 		}
 	case "POST /auth/refresh":
@@ -186,8 +194,9 @@ func TestDPoPClientProofs(t *testing.T) {
 	api := newProofServer(t, origin)
 	page := `<!doctype html><meta charset="utf-8"><title>dpop</title><body>
 <script type="module">
-import { createAuthClient, dpopAvailable } from '/auth-client.js';
+import { createAuthClient, dpopAvailable, jwkThumbprint } from '/auth-client.js';
 window.dpopAvailable = dpopAvailable();
+window.jwkThumbprint = jwkThumbprint;
 window.auth = createAuthClient({ name: 'dpop-test' });
 window.storedKey = () => new Promise((resolve, reject) => {
   const open = indexedDB.open('dpop-test:dpop');
@@ -272,6 +281,13 @@ window.ready = true;
 	if got := b.js("auth.authHeaders('GET', '/me').then((h) => fetch('/me', { headers: h })).then((r) => r.status)"); got != "200" {
 		t.Errorf("fetch with authHeaders: %s", got)
 	}
+	// A failed login leaves the stored key, and the session bound to it, alone.
+	if got := b.js("auth.login('alice', 'wrong').then(() => 'signed in', (e) => e.code)"); got != "invalid_credentials" {
+		t.Errorf("a login with a wrong password: %s", got)
+	}
+	if got := b.js(storedKeyThumbprint); got != first.KeyThumbprint {
+		t.Errorf("after a failed login the stored key is %s, want %s", got, first.KeyThumbprint)
+	}
 	b.js("auth.refresh()")
 	if s := state(); s.KeyThumbprint != first.KeyThumbprint {
 		t.Errorf("after a refresh the token is bound to %s, want %s", s.KeyThumbprint, first.KeyThumbprint)
@@ -316,6 +332,10 @@ window.ready = true;
 		checkProofShape(t, p)
 	}
 }
+
+// storedKeyThumbprint is a page expression: the thumbprint of the stored
+// key, computed by the client's own jwkThumbprint.
+const storedKeyThumbprint = `storedKey().then((p) => crypto.subtle.exportKey('jwk', p.publicKey)).then((j) => jwkThumbprint(j))`
 
 // checkProofShape checks what Verify leaves to the client's choice: the
 // header holds only typ, alg and jwk (kty, crv, x, y: no private member,

@@ -319,13 +319,17 @@ export class AuthClient extends EventTarget {
    * @param {string} password
    */
   async login(username, password) {
-    const res = await this.#tokenEndpoint('/auth/login', await this.#newKey(), {
+    const key = await this.#newKey();
+    const res = await this.#tokenEndpoint('/auth/login', key, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password }),
     });
     if (!res.ok) throw await AuthError.from(res);
-    this.#take(await res.json(), true);
+    const body = await res.json();
+    // Stored before the other tabs hear of the token: they read it then.
+    if (key && this.#keys) await this.#keys.save(key).catch(() => {});
+    this.#take(body, true);
   }
 
   /**
@@ -561,8 +565,8 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * A new DPoP key for a login, in place of the last one (null without
-   * DPoP). "required" and no key: the login does not go.
+   * A new DPoP key for a login (null without DPoP), stored once the login
+   * succeeds. "required" and no key: the login does not go.
    */
   async #newKey() {
     if (!this.#keys) {
@@ -570,10 +574,10 @@ export class AuthClient extends EventTarget {
       return null;
     }
     try {
-      return await this.#keys.create();
+      return await DPoPKeyStore.generate();
     } catch (e) {
       if (this.#opt.dpop === 'required') throw new AuthError(0, 'dpop_unavailable', 'no DPoP key: ' + (e instanceof Error ? e.message : String(e)));
-      return null; // IndexedDB refused (private mode of some browsers): a bearer session
+      return null;
     }
   }
 
@@ -1001,13 +1005,20 @@ class DPoPKeyStore {
     return this.#cached;
   }
 
-  /** A new key, in place of the stored one. @returns {Promise<DPoPKey>} */
-  async create() {
+  /**
+   * A new key, not stored yet: a login that fails leaves the stored key
+   * (and the session of another tab bound to it) alone.
+   * @returns {Promise<DPoPKey>}
+   */
+  static async generate() {
     const pair = /** @type {CryptoKeyPair} */ (await crypto.subtle.generateKey(DPOP_KEY, false, ['sign', 'verify']));
-    await this.#tx('readwrite', (s) => s.put(pair, 'current'));
-    const key = DPoPKeyStore.describe(pair);
-    this.#cached = key;
-    return key;
+    return DPoPKeyStore.describe(pair);
+  }
+
+  /** Stores key in place of the stored one. @param {DPoPKey} key */
+  async save(key) {
+    this.#cached = Promise.resolve(key);
+    await this.#tx('readwrite', (s) => s.put(key.pair, 'current'));
   }
 
   /**
