@@ -108,8 +108,14 @@ func (s *proofServer) check(w http.ResponseWriter, r *http.Request, req dpop.Req
 		w.WriteHeader(http.StatusBadRequest)
 		w.Write([]byte(`{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`))
 	default:
+		// As the API answers: 400 invalid_dpop_proof at the token endpoint
+		// (RFC 9449 5), 401 at a resource.
 		s.refused = append(s.refused, fmt.Sprintf("%s %s: %v", r.Method, r.URL.Path, err))
-		w.WriteHeader(http.StatusUnauthorized)
+		status := http.StatusBadRequest
+		if resource {
+			status = http.StatusUnauthorized
+		}
+		w.WriteHeader(status)
 		w.Write([]byte(`{"error":"invalid_dpop_proof","message":"` + strings.ReplaceAll(err.Error(), `"`, `'`) + `"}`))
 	}
 	return nil
@@ -198,6 +204,7 @@ import { createAuthClient, dpopAvailable, jwkThumbprint } from '/auth-client.js'
 window.dpopAvailable = dpopAvailable();
 window.jwkThumbprint = jwkThumbprint;
 window.auth = createAuthClient({ name: 'dpop-test' });
+auth.addEventListener('signedout', (e) => { window.signedOut = e.detail.reason; });
 window.storedKey = () => new Promise((resolve, reject) => {
   const open = indexedDB.open('dpop-test:dpop');
   open.onerror = () => reject(open.error);
@@ -314,9 +321,26 @@ window.ready = true;
 	}
 
 	api.mu.Lock()
-	defer api.mu.Unlock()
 	if len(api.refused) > 0 {
 		t.Errorf("the server refused: %q", api.refused)
+	}
+	api.mu.Unlock()
+
+	// The browser's storage cleared: the reloaded page has no key, its
+	// refresh is refused (400 invalid_dpop_proof) and it signs out, saying
+	// why, instead of failing to start.
+	b.js("new Promise((resolve, reject) => { const r = indexedDB.deleteDatabase('dpop-test:dpop'); r.onsuccess = resolve; r.onerror = reject; r.onblocked = resolve; })")
+	open()
+	if got := b.js("auth.start().then(String, (e) => 'rejected ' + e.code)"); got != "false" {
+		t.Errorf("start with the key gone: %s, want false (signed out)", got)
+	}
+	if got := b.js("window.signedOut"); got != "key-lost" {
+		t.Errorf("signed out for %q, want key-lost", got)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if len(api.refused) != 1 || !strings.Contains(api.refused[0], "POST /auth/refresh") {
+		t.Errorf("refused %q, want the keyless refresh only", api.refused)
 	}
 	// Nonces live in the page's memory: one challenge per page load at the
 	// token endpoint (the first login; the refresh after the reload) and

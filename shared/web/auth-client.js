@@ -147,6 +147,15 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * Whether a refresh's error means the session cannot go on in this browser:
+ * a 401 or 403, or a refusal of its DPoP proof (the key is gone).
+ * @param {unknown} e
+ */
+function sessionOver(e) {
+  return e instanceof AuthError && (e.status === 401 || e.status === 403 || e.code === 'invalid_dpop_proof');
+}
+
 /** @param {number} status */
 function statusCode(status) {
   return status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : `http_${status}`;
@@ -217,7 +226,8 @@ function endReason(ended) {
  * refresh here or in another tab, a sign-out); "signedout" with
  * `detail.reason`: "logout", "logout-all", "ended" (this device ended from
  * this browser), or when the session can no longer be refreshed
- * "ended-elsewhere", "revoked" or "expired" (endReason).
+ * "ended-elsewhere", "revoked" or "expired" (endReason), or "key-lost"
+ * (its refresh needs a proof of a DPoP key this browser no longer has).
  */
 export class AuthClient extends EventTarget {
   /** @type {HeldToken | null} */
@@ -307,7 +317,7 @@ export class AuthClient extends EventTarget {
       await this.refresh();
       return true;
     } catch (e) {
-      if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return false;
+      if (sessionOver(e)) return false;
       throw e;
     }
   }
@@ -417,7 +427,7 @@ export class AuthClient extends EventTarget {
       try {
         await this.#forceRefresh(token);
       } catch (e) {
-        if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return res; // signed out
+        if (sessionOver(e)) return res; // signed out
         throw e;
       }
       if (!this.#token || this.#token.value === token) return res;
@@ -651,6 +661,12 @@ export class AuthClient extends EventTarget {
       }
       if (err.status === 401) {
         this.#signOut(endReason(err.sessionEnded), true);
+        throw err;
+      }
+      if (err.code === 'invalid_dpop_proof') {
+        // The session is bound to a key this browser no longer has (its
+        // storage was cleared) or cannot prove: it cannot go on here.
+        this.#signOut('key-lost', true);
         throw err;
       }
       const lost = err.status === 0 || err.status >= 500;

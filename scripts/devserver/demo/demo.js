@@ -369,6 +369,7 @@ function endedText(reason) {
     case 'ended-elsewhere': return 'this session was ended from another device';
     case 'revoked': return 'the session was revoked (by an operator, or a stolen token was used)';
     case 'expired': return 'the session expired';
+    case 'key-lost': return 'this browser no longer has the key the session is bound to (DPoP)';
     default: return reason;
   }
 }
