@@ -143,33 +143,32 @@ async function dpopChecks(username, password) {
   // oauth4webapi's DPoP handle over the same key: the refresh_token grant
   // (RFC 6749 6) with a proof, retried once when the server asks for a
   // nonce (isDPoPNonceError), as oauth4webapi's documentation does it.
+  // Each returns what it got and how many requests it took (2: a nonce
+  // challenge answered).
   const DPoP = oauth.DPoP(client, keyPair);
-  const counts = { refresh: 0, resource: 0 };
   const refresh = async (handle, refreshToken) => {
-    for (let attempt = 0; ; attempt++) {
-      counts.refresh++;
+    for (let attempt = 1; ; attempt++) {
       const response = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, { DPoP: handle, ...http });
       try {
-        return await oauth.processRefreshTokenResponse(as, client, response);
+        return { tokens: await oauth.processRefreshTokenResponse(as, client, response), attempts: attempt };
       } catch (err) {
-        if (attempt === 0 && oauth.isDPoPNonceError(err)) continue;
-        throw err;
+        if (attempt === 1 && oauth.isDPoPNonceError(err)) continue;
+        throw Object.assign(err, { attempts: attempt });
       }
     }
   };
   const resource = async (handle, accessToken) => {
-    for (let attempt = 0; ; attempt++) {
-      counts.resource++;
+    for (let attempt = 1; ; attempt++) {
       try {
         const res = await oauth.protectedResourceRequest(accessToken, "GET", new URL(`${ISSUER}/me`), new Headers(), null, { DPoP: handle, ...http });
-        return { status: res.status, body: await res.json().catch(() => null) };
+        return { status: res.status, body: await res.json().catch(() => null), attempts: attempt };
       } catch (err) {
-        if (attempt === 0 && oauth.isDPoPNonceError(err)) continue;
-        throw err;
+        if (attempt === 1 && oauth.isDPoPNonceError(err)) continue;
+        throw Object.assign(err, { attempts: attempt });
       }
     }
   };
-  const errorOf = (err) => ({ name: err?.name, code: err?.code, error: err?.error, status: err?.status ?? err?.response?.status, message: err?.message });
+  const errorOf = (err) => ({ name: err?.name, code: err?.code, error: err?.error, status: err?.status ?? err?.response?.status, message: `${err?.message} (after ${err?.attempts} requests)` });
 
   // With another key: the refresh token and the access token are bound to
   // the login's key, so oauth4webapi's proofs of another key are refused.
@@ -195,20 +194,27 @@ async function dpopChecks(username, password) {
 
   let refreshed;
   await check("oauth4webapi dpop refresh", async () => {
-    refreshed = await refresh(DPoP, login.body.refresh_token);
+    const r = await refresh(DPoP, login.body.refresh_token);
+    refreshed = r.tokens;
     return {
       token_type: refreshed.token_type,
       cnf_jkt: claimsOf(refreshed.access_token).cnf?.jkt,
       handle_jkt: await DPoP.calculateThumbprint(),
       rotated: !!refreshed.refresh_token && refreshed.refresh_token !== login.body.refresh_token,
-      attempts: counts.refresh,
+      attempts: r.attempts,
     };
   });
   if (!refreshed) return;
   await check("oauth4webapi dpop protected resource", async () => {
     const r = await resource(DPoP, refreshed.access_token);
     if (r.status !== 200) throw Object.assign(new Error(`/me answered ${r.status}`), { status: r.status });
-    return { status: r.status, sub: r.body?.sub, attempts: counts.resource };
+    return { status: r.status, sub: r.body?.sub, attempts: r.attempts };
+  });
+  // A second refresh with the same handle: the nonce it kept from the
+  // last answer (DPoP-Nonce on every answer, RFC 9449 8.2) needs no retry.
+  await check("oauth4webapi dpop second refresh", async () => {
+    const r = await refresh(DPoP, refreshed.refresh_token);
+    return { token_type: r.tokens.token_type, cnf_jkt: claimsOf(r.tokens.access_token).cnf?.jkt, attempts: r.attempts };
   });
   // The same access token as a bearer token: refused (RFC 9449 7.2).
   await check("dpop token as bearer", async () => {
