@@ -592,14 +592,16 @@ func (e *browserEnv) fourTabs(t *testing.T, query string, start func(tabs []*tab
 // testLogoutAll: logout-all in one tab signs every other tab out within a
 // second (BroadcastChannel), and their token is refused by the API within
 // the authorizer's sync interval; another device learns it at its next
-// call.
+// call. The first device's tabs use bearer tokens (?dpop=off): the test
+// sends their token from Go, which a DPoP-bound token does not allow
+// without the page's key (DPoPBoundSession checks that).
 func (e *browserEnv) testLogoutAll(t *testing.T) {
 	first := e.device(t, "")
-	first.openDemo("")
+	first.openDemo("?dpop=off")
 	first.signIn()
 	others := []*tab{first.newTab(t), first.newTab(t)}
 	for _, b := range others {
-		b.openDemo("")
+		b.openDemo("?dpop=off")
 	}
 	other := e.device(t, "Another device")
 	other.openDemo("")
@@ -912,9 +914,9 @@ func (e *browserEnv) testLostAnswer(t *testing.T) {
 	b.signIn()
 	sid := b.text("session-id")
 	// The first refresh the page sends is held; the test sends it to the
-	// API itself, with the browser's cookie, and then fails it in the
-	// browser: the API rotated, the browser never saw the answer or its
-	// Set-Cookie.
+	// API itself, with the browser's cookie and the request's own DPoP
+	// proof, and then fails it in the browser: the API rotated, the
+	// browser never saw the answer or its Set-Cookie.
 	var mu sync.Mutex
 	paused := 0
 	lost := make(chan int, 1)
@@ -936,6 +938,9 @@ func (e *browserEnv) testLostAnswer(t *testing.T) {
 			if cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{e.api + "/auth/refresh"}}); err == nil && len(cookies.Cookies) == 1 {
 				req, _ := http.NewRequest("POST", e.api+"/auth/refresh", nil)
 				req.Header.Set("Origin", e.api)
+				if proof := headerValue(p.Request.Headers, "dpop"); proof != "" {
+					req.Header.Set("DPoP", proof)
+				}
 				req.AddCookie(&http.Cookie{Name: cookies.Cookies[0].Name, Value: cookies.Cookies[0].Value})
 				if resp, err := http.DefaultClient.Do(req); err == nil {
 					status = resp.StatusCode

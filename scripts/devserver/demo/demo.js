@@ -1,7 +1,8 @@
 // The demo page of scripts/dev: every call of the browser client, on the
 // API's own origin. ?refresh_before=SECONDS refreshes that long before the
 // access token expires (e.g. 28 with --param AccessTokenTTL=30s, to watch
-// rotations every few seconds).
+// rotations every few seconds). ?dpop=off: bearer tokens, not bound to a
+// DPoP key (the client's dpop option), for comparison.
 //
 // It never hides a failure: a call that fails shows on the banner and next
 // to the button that made it; when the API does not answer, the banner
@@ -12,7 +13,10 @@ import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
 const refreshBefore = Number(params.get('refresh_before'));
-const auth = createAuthClient(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {});
+const auth = createAuthClient({
+  ...(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {}),
+  ...(params.get('dpop') === 'off' ? { dpop: 'off' } : {}),
+});
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const seen = new Set();
