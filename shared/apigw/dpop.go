@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
@@ -19,6 +20,7 @@ type DPoP struct {
 	nonces   *dpop.Nonces
 	scheme   string
 	now      func() time.Time
+	log      *slog.Logger
 }
 
 // DPoPConfig configures NewDPoP.
@@ -42,6 +44,9 @@ type DPoPConfig struct {
 	PlainHTTP bool
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Logger gets a line per refused proof, with the reason and never the
+	// proof (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 // NewDPoP builds the token endpoint's proof checking. The verifier checks
@@ -53,6 +58,9 @@ func NewDPoP(c DPoPConfig) (*DPoP, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	opts := []dpop.Option{dpop.WithTimeFunc(c.Now), dpop.WithReplay(c.Replay)}
 	if c.Algorithms != nil {
@@ -72,7 +80,7 @@ func NewDPoP(c DPoPConfig) (*DPoP, error) {
 	if c.PlainHTTP {
 		scheme = "http"
 	}
-	return &DPoP{mode: c.Mode, verifier: v, nonces: c.Nonces, scheme: scheme, now: c.Now}, nil
+	return &DPoP{mode: c.Mode, verifier: v, nonces: c.Nonces, scheme: scheme, now: c.Now, log: c.Logger}, nil
 }
 
 // Algorithms are the algorithms a proof may use, for discovery's
@@ -123,9 +131,12 @@ func (d *DPoP) proofKey(ctx context.Context, req Request, starting bool) (string
 		return "", badRequest("this request's URL cannot be told, so its DPoP proof cannot be checked")
 	}
 	p, err := d.verifier.Verify(ctx, proof, dpop.Request{Method: req.RequestContext.HTTP.Method, URL: u})
-	switch {
-	case err == nil:
+	if err == nil {
 		return p.JKT, nil
+	}
+	// Verify's errors hold no proof, and attacker-chosen text only clipped.
+	d.log.InfoContext(ctx, "DPoP proof refused", "path", req.RawPath, "reason", err.Error())
+	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		// RFC 9449 8: use_dpop_nonce, with the nonce to use in the
 		// DPoP-Nonce header every answer carries (stamp).

@@ -54,6 +54,7 @@ func (w *wiring) dpop(ctx context.Context) (*apigw.DPoP, error) {
 		// allows no other): the URLs clients address are http.
 		PlainHTTP: strings.HasPrefix(w.cfg.Issuer, "http://"),
 		Now:       w.set.now,
+		Logger:    w.set.logger,
 	})
 }
 

@@ -28,9 +28,10 @@ const (
 // dpopClient is what a DPoP client holds: an ES256 key it never sends, and
 // its RFC 7638 thumbprint.
 type dpopClient struct {
-	key *ecdsa.PrivateKey
-	jwk map[string]any
-	jkt string
+	key  *ecdsa.PrivateKey
+	jwk  map[string]any
+	jkt  string
+	sent []string // every proof made
 }
 
 func newDPoPClient(t *testing.T) *dpopClient {
@@ -75,7 +76,9 @@ func (c *dpopClient) proof(t *testing.T, method, u string, iat time.Time, edit f
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	p := in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	c.sent = append(c.sent, p)
+	return p
 }
 
 // withProof adds a DPoP header to req.
@@ -209,6 +212,22 @@ func TestDPoPBoundSession(t *testing.T) {
 	if n := s.metrics.Count(metrics.Refresh, map[string]string{"Outcome": "reuse_detected"}); n != 1 {
 		t.Errorf("%v refreshes counted as reuse, want 1 (the one with the key)", n)
 	}
+
+	// The refusals are logged with their reason; no proof, refresh token
+	// or access token signature is.
+	logs := s.logs.String()
+	if !strings.Contains(logs, "refresh refused: DPoP binding") {
+		t.Error("no log line says why a refresh was refused for its proof")
+	}
+	secrets := []string{refresh[33:], next[33:], body.AccessToken[strings.LastIndexByte(body.AccessToken, '.')+1:]}
+	for _, p := range append(c.sent, other.sent...) {
+		secrets = append(secrets, p[strings.LastIndexByte(p, '.')+1:])
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a proof or token (%.8s...) reached a log line", secret)
+		}
+	}
 }
 
 // TestDPoPBrowserCookie: a browser's login and refresh with the cookie and
@@ -267,7 +286,8 @@ func TestDPoPProofChecks(t *testing.T) {
 		{"alg ES384 not allowed (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "ES384" })},
 		{"alg none (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "none" })},
 		{"a private key in jwk (step 7)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) {
-			h["jwk"].(map[string]any)["d"] = base64.RawURLEncoding.EncodeToString(c.key.D.Bytes())
+			d, _ := c.key.Bytes()
+			h["jwk"].(map[string]any)["d"] = base64.RawURLEncoding.EncodeToString(d)
 		})},
 		{"signed by another key (step 6)", func() string {
 			p := newDPoPClient(t).proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["jwk"] = c.jwk })
