@@ -91,6 +91,7 @@ func run(ctx context.Context, o *options) error {
 		{"cold starts", runColdStarts},
 		{"zip sizes", runZips},
 		{"fleet simulation", runFleet},
+		{"dpop", runDPoP},
 	}
 	for _, s := range steps {
 		if o.only != "" && s.name != o.only {
@@ -102,6 +103,9 @@ func run(ctx context.Context, o *options) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		log.Printf("%s: done in %s", s.name, time.Since(t0).Round(time.Second))
+	}
+	if o.only == "dpop" {
+		return writeDPoPAlone(o, r)
 	}
 	if o.only != "" {
 		var w mdWriter

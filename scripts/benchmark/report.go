@@ -24,6 +24,7 @@ type report struct {
 	writers  writersResult
 	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 	coldLoad coldLoadResult
+	dpop     dpopResult
 }
 
 const (
@@ -101,6 +102,7 @@ func (r *report) markdown() []byte {
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
 	r.writeColdLoad(&w)
+	r.writeDPoP(&w)
 	r.writeWriters(&w)
 	r.writeCold(&w)
 	r.writeZips(&w)

@@ -44,6 +44,9 @@ func LocalParams(t *Template, api string, overrides ...map[string]string) map[st
 		origins = []string{"http://127.0.0.1:" + u.Port(), "http://localhost:" + u.Port(), "https://app.example.com"}
 	}
 	p["Issuer"] = strings.TrimSuffix(api, "/")
+	// DPoP proofs name the URL the client addressed (RFC 9449 4.2 htu):
+	// http and this port, not the https API Gateway serves.
+	p["PublicOrigin"] = strings.TrimSuffix(api, "/")
 	p["Audience"] = "https://api.example.com"
 	all := slices.Clone(origins)
 	for _, o := range overrides {

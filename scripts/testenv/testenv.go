@@ -42,9 +42,12 @@ type Env struct {
 	// keyed-hash secret from (MAC_KEY_ID).
 	MACKeyID string
 	Tables   dynamo.Tables
-	Store    *dynamo.Store
-	vars     map[string]string
-	mu       sync.Mutex
+	// ProofReplayTable is the table of template.yaml's ProofReplayTable
+	// (DPOP_REPLAY_TABLE: the authorizers' shared DPoP replay record).
+	ProofReplayTable string
+	Store            *dynamo.Store
+	vars             map[string]string
+	mu               sync.Mutex
 }
 
 // Option changes the environment.
@@ -122,6 +125,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	e.Tables = localaws.DynamoTables(names)
+	e.ProofReplayTable = names["ProofReplayTable"]
 	e.Store = dynamo.New(e.DB, e.Tables)
 	e.vars = map[string]string{
 		"ISSUER":                    "https://auth.test.example",
@@ -134,6 +138,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		"REVOCATIONS_TABLE":         e.Tables.Revocations,
 		"REVOCATION_FEED_TABLE":     e.Tables.RevocationFeed,
 		"REVOCATION_SNAPSHOT_TABLE": e.Tables.RevocationSnapshot,
+		"DPOP_REPLAY_TABLE":         e.ProofReplayTable,
 		"ALLOWED_ORIGINS":           "https://app.test.example",
 		// scripts/test runs the packages that exercise the authorizer in
 		// both modes; replica (the default) unless AUTH_TEST_REVOCATION_MODE

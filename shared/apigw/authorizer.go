@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -31,16 +32,21 @@ var errUnauthorized = errors.New("Unauthorized")
 // It fails closed: any doubt, an unknown event, a slow or unreachable
 // revocation store, denies. Every decision is counted with its reason and
 // latency (metrics.Recorder.Decision).
-func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder) AuthorizerHandler {
+func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, opts ...AuthorizerOption) AuthorizerHandler {
+	var cfg authorizerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	res := auth.NewResourceAuthorizer(svc, cfg.proofs)
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
-		out, reason, err := decide(ctx, svc, log, met, raw)
+		out, reason, err := decide(ctx, res, cfg.origin, log, met, raw)
 		met.Decision(reason, time.Since(start))
 		return out, err
 	}
 }
 
-func decide(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
+func decide(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage) (any, metrics.Reason, error) {
 	ev, err := decodeEvent(raw)
 	if err != nil {
 		log.WarnContext(ctx, "authorizer: undecodable event", "err", err)
@@ -48,9 +54,9 @@ func decide(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *me
 	}
 	switch {
 	case ev.MethodArn != "":
-		return restAuthorize(ctx, svc, log, met, ev)
+		return restAuthorize(ctx, svc, origin, log, met, ev, raw)
 	case ev.Version == "2.0" && ev.Type == "REQUEST":
-		claims, reason, err := authorize(ctx, svc, log, met, ev.authorization)
+		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, origin)
 		if err != nil {
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
 		}
@@ -60,7 +66,7 @@ func decide(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *me
 	return nil, metrics.Malformed, errUnauthorized
 }
 
-func restAuthorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent) (any, metrics.Reason, error) {
+func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, origin string, log *slog.Logger, met *metrics.Recorder, ev authorizerEvent, raw json.RawMessage) (any, metrics.Reason, error) {
 	var hdr string
 	switch ev.Type {
 	case "TOKEN":
@@ -71,7 +77,7 @@ func restAuthorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, 
 		log.WarnContext(ctx, "authorizer: unknown REST event type", "type", ev.Type)
 		return nil, metrics.Malformed, errUnauthorized
 	}
-	claims, reason, err := authorize(ctx, svc, log, met, hdr)
+	claims, reason, err := authorize(ctx, svc, log, met, raw, hdr, origin)
 	switch {
 	case errors.Is(err, auth.ErrUnavailable):
 		return policy("unknown", "Deny", ev.MethodArn, nil), reason, nil
@@ -104,15 +110,21 @@ func apiResource(methodArn string) string {
 	return parts[0] + "/" + parts[1] + "/*"
 }
 
-// authorize extracts the bearer token and asks the service. It logs why it
-// denies, never the token, and names the reason for metrics.
-func authorize(ctx context.Context, svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, authorization string) (*token.Claims, metrics.Reason, error) {
-	raw, ok := token.Bearer(authorization)
-	if !ok {
-		log.InfoContext(ctx, "deny", "reason", "no bearer token")
+// authorize reads the request (the Authorization header; for the DPoP
+// scheme, the proof and the public URL from the event raw) and asks the
+// service. It logs why it denies, never the token nor the proof, and
+// names the reason for metrics.
+func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, met *metrics.Recorder, raw json.RawMessage, authorization, origin string) (*token.Claims, metrics.Reason, error) {
+	if _, _, ok := auth.ParseAuthorization(authorization); !ok {
+		log.InfoContext(ctx, "deny", "reason", "no bearer token (nor a DPoP one)")
 		return nil, metrics.NoToken, auth.ErrInvalidToken
 	}
-	claims, err := svc.Authorize(ctx, raw)
+	req, err := resourceRequest(raw, authorization, origin)
+	if err != nil {
+		log.WarnContext(ctx, "deny", "reason", err.Error())
+		return nil, metrics.Malformed, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)
+	}
+	claims, err := svc.Authorize(ctx, req)
 	if err != nil {
 		attrs := []any{"reason", err.Error()}
 		if claims != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dpop"
 	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/replica"
 	"github.com/authkit/lambda-auth/shared/token"
@@ -74,6 +75,10 @@ func denyReason(err error) metrics.Reason {
 		return metrics.StoreDown
 	case errors.Is(err, auth.ErrRevoked):
 		return metrics.Revoked
+	case errors.Is(err, dpop.ErrInvalidProof), errors.Is(err, dpop.ErrUseNonce):
+		return metrics.DPoPProof
+	case errors.Is(err, auth.ErrDPoPBinding):
+		return metrics.DPoPBinding
 	case errors.Is(err, token.ErrTooLarge), errors.Is(err, token.ErrMalformed):
 		return metrics.Malformed
 	case errors.Is(err, token.ErrHeader), errors.Is(err, token.ErrType), errors.Is(err, token.ErrAlgorithm):

@@ -441,11 +441,15 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 		return nil, err
 	}
 	cached := token.NewCache(v, token.DefaultCacheSize)
+	withDPoP, err := w.dpopOption()
+	if err != nil {
+		return nil, err
+	}
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	if w.cfg.RevocationMode != "replica" {
 		// Strict: the table itself, one read per request, bounded here.
 		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options())
-		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer")), nil
+		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer"), withDPoP), nil
 	}
 	// The recorder is made last (it reads the replica's age); a skew or a
 	// refusal seen by the cold load before is written through it once it
@@ -458,7 +462,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	skew.attach(met)
 	// No lookup timeout: the replica bounds its own reads (SyncTimeout).
 	authz := auth.NewAuthorizer(cached, r, 0, w.options())
-	return apigw.Authorizer(authz, w.set.logger, met), nil
+	return apigw.Authorizer(authz, w.set.logger, met, withDPoP), nil
 }
 
 // replica builds the authorizer's revocation replica over st and loads

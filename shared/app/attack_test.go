@@ -43,6 +43,8 @@ var (
 	whyClaims    = token.ErrClaims.Error()
 	whyMissing   = token.ErrMissingClaim.Error()
 	whyNoBearer  = "no bearer token"
+	// whyDPoPBinding: the token's binding and scheme disagree (RFC 9449 7.1, 7.2).
+	whyDPoPBinding = "DPoP binding does not match its scheme"
 )
 
 // TestAuthorizerRefusesForgedTokens is the token attack table: every row is
@@ -312,7 +314,7 @@ func TestAuthorizerRefusesForgedTokens(t *testing.T) {
 		{"two tokens", "Bearer " + valid + ",Bearer " + valid, []string{whyNoBearer}},
 		{"quoted token", `Bearer "` + valid + `"`, []string{whyMalformed}},
 		{"Basic scheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("victor:"+valid)), []string{whyNoBearer}},
-		{"DPoP scheme", "DPoP " + valid, []string{whyNoBearer}},
+		{"DPoP scheme, a token bound to no key (RFC 9449 7.1)", "DPoP " + valid, []string{whyDPoPBinding}},
 		{"Bearer alone", "Bearer", []string{whyNoBearer}},
 		{"Bearer and a space", "Bearer ", []string{whyNoBearer}},
 		{"empty header", "", []string{whyNoBearer}},
@@ -366,15 +368,17 @@ func TestAuthorizerRefusesForgedTokens(t *testing.T) {
 // logReasons are, for each metrics reason of a denial, what the deny log
 // line of the same denial says (shared/token's sentinel error texts).
 var logReasons = map[string][]string{
-	"no_token":    {"no bearer token"},
-	"malformed":   {"token: malformed", "token: too large"},
-	"header":      {"token: header not accepted", "token: wrong typ", "token: algorithm not allowed"},
-	"unknown_key": {"token: unknown kid"},
-	"signature":   {"token: bad signature"},
-	"expired":     {"token: expired"},
-	"claims":      {"token: claims not valid", "token: required claim missing", "sid is not one of ours"},
-	"revoked":     {"access token is revoked"},
-	"unavailable": {"a dependency is unavailable"},
+	"no_token":     {"no bearer token"},
+	"dpop_binding": {"DPoP binding does not match its scheme"},
+	"dpop_proof":   {"dpop:"},
+	"malformed":    {"token: malformed", "token: too large"},
+	"header":       {"token: header not accepted", "token: wrong typ", "token: algorithm not allowed"},
+	"unknown_key":  {"token: unknown kid"},
+	"signature":    {"token: bad signature"},
+	"expired":      {"token: expired"},
+	"claims":       {"token: claims not valid", "token: required claim missing", "sid is not one of ours"},
+	"revoked":      {"access token is revoked"},
+	"unavailable":  {"a dependency is unavailable"},
 }
 
 // authorizerKinds are the event shapes the authorizer answers.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
+	"github.com/authkit/lambda-auth/scripts/dpopclient"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/dynamo"
@@ -110,6 +111,16 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	third := s.readTokens(t, s.refreshWith(t, second.Refresh))
 	s.refreshWith(t, second.Refresh)
 	s.authorize(t, third.Access)
+	// A DPoP-bound token with its proof: the proof recorded once
+	// (ProofReplayTable, DPOP_REPLAY shared).
+	dpopKey, err := dpopclient.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := mintToken(t, env, dpopKey.JKT(), s.clock.Now())
+	if out, err := s.authorizer(ctx, dpopEvent(t, bound, dpopKey.Proof("GET", dpopURL, bound, s.clock.Now()))); err != nil || !out.(events.APIGatewayV2CustomAuthorizerSimpleResponse).IsAuthorized {
+		t.Fatalf("a DPoP request denied: %v %v\n%s", out, err, s.logs)
+	}
 	handEntry("sid#" + second.Refresh[:32])
 	s.clock.Advance(3 * time.Second)
 	s.refreshWith(t, second.Refresh)
@@ -237,6 +248,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		env.Tables.Sessions + "/index/" + dynamo.UserSessionsIndex: "SessionsTable/index/" + dynamo.UserSessionsIndex,
 		env.Tables.RevocationFeed:                                  "RevocationFeedTable",
 		env.Tables.RevocationSnapshot:                              "RevocationSnapshotTable",
+		env.ProofReplayTable:                                       "ProofReplayTable",
 		env.KeyID:                                                  "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
 		signWith: "SignWithKeyId",
 	}

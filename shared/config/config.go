@@ -52,6 +52,17 @@ type Config struct {
 
 	AuthorizerStoreTimeout time.Duration
 
+	// DPoPReplay (DPOP_REPLAY) is where the authorizer records the DPoP
+	// proofs it accepted: "shared" (the default), in each process and once
+	// for the whole fleet in ProofReplayTable (DPOP_REPLAY_TABLE); "process",
+	// in each process only (dpop.MemoryReplay).
+	DPoPReplay       string
+	ProofReplayTable string
+	// PublicOrigin (PUBLIC_ORIGIN) is the scheme and host clients address
+	// the API at, when not https:// + the domain API Gateway reports: the
+	// origin of a DPoP proof's htu (apigw.PublicURL).
+	PublicOrigin string
+
 	// RevocationMode is how the authorizer learns revocations: "replica"
 	// (an in-memory view of the revocation feed, synced every
 	// RevocationSync) or "strict" (a strongly consistent read per request).
@@ -108,6 +119,9 @@ func Load(getenv func(string) string) (Config, error) {
 		AllowedOrigins:          p.list("ALLOWED_ORIGINS"),
 
 		AuthorizerStoreTimeout: p.duration("AUTHORIZER_STORE_TIMEOUT", 800*time.Millisecond),
+		DPoPReplay:             p.str("DPOP_REPLAY", "shared"),
+		ProofReplayTable:       p.str("DPOP_REPLAY_TABLE", ""),
+		PublicOrigin:           p.str("PUBLIC_ORIGIN", ""),
 		RevocationMode:         p.str("REVOCATION_MODE", "replica"),
 		RevocationSync:         p.duration("REVOCATION_SYNC", time.Second),
 		RevocationMaxStaleness: p.duration("REVOCATION_MAX_STALENESS", 5*time.Minute),
@@ -173,6 +187,9 @@ func (c Config) checkRevocations(p *parser) {
 	if c.AuthorizerStoreTimeout <= 0 || c.AuthorizerStoreTimeout > 10*time.Second {
 		p.fail("AUTHORIZER_STORE_TIMEOUT must be between 1ms and 10s, got %s", c.AuthorizerStoreTimeout)
 	}
+	if c.DPoPReplay != "shared" && c.DPoPReplay != "process" {
+		p.fail("DPOP_REPLAY must be shared or process, got %q", c.DPoPReplay)
+	}
 	if c.RevocationMode != "replica" && c.RevocationMode != "strict" {
 		p.fail("REVOCATION_MODE must be replica or strict, got %q", c.RevocationMode)
 	}
@@ -213,6 +230,12 @@ func (c Config) checkBrowser(p *parser) {
 	if c.Issuer != "" {
 		if err := checkIssuer(c.Issuer); err != nil {
 			p.fail("ISSUER %q: %v", c.Issuer, err)
+		}
+	}
+	if o := c.PublicOrigin; o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Scheme != "https" && u.Scheme != "http" {
+			p.fail("PUBLIC_ORIGIN %q is not an origin like https://api.example.com", o)
 		}
 	}
 	for _, o := range c.AllowedOrigins {
@@ -269,6 +292,7 @@ func (c Config) Require(names ...string) error {
 		"REVOCATIONS_TABLE":         c.RevocationsTable,
 		"REVOCATION_FEED_TABLE":     c.RevocationFeedTable,
 		"REVOCATION_SNAPSHOT_TABLE": c.RevocationSnapshotTable,
+		"DPOP_REPLAY_TABLE":         c.ProofReplayTable,
 	}
 	var errs []error
 	for _, n := range names {

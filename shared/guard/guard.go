@@ -17,6 +17,8 @@
 // Guard.Middleware answers what RFC 6750 section 3 asks of a resource
 // server: 401 with WWW-Authenticate: Bearer (error="invalid_token" for a
 // bad, expired or revoked token), 503 when revocations cannot be checked.
+// With Config.PublicOrigin it also takes DPoP-bound tokens with their
+// proofs (RFC 9449 section 7): dpop.go.
 package guard
 
 import (
@@ -34,6 +36,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/dpop"
 	"github.com/authkit/lambda-auth/shared/token"
 )
 
@@ -61,6 +64,19 @@ type Config struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger     // nil: slog.Default()
 	Now        func() time.Time // nil: time.Now
+	// PublicOrigin is the scheme and host clients address this service
+	// at ("https://api.example.com"): a DPoP proof names the request's URL
+	// (RFC 9449 4.3 step 9), which the Guard builds from it and the
+	// request's path, never from the Host or X-Forwarded-* headers a
+	// client may set. Empty: DPoP-bound tokens are refused (the DPoP
+	// scheme is not taken); bearer tokens work as before.
+	PublicOrigin string
+	// DPoPReplay records the DPoP proofs accepted, to refuse one sent
+	// again (RFC 9449 11.1). nil: a dpop.MemoryReplay of this process,
+	// which accepts a proof once per process; a store shared by every
+	// replica of the service (dynamo.DPoPReplay over a table like the
+	// stack's ProofReplayTable) accepts it once in all.
+	DPoPReplay dpop.Replay
 }
 
 // minRefetch is how often an unknown kid may make the Guard fetch the
@@ -72,6 +88,10 @@ const minRefetch = 30 * time.Second
 type Guard struct {
 	cfg Config
 	svc *auth.Authorizer
+	res *auth.ResourceAuthorizer // svc, with the DPoP scheme when PublicOrigin is set
+	// dpopAlgs are the DPoP proof algorithms taken, space-separated (the
+	// DPoP challenge's algs); "" without DPoP.
+	dpopAlgs string
 
 	keys       atomic.Pointer[keySet]
 	refetchMu  sync.Mutex  // one JWKS fetch at a time
@@ -141,6 +161,11 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	// request gives up), and a lookup that reads a store per request must
 	// not hang a request.
 	g.svc = auth.NewAuthorizer(verifierFunc(g.verify), cfg.Revocations, cfg.StoreTimeout, auth.Options{Logger: cfg.Logger, Now: cfg.Now})
+	proofs, err := g.proofVerifier()
+	if err != nil {
+		return nil, err
+	}
+	g.res = auth.NewResourceAuthorizer(g.svc, proofs)
 	return g, nil
 }
 
@@ -234,42 +259,64 @@ func ClaimsFrom(ctx context.Context) (*token.Claims, bool) {
 }
 
 // Middleware lets a request through to next only with a valid, unrevoked
-// access token in its Authorization header (exactly one, "Bearer <token>",
-// RFC 6750 2.1), and puts the token's claims in its context (ClaimsFrom).
-// Otherwise it answers as RFC 6750 3.1 says: 401 with WWW-Authenticate:
-// Bearer, and error="invalid_token" when a token was given; 503 with
-// Retry-After when revocations could not be checked. The body is JSON
-// {"error", "error_description"}; the log line names the reason, never the
-// token.
+// access token in its Authorization header (exactly one): "Bearer
+// <token>" (RFC 6750 2.1) for a bearer token, or, when PublicOrigin is
+// set, "DPoP <token>" with exactly one DPoP proof header for a DPoP-bound
+// one (RFC 9449 7.1); a DPoP-bound token sent as Bearer is refused (RFC
+// 9449 7.2). It puts the token's claims in the request's context
+// (ClaimsFrom). Otherwise it answers as RFC 6750 3.1 and RFC 9449 7.1
+// say: 401 with a WWW-Authenticate challenge of the scheme used (Bearer,
+// or DPoP with the algorithms taken), error="invalid_token" for a bad
+// token and error="invalid_dpop_proof" for a bad proof; 400 for a
+// malformed Authorization header; 503 with Retry-After when revocations
+// (or the replay store) could not be checked. The body is JSON {"error",
+// "error_description"}; the log line names the reason, never the token
+// nor the proof.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := r.Header.Values("Authorization")
 		if len(hdr) == 0 {
-			refuse(w, http.StatusUnauthorized, `Bearer realm="api"`, "invalid_request", "an access token is required: Authorization: Bearer <token>")
+			g.refuse(w, http.StatusUnauthorized, auth.NoScheme, "", "invalid_request", "an access token is required: Authorization: Bearer <token>")
 			return
 		}
-		raw, ok := "", len(hdr) == 1
+		scheme, ok := auth.NoScheme, len(hdr) == 1
 		if ok {
-			raw, ok = token.Bearer(hdr[0])
+			scheme, _, ok = auth.ParseAuthorization(hdr[0])
 		}
 		if !ok { // RFC 6750 3.1: a malformed request is 400 invalid_request
-			refuse(w, http.StatusBadRequest, `Bearer realm="api", error="invalid_request"`, "invalid_request", "give one Authorization header: Bearer <token>")
+			g.refuse(w, http.StatusBadRequest, scheme, "invalid_request", "invalid_request", "give one Authorization header: Bearer <token> (or DPoP <token>)")
 			return
 		}
-		c, err := g.Verify(r.Context(), raw)
+		req := auth.ResourceRequest{Authorization: hdr[0], Proofs: r.Header.Values("DPoP"), Method: r.Method,
+			URL: func() (string, error) { return g.cfg.PublicOrigin + r.URL.EscapedPath(), nil }}
+		c, err := g.res.Authorize(r.Context(), req)
 		switch {
 		case errors.Is(err, auth.ErrUnavailable):
-			g.cfg.Logger.ErrorContext(r.Context(), "guard: refused, revocations cannot be checked (fail closed)", "err", err)
+			g.cfg.Logger.ErrorContext(r.Context(), "guard: refused, revocations or DPoP proofs cannot be checked (fail closed)", "err", err)
 			w.Header().Set("Retry-After", "1")
-			refuse(w, http.StatusServiceUnavailable, "", "temporarily_unavailable", "revocations cannot be checked right now; retry")
+			g.refuse(w, http.StatusServiceUnavailable, auth.NoScheme, "", "temporarily_unavailable", "the token cannot be checked right now; retry")
+			return
+		case errors.Is(err, dpop.ErrInvalidProof), errors.Is(err, dpop.ErrUseNonce):
+			g.cfg.Logger.InfoContext(r.Context(), "guard: refused", "reason", err.Error())
+			g.refuse(w, http.StatusUnauthorized, auth.DPoP, "invalid_dpop_proof", "invalid_dpop_proof", "the DPoP proof is missing or invalid")
 			return
 		case err != nil:
 			g.cfg.Logger.InfoContext(r.Context(), "guard: refused", "reason", err.Error())
-			refuse(w, http.StatusUnauthorized, `Bearer realm="api", error="invalid_token"`, "invalid_token", "the access token is invalid, expired or revoked")
+			g.refuse(w, http.StatusUnauthorized, scheme, "invalid_token", "invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
 	})
+}
+
+// refuse answers with status, a challenge of scheme (NoScheme: every
+// scheme taken) carrying the error code challengeErr when not "", and
+// the JSON error code and description.
+func (g *Guard) refuse(w http.ResponseWriter, status int, scheme auth.Scheme, challengeErr, code, description string) {
+	if status == http.StatusUnauthorized || status == http.StatusBadRequest {
+		w.Header().Set("WWW-Authenticate", g.challenge(scheme, challengeErr))
+	}
+	refuse(w, status, "", code, description)
 }
 
 func refuse(w http.ResponseWriter, status int, challenge, code, description string) {

@@ -118,7 +118,7 @@ const (
 var Values = map[string][]string{
 	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
 	DimDecision: {"allow", "deny"},
-	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale)},
+	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale), string(DPoPProof), string(DPoPBinding)},
 	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(KindAll), string(Throttled), string(Timeout), string(Failed)},
 	DimService:  {string(DynamoDB), string(KMS)},
 }
@@ -158,6 +158,12 @@ const (
 	Expired    Reason = "expired"     // exp passed
 	BadClaims  Reason = "claims"      // iss, aud, nbf, iat, lifetime, a missing claim, a sid not ours
 	Revoked    Reason = "revoked"     // a revocation entry covers it
+	// DPoPProof: the DPoP proof is missing, several, or fails a check of
+	// RFC 9449 4.3 (a replay included).
+	DPoPProof Reason = "dpop_proof"
+	// DPoPBinding: a DPoP-bound token sent as a bearer token, or a token
+	// bound to no key sent with the DPoP scheme (RFC 9449 7.1, 7.2).
+	DPoPBinding Reason = "dpop_binding"
 	// StoreDown: revocations could not be checked (fail closed): the
 	// store failed or was too slow (strict mode).
 	StoreDown Reason = "unavailable"
