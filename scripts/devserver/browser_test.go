@@ -128,6 +128,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("LostRefreshAnswer", e.testLostAnswer)
 	t.Run("APIDownAndBack", e.testAPIDown)
 	t.Run("LockoutShowsItsWait", e.testLockout)
+	t.Run("DPoPBoundSession", e.testDPoPBoundSession)
 
 	// No token the browser saw, and not the password, in any log.
 	e.dev.Stop(t)
@@ -161,7 +162,7 @@ type tab struct {
 }
 
 type apiRequest struct {
-	method, path, authorization string
+	method, path, authorization, dpop string
 }
 
 // device opens a tab in a new browser context: its own cookies and
@@ -233,8 +234,8 @@ func (b *tab) record(ev any) {
 	case *network.EventRequestWillBeSent:
 		if path, ok := strings.CutPrefix(e.Request.URL, b.env.api); ok {
 			auth := headerValue(e.Request.Headers, "authorization")
-			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, auth})
-			b.env.secret(strings.TrimPrefix(auth, "Bearer "))
+			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, auth, headerValue(e.Request.Headers, "dpop")})
+			b.env.secret(accessToken(auth))
 		}
 	case *network.EventResponseReceivedExtraInfo:
 		for _, line := range strings.Split(headerValue(e.Headers, "set-cookie"), "\n") {
@@ -284,12 +285,23 @@ func (b *tab) requests(method, path string) int {
 	return n
 }
 
-// bearer is the access token of the last request that carried one.
+// accessToken is the token of an Authorization header of the Bearer or
+// the DPoP scheme (RFC 9449 7.1), "" for any other.
+func accessToken(authorization string) string {
+	if tok, ok := strings.CutPrefix(authorization, "Bearer "); ok {
+		return tok
+	}
+	tok, _ := strings.CutPrefix(authorization, "DPoP ")
+	return tok
+}
+
+// bearer is the access token of the last request that carried one, of
+// either scheme.
 func (b *tab) bearer() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i := len(b.reqs) - 1; i >= 0; i-- {
-		if tok, ok := strings.CutPrefix(b.reqs[i].authorization, "Bearer "); ok {
+		if tok := accessToken(b.reqs[i].authorization); tok != "" {
 			return tok
 		}
 	}
@@ -580,14 +592,16 @@ func (e *browserEnv) fourTabs(t *testing.T, query string, start func(tabs []*tab
 // testLogoutAll: logout-all in one tab signs every other tab out within a
 // second (BroadcastChannel), and their token is refused by the API within
 // the authorizer's sync interval; another device learns it at its next
-// call.
+// call. The first device's tabs use bearer tokens (?dpop=off): the test
+// sends their token from Go, which a DPoP-bound token does not allow
+// without the page's key (DPoPBoundSession checks that).
 func (e *browserEnv) testLogoutAll(t *testing.T) {
 	first := e.device(t, "")
-	first.openDemo("")
+	first.openDemo("?dpop=off")
 	first.signIn()
 	others := []*tab{first.newTab(t), first.newTab(t)}
 	for _, b := range others {
-		b.openDemo("")
+		b.openDemo("?dpop=off")
 	}
 	other := e.device(t, "Another device")
 	other.openDemo("")
@@ -757,9 +771,14 @@ func (e *browserEnv) testNoTokenInStorage(t *testing.T) {
 				t.Errorf("cookie %s (HttpOnly %v) in the browser", c.Name, c.HTTPOnly)
 			}
 		}
+		// IndexedDB holds the DPoP key pair only (auth-client.js), its
+		// private key not extractable: no token.
 		dbs, err := chromedp.Call(b.ctx, indexeddb.RequestDatabaseNames, indexeddb.RequestDatabaseNamesParams{SecurityOrigin: e.api})
-		if err != nil || len(dbs.DatabaseNames) != 0 {
-			t.Errorf("IndexedDB databases %v (%v)", dbs.DatabaseNames, err)
+		if err != nil || len(dbs.DatabaseNames) > 1 || (len(dbs.DatabaseNames) == 1 && dbs.DatabaseNames[0] != dpopDatabase) {
+			t.Errorf("IndexedDB databases %v (%v), want %s at most", dbs.DatabaseNames, err, dpopDatabase)
+		}
+		if got := b.js(storedDPoPKey + `.then((v) => Object.keys(v).sort() + ' ' + v.privateKey.type + ' extractable ' + v.privateKey.extractable)`); got != "privateKey,publicKey private extractable false" {
+			t.Errorf("the DPoP key store holds %s, want a key pair whose private key is not extractable", got)
 		}
 		caches, err := chromedp.Call(b.ctx, cachestorage.RequestCacheNames, cachestorage.RequestCacheNamesParams{SecurityOrigin: e.api})
 		if err != nil || len(caches.Caches) != 0 {
@@ -895,9 +914,9 @@ func (e *browserEnv) testLostAnswer(t *testing.T) {
 	b.signIn()
 	sid := b.text("session-id")
 	// The first refresh the page sends is held; the test sends it to the
-	// API itself, with the browser's cookie, and then fails it in the
-	// browser: the API rotated, the browser never saw the answer or its
-	// Set-Cookie.
+	// API itself, with the browser's cookie and the request's own DPoP
+	// proof, and then fails it in the browser: the API rotated, the
+	// browser never saw the answer or its Set-Cookie.
 	var mu sync.Mutex
 	paused := 0
 	lost := make(chan int, 1)
@@ -919,6 +938,9 @@ func (e *browserEnv) testLostAnswer(t *testing.T) {
 			if cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{e.api + "/auth/refresh"}}); err == nil && len(cookies.Cookies) == 1 {
 				req, _ := http.NewRequest("POST", e.api+"/auth/refresh", nil)
 				req.Header.Set("Origin", e.api)
+				if proof := headerValue(p.Request.Headers, "dpop"); proof != "" {
+					req.Header.Set("DPoP", proof)
+				}
 				req.AddCookie(&http.Cookie{Name: cookies.Cookies[0].Name, Value: cookies.Cookies[0].Value})
 				if resp, err := http.DefaultClient.Do(req); err == nil {
 					status = resp.StatusCode

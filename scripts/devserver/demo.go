@@ -19,6 +19,7 @@ func demoFiles(root string) map[string]string {
 	return map[string]string{
 		"":               filepath.Join(dir, "index.html"),
 		"demo.js":        filepath.Join(dir, "demo.js"),
+		"binding.js":     filepath.Join(dir, "binding.js"),
 		"demo.css":       filepath.Join(dir, "demo.css"),
 		"favicon.svg":    filepath.Join(dir, "favicon.svg"),
 		"auth-client.js": filepath.Join(root, "shared", "web", "auth-client.js"),

@@ -1,6 +1,7 @@
 // Package interop_test proves the service with clients nobody here wrote,
 // against a real scripts/dev, configured only from its issuer's metadata:
-// Node's jose and aws-jwt-verify (infra/interop, run by node), Go's
+// Node's jose and aws-jwt-verify (infra/interop, run by node) and
+// oauth4webapi's DPoP over a DPoP-bound session, Go's
 // golang.org/x/oauth2 refreshing through the token endpoint, golang-jwt
 // with keyfunc, an RFC 7009 revocation seen by RFC 7662 introspection and
 // by the authorizer, and the checks API Gateway's JWT authorizer documents
@@ -121,7 +122,9 @@ func TestInteroperability(t *testing.T) {
 		args      []string
 	}{
 		{"ES256 (default)", "ES256", nil},
-		{"RS256", "RS256", []string{"--param", "SigningKeySpec=RSA_2048"}},
+		// Server nonces at the token endpoint (RFC 9449 8): the DPoP
+		// clients meet use_dpop_nonce.
+		{"RS256, DPoP nonces", "RS256", []string{"--param", "SigningKeySpec=RSA_2048", "--param", "DPoPNonce=required"}},
 	} {
 		t.Run(stack.name, func(t *testing.T) {
 			// A short grace window (1 s, so 1.5 s from the write) for the
@@ -132,7 +135,8 @@ func TestInteroperability(t *testing.T) {
 			if !slices.Equal(m.Algorithms, []string{stack.alg}) || !slices.Equal(m.GrantTypes, []string{"refresh_token"}) {
 				t.Fatalf("metadata %+v", m)
 			}
-			t.Run("node clients", func(t *testing.T) { nodeClients(t, issuer, stack.alg) })
+			nonces := slices.Contains(stack.args, "DPoPNonce=required")
+			t.Run("node clients", func(t *testing.T) { nodeClients(t, issuer, stack.alg, nonces) })
 			t.Run("golang-jwt and keyfunc", func(t *testing.T) { goJWT(t, d.API, m) })
 			t.Run("x/oauth2 refresh", func(t *testing.T) { oauth2Refresh(t, d, m) })
 			t.Run("revoke, introspect, authorizer", func(t *testing.T) { revokeAndIntrospect(t, d.API, m) })
@@ -148,12 +152,14 @@ type nodeResult struct {
 	Result json.RawMessage `json:"result"`
 	Error  struct {
 		Name, Code, Message string
+		Status              int
+		Error               string // an OAuth error code (oauth4webapi's ResponseBodyError)
 	} `json:"error"`
 }
 
 // nodeClients runs jose and aws-jwt-verify (infra/interop/clients.mjs)
 // on a live token.
-func nodeClients(t *testing.T, issuer, alg string) {
+func nodeClients(t *testing.T, issuer, alg string, nonces bool) {
 	access, _ := login(t, issuer)
 	root := testenv.RepoRoot(t)
 	node, err := exec.LookPath("node")
@@ -165,7 +171,8 @@ func nodeClients(t *testing.T, issuer, alg string) {
 	}
 	cmd := exec.Command(node, "clients.mjs")
 	cmd.Dir = filepath.Join(root, "infra", "interop")
-	cmd.Env = append(os.Environ(), "ISSUER="+issuer, "AUDIENCE="+audience, "TOKEN="+access)
+	cmd.Env = append(os.Environ(), "ISSUER="+issuer, "AUDIENCE="+audience, "TOKEN="+access,
+		"LOGIN_USERNAME="+localapi.DemoUsername, "LOGIN_PASSWORD="+localapi.DemoPassword)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -205,6 +212,64 @@ func nodeClients(t *testing.T, issuer, alg string) {
 		r, ok := results[name]
 		if !ok || r.OK || r.Error.Code != want.code || !strings.Contains(r.Error.Message, want.message) {
 			t.Errorf("%s: %+v, want a refusal with code %q and message containing %q", name, r, want.code, want.message)
+		}
+	}
+	oauth4webapiDPoP(t, results, nonces)
+}
+
+// oauth4webapiDPoP asserts the DPoP checks of clients.mjs: a login with a
+// proof (jose's) binds the session to the key; oauth4webapi's DPoP handle
+// over that key refreshes it (refresh_token grant, RFC 9449 5) and calls
+// /me (7.1), each retried once on use_dpop_nonce as its documentation
+// says; its handle over another key is refused at both, without ending
+// the session; the bound token sent as a bearer token is refused (7.2).
+// With nonces, the login and oauth4webapi's first refresh each meet one
+// use_dpop_nonce; its second refresh sends the nonce the last answer gave.
+func oauth4webapiDPoP(t *testing.T, results map[string]nodeResult, nonces bool) {
+	t.Helper()
+	var login struct {
+		TokenType  string `json:"token_type"`
+		CnfJKT     string `json:"cnf_jkt"`
+		KeyJKT     string `json:"key_jkt"`
+		NonceRetry bool   `json:"nonce_retry"`
+	}
+	if r := results["dpop login (jose proof)"]; !r.OK || json.Unmarshal(r.Result, &login) != nil ||
+		login.TokenType != "DPoP" || login.CnfJKT == "" || login.CnfJKT != login.KeyJKT || login.NonceRetry != nonces {
+		t.Fatalf("DPoP login: %+v (%+v), want token_type DPoP, cnf.jkt the key's thumbprint, a nonce retry %t", r, login, nonces)
+	}
+	firstAttempts := 1
+	if nonces {
+		firstAttempts = 2
+	}
+	var refreshed struct {
+		TokenType string `json:"token_type"`
+		CnfJKT    string `json:"cnf_jkt"`
+		HandleJKT string `json:"handle_jkt"`
+		Rotated   bool   `json:"rotated"`
+		Attempts  int    `json:"attempts"`
+	}
+	if r := results["oauth4webapi dpop refresh"]; !r.OK || json.Unmarshal(r.Result, &refreshed) != nil || refreshed.TokenType != "dpop" ||
+		refreshed.CnfJKT != login.KeyJKT || refreshed.HandleJKT != login.KeyJKT || !refreshed.Rotated || refreshed.Attempts != firstAttempts {
+		t.Errorf("oauth4webapi refresh: %+v (%+v), want a rotated session, a DPoP token bound to the login's key, in %d requests", r, refreshed, firstAttempts)
+	}
+	refreshed.Attempts = 0
+	if r := results["oauth4webapi dpop second refresh"]; !r.OK || json.Unmarshal(r.Result, &refreshed) != nil || refreshed.TokenType != "dpop" ||
+		refreshed.CnfJKT != login.KeyJKT || refreshed.Attempts != 1 {
+		t.Errorf("oauth4webapi second refresh: %+v, want a DPoP token bound to the login's key in one request", r)
+	}
+	var me struct {
+		Status int    `json:"status"`
+		Sub    string `json:"sub"`
+	}
+	if r := results["oauth4webapi dpop protected resource"]; !r.OK || json.Unmarshal(r.Result, &me) != nil || me.Status != 200 || me.Sub != localapi.DemoUserID {
+		t.Errorf("oauth4webapi protected resource: %+v, want 200 for the demo user", r)
+	}
+	if r := results["oauth4webapi refresh with another key"]; r.OK || r.Error.Name != "ResponseBodyError" || r.Error.Error != "invalid_dpop_proof" {
+		t.Errorf("oauth4webapi refresh with another key: %+v, want ResponseBodyError invalid_dpop_proof", r)
+	}
+	for _, name := range []string{"oauth4webapi protected resource with another key", "dpop token as bearer"} {
+		if r := results[name]; r.OK || (r.Error.Status != 401 && r.Error.Status != 403) {
+			t.Errorf("%s: %+v, want it refused with 401 or 403", name, r)
 		}
 	}
 }

@@ -10,10 +10,19 @@
  *   await auth.login('alice@example.com', pw);
  *   const res = await auth.fetch('/me');      // Authorization added, refreshed as needed
  *
+ * The API, in full: createAuthClient(options) -> AuthClient, with
+ * `state` (AuthState), `start()`, `login(username, password)`,
+ * `refresh()`, `fetch(path, init)`, `getAccessToken()`,
+ * `authHeaders(method, url)`, `logout()`, `logoutAll()`, `devices()`,
+ * `endDevice(id)`, `close()` and the events "change", "signedout" and
+ * "error"; AuthError; and for DPoP, `dpopAvailable()`, `jwkThumbprint(jwk)`
+ * and `signProof(key, request)`.
+ *
  * What it does and never does:
  * - The access token lives in this module's memory only (a private field),
  *   shared with the other tabs of the origin over a BroadcastChannel. It is
- *   never written to localStorage, sessionStorage, IndexedDB or a cookie.
+ *   never written to localStorage, sessionStorage, IndexedDB or a cookie
+ *   (IndexedDB holds only the DPoP key pair, below).
  *   The refresh token is the API's HttpOnly cookie: script never sees it.
  * - It refreshes shortly before `exp`, and on a 401 or a 403 (API Gateway
  *   answers 403 to an expired or revoked token alike) when the token has
@@ -39,6 +48,25 @@
  *   localStorage, "a session may exist", so that a visitor without a session
  *   costs no refresh call (and no 401) on every page load.
  *
+ * - DPoP (RFC 9449, option `dpop`, "auto" by default): each login makes a
+ *   new ECDSA P-256 key with WebCrypto, non-extractable (script, this
+ *   module included, can sign with it but never read it), and keeps the
+ *   CryptoKeyPair in IndexedDB ("<name>:dpop"), so that a reload or another
+ *   tab uses the same key. Every login, refresh and logout carries a proof
+ *   (`DPoP` header: typ dpop+jwt, ES256, the public jwk, htm, htu without
+ *   query or fragment, iat, a random jti, the server's nonce once it gave
+ *   one); when the API answers `token_type: DPoP`, the session and its
+ *   access tokens are bound to the key (cnf.jkt), and `fetch` sends
+ *   `Authorization: DPoP <token>` with a proof whose ath is the token's
+ *   hash. A token copied out of the page is useless without the key. A
+ *   `use_dpop_nonce` challenge (a 400 of the token endpoint, a 401 with
+ *   WWW-Authenticate: DPoP error="use_dpop_nonce" of a resource) is
+ *   answered once with the DPoP-Nonce it carries. Without WebCrypto or
+ *   IndexedDB the client sends no proof and gets bearer tokens where the
+ *   API allows them (an API that requires DPoP refuses the login); with
+ *   `dpop: "required"` it refuses to sign in instead. Signing out deletes
+ *   the key. Nonces live in memory only.
+ *
  * Errors of the API come back as AuthError, with `code` from the body's
  * `error` and `message` from `message` or `error_description`.
  */
@@ -53,6 +81,7 @@
  * @property {boolean} [sessionHint] keep the "a session may exist" flag (default true)
  * @property {string[]} [tokenOrigins] other origins `fetch` may send the access token to, e.g. ["https://orders.example.com"] (APIs behind the same authorizer); default none
  * @property {typeof fetch} [fetch] the fetch to use (default globalThis.fetch)
+ * @property {'auto' | 'required' | 'off'} [dpop] bind the session to a DPoP key (RFC 9449): "auto" (default) when this browser can keep one (dpopAvailable()), else bearer tokens if the API allows them; "required": never sign in without one (login rejects with AuthError code dpop_unavailable); "off": bearer tokens
  */
 
 /**
@@ -63,6 +92,8 @@
  * @property {string} sessionId the session (`sid`): the session list marks it current
  * @property {string} tokenId the access token's `jti`, new at every refresh
  * @property {string} scope
+ * @property {string} tokenType "DPoP" (the token is bound to this browser's key) or "Bearer"
+ * @property {string} keyThumbprint the RFC 7638 thumbprint of the key the token is bound to (its cnf.jkt), "" for a bearer token
  */
 
 /**
@@ -116,6 +147,15 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * Whether a refresh's error means the session cannot go on in this browser:
+ * a 401 or 403, or a refusal of its DPoP proof (the key is gone).
+ * @param {unknown} e
+ */
+function sessionOver(e) {
+  return e instanceof AuthError && (e.status === 401 || e.status === 403 || e.code === 'invalid_dpop_proof');
+}
+
 /** @param {number} status */
 function statusCode(status) {
   return status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : `http_${status}`;
@@ -140,9 +180,10 @@ function readClaims(jwt) {
     const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const json = atob(part + '='.repeat((4 - (part.length % 4)) % 4));
     const c = JSON.parse(decodeURIComponent(Array.from(json, (ch) => '%' + ch.charCodeAt(0).toString(16).padStart(2, '0')).join('')));
-    return { sub: String(c.sub || ''), sid: String(c.sid || ''), jti: String(c.jti || ''), scope: String(c.scope || '') };
+    const jkt = c.cnf && typeof c.cnf.jkt === 'string' ? c.cnf.jkt : '';
+    return { sub: String(c.sub || ''), sid: String(c.sid || ''), jti: String(c.jti || ''), scope: String(c.scope || ''), jkt };
   } catch {
-    return { sub: '', sid: '', jti: '', scope: '' };
+    return { sub: '', sid: '', jti: '', scope: '', jkt: '' };
   }
 }
 
@@ -176,14 +217,20 @@ function endReason(ended) {
 }
 
 /**
+ * The access token held: type is "DPoP" or "Bearer".
+ * @typedef {{ value: string, type: string, expiresAt: number, lifetime: number, receivedAt: number, claims: ReturnType<typeof readClaims> }} HeldToken
+ */
+
+/**
  * Events (EventTarget): "change" whenever `state` changes (a login, a
  * refresh here or in another tab, a sign-out); "signedout" with
  * `detail.reason`: "logout", "logout-all", "ended" (this device ended from
  * this browser), or when the session can no longer be refreshed
- * "ended-elsewhere", "revoked" or "expired" (endReason).
+ * "ended-elsewhere", "revoked" or "expired" (endReason), or "key-lost"
+ * (its refresh needs a proof of a DPoP key this browser no longer has).
  */
 export class AuthClient extends EventTarget {
-  /** @type {{ value: string, expiresAt: number, lifetime: number, receivedAt: number, claims: ReturnType<typeof readClaims> } | null} */
+  /** @type {HeldToken | null} */
   #token = null;
   #generation = 0; // counts tokens taken, here or from another tab
   #peerTakenAt = 0; // when a token last came from another tab, epoch ms
@@ -201,6 +248,11 @@ export class AuthClient extends EventTarget {
   #channel = null;
   #opt;
   #apiOrigin;
+  /** @type {DPoPKeyStore | null} */
+  #keys = null; // null: no DPoP (off, or this browser cannot keep a key)
+  #tokenNonce = ''; // the token endpoint's last DPoP-Nonce (RFC 9449 8)
+  /** @type {Map<string, string>} */
+  #resourceNonces = new Map(); // a resource origin's last DPoP-Nonce (RFC 9449 9)
 
   /** @param {AuthClientOptions} [options] */
   constructor(options = {}) {
@@ -214,7 +266,9 @@ export class AuthClient extends EventTarget {
       sessionHint: options.sessionHint ?? true,
       fetch: options.fetch || globalThis.fetch.bind(globalThis),
       tokenOrigins: (options.tokenOrigins || []).map((o) => new URL(o).origin),
+      dpop: options.dpop || 'auto',
     };
+    if (this.#opt.dpop !== 'off' && dpopAvailable()) this.#keys = new DPoPKeyStore(this.#opt.name);
     this.#apiOrigin = new URL(this.#opt.baseUrl || '/', pageOrigin()).origin;
     if (typeof BroadcastChannel === 'function') {
       this.#channel = new BroadcastChannel(this.#opt.name);
@@ -244,6 +298,8 @@ export class AuthClient extends EventTarget {
       sessionId: t ? t.claims.sid : '',
       tokenId: t ? t.claims.jti : '',
       scope: t ? t.claims.scope : '',
+      tokenType: t ? t.type : '',
+      keyThumbprint: t && t.type === 'DPoP' ? t.claims.jkt : '',
     };
   }
 
@@ -261,7 +317,7 @@ export class AuthClient extends EventTarget {
       await this.refresh();
       return true;
     } catch (e) {
-      if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return false;
+      if (sessionOver(e)) return false;
       throw e;
     }
   }
@@ -273,13 +329,17 @@ export class AuthClient extends EventTarget {
    * @param {string} password
    */
   async login(username, password) {
-    const res = await this.#send('/auth/login', {
+    const key = await this.#newKey();
+    const res = await this.#tokenEndpoint('/auth/login', key, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password }),
     });
     if (!res.ok) throw await AuthError.from(res);
-    this.#take(await res.json(), true);
+    const body = await res.json();
+    // Stored before the other tabs hear of the token: they read it then.
+    if (key && this.#keys) await this.#keys.save(key).catch(() => {});
+    this.#take(body, true);
   }
 
   /**
@@ -310,13 +370,37 @@ export class AuthClient extends EventTarget {
    * @returns {Promise<string>}
    */
   async getAccessToken() {
-    if (!this.#token || Date.now() >= this.#token.expiresAt - 2000) await this.refresh();
-    if (!this.#token) throw new AuthError(401, 'signed_out', 'not signed in');
-    return this.#token.value;
+    return (await this.#validToken()).value;
   }
 
   /**
-   * fetch with `Authorization: Bearer`, to the API's origin or one of
+   * The headers that authorize a request to another API behind the same
+   * authorizer: `authorization` ("DPoP <token>" or "Bearer <token>") and,
+   * for a DPoP-bound token, `dpop`, a proof for this method and URL (RFC
+   * 9449 7.1), good for one request. Prefer `fetch`, which also answers a
+   * nonce challenge and refreshes on 401 and 403.
+   * @param {string} method
+   * @param {string} url a full URL, or a path of the API
+   * @returns {Promise<Record<string, string>>}
+   */
+  async authHeaders(method, url) {
+    const headers = new Headers();
+    await this.#authorize(headers, requestMethod(method), this.#url(url), await this.#validToken());
+    return Object.fromEntries(headers);
+  }
+
+  /** The token, refreshed first when it expires within 2 s. */
+  async #validToken() {
+    if (!this.#token || Date.now() >= this.#token.expiresAt - 2000) await this.refresh();
+    if (!this.#token) throw new AuthError(401, 'signed_out', 'not signed in');
+    return this.#token;
+  }
+
+  /**
+   * fetch with `Authorization: Bearer`, or with `Authorization: DPoP` and a
+   * new `DPoP` proof (its ath the token's hash) for a DPoP-bound token; a
+   * 401 use_dpop_nonce challenge is answered once with the server's nonce
+   * (RFC 9449 9). To the API's origin or one of
    * `tokenOrigins` only (anything else throws a TypeError before any
    * request). A 401 or 403 is retried once after a refresh when the token
    * has expired or meets its first refusal (API Gateway answers 403 to a
@@ -332,8 +416,9 @@ export class AuthClient extends EventTarget {
     if (url.origin !== this.#apiOrigin && !this.#opt.tokenOrigins.includes(url.origin)) {
       throw new TypeError(`auth.fetch: ${url.origin} is neither the API's origin nor one of tokenOrigins: the access token is not sent there`);
     }
-    let token = await this.getAccessToken();
-    let res = await this.#request(url, this.#withBearer(init, token));
+    let current = await this.#validToken();
+    let token = current.value;
+    let res = await this.#authorized(url, init, current);
     const t = this.#token;
     const refused = res.status === 401 || res.status === 403;
     const expired = !t || Date.now() >= t.expiresAt;
@@ -342,12 +427,13 @@ export class AuthClient extends EventTarget {
       try {
         await this.#forceRefresh(token);
       } catch (e) {
-        if (e instanceof AuthError && (e.status === 401 || e.status === 403)) return res; // signed out
+        if (sessionOver(e)) return res; // signed out
         throw e;
       }
       if (!this.#token || this.#token.value === token) return res;
-      token = this.#token.value;
-      res = await this.#request(url, this.#withBearer(init, token));
+      current = this.#token;
+      token = current.value;
+      res = await this.#authorized(url, init, current);
       if ((res.status === 401 || res.status === 403) && this.#token) this.#rechecked = this.#token.claims.jti;
     }
     return res;
@@ -356,7 +442,7 @@ export class AuthClient extends EventTarget {
   /** Ends this device's session (the cookie's) and signs every tab out. */
   async logout() {
     try {
-      const res = await this.#send('/auth/logout', { method: 'POST' });
+      const res = await this.#tokenEndpoint('/auth/logout', await this.#keyForSession(), { method: 'POST' });
       if (!res.ok && res.status !== 401) throw await AuthError.from(res);
     } finally {
       this.#signOut('logout', true);
@@ -424,11 +510,6 @@ export class AuthClient extends EventTarget {
     return new URL((this.#opt.baseUrl || pageOrigin()) + path);
   }
 
-  /** The API's own routes (/auth/...): the refresh cookie goes along. @param {string} path @param {RequestInit} init */
-  #send(path, init) {
-    return this.#request(this.#url(path), init);
-  }
-
   /** @param {URL} url @param {RequestInit} init */
   #request(url, init) {
     // The refresh cookie (credentials) goes to the API's origin only.
@@ -436,11 +517,90 @@ export class AuthClient extends EventTarget {
     return this.#opt.fetch(url.href, { ...init, credentials });
   }
 
-  /** @param {RequestInit} init @param {string} token */
-  #withBearer(init, token) {
-    const headers = new Headers(init.headers);
-    headers.set('authorization', 'Bearer ' + token);
-    return { ...init, headers };
+  /**
+   * A request with the access token: `Authorization: <type> <token>` and,
+   * for a DPoP token, a proof. A 401 use_dpop_nonce (RFC 9449 9) is
+   * retried once with the nonce the answer gave.
+   * @param {URL} url @param {RequestInit} init @param {HeldToken} token
+   */
+  async #authorized(url, init, token) {
+    const method = requestMethod(init.method);
+    for (let attempt = 0; ; attempt++) {
+      const headers = new Headers(init.headers);
+      const nonce = await this.#authorize(headers, method, url, token);
+      const res = await this.#request(url, { ...init, headers });
+      const next = res.headers.get('dpop-nonce');
+      if (next) this.#resourceNonces.set(url.origin, next);
+      if (attempt > 0 || token.type !== 'DPoP' || !next || next === nonce || !resourceWantsNonce(res)) return res;
+    }
+  }
+
+  /**
+   * Sets the authorization headers of a request with token; resolves to the
+   * nonce its proof carries.
+   * @param {Headers} headers @param {string} method @param {URL} url @param {HeldToken} token
+   */
+  async #authorize(headers, method, url, token) {
+    headers.set('authorization', (token.type === 'DPoP' ? 'DPoP ' : 'Bearer ') + token.value);
+    if (token.type !== 'DPoP') return '';
+    const key = await this.#keyForSession();
+    if (!key) throw new AuthError(401, 'dpop_key_missing', 'the DPoP key of this session is gone from this browser: sign in again');
+    const nonce = this.#resourceNonces.get(url.origin) || '';
+    headers.set('dpop', await signProof(key, { method, url, accessToken: token.value, nonce }));
+    return nonce;
+  }
+
+  /**
+   * A call to the token endpoint (login, refresh, logout) with a proof of
+   * key when there is one (RFC 9449 5). A 400 use_dpop_nonce is retried
+   * once with the nonce the answer gave (RFC 9449 8); a DPoP-Nonce of any
+   * answer is kept for the next call.
+   * @param {string} path @param {DPoPKey | null} key @param {RequestInit} init
+   */
+  async #tokenEndpoint(path, key, init) {
+    const url = this.#url(path);
+    for (let attempt = 0; ; attempt++) {
+      const nonce = this.#tokenNonce;
+      let sent = init;
+      if (key) {
+        const headers = new Headers(init.headers);
+        headers.set('dpop', await signProof(key, { method: requestMethod(init.method), url, nonce }));
+        sent = { ...init, headers };
+      }
+      const res = await this.#request(url, sent);
+      const next = res.headers.get('dpop-nonce');
+      if (next) this.#tokenNonce = next;
+      if (attempt > 0 || !key || !next || next === nonce || !(await tokenEndpointWantsNonce(res))) return res;
+    }
+  }
+
+  /**
+   * A new DPoP key for a login (null without DPoP), stored once the login
+   * succeeds. "required" and no key: the login does not go.
+   */
+  async #newKey() {
+    if (!this.#keys) {
+      if (this.#opt.dpop === 'required') throw new AuthError(0, 'dpop_unavailable', 'this browser cannot keep a DPoP key (WebCrypto and IndexedDB, in a secure context)');
+      return null;
+    }
+    try {
+      return await DPoPKeyStore.generate();
+    } catch (e) {
+      if (this.#opt.dpop === 'required') throw new AuthError(0, 'dpop_unavailable', 'no DPoP key: ' + (e instanceof Error ? e.message : String(e)));
+      return null;
+    }
+  }
+
+  /**
+   * The key of the session: the stored one, read again when the token
+   * names another (another tab signed in with a new key meanwhile).
+   */
+  async #keyForSession() {
+    if (!this.#keys) return null;
+    const key = await this.#keys.current();
+    const want = this.#token?.type === 'DPoP' ? this.#token.claims.jkt : '';
+    if (want && key?.jkt !== want) return this.#keys.current(true);
+    return key;
   }
 
   #due() {
@@ -481,7 +641,7 @@ export class AuthClient extends EventTarget {
       let err;
       try {
         const left = Math.max(deadline - Date.now(), 500);
-        const res = await this.#send('/auth/refresh', {
+        const res = await this.#tokenEndpoint('/auth/refresh', await this.#keyForSession(), {
           method: 'POST',
           signal: AbortSignal.timeout(Math.min(this.#opt.timeoutMs, left)),
         });
@@ -501,6 +661,12 @@ export class AuthClient extends EventTarget {
       }
       if (err.status === 401) {
         this.#signOut(endReason(err.sessionEnded), true);
+        throw err;
+      }
+      if (err.code === 'invalid_dpop_proof') {
+        // The session is bound to a key this browser no longer has (its
+        // storage was cleared) or cannot prove: it cannot go on here.
+        this.#signOut('key-lost', true);
         throw err;
       }
       const lost = err.status === 0 || err.status >= 500;
@@ -560,20 +726,23 @@ export class AuthClient extends EventTarget {
 
   /**
    * Takes a token answer (login, refresh) or a token from another tab.
-   * @param {{ access_token: string, expires_in: number, expires_at?: number, lifetime?: number, received_at?: number }} body
+   * @param {{ access_token: string, token_type?: string, expires_in: number, expires_at?: number, lifetime?: number, received_at?: number }} body
    * @param {boolean} mine this tab got it from the API: tell the others
    */
   #take(body, mine) {
     const expiresAt = body.expires_at || Date.now() + body.expires_in * 1000;
     const lifetime = body.lifetime || body.expires_in * 1000;
     const receivedAt = body.received_at || Date.now();
-    this.#token = { value: body.access_token, expiresAt, lifetime, receivedAt, claims: readClaims(body.access_token) };
+    // token_type is case-insensitive (RFC 6749 5.1); a DPoP token is used
+    // as one (RFC 9449 5), anything else as a bearer token.
+    const type = String(body.token_type || '').toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+    this.#token = { value: body.access_token, type, expiresAt, lifetime, receivedAt, claims: readClaims(body.access_token) };
     this.#generation++;
     if (!mine) this.#peerTakenAt = Date.now();
     this.#peerRefreshUntil = 0;
     if (mine) {
       this.#hint(true);
-      this.#post({ type: 'token', access_token: body.access_token, expires_at: expiresAt, lifetime, received_at: receivedAt });
+      this.#post({ type: 'token', access_token: body.access_token, token_type: type, expires_at: expiresAt, lifetime, received_at: receivedAt });
     }
     this.#schedule();
     this.dispatchEvent(new Event('change'));
@@ -600,6 +769,12 @@ export class AuthClient extends EventTarget {
    */
   #signOut(reason, tell) {
     const was = this.#token !== null;
+    // The tab that signs out deletes the session's key (the others would
+    // race a new login's key): a proof of it is worth nothing any more.
+    // Only the key the token names: without a token, the stored key may be
+    // one another tab just made for its login.
+    const jkt = this.#token?.claims.jkt;
+    if (tell && this.#keys && jkt) this.#keys.remove(jkt).catch(() => {});
     clearTimeout(this.#timer);
     this.#token = null;
     this.#generation++;
@@ -624,7 +799,7 @@ export class AuthClient extends EventTarget {
       case 'hello': // a new tab asks for the token
         if (this.#token && Date.now() < this.#token.expiresAt - 1000) {
           const t = this.#token;
-          this.#post({ type: 'token', access_token: t.value, expires_at: t.expiresAt, lifetime: t.lifetime, received_at: t.receivedAt });
+          this.#post({ type: 'token', access_token: t.value, token_type: t.type, expires_at: t.expiresAt, lifetime: t.lifetime, received_at: t.receivedAt });
         }
         break;
       case 'token': { // another tab's login or refresh, or its answer to hello
@@ -689,5 +864,214 @@ export class AuthClient extends EventTarget {
     } catch {
       return true; // storage unavailable: try the cookie
     }
+  }
+}
+
+// --- DPoP (RFC 9449): the key, its store and its proofs ---
+
+/** WebCrypto's name for the proof key: ECDSA on P-256, JWS ES256 (RFC 7518 3.4). */
+const DPOP_KEY = { name: 'ECDSA', namedCurve: 'P-256' };
+const DPOP_SIGN = { name: 'ECDSA', hash: 'SHA-256' };
+
+/**
+ * Whether this browser can hold a DPoP key as the client does: WebCrypto
+ * (a secure context: https, or http://localhost) and IndexedDB.
+ */
+export function dpopAvailable() {
+  return typeof globalThis.crypto?.subtle?.generateKey === 'function' && typeof globalThis.indexedDB?.open === 'function';
+}
+
+/** @param {Uint8Array | ArrayBuffer} bytes */
+function base64url(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** @param {string} s */
+const base64urlText = (s) => base64url(new TextEncoder().encode(s));
+
+/**
+ * The RFC 7638 thumbprint of an EC public JWK: SHA-256 over its required
+ * members in lexicographic order, base64url. It is what cnf.jkt holds
+ * (RFC 9449 6.1).
+ * @param {{ crv: string, kty: string, x: string, y: string }} jwk
+ */
+export async function jwkThumbprint(jwk) {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  return base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical)));
+}
+
+/**
+ * A DPoP key: the CryptoKeyPair (its private half non-extractable), the
+ * public JWK a proof carries (RFC 9449 4.2: no private member) and its
+ * thumbprint.
+ * @typedef {{ pair: CryptoKeyPair, jwk: { kty: string, crv: string, x: string, y: string }, jkt: string }} DPoPKey
+ */
+
+/**
+ * The method as fetch sends it: the six methods of the Fetch standard
+ * normalised to upper case, any other as given (htm must be the request's
+ * method, compared case-sensitively).
+ * @param {string | undefined} method
+ */
+function requestMethod(method) {
+  const m = method || 'GET';
+  const upper = m.toUpperCase();
+  return ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'].includes(upper) ? upper : m;
+}
+
+/**
+ * Signs a DPoP proof (RFC 9449 4.2): header typ dpop+jwt, alg ES256 and
+ * the public jwk; claims jti (128 random bits), htm, htu (the URL without
+ * query and fragment, 4.2), iat, and ath (the access token's SHA-256,
+ * base64url) with an access token, nonce when the server gave one.
+ * WebCrypto's ECDSA signature is already the JWS form R||S.
+ * @param {DPoPKey} key
+ * @param {{ method: string, url: URL, accessToken?: string, nonce?: string, now?: number }} req
+ */
+export async function signProof(key, req) {
+  const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk };
+  /** @type {Record<string, string | number>} */
+  const claims = {
+    jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+    htm: req.method,
+    htu: req.url.origin + req.url.pathname,
+    iat: Math.floor((req.now ?? Date.now()) / 1000),
+  };
+  if (req.accessToken) {
+    claims.ath = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(req.accessToken)));
+  }
+  if (req.nonce) claims.nonce = req.nonce;
+  const input = base64urlText(JSON.stringify(header)) + '.' + base64urlText(JSON.stringify(claims));
+  const sig = await crypto.subtle.sign(DPOP_SIGN, key.pair.privateKey, new TextEncoder().encode(input));
+  return input + '.' + base64url(sig);
+}
+
+/**
+ * The DPoP key of a client, kept in IndexedDB (database "<name>:dpop"):
+ * the CryptoKeyPair is stored as a structured clone, which keeps its
+ * private half non-extractable, so a reload finds the same key and the
+ * session bound to it goes on. Every tab of the origin shares it.
+ */
+class DPoPKeyStore {
+  #db;
+  /** @type {Promise<DPoPKey | null> | null} */
+  #cached = null;
+
+  /** @param {string} name */
+  constructor(name) {
+    this.#db = name + ':dpop';
+  }
+
+  /** @returns {Promise<IDBDatabase>} */
+  #open() {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.open(this.#db, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('keys');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+      req.onblocked = () => reject(new Error('DPoP key store blocked'));
+    });
+  }
+
+  /**
+   * Runs one request in a transaction and resolves when it commits.
+   * @template T
+   * @param {IDBTransactionMode} mode
+   * @param {(store: IDBObjectStore) => IDBRequest<T>} fn
+   * @returns {Promise<T>}
+   */
+  async #tx(mode, fn) {
+    const db = await this.#open();
+    try {
+      return await new Promise((resolve, reject) => {
+        const tx = db.transaction('keys', mode);
+        const req = fn(tx.objectStore('keys'));
+        tx.oncomplete = () => resolve(req.result);
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error || new Error('DPoP key store transaction aborted'));
+      });
+    } finally {
+      db.close();
+    }
+  }
+
+  /** @param {CryptoKeyPair} pair @returns {Promise<DPoPKey>} */
+  static async describe(pair) {
+    // A public key is always extractable: its JWK is what a proof carries.
+    const full = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const jwk = { kty: String(full.kty), crv: String(full.crv), x: String(full.x), y: String(full.y) };
+    return { pair, jwk, jkt: await jwkThumbprint(jwk) };
+  }
+
+  /**
+   * The stored key (null if none), read once and then kept; reload reads
+   * it again (another tab may have replaced it at its login).
+   * @param {boolean} [reload]
+   * @returns {Promise<DPoPKey | null>}
+   */
+  current(reload = false) {
+    if (!this.#cached || reload) {
+      this.#cached = this.#tx('readonly', (s) => s.get('current')).then(
+        (pair) => (pair && pair.privateKey && pair.publicKey ? DPoPKeyStore.describe(pair) : null),
+        () => null);
+    }
+    return this.#cached;
+  }
+
+  /**
+   * A new key, not stored yet: a login that fails leaves the stored key
+   * (and the session of another tab bound to it) alone.
+   * @returns {Promise<DPoPKey>}
+   */
+  static async generate() {
+    const pair = /** @type {CryptoKeyPair} */ (await crypto.subtle.generateKey(DPOP_KEY, false, ['sign', 'verify']));
+    return DPoPKeyStore.describe(pair);
+  }
+
+  /** Stores key in place of the stored one. @param {DPoPKey} key */
+  async save(key) {
+    this.#cached = Promise.resolve(key);
+    await this.#tx('readwrite', (s) => s.put(key.pair, 'current'));
+  }
+
+  /**
+   * Deletes the stored key if it is the key of thumbprint jkt (not one
+   * another tab made since, at a new login).
+   * @param {string} jkt
+   */
+  async remove(jkt) {
+    const stored = await this.current(true);
+    if (!stored || stored.jkt !== jkt) return;
+    await this.#tx('readwrite', (s) => s.delete('current'));
+    this.#cached = null;
+  }
+}
+
+/**
+ * Whether a resource server asks for a nonce (RFC 9449 9): a 401 whose
+ * WWW-Authenticate names the DPoP scheme with error="use_dpop_nonce".
+ * @param {Response} res
+ */
+function resourceWantsNonce(res) {
+  if (res.status !== 401) return false;
+  const challenge = res.headers.get('www-authenticate') || '';
+  return /(^|,)\s*DPoP\b/i.test(challenge) && /error\s*=\s*"?use_dpop_nonce"?/i.test(challenge);
+}
+
+/**
+ * Whether the token endpoint asks for a nonce (RFC 9449 8): a 400 whose
+ * body's error is use_dpop_nonce.
+ * @param {Response} res
+ */
+async function tokenEndpointWantsNonce(res) {
+  if (res.status !== 400) return false;
+  try {
+    const body = await res.clone().json();
+    return body?.error === 'use_dpop_nonce';
+  } catch {
+    return false;
   }
 }

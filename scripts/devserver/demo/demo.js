@@ -1,17 +1,22 @@
 // The demo page of scripts/dev: every call of the browser client, on the
 // API's own origin. ?refresh_before=SECONDS refreshes that long before the
 // access token expires (e.g. 28 with --param AccessTokenTTL=30s, to watch
-// rotations every few seconds).
+// rotations every few seconds). ?dpop=off: bearer tokens, not bound to a
+// DPoP key (the client's dpop option), for comparison.
 //
 // It never hides a failure: a call that fails shows on the banner and next
 // to the button that made it; when the API does not answer, the banner
 // says so (not "Signed in"), the session list is marked as old, and the page
 // polls the API with backoff and recovers by itself when it answers again.
 import { createAuthClient, AuthError } from './auth-client.js';
+import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
 const refreshBefore = Number(params.get('refresh_before'));
-const auth = createAuthClient(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {});
+const auth = createAuthClient({
+  ...(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {}),
+  ...(params.get('dpop') === 'off' ? { dpop: 'off' } : {}),
+});
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const seen = new Set();
@@ -154,6 +159,7 @@ function render() {
     $('user-id').textContent = s.subject;
     $('session-id').textContent = s.sessionId;
     $('token-id').textContent = s.tokenId;
+    renderBinding($('binding'), s);
     $('expires').textContent = new Date(s.expiresAt).toLocaleTimeString();
     $('rotations').textContent = String(seen.size);
   }
@@ -367,6 +373,7 @@ function endedText(reason) {
     case 'ended-elsewhere': return 'this session was ended from another device';
     case 'revoked': return 'the session was revoked (by an operator, or a stolen token was used)';
     case 'expired': return 'the session expired';
+    case 'key-lost': return 'this browser no longer has the key the session is bound to (DPoP)';
     default: return reason;
   }
 }

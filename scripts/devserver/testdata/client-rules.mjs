@@ -126,4 +126,45 @@ for (const [ended, want] of [['logout-all', 'logout-all'], ['ended', 'ended-else
   auth.close();
 }
 
+// 6. DPoP where the runtime cannot keep a key (Node has WebCrypto but no
+// IndexedDB): "auto" sends no proof and uses the bearer token the API
+// gives; "required" refuses to sign in without sending anything; a DPoP
+// token answer is used with the DPoP scheme only with a key, so without
+// one the call fails before any request carries the token.
+{
+  const sent = [];
+  const fetch = async (url, init) => {
+    sent.push({ url, dpop: new Headers(init.headers).has('dpop'), authorization: new Headers(init.headers).get('authorization') || '' });
+    if (url.endsWith('/auth/login')) return json(200, { access_token: jwt(), token_type: 'Bearer', expires_in: 900 });
+    return json(200, {});
+  };
+  const auto = createAuthClient({ baseUrl: api, name: 'rules-6a', sessionHint: false, fetch });
+  await auto.login('alice', 'pw');
+  await auto.fetch('/me');
+  check(sent.length === 2 && !sent.some((r) => r.dpop) && sent[1].authorization.startsWith('Bearer ') && auto.state.tokenType === 'Bearer',
+    `dpop auto without IndexedDB: ${JSON.stringify(sent.map((r) => [r.dpop, r.authorization.split(' ')[0]]))}, token type ${auto.state.tokenType}`);
+  auto.close();
+  sent.length = 0;
+  const required = createAuthClient({ baseUrl: api, name: 'rules-6b', sessionHint: false, dpop: 'required', fetch });
+  let err = null;
+  try { await required.login('alice', 'pw'); } catch (e) { err = e; }
+  check(err instanceof AuthError && err.code === 'dpop_unavailable' && sent.length === 0,
+    `dpop required without IndexedDB: ${err?.code}, ${sent.length} requests (want dpop_unavailable, none)`);
+  required.close();
+  sent.length = 0;
+  const odd = createAuthClient({
+    baseUrl: api, name: 'rules-6c', sessionHint: false,
+    fetch: async (url, init) => {
+      sent.push({ url, authorization: new Headers(init.headers).get('authorization') || '' });
+      return json(200, { access_token: jwt(), token_type: 'DPoP', expires_in: 900 });
+    },
+  });
+  await odd.login('alice', 'pw');
+  err = null;
+  try { await odd.fetch('/me'); } catch (e) { err = e; }
+  check(err instanceof AuthError && err.code === 'dpop_key_missing' && sent.length === 1,
+    `a DPoP token and no key: ${err?.code}, ${sent.length} requests (want dpop_key_missing, the login only)`);
+  odd.close();
+}
+
 process.exit(failed ? 1 : 0);
