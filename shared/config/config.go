@@ -68,6 +68,16 @@ type Config struct {
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
+
+	// PasskeysTable and PasskeyChallengesTable hold the passkeys'
+	// credential records and their ceremonies' challenges; PasskeyRPID
+	// (PASSKEY_RP_ID) is the WebAuthn relying party id and PasskeyOrigins
+	// (PASSKEY_ORIGINS) the origins whose ceremonies are accepted
+	// (shared/passkey checks that they fit together).
+	PasskeysTable          string
+	PasskeyChallengesTable string
+	PasskeyRPID            string
+	PasskeyOrigins         []string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map
@@ -108,6 +118,11 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
+
+		PasskeysTable:          p.str("PASSKEYS_TABLE", ""),
+		PasskeyChallengesTable: p.str("PASSKEY_CHALLENGES_TABLE", ""),
+		PasskeyRPID:            p.str("PASSKEY_RP_ID", ""),
+		PasskeyOrigins:         p.list("PASSKEY_ORIGINS"),
 	}
 	if p.getenv("REVOCATION_MAX_STALENESS") == "" {
 		// The default is 5m, or the access token lifetime when shorter: the
@@ -258,6 +273,10 @@ func (c Config) Require(names ...string) error {
 		"REVOCATIONS_TABLE":         c.RevocationsTable,
 		"REVOCATION_FEED_TABLE":     c.RevocationFeedTable,
 		"REVOCATION_SNAPSHOT_TABLE": c.RevocationSnapshotTable,
+		"PASSKEYS_TABLE":            c.PasskeysTable,
+		"PASSKEY_CHALLENGES_TABLE":  c.PasskeyChallengesTable,
+		"PASSKEY_RP_ID":             c.PasskeyRPID,
+		"PASSKEY_ORIGINS":           strings.Join(c.PasskeyOrigins, ","),
 	}
 	var errs []error
 	for _, n := range names {
