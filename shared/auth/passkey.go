@@ -199,11 +199,11 @@ func SignCountRegressed(stored, presented uint32) bool {
 // attestation). "user" says the user was verified at the authenticator
 // (RFC 8176 names no method for "PIN or biometric, not told").
 func PasskeyAMR(backupEligible bool) []string {
-	key := "hwk"
+	key := AMRHardware
 	if backupEligible {
-		key = "swk"
+		key = AMRSoftware
 	}
-	return []string{key, "user", "mfa"}
+	return []string{key, AMRUser, AMRMFA}
 }
 
 // SessionStart starts sessions for users another flow has authenticated
@@ -223,7 +223,7 @@ func NewSessionStart(sessions Sessions, revoker *Revoker, issuer *AccessIssuer, 
 	userRevoker("SessionStart", revoker)
 	o = o.withDefaults()
 	return &SessionStart{l: &Login{sessions: sessions, revoker: revoker, issuer: issuer,
-		end: newSessionEnder(sessions, revoker, o), opt: o, log: o.Logger}}
+		end: newSessionEnder(sessions, revoker, o), start: sessionStarter{sessions, issuer, o}, opt: o, log: o.Logger}}
 }
 
 // Start starts a session for user, authenticated at now by amr (RFC 8176
@@ -249,7 +249,7 @@ func (s *SessionStart) Start(ctx context.Context, user *User, amr []string, prev
 			return Tokens{}, err
 		}
 	}
-	tokens, err := s.l.startSession(ctx, user, dev, now)
+	tokens, err := s.l.start.start(ctx, user, amr, dev, now)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -257,8 +257,13 @@ func (s *SessionStart) Start(ctx context.Context, user *User, amr []string, prev
 	return tokens, nil
 }
 
-// SignInAge is how long ago the sign-in behind sess was: the session
-// starts at its sign-in, and refreshing it is not a new one.
+// SignInAge is how long ago the sign-in behind sess was (its auth_time;
+// a refresh is not a new sign-in). A session from before auth_time was
+// kept started at its sign-in.
 func SignInAge(sess *Session, now time.Time) time.Duration {
-	return now.Sub(sess.CreatedAt)
+	at := sess.AuthTime
+	if at.IsZero() {
+		at = sess.CreatedAt
+	}
+	return now.Sub(at)
 }
