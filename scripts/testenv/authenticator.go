@@ -123,7 +123,7 @@ func (a *Authenticator) Create(options []byte, c Ceremony) ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"id": b64(cred.id), "rawId": b64(cred.id), "type": "public-key", "authenticatorAttachment": "platform",
 		"clientExtensionResults": map[string]any{},
-		"response": map[string]any{"clientDataJSON": b64(clientData), "attestationObject": b64(att), "transports": []string{"internal"}},
+		"response":               map[string]any{"clientDataJSON": b64(clientData), "attestationObject": b64(att), "transports": []string{"internal"}},
 	})
 }
 
