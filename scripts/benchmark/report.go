@@ -24,6 +24,7 @@ type report struct {
 	writers  writersResult
 	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 	coldLoad coldLoadResult
+	signIn   signInResult
 }
 
 const (
@@ -98,6 +99,7 @@ func (r *report) markdown() []byte {
 	r.writeCPU(&w)
 	r.writeThroughput(&w)
 	r.writeServices(&w)
+	r.writeSignIn(&w)
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
 	r.writeColdLoad(&w)
