@@ -107,8 +107,8 @@ func run(ctx context.Context, o *options) error {
 	if o.only != "" {
 		var w mdWriter
 		if o.only == "sign-in through scripts/dev" {
-			r.signIn.alone = fmt.Sprintf("This section was written by `go run ./scripts/benchmark -only '%s'` on %s, alone (not in a whole `scripts/bench` run); the next `scripts/bench` writes it again.",
-				o.only, o.startedAt.Format("2006-01-02 15:04 MST"))
+			r.signIn.alone = fmt.Sprintf("This section was written by `go run ./scripts/benchmark -only '%s'` on %s, alone (not in a whole `scripts/bench` run), load average (1, 5, 15 min) %s at the start and %s at the end on %d cores; the next `scripts/bench` writes it again.",
+				o.only, o.startedAt.Format("2006-01-02 15:04 MST"), r.machine.loadBefore, loadAverage(), r.machine.cores)
 			r.writeSignIn(&w)
 			_, err := os.Stdout.Write(w.Bytes())
 			return err
