@@ -413,9 +413,15 @@ function amrText(amr) {
 /** @type {AbortController | null} */
 let autofill = null; // the pending conditional request
 
+// A browser takes no IP address as a passkey's site (RP ID): on
+// http://127.0.0.1 the page offers no passkey at all and calls none of
+// their routes; http://localhost works.
+const passkeyHost = !/^\d+\.\d+\.\d+\.\d+$|^\[/.test(location.hostname);
+const passkeysHere = () => passkeyHost && passkeysSupported();
+
 /** Offers the passkeys in the username field's autofill (conditional mediation). */
 async function startAutofill() {
-  if (autofill || auth.state.signedIn || !(await passkeyAutofillSupported())) return;
+  if (autofill || auth.state.signedIn || !passkeyHost || !(await passkeyAutofillSupported())) return;
   const ctl = new AbortController();
   autofill = ctl;
   try {
@@ -427,7 +433,10 @@ async function startAutofill() {
     // An expired challenge, a refused answer: offer the autofill again.
     log(`passkey autofill: ${describe(e)}`);
     if (autofill === ctl) autofill = null;
-    if (!auth.state.signedIn && !(e instanceof DOMException && e.name === 'NotAllowedError')) setTimeout(startAutofill, 1000);
+    // Only the API's refusal (an expired challenge, say) is worth a new
+    // request; the browser's refusals and a silent API are not retried here
+    // (the next sign-out or page load offers the autofill again).
+    if (!auth.state.signedIn && e instanceof AuthError && (e.status === 400 || e.status === 401)) setTimeout(startAutofill, 1000);
     return;
   }
   if (autofill === ctl) autofill = null;
@@ -446,7 +455,7 @@ function rememberPasskeyUser() {
 }
 
 async function loadPasskeys() {
-  if (!auth.state.signedIn || !passkeysSupported()) return;
+  if (!auth.state.signedIn || !passkeysHere()) return;
   try {
     const { passkeys } = await auth.passkeys();
     const rows = passkeys.map((p, i) => {
@@ -504,7 +513,8 @@ $('passkey-login').addEventListener('click', (ev) => run(/** @type {HTMLButtonEl
     if (!auth.state.signedIn) startAutofill();
   }
 }));
-if (!passkeysSupported()) {
-  /** @type {HTMLButtonElement} */ ($('passkey-login')).disabled = true;
-  $('passkey-hint').textContent = 'This browser has no passkey support (WebAuthn).';
+if (!passkeysHere()) {
+  for (const id of ['passkey-login', 'passkey-add']) /** @type {HTMLButtonElement} */ ($(id)).disabled = true;
+  $('passkey-hint').textContent = passkeyHost ? 'This browser has no passkey support (WebAuthn).'
+    : `Passkeys need a site name, not an IP address: open http://localhost:${location.port}${location.pathname}`;
 }
