@@ -184,6 +184,7 @@ func (f failure) response() Response {
 func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	var re *requestError
 	var te *auth.ThrottledError
+	var stale *auth.StaleSignInError
 	switch {
 	case errors.As(err, &re):
 		f := failure{status: re.status, code: re.code, message: re.message, outcome: metrics.InvalidRequest}
@@ -222,10 +223,8 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked", outcome: metrics.Invalid}
 		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
 		return f
-	case errors.As(err, new(*auth.StaleSignInError)):
+	case errors.As(err, &stale):
 		// RFC 9470 §3: the sign-in behind the token is too old for this.
-		stale := (*auth.StaleSignInError)(nil)
-		errors.As(err, &stale)
 		maxAge := int(stale.MaxAge / time.Second)
 		f := failure{status: 401, code: "insufficient_user_authentication",
 			message: fmt.Sprintf("this needs a sign-in within the last %d seconds; sign in again", maxAge), outcome: metrics.Invalid}
