@@ -9,6 +9,7 @@ import (
 
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/metrics"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // The routes of template.yaml that the metadata document names.
@@ -64,6 +65,12 @@ type IntrospectionResponse struct {
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
 	Sid       string   `json:"sid,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 section
+	// 6.2), with TokenType "DPoP"; AMR and AuthTime say how its user
+	// signed in (RFC 9068 2.2.1).
+	Cnf      *token.Confirmation `json:"cnf,omitempty"`
+	AMR      []string            `json:"amr,omitempty"`
+	AuthTime int64               `json:"auth_time,omitempty"`
 }
 
 // TokenIntrospection handles POST /auth/introspect, the OAuth 2.0 introspection
@@ -104,7 +111,14 @@ func TokenIntrospection(svc *auth.TokenIntrospection, log *slog.Logger, met *met
 		}
 		c := in.Claims
 		out := IntrospectionResponse{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
-			Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, Sid: c.SessionID}
+			Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, Sid: c.SessionID,
+			Cnf: c.Confirmation, AMR: c.AMR}
+		if c.BoundKey() != "" {
+			out.TokenType = "DPoP" // RFC 9449 6.2
+		}
+		if c.AuthTime != nil {
+			out.AuthTime = c.AuthTime.Unix()
+		}
 		if c.ExpiresAt != nil {
 			out.Exp = c.ExpiresAt.Unix()
 		}

@@ -173,6 +173,12 @@ func TestDPoPBoundSession(t *testing.T) {
 		t.Error("a DPoP-Nonce header while nonces are off")
 	}
 	refresh := body.RefreshToken
+	// Introspection says the token is DPoP-bound and to which key (RFC 9449
+	// 6.2), or a resource server relying on it would take it as bearer.
+	if in, resp := s.introspection(t, body.AccessToken); resp.StatusCode != 200 || !in.Active ||
+		in.TokenType != "DPoP" || in.Cnf == nil || in.Cnf.JKT != c.jkt || strings.Join(in.AMR, " ") != "pwd" || in.AuthTime == 0 {
+		t.Errorf("introspection of a bound token: %d %+v, want DPoP, cnf.jkt %s, amr pwd, auth_time", resp.StatusCode, in, c.jkt)
+	}
 
 	// JSON refresh with a proof of the key: bound again.
 	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), nil)))

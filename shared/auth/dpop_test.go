@@ -110,6 +110,12 @@ func TestDPoPRefreshRules(t *testing.T) {
 			mode: DPoPRequired, present: current, wantErr: ErrInvalidRefreshToken, notBound: true},
 		{description: "DPoP off: a bearer session with a proof rotates, bearer",
 			mode: DPoPOff, present: current, proof: k, wantWrites: 1},
+		{description: "a bearer session's rotated-out token with a proof is reuse (RFC 9700 4.14.2), not a binding refusal",
+			mode: DPoPOptional, setup: func(r *rowEnv) { r.rotate(); r.clock.Advance(time.Minute) },
+			present: replaced, proof: k, wantErr: ErrRefreshTokenReused, wantWrites: 2, wantRevoked: true},
+		{description: "DPoP required: a bearer session's rotated-out token is still reuse",
+			mode: DPoPOptional, setup: func(r *rowEnv) { r.rotate(); r.clock.Advance(time.Minute); r.refresh.opt.DPoPMode = DPoPRequired },
+			present: replaced, wantErr: ErrRefreshTokenReused, wantWrites: 2, wantRevoked: true},
 		{description: "a bearer session without a proof rotates, bearer",
 			mode: DPoPOptional, present: current, wantWrites: 1},
 	}

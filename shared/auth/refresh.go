@@ -59,7 +59,8 @@ func NewRefresh(sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKe
 // A token of the session, whichever, is then held to the session's DPoP
 // binding (checkBinding, RFC 9449 5) before anything else: refused, it
 // writes nothing, so a token of a bound session is worth nothing without
-// the key, not even to end the session as reuse.
+// the key, not even to end the session as reuse. A bearer session's
+// rotated-out token is reuse before that rule, with or without a proof.
 func (f *Refresh) Refresh(ctx context.Context, presented string, opts ...RefreshOption) (Tokens, error) {
 	var call refreshCall
 	for _, o := range opts {
@@ -74,6 +75,13 @@ func (f *Refresh) Refresh(ctx context.Context, presented string, opts ...Refresh
 	if kind == presentedUnknown {
 		f.log.InfoContext(ctx, "refresh refused: unknown token for session", "sid", sess.ID)
 		return Tokens{}, ErrInvalidRefreshToken
+	}
+	// A bearer session's rotated-out token is reuse whatever proof comes
+	// with it (RFC 9700 4.14.2): the binding rule protects bound sessions
+	// only, and must not let a retired token be probed without
+	// consequence.
+	if kind == presentedReused && sess.JKT == "" {
+		return Tokens{}, f.reuseDetected(ctx, sess, now)
 	}
 	if err := f.checkDPoP(ctx, sess, call.jkt); err != nil {
 		return Tokens{}, err

@@ -225,7 +225,8 @@ func readStrings(s *jsonscan.Scanner, ps, name string, dst *[]string) error {
 
 // readConfirmation reads cnf (RFC 7800 section 3.1): an object whose jkt
 // (RFC 9449 section 6.1) is read, spelled exactly like the top-level
-// claims; its other confirmation methods are skipped; null leaves it nil.
+// claims, and must be there; its other confirmation methods are skipped;
+// null leaves it nil.
 func readConfirmation(s *jsonscan.Scanner, ps string, blk *claimsBlock) error {
 	switch s.Peek() {
 	case jsonscan.Null:
@@ -256,6 +257,11 @@ func readConfirmation(s *jsonscan.Scanner, ps string, blk *claimsBlock) error {
 		}
 	}
 	s.End()
+	if s.Err() == nil && blk.cnf.JKT == "" {
+		// Bound by a method this service cannot check (x5t#S256, RFC 8705):
+		// read as a bearer token it would fail open.
+		return errors.New("cnf without jkt")
+	}
 	blk.Confirmation = &blk.cnf
 	return s.Err()
 }

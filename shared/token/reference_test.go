@@ -96,6 +96,9 @@ func referenceVerify(v *Verifier, raw string) (*Claims, error) {
 	}
 	// The one rule added after this oracle was frozen: dates between the
 	// years 1 and 9999 (time.Time wraps beyond them).
+	if c.Confirmation != nil && c.Confirmation.JKT == "" {
+		return nil, fmt.Errorf("%w: payload: cnf without jkt", ErrMalformed)
+	}
 	for _, d := range []*jwt.NumericDate{c.ExpiresAt, c.NotBefore, c.IssuedAt, c.AuthTime} {
 		if d != nil && !InNumericDateRange(float64(d.Unix())) {
 			return nil, fmt.Errorf("%w: payload: a date is out of range", ErrMalformed)

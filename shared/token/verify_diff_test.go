@@ -126,6 +126,7 @@ var trickyPayloads = []string{
 	// cnf (RFC 7800, RFC 9449 6.1), amr and auth_time (RFC 9068 2.2.1).
 	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},"amr":["pwd","otp","mfa"],"auth_time":1795867100}`,
 	`{` + diffClaims + `,"sub":"u","cnf":{"x5t#S256":"abc"},"amr":[],"auth_time":1795867100.5}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"a","x5t#S256":"abc"},"amr":[],"auth_time":1795867100.5}`,
 	`{` + diffClaims + `,"sub":"u","cnf":null,"amr":null}`,
 	`{` + diffClaims + `,"sub":"u","cnf":{"JKT":"other"}}`,
 	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"a","jkt":"b"}}`,
@@ -305,7 +306,7 @@ func TestBindingAndAuthenticationClaims(t *testing.T) {
 	}
 	for _, p := range []string{
 		`,"cnf":{"JKT":"thumb"}`, `,"cnf":{"jkt":"a","jkt":"b"}`, `,"CNF":{"jkt":"a"}`,
-		`,"cnf":"thumb"`, `,"amr":"mfa"`, `,"AMR":["mfa"]`, `,"auth_time":"1"`,
+		`,"cnf":"thumb"`, `,"cnf":{}`, `,"cnf":{"x5t#S256":"x"}`, `,"cnf":{"jkt":""}`, `,"amr":"mfa"`, `,"AMR":["mfa"]`, `,"auth_time":"1"`,
 	} {
 		if _, err := v.Verify(signed(t, diffES256, diffHeader, `{`+diffClaims+`,"sub":"u"`+p+`}`)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("payload with %s: got %v, want ErrMalformed", p, err)
