@@ -80,6 +80,7 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,
 		"RevocationFeedTable": env.Tables.RevocationFeed, "RevocationSnapshotTable": env.Tables.RevocationSnapshot,
 		"ProofReplayTable": env.ProofReplayTable,
+		"PasskeysTable":    env.Tables.Passkeys, "PasskeyChallengesTable": env.Tables.PasskeyChallenges,
 	}
 	vars, err := localapi.FunctionEnv(tpl, f, params, resources,
 		localapi.EndpointVariables(os.Getenv("AWS_ENDPOINT_URL_KMS"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
@@ -137,7 +138,8 @@ func TestBootstraps(t *testing.T) {
 
 	procs := map[string]*lambdaProc{}
 	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all",
-		"discovery", "token-revocation", "token-introspection", "sessions", "end-session"} {
+		"discovery", "token-revocation", "token-introspection", "sessions", "end-session",
+		"passkeys", "passkey-login"} {
 		procs[name] = start(t, bin, tpl, name, env)
 	}
 
@@ -189,6 +191,16 @@ func TestBootstraps(t *testing.T) {
 	end := procs["end-session"].invoke(t, fixture(t, "end-session", "REPLACE_WITH_SESSION_ID", "AAABmshq-IjhYozUwxVfazvW8lwlLuGt"))
 	if end["statusCode"] != 404.0 || !strings.Contains(fmt.Sprint(end["body"]), "session_not_found") {
 		t.Errorf("end-session: %v\n%s", end, procs["end-session"].logs)
+	}
+	// The passkey functions: the fixtures' caller has no passkey; anyone
+	// gets sign-in options (a challenge, user verification required).
+	pks := procs["passkeys"].invoke(t, fixture(t, "passkeys-list"))
+	if pks["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(pks["body"]), `"passkeys":[]`) {
+		t.Errorf("passkeys: %v\n%s", pks, procs["passkeys"].logs)
+	}
+	pko := procs["passkey-login"].invoke(t, fixture(t, "passkey-login-options"))
+	if pko["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(pko["body"]), `"userVerification":"required"`) {
+		t.Errorf("passkey-login options: %v\n%s", pko, procs["passkey-login"].logs)
 	}
 	refresh := strings.SplitN(strings.TrimPrefix(fmt.Sprint(cookies[0]), "__Secure-refresh_token="), ";", 2)[0]
 	out = procs["token-revocation"].invoke(t, fixture(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", refresh))

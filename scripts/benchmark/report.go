@@ -25,6 +25,7 @@ type report struct {
 	fleet    []byte // the fleet simulation's section (scripts/fleetsim/fleet)
 	coldLoad coldLoadResult
 	dpop     dpopResult
+	signIn   signInResult
 }
 
 const (
@@ -99,6 +100,7 @@ func (r *report) markdown() []byte {
 	r.writeCPU(&w)
 	r.writeThroughput(&w)
 	r.writeServices(&w)
+	r.writeSignIn(&w)
 	r.writeEndToEnd(&w)
 	r.writeReplica(&w)
 	r.writeColdLoad(&w)

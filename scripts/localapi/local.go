@@ -45,6 +45,13 @@ func LocalParams(t *Template, api string, overrides ...map[string]string) map[st
 	}
 	p["Issuer"] = strings.TrimSuffix(api, "/")
 	p["Audience"] = "https://api.example.com"
+	// Passkeys: a browser accepts no IP address as an RP ID (WebAuthn L3
+	// 5.1.3), so locally they work on http://localhost:PORT only.
+	p["PasskeyRpId"] = "localhost"
+	p["PasskeyOrigins"] = "http://localhost"
+	if u, err := url.Parse(api); err == nil && u.Port() != "" {
+		p["PasskeyOrigins"] = "http://localhost:" + u.Port()
+	}
 	all := slices.Clone(origins)
 	for _, o := range overrides {
 		for k, v := range o {

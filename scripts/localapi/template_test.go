@@ -37,6 +37,12 @@ func TestProjectTemplate(t *testing.T) {
 		"POST /auth/introspect":                       "TokenIntrospectionFunction (AWS_IAM)",
 		"GET /auth/sessions":                          "SessionsFunction (LambdaAuthorizer)",
 		"DELETE /auth/sessions/{id}":                  "EndSessionFunction (LambdaAuthorizer)",
+		"POST /auth/passkeys/register/options":        "PasskeysFunction (LambdaAuthorizer)",
+		"POST /auth/passkeys/register":                "PasskeysFunction (LambdaAuthorizer)",
+		"GET /auth/passkeys":                          "PasskeysFunction (LambdaAuthorizer)",
+		"DELETE /auth/passkeys/{id}":                  "PasskeysFunction (LambdaAuthorizer)",
+		"POST /auth/passkey/options":                  "PasskeyLoginFunction",
+		"POST /auth/passkey/login":                    "PasskeyLoginFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {

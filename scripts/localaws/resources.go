@@ -217,6 +217,7 @@ func DynamoTables(names map[string]string) dynamo.Tables {
 		Users: names["UsersTable"], LoginThrottle: names["LoginThrottleTable"],
 		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
 		RevocationFeed: names["RevocationFeedTable"], RevocationSnapshot: names["RevocationSnapshotTable"],
+		Passkeys: names["PasskeysTable"], PasskeyChallenges: names["PasskeyChallengesTable"],
 	}
 }
 

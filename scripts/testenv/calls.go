@@ -38,7 +38,8 @@ type Recorder struct {
 func (e *Env) NewRecorder(t interface{ Helper() }) *Recorder {
 	t.Helper()
 	r := &Recorder{hashKeys: map[string]string{}, calls: map[string]Call{}}
-	for _, name := range []string{e.Tables.Users, e.Tables.LoginThrottle, e.Tables.Sessions, e.Tables.Revocations, e.Tables.RevocationFeed, e.Tables.RevocationSnapshot} {
+	for _, name := range []string{e.Tables.Users, e.Tables.LoginThrottle, e.Tables.Sessions, e.Tables.Revocations, e.Tables.RevocationFeed, e.Tables.RevocationSnapshot,
+		e.Tables.Passkeys, e.Tables.PasskeyChallenges} {
 		out, err := e.DB.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: &name})
 		if err != nil {
 			continue

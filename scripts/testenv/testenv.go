@@ -140,6 +140,10 @@ func New(t testing.TB, opts ...Option) *Env {
 		"REVOCATION_SNAPSHOT_TABLE": e.Tables.RevocationSnapshot,
 		"DPOP_REPLAY_TABLE":         e.ProofReplayTable,
 		"ALLOWED_ORIGINS":           "https://app.test.example",
+		"PASSKEYS_TABLE":            e.Tables.Passkeys,
+		"PASSKEY_CHALLENGES_TABLE":  e.Tables.PasskeyChallenges,
+		"PASSKEY_RP_ID":             "app.test.example",
+		"PASSKEY_ORIGINS":           "https://app.test.example",
 		// scripts/test runs the packages that exercise the authorizer in
 		// both modes; replica (the default) unless AUTH_TEST_REVOCATION_MODE
 		// says strict.

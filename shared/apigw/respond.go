@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -183,6 +184,7 @@ func (f failure) response() Response {
 func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	var re *requestError
 	var te *auth.ThrottledError
+	var stale *auth.StaleSignInError
 	switch {
 	case errors.As(err, &re):
 		f := failure{status: re.status, code: re.code, message: re.message, outcome: metrics.InvalidRequest}
@@ -221,6 +223,17 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 		f := failure{status: 401, code: "invalid_token", message: "access token is invalid or revoked", outcome: metrics.Invalid}
 		f.header("www-authenticate", `Bearer realm="lambda-auth", error="invalid_token"`) // RFC 6750 3.1
 		return f
+	case errors.As(err, &stale):
+		// RFC 9470 §3: the sign-in behind the token is too old for this.
+		maxAge := int(stale.MaxAge / time.Second)
+		f := failure{status: 401, code: "insufficient_user_authentication",
+			message: fmt.Sprintf("this needs a sign-in within the last %d seconds; sign in again", maxAge), outcome: metrics.Invalid}
+		f.header("www-authenticate", fmt.Sprintf(`Bearer realm="lambda-auth", error="insufficient_user_authentication", error_description="sign in again", max_age=%d`, maxAge))
+		return f
+	case errors.Is(err, auth.ErrPasskeyRefused):
+		return failure{status: 401, code: "passkey_refused", message: "the passkey answer was refused; start again", outcome: metrics.InvalidCredentials}
+	case errors.Is(err, auth.ErrPasskeyNotFound):
+		return failure{status: 404, code: "passkey_not_found", message: "you have no passkey with that id", outcome: metrics.Invalid}
 	case errors.Is(err, auth.ErrSessionNotFound):
 		return failure{status: 404, code: "session_not_found", message: "you have no session with that id", outcome: metrics.Invalid}
 	case errors.Is(err, auth.ErrInvalidRequest):

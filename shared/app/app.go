@@ -177,6 +177,7 @@ func (w *wiring) tables() dynamo.Tables {
 		Users: w.cfg.UsersTable, LoginThrottle: w.cfg.LoginThrottleTable,
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable, RevocationSnapshot: w.cfg.RevocationSnapshotTable,
+		Passkeys: w.cfg.PasskeysTable, PasskeyChallenges: w.cfg.PasskeyChallengesTable,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 )
 
 // Benchmarks of login and refresh, wired as their functions wire them,
@@ -152,6 +153,8 @@ var initWires = map[string]func(*testing.B, *testenv.Env, *testenv.Counter){
 	"logout":              func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Logout) },
 	"logout-all":          func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.LogoutAll) },
 	"me":                  func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Me) },
+	"passkey-login":       func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, passkeyapp.PasskeySignIn) },
+	"passkeys":            func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, passkeyapp.Passkeys) },
 	"refresh":             func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Refresh) },
 	"revocation-feed":     func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.RevocationFeed) },
 	"revocation-snapshot": func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.RevocationSnapshot) },

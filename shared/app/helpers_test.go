@@ -19,6 +19,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/replica"
 )
@@ -62,6 +63,8 @@ type service struct {
 	introspect  apigw.Handler // RFC 7662, POST /auth/introspect
 	sessionList apigw.Handler
 	endSession  apigw.Handler
+	passkeys    apigw.Handler // a signed-in user's passkeys
+	passkeyIn   apigw.Handler // the passkey sign-in
 	authorizer  func(context.Context, json.RawMessage) (any, error)
 	revoke      func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 	// the Revocations table's stream into the feed
@@ -155,6 +158,10 @@ func wire(t *testing.T, env *testenv.Env, extra map[string][]app.Option, everyLo
 	s.sessionList, err = app.Sessions(ctx, env.Getenv, opts("SessionsFunction")...)
 	must(err)
 	s.endSession, err = app.EndSession(ctx, env.Getenv, opts("EndSessionFunction")...)
+	must(err)
+	s.passkeys, err = passkeyapp.Passkeys(ctx, env.Getenv, opts("PasskeysFunction")...)
+	must(err)
+	s.passkeyIn, err = passkeyapp.PasskeySignIn(ctx, env.Getenv, opts("PasskeyLoginFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

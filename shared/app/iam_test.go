@@ -22,6 +22,7 @@ import (
 	"github.com/authkit/lambda-auth/scripts/dpopclient"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 )
 
@@ -187,6 +188,44 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		}
 	}
 
+	// Passkeys: register one (the user handle stored, then read), list,
+	// sign in with it (replacing a session: its entry typed by hand), a
+	// sign-count regression flagging it, remove it.
+	s.clock.Advance(time.Second)
+	pk := &passkeyRig{s: s, authn: testenv.NewAuthenticator("app.test.example", passkeyOrigin)}
+	pk.login = s.doLogin(t, "iris", "the right password")
+	_, pk.authCtx = s.authorize(t, pk.login.Access)
+	for range 2 {
+		if resp := pk.register(t, testenv.Ceremony{}); resp.StatusCode != 201 {
+			t.Fatalf("passkey registration: %d %s", resp.StatusCode, resp.Body)
+		}
+	}
+	pk.list(t)
+	handEntry("sid#" + pk.login.Refresh[:32])
+	a, err := pk.authn.Get(pk.signInOptions(t), testenv.Ceremony{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkReq := httpEvent(t, "passkey-login")
+	pkReq.Body = string(a)
+	pkReq.Cookies = []string{"__Secure-refresh_token=" + pk.login.Refresh}
+	if resp := call(t, s.passkeyIn, pkReq); resp.StatusCode != 200 {
+		t.Fatalf("passkey sign-in: %d %s", resp.StatusCode, resp.Body)
+	}
+	zero := uint32(0)
+	pk.signIn(t, testenv.Ceremony{Count: &zero}) // flagged
+	pk.login = s.doLogin(t, "iris", "the right password")
+	_, pk.authCtx = s.authorize(t, pk.login.Access)
+	del := protected(t, "passkeys-delete", pk.authCtx)
+	for _, p := range pk.list(t) {
+		if p.Refused {
+			del.PathParameters = map[string]string{"id": p.ID}
+		}
+	}
+	if resp := call(t, s.passkeys, del); resp.StatusCode != 204 {
+		t.Fatalf("passkey removal: %d %s", resp.StatusCode, resp.Body)
+	}
+
 	// Key rotation, step 1: login and refresh sign with the previous key
 	// (SIGN_WITH_KEY_ID), through the conditional SignWithPreviousKey.
 	signWith := testenv.CreateKey(t, env.KMS, "ECC_NIST_P256")
@@ -201,7 +240,16 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	if err3 != nil {
 		t.Fatal(err3)
 	}
+	rotPasskey, err5 := passkeyapp.PasskeySignIn(ctx, env.Getenv, app.WithAWSOptions(recorders["PasskeyLoginFunction"].Option()),
+		app.WithClock(s.clock.Now), app.WithMetrics(io.Discard))
+	if err5 != nil {
+		t.Fatal(err5)
+	}
 	env.Set("SIGN_WITH_KEY_ID", "")
+	pk.s = &service{env: env, clock: s.clock, passkeys: s.passkeys, passkeyIn: rotPasskey}
+	if resp := pk.signIn(t, testenv.Ceremony{Credential: 1}); resp.StatusCode != 200 {
+		t.Fatalf("passkey sign-in signing with SIGN_WITH_KEY_ID: %d %s", resp.StatusCode, resp.Body)
+	}
 	s.clock.Advance(time.Second) // after the user revocation above
 	rotated := s.readTokens(t, call(t, rotLogin, loginEvent(t, "iris", "the right password")))
 	if resp := call(t, rotRefresh, s.refreshRequest(t, rotated.Refresh)); resp.StatusCode != 200 {
@@ -250,7 +298,9 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		env.Tables.RevocationSnapshot:                              "RevocationSnapshotTable",
 		env.ProofReplayTable:                                       "ProofReplayTable",
 		env.KeyID:                                                  "SigningKey", env.MACKeyID: "TokenMacKey", prev: "PreviousSigningKeyIds",
-		signWith: "SignWithKeyId",
+		signWith:            "SignWithKeyId",
+		env.Tables.Passkeys: "PasskeysTable", env.Tables.PasskeyChallenges: "PasskeyChallengesTable",
+		env.Tables.Passkeys + "/index/" + dynamo.PasskeysByOwnerIndex: "PasskeysTable/index/" + dynamo.PasskeysByOwnerIndex,
 	}
 	ids := make([]string, 0, len(policies))
 	for id := range policies {

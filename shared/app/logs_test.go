@@ -103,6 +103,25 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	}
 	s.introspection(t, granted.AccessToken) // inactive now
 
+	// Passkeys: a registration, a sign-in (its tokens), a replayed
+	// assertion and a counter that went back (both refused and logged).
+	s.clock.Advance(time.Second)
+	pk := &passkeyRig{s: s, authn: testenv.NewAuthenticator("app.test.example", passkeyOrigin)}
+	pk.login = s.doLogin(t, "quentin", pw)
+	keep("passkey rig login", pk.login)
+	_, pk.authCtx = s.authorize(t, pk.login.Access)
+	if resp := pk.register(t, testenv.Ceremony{}); resp.StatusCode != 201 {
+		t.Fatalf("passkey registration: %d %s", resp.StatusCode, resp.Body)
+	}
+	assertion, err := pk.authn.Get(pk.signInOptions(t), testenv.Ceremony{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep("passkey", s.readTokens(t, pk.signInWith(t, assertion)))
+	pk.signInWith(t, assertion) // replayed
+	zero := uint32(0)
+	pk.signIn(t, testenv.Ceremony{Count: &zero})
+
 	db.Set(testenv.Fault{Mode: testenv.Error})
 	want503(t, "login during the outage", callBefore(t, s.login, loginEvent(t, "quentin", pw)))
 	want503(t, "refresh during the outage", callBefore(t, s.refresh, s.refreshRequest(t, third.Refresh)))

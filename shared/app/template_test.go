@@ -12,6 +12,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
+	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 )
 
 // wirings are the functions as the template names them.
@@ -31,6 +32,8 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"SessionsFunction":           adapt(app.Sessions),
 	"EndSessionFunction":         adapt(app.EndSession),
 	"RevocationSnapshotFunction": adapt(app.RevocationSnapshot),
+	"PasskeysFunction":           adapt(passkeyapp.Passkeys),
+	"PasskeyLoginFunction":       adapt(passkeyapp.PasskeySignIn),
 }
 
 func adapt[H any](f func(context.Context, func(string) string, ...app.Option) (H, error)) func(context.Context, func(string) string, ...app.Option) (any, error) {

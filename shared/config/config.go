@@ -80,6 +80,16 @@ type Config struct {
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
 
+	// PasskeysTable and PasskeyChallengesTable hold the passkeys'
+	// credential records and their ceremonies' challenges; PasskeyRPID
+	// (PASSKEY_RP_ID) is the WebAuthn relying party id and PasskeyOrigins
+	// (PASSKEY_ORIGINS) the origins whose ceremonies are accepted
+	// (shared/passkey checks that they fit together).
+	PasskeysTable          string
+	PasskeyChallengesTable string
+	PasskeyRPID            string
+	PasskeyOrigins         []string
+
 	// DPoPMode (DPOP_MODE: off, optional or required; optional by
 	// default) is what login and refresh do with DPoP proofs (RFC 9449,
 	// auth.DPoPMode); discovery advertises DPoP unless it is off.
@@ -133,6 +143,11 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
 		DPoPMode:         p.dpopMode("DPOP_MODE"),
 		DPoPNonce:        p.onOff("DPOP_NONCE", "required"),
+
+		PasskeysTable:          p.str("PASSKEYS_TABLE", ""),
+		PasskeyChallengesTable: p.str("PASSKEY_CHALLENGES_TABLE", ""),
+		PasskeyRPID:            p.str("PASSKEY_RP_ID", ""),
+		PasskeyOrigins:         p.list("PASSKEY_ORIGINS"),
 	}
 	if p.getenv("REVOCATION_MAX_STALENESS") == "" {
 		// The default is 5m, or the access token lifetime when shorter: the
@@ -293,6 +308,10 @@ func (c Config) Require(names ...string) error {
 		"REVOCATION_FEED_TABLE":     c.RevocationFeedTable,
 		"REVOCATION_SNAPSHOT_TABLE": c.RevocationSnapshotTable,
 		"DPOP_REPLAY_TABLE":         c.ProofReplayTable,
+		"PASSKEYS_TABLE":            c.PasskeysTable,
+		"PASSKEY_CHALLENGES_TABLE":  c.PasskeyChallengesTable,
+		"PASSKEY_RP_ID":             c.PasskeyRPID,
+		"PASSKEY_ORIGINS":           strings.Join(c.PasskeyOrigins, ","),
 	}
 	var errs []error
 	for _, n := range names {

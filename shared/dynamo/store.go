@@ -40,6 +40,10 @@ type Tables struct {
 	// RevocationSnapshot holds the feed's snapshot (snapshot.go); empty:
 	// there is none, and a cold replica reads the feed's whole window.
 	RevocationSnapshot string
+	// Passkeys holds credential records and users' WebAuthn user handles,
+	// PasskeyChallenges the ceremonies' single-use challenges (passkeys.go).
+	Passkeys          string
+	PasskeyChallenges string
 }
 
 // Store implements auth.Users, auth.Sessions, auth.Revocations and

@@ -494,6 +494,89 @@ export class AuthClient extends EventTarget {
     this.#channel = null;
   }
 
+  // --- passkeys (WebAuthn) ---
+
+  /**
+   * How the current session signed in: the access token's `amr` (RFC 8176),
+   * e.g. ["pwd"] for a password, ["hwk", "user", "mfa"] for a device-bound
+   * passkey, ["swk", "user", "mfa"] for a synced one. [] when signed out.
+   * @returns {string[]}
+   */
+  get signInMethods() {
+    return this.#token ? readAMR(this.#token.value) : [];
+  }
+
+  /**
+   * Signs in with a passkey, no username (a discoverable credential): asks
+   * the API for a challenge, the browser for an assertion, the API for
+   * tokens. With `conditional`, the browser offers the passkeys in the
+   * autofill of an `<input autocomplete="username webauthn">` and the
+   * promise waits until the user picks one (abort it with `signal`, e.g.
+   * when the user signs in with a password instead). Rejects with
+   * AuthError (the API refused) or the browser's DOMException
+   * (NotAllowedError: the user cancelled; AbortError: aborted).
+   * @param {{ conditional?: boolean, signal?: AbortSignal }} [opts]
+   */
+  async loginWithPasskey(opts = {}) {
+    const res = await this.#send('/auth/passkey/options', { method: 'POST', signal: opts.signal });
+    if (!res.ok) throw await AuthError.from(res);
+    const { publicKey } = await res.json();
+    /** @type {CredentialRequestOptions} */
+    const request = { publicKey: passkeyRequestOptions(publicKey), signal: opts.signal };
+    if (opts.conditional) request.mediation = /** @type {CredentialMediationRequirement} */ ('conditional');
+    const cred = /** @type {PublicKeyCredential | null} */ (await navigator.credentials.get(request));
+    if (!cred) throw new AuthError(0, 'passkey_cancelled', 'no passkey was chosen');
+    const done = await this.#send('/auth/passkey/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(credentialJSON(cred)),
+    });
+    if (!done.ok) throw await AuthError.from(done);
+    this.#take(await done.json(), true);
+  }
+
+  /**
+   * Registers a passkey for the signed-in user (resident key, user
+   * verification required). The API needs a sign-in of the last 5 minutes:
+   * otherwise an AuthError 401 `insufficient_user_authentication` (sign in
+   * again, then retry).
+   * @returns {Promise<Passkey>}
+   */
+  async registerPasskey() {
+    const res = await this.fetch('/auth/passkeys/register/options', { method: 'POST' });
+    if (!res.ok) throw await AuthError.from(res);
+    const { publicKey } = await res.json();
+    const cred = /** @type {PublicKeyCredential | null} */ (await navigator.credentials.create({ publicKey: passkeyCreationOptions(publicKey) }));
+    if (!cred) throw new AuthError(0, 'passkey_cancelled', 'no passkey was made');
+    const done = await this.fetch('/auth/passkeys/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(credentialJSON(cred)),
+    });
+    if (!done.ok) throw await AuthError.from(done);
+    return done.json();
+  }
+
+  /**
+   * The user's passkeys, newest first (GET /auth/passkeys).
+   * @returns {Promise<{ passkeys: Passkey[] }>}
+   */
+  async passkeys() {
+    const res = await this.fetch('/auth/passkeys');
+    if (!res.ok) throw await AuthError.from(res);
+    return res.json();
+  }
+
+  /**
+   * Removes one of the user's passkeys (DELETE /auth/passkeys/{id}); needs
+   * a sign-in of the last 5 minutes, as registering does. No session ends.
+   * @param {string} id the passkey's id (base64url)
+   */
+  async removePasskey(id) {
+    const res = await this.fetch('/auth/passkeys/' + encodeURIComponent(id), { method: 'DELETE' });
+    if (!res.ok) throw await AuthError.from(res);
+  }
+
   // --- internals ---
 
   /**
@@ -1073,5 +1156,92 @@ async function tokenEndpointWantsNonce(res) {
     return body?.error === 'use_dpop_nonce';
   } catch {
     return false;
+// --- passkeys (WebAuthn): JSON <-> the browser's binary forms ---
+
+/**
+ * @typedef {object} Passkey
+ * @property {string} id the credential id, base64url
+ * @property {string} created_at RFC 3339
+ * @property {string} last_used_at RFC 3339
+ * @property {boolean} backup_eligible a synced passkey
+ * @property {boolean} backup_state
+ * @property {string[]} transports
+ * @property {string} [attachment] "platform" or "cross-platform"
+ * @property {string} [aaguid] the authenticator model, as it says
+ * @property {boolean} refused flagged as possibly cloned: it signs nobody in
+ */
+
+/** Whether this browser can use passkeys at all. */
+export function passkeysSupported() {
+  return typeof PublicKeyCredential === 'function' && !!navigator.credentials;
+}
+
+/** Whether this browser offers passkeys in autofill (conditional mediation). */
+export async function passkeyAutofillSupported() {
+  if (!passkeysSupported()) return false;
+  const pkc = /** @type {any} */ (PublicKeyCredential);
+  return typeof pkc.isConditionalMediationAvailable === 'function' && pkc.isConditionalMediationAvailable();
+}
+
+/** @param {string} s base64url */
+function fromB64url(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0)).buffer;
+}
+
+/** @param {ArrayBuffer | null} buf */
+function toB64url(buf) {
+  if (!buf) return undefined;
+  let s = '';
+  for (const byte of new Uint8Array(buf)) s += String.fromCharCode(byte);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The API's creation options (JSON) as the browser takes them. @param {any} o */
+function passkeyCreationOptions(o) {
+  return {
+    ...o,
+    challenge: fromB64url(o.challenge),
+    user: { ...o.user, id: fromB64url(o.user.id) },
+    excludeCredentials: (o.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
+  };
+}
+
+/** The API's request options (JSON) as the browser takes them. @param {any} o */
+function passkeyRequestOptions(o) {
+  return { ...o, challenge: fromB64url(o.challenge), allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })) };
+}
+
+/**
+ * A PublicKeyCredential as JSON (WebAuthn L3 5.1.8 / 5.1.9), the form the
+ * API reads: toJSON() where the browser has it.
+ * @param {PublicKeyCredential} cred
+ */
+function credentialJSON(cred) {
+  const c = /** @type {any} */ (cred);
+  if (typeof c.toJSON === 'function') return c.toJSON();
+  const r = c.response;
+  /** @type {Record<string, any>} */
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    response.transports = typeof r.getTransports === 'function' ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    response.userHandle = toB64url(r.userHandle);
+  }
+  return { id: c.id, rawId: toB64url(c.rawId), type: c.type, authenticatorAttachment: c.authenticatorAttachment ?? undefined,
+    clientExtensionResults: c.getClientExtensionResults(), response };
+}
+
+/** The `amr` of an access token (display only). @param {string} jwt */
+function readAMR(jwt) {
+  try {
+    const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const c = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+    return Array.isArray(c.amr) ? c.amr.map(String) : [];
+  } catch {
+    return [];
   }
 }

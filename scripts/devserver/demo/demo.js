@@ -8,7 +8,7 @@
 // to the button that made it; when the API does not answer, the banner
 // says so (not "Signed in"), the session list is marked as old, and the page
 // polls the API with backoff and recovers by itself when it answers again.
-import { createAuthClient, AuthError } from './auth-client.js';
+import { createAuthClient, AuthError, passkeysSupported, passkeyAutofillSupported } from './auth-client.js';
 import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
@@ -162,6 +162,7 @@ function render() {
     renderBinding($('binding'), s);
     $('expires').textContent = new Date(s.expiresAt).toLocaleTimeString();
     $('rotations').textContent = String(seen.size);
+    $('amr').textContent = amrText(auth.signInMethods);
   }
   $('devices-table').classList.toggle('stale', down !== null);
   $('devices-stale').hidden = down === null;
@@ -170,11 +171,15 @@ function render() {
     lastSignedIn = s.signedIn;
     if (s.signedIn) {
       ending = '';
+      stopAutofill();
       loadDevices();
+      loadPasskeys();
       if (document.activeElement === document.body || $('signin').contains(document.activeElement)) $('session-title').focus();
     } else {
       $('devices').replaceChildren();
+      $('passkeys').replaceChildren();
       $('whoami-out').hidden = true;
+      if (started) startAutofill();
       if (document.activeElement === document.body || $('session').contains(document.activeElement)) $('username').focus();
     }
   }
@@ -312,6 +317,7 @@ $('login-form').addEventListener('submit', (ev) => {
   const button = /** @type {HTMLButtonElement} */ ($('login'));
   if (Date.now() < lockedUntil) return;
   $('login-error').textContent = '';
+  stopAutofill();
   run(button, 'sign in', async () => {
     const username = /** @type {HTMLInputElement} */ ($('username')).value;
     try {
@@ -395,7 +401,127 @@ auth.start().then((signedIn) => {
   started = true;
   log(signedIn ? 'session restored' : 'no session: sign in');
   render();
+  if (!signedIn) startAutofill();
 }, (e) => {
   started = !unreachable(e); // unreachable: the poll starts the client again
   failed(null, 'start', e);
 });
+
+// --- passkeys: sign in (button and autofill), add, list, remove ---
+
+/** RFC 8176 methods in words. @param {string[]} amr */
+function amrText(amr) {
+  if (amr.includes('hwk') || amr.includes('swk')) {
+    return `a passkey (${amr.includes('swk') ? 'synced' : 'this device'}; amr ${amr.join(' ')})`;
+  }
+  return amr.includes('pwd') ? `a password (amr ${amr.join(' ')})` : (amr.join(' ') || '–');
+}
+
+/** @type {AbortController | null} */
+let autofill = null; // the pending conditional request
+
+// A browser takes no IP address as a passkey's site (RP ID): on
+// http://127.0.0.1 the page offers no passkey at all and calls none of
+// their routes; http://localhost works.
+const passkeyHost = !/^\d+\.\d+\.\d+\.\d+$|^\[/.test(location.hostname);
+const passkeysHere = () => passkeyHost && passkeysSupported();
+
+/** Offers the passkeys in the username field's autofill (conditional mediation). */
+async function startAutofill() {
+  if (autofill || auth.state.signedIn || !passkeyHost || !(await passkeyAutofillSupported())) return;
+  const ctl = new AbortController();
+  autofill = ctl;
+  try {
+    await auth.loginWithPasskey({ conditional: true, signal: ctl.signal });
+    rememberPasskeyUser();
+    log('signed in with a passkey (autofill)');
+  } catch (e) {
+    if (ctl.signal.aborted) return;
+    // An expired challenge, a refused answer: offer the autofill again.
+    log(`passkey autofill: ${describe(e)}`);
+    if (autofill === ctl) autofill = null;
+    // Only the API's refusal (an expired challenge, say) is worth a new
+    // request; the browser's refusals and a silent API are not retried here
+    // (the next sign-out or page load offers the autofill again).
+    if (!auth.state.signedIn && e instanceof AuthError && (e.status === 400 || e.status === 401)) setTimeout(startAutofill, 1000);
+    return;
+  }
+  if (autofill === ctl) autofill = null;
+  render();
+}
+
+function stopAutofill() {
+  autofill?.abort();
+  autofill = null;
+}
+
+/** A passkey sign-in types no username: show the user id's last one, if any. */
+function rememberPasskeyUser() {
+  const sub = auth.state.subject;
+  if (sub && !localStorage.getItem(usernameKey(sub))) localStorage.setItem(usernameKey(sub), `(signed in with a passkey; user ${sub.slice(0, 8)}…)`);
+}
+
+async function loadPasskeys() {
+  if (!auth.state.signedIn || !passkeysHere()) return;
+  try {
+    const { passkeys } = await auth.passkeys();
+    const rows = passkeys.map((p, i) => {
+      const tr = document.createElement('tr');
+      tr.className = 'passkey-row';
+      const name = document.createElement('td');
+      name.textContent = `${p.backup_eligible ? 'Synced passkey' : 'Device passkey'} ${p.id.slice(0, 8)}…` + (p.refused ? ' (refused: possibly cloned)' : '');
+      name.title = `id ${p.id}; transports ${p.transports.join(', ') || 'none said'}` + (p.aaguid ? `; AAGUID ${p.aaguid}` : '');
+      const added = document.createElement('td');
+      added.textContent = new Date(p.created_at).toLocaleString();
+      const used = document.createElement('td');
+      used.textContent = new Date(p.last_used_at).toLocaleString();
+      const action = document.createElement('td');
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'secondary remove-passkey';
+      remove.id = `passkey-remove-${i}`;
+      remove.textContent = 'Remove';
+      remove.setAttribute('aria-label', `Remove passkey ${p.id.slice(0, 8)}`);
+      remove.addEventListener('click', () => run(remove, 'remove a passkey', async () => {
+        await auth.removePasskey(p.id);
+        log(`removed passkey ${p.id.slice(0, 8)}…`);
+        await loadPasskeys();
+      }));
+      action.append(remove);
+      tr.append(name, added, used, action);
+      return tr;
+    });
+    $('passkeys').replaceChildren(...rows);
+    succeeded(null, 'passkey list');
+  } catch (e) {
+    if (auth.state.signedIn || unreachable(e)) failed(null, 'passkey list', e);
+  }
+}
+
+$('passkey-add').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'add a passkey', async () => {
+  try {
+    const p = await auth.registerPasskey();
+    log(`added passkey ${p.id.slice(0, 8)}…`);
+  } catch (e) {
+    if (e instanceof AuthError && e.code === 'insufficient_user_authentication') {
+      throw new AuthError(e.status, e.code, 'sign out and sign in again (a sign-in of the last 5 minutes is needed), then add the passkey');
+    }
+    throw e;
+  }
+  await loadPasskeys();
+}));
+$('passkey-login').addEventListener('click', (ev) => run(/** @type {HTMLButtonElement} */ (ev.currentTarget), 'sign in with a passkey', async () => {
+  stopAutofill(); // one WebAuthn request at a time
+  try {
+    await auth.loginWithPasskey();
+    rememberPasskeyUser();
+    log('signed in with a passkey');
+  } finally {
+    if (!auth.state.signedIn) startAutofill();
+  }
+}));
+if (!passkeysHere()) {
+  for (const id of ['passkey-login', 'passkey-add']) /** @type {HTMLButtonElement} */ ($(id)).disabled = true;
+  $('passkey-hint').textContent = passkeyHost ? 'This browser has no passkey support (WebAuthn).'
+    : `Passkeys need a site name, not an IP address: open http://localhost:${location.port}${location.pathname}`;
+}
