@@ -40,6 +40,8 @@ type Tables struct {
 	// RevocationSnapshot holds the feed's snapshot (snapshot.go); empty:
 	// there is none, and a cold replica reads the feed's whole window.
 	RevocationSnapshot string
+	// MFA holds second factors and login challenges (factors.go).
+	MFA string
 }
 
 // Store implements auth.Users, auth.Sessions, auth.Revocations and
