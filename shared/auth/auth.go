@@ -108,7 +108,27 @@ type Session struct {
 	RevokedAt  time.Time // zero while the session is live
 	Reason     string
 	UserAgent  string // the device as its login described it (WithUserAgent), for the session list
+	// AMR and AuthTime say how and when the user signed in (RFC 8176
+	// methods; every access token of the session carries them as amr and
+	// auth_time: a refresh is not a new sign-in). AuthTime is CreatedAt
+	// for sessions started before it was kept.
+	AMR      []string
+	AuthTime time.Time
+	// JKT is the RFC 7638 thumbprint of the DPoP key the session is bound
+	// to (RFC 9449 section 5: its refresh tokens need a proof of that key,
+	// its access tokens carry it as cnf.jkt); "" for a bearer session.
+	JKT string
 }
+
+// Sign-in methods (RFC 8176 section 2), the amr values the flows write.
+const (
+	AMRPassword = "pwd"  // a password
+	AMROTP      = "otp"  // a one-time password (TOTP, RFC 6238)
+	AMRMFA      = "mfa"  // more than one factor
+	AMRHardware = "hwk"  // proof of possession of a hardware-protected key
+	AMRSoftware = "swk"  // proof of possession of a software-protected key
+	AMRUser     = "user" // user presence and verification (a passkey's UV)
+)
 
 // RevocationKind says what a revocation entry covers.
 type RevocationKind string

@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/authkit/lambda-auth/shared/token"
@@ -263,7 +264,13 @@ func (a *AccessIssuer) issue(ctx context.Context, sess *Session, now time.Time) 
 	}
 	exp = exp.Truncate(time.Second)
 	iat := now.Truncate(time.Second)
-	c := &token.Claims{SessionID: sess.ID, ClientID: sess.ClientID, Scope: sess.Scope}
+	c := &token.Claims{SessionID: sess.ID, ClientID: sess.ClientID, Scope: sess.Scope, AMR: sess.AMR}
+	if !sess.AuthTime.IsZero() {
+		c.AuthTime = token.NumericDate(sess.AuthTime)
+	}
+	if sess.JKT != "" {
+		c.Confirmation = &token.Confirmation{JKT: sess.JKT}
+	}
 	c.Issuer = a.issuer
 	c.Subject = sess.UserID
 	c.Audience = []string{a.audience}
@@ -349,4 +356,44 @@ func (e *sessionEnder) presented(ctx context.Context, presented, reason string, 
 	}
 	e.log.InfoContext(ctx, "session ended", "sid", sess.ID, "sub", sess.UserID, "reason", reason)
 	return nil
+}
+
+// sessionStarter starts sessions: every sign-in flow (a password, a second
+// factor, a passkey) ends in it, with the methods it used (amr).
+type sessionStarter struct {
+	sessions Sessions
+	issuer   *AccessIssuer
+	opt      Options
+}
+
+// start writes a new session of user, signed in now by the methods amr,
+// and signs its first access token.
+func (s sessionStarter) start(ctx context.Context, user *User, amr []string, dev device, now time.Time) (Tokens, error) {
+	sid := newSessionID(now)
+	refresh := newRefreshToken(sid)
+	sess := &Session{
+		ID:         sid,
+		UserID:     user.ID,
+		Username:   user.Username,
+		ClientID:   s.opt.ClientID,
+		Scope:      strings.Join(user.Scopes, " "),
+		TokenHash:  hashToken(refresh),
+		CreatedAt:  now,
+		RotatedAt:  now,
+		LastUsedAt: now,
+		ExpiresAt:  now.Add(s.opt.RefreshTokenTTL),
+		UserAgent:  dev.userAgent,
+		AMR:        amr,
+		AuthTime:   now,
+		JKT:        dev.jkt,
+	}
+	access, ttl, err := s.issuer.issue(ctx, sess, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := s.sessions.CreateSession(ctx, sess); err != nil {
+		return Tokens{}, unavailable("login: create session", err)
+	}
+	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh,
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID, Scope: sess.Scope}, nil
 }

@@ -21,6 +21,7 @@ type Login struct {
 	dummy    string
 	met      Metrics
 	end      *sessionEnder
+	start    sessionStarter
 	second   *SecondFactor   // nil: no second factor is asked (WithSecondFactor)
 	change   *passwordChange // nil: no password change (WithPasswordChange)
 	opt      Options
@@ -43,7 +44,8 @@ func NewLogin(users Users, sessions Sessions, revoker *Revoker, issuer *AccessIs
 	o = o.withDefaults()
 	return &Login{users: users, sessions: sessions, revoker: revoker, issuer: issuer,
 		mac: newMACKey("Login", macKey), verify: pw.Verify, dummy: pw.Dummy, met: met,
-		end: newSessionEnder(sessions, revoker, o), opt: o, log: o.Logger}
+		end: newSessionEnder(sessions, revoker, o), start: sessionStarter{sessions, issuer, o},
+		opt: o, log: o.Logger}
 }
 
 // Login checks a username and password and starts a session. previous is
@@ -253,7 +255,16 @@ const retryableRevocation = 2 * FeedBudgetWindow
 // LoginOption tells Login about the device, besides the credentials.
 type LoginOption func(*device)
 
-type device struct{ userAgent string }
+// device is what a login option says: the User-Agent, and the thumbprint
+// of the DPoP key the session is bound to ("" for none).
+type device struct{ userAgent, jkt string }
+
+// WithDPoPKey binds the session the login starts to the DPoP key whose
+// RFC 7638 thumbprint is jkt (RFC 9449 section 5): the caller checked the
+// proof of possession.
+func WithDPoPKey(jkt string) LoginOption {
+	return func(d *device) { d.jkt = jkt }
+}
 
 // MaxUserAgentLen bounds the User-Agent stored with a session: the session
 // list shows it, and a client chooses what it sends.
@@ -308,28 +319,5 @@ func (l *Login) lockout(n int) time.Duration { return lockoutAfter(l.opt, n) }
 // out no token: there is never a session without a token nor a token
 // without a session.
 func (l *Login) startSession(ctx context.Context, user *User, dev device, now time.Time) (Tokens, error) {
-	sid := newSessionID(now)
-	refresh := newRefreshToken(sid)
-	sess := &Session{
-		ID:         sid,
-		UserID:     user.ID,
-		Username:   user.Username,
-		ClientID:   l.opt.ClientID,
-		Scope:      strings.Join(user.Scopes, " "),
-		TokenHash:  hashToken(refresh),
-		CreatedAt:  now,
-		RotatedAt:  now,
-		LastUsedAt: now,
-		ExpiresAt:  now.Add(l.opt.RefreshTokenTTL),
-		UserAgent:  dev.userAgent,
-	}
-	access, ttl, err := l.issuer.issue(ctx, sess, now)
-	if err != nil {
-		return Tokens{}, err
-	}
-	if err := l.sessions.CreateSession(ctx, sess); err != nil {
-		return Tokens{}, unavailable("login: create session", err)
-	}
-	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID, Scope: sess.Scope}, nil
+	return l.start.start(ctx, user, []string{AMRPassword}, dev, now)
 }

@@ -14,14 +14,6 @@ import (
 	"time"
 )
 
-// Authentication method references (RFC 8176 section 2) the tokens carry
-// in amr.
-const (
-	AMRPassword = "pwd" // a password
-	AMROTP      = "otp" // a one-time password (RFC 6238 TOTP)
-	AMRMFA      = "mfa" // more than one factor
-)
-
 // Second-factor settings.
 const (
 	// MFAChallengeTTL is how long the challenge of a password login of an

@@ -152,7 +152,7 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		o(&dev)
 	}
 	amr := append(append([]string{AMRPassword}, methods...), AMRMFA)
-	tokens, err := l.startSession(ctx, user, dev, now, amr)
+	tokens, err := l.start.start(ctx, user, amr, dev, now)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -2,10 +2,15 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // refreshRow is one refresh rule: a session in some state, a token
@@ -257,4 +262,53 @@ func TestSuccessorIsKeyed(t *testing.T) {
 	if n != a.successor(p1, sid) || n == a.successor(p2, sid) || n == b.successor(p1, sid) || n[:sessionIDLen] != sid {
 		t.Fatal("successor is not a keyed function of the presented token within its session")
 	}
+}
+
+// TestRefreshKeepsHowTheUserSignedIn: a refresh is not a new sign-in
+// (RFC 9068 2.2.1, OpenID Connect Core 2): the access tokens of a refresh
+// carry the login's amr and auth_time, not the refresh's time; a bound
+// session's tokens carry its key in cnf.jkt (RFC 9449 6.1).
+func TestRefreshKeepsHowTheUserSignedIn(t *testing.T) {
+	r := newRowEnv(t, nil)
+	r.clock.Advance(10 * time.Minute)
+	got, err := r.refresh.Refresh(context.Background(), current(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := unsignedClaims(t, got.AccessToken)
+	if strings.Join(c.AMR, " ") != AMRPassword || c.AuthTime == nil || !c.AuthTime.Equal(t0.Truncate(time.Second)) {
+		t.Errorf("refreshed token: amr %v auth_time %v, want [pwd] at the login (%v)", c.AMR, c.AuthTime, t0)
+	}
+	if c.Confirmation != nil {
+		t.Errorf("bearer session's token has cnf %+v", c.Confirmation)
+	}
+
+	sess := *r.store.sessions[r.sid]
+	sess.JKT, sess.AMR = "thumb", []string{AMRHardware, AMRUser}
+	access, _, err := r.refresh.issuer.issue(context.Background(), &sess, r.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := unsignedClaims(t, access); c.BoundKey() != "thumb" || !c.HasAMR(AMRHardware) || !c.HasAMR(AMRUser) {
+		t.Errorf("bound session's token: cnf %+v amr %v", c.Confirmation, c.AMR)
+	}
+}
+
+// unsignedClaims reads a token's payload without checking it (the test
+// signer's signatures are not real).
+func unsignedClaims(t *testing.T, raw string) *token.Claims {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", raw)
+	}
+	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c token.Claims
+	if err := json.Unmarshal(pb, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
 }

@@ -32,7 +32,7 @@ func sessionKey(id string) map[string]types.AttributeValue {
 }
 
 func sessionFromItem(it item) *auth.Session {
-	return &auth.Session{
+	sess := &auth.Session{
 		ID:         it.str("session_id"),
 		UserID:     it.str("user_id"),
 		Username:   it.str("username"),
@@ -48,7 +48,14 @@ func sessionFromItem(it item) *auth.Session {
 		RevokedAt:  it.instant("revoked_at"),
 		Reason:     it.str("revoke_reason"),
 		UserAgent:  it.str("user_agent"),
+		AMR:        it.strings("amr"),
+		AuthTime:   it.instant("auth_time"),
+		JKT:        it.str("jkt"),
 	}
+	if sess.AuthTime.IsZero() {
+		sess.AuthTime = sess.CreatedAt // every session starts with a sign-in
+	}
+	return sess
 }
 
 // CreateSession writes a new session (never overwriting one).
@@ -70,6 +77,21 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 	}
 	if sess.UserAgent != "" {
 		it["user_agent"] = str(sess.UserAgent)
+	}
+	if len(sess.AMR) > 0 {
+		// A list, not a string set: the order the methods were used in is
+		// kept, as amr's (RFC 8176 section 1).
+		l := make([]types.AttributeValue, len(sess.AMR))
+		for i, m := range sess.AMR {
+			l[i] = str(m)
+		}
+		it["amr"] = &types.AttributeValueMemberL{Value: l}
+	}
+	if !sess.AuthTime.IsZero() {
+		it["auth_time"] = millis(sess.AuthTime)
+	}
+	if sess.JKT != "" {
+		it["jkt"] = str(sess.JKT)
 	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           &s.tables.Sessions,

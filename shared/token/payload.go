@@ -18,8 +18,9 @@ const maxDepth = 16
 // token's claims is one allocation.
 type claimsBlock struct {
 	Claims
-	exp, nbf, iat jwt.NumericDate
-	aud           [1]string
+	exp, nbf, iat, authTime jwt.NumericDate
+	aud                     [1]string
+	cnf                     Confirmation
 }
 
 // parseClaims reads the payload in one pass. It must be a single JSON object
@@ -73,6 +74,12 @@ func parseClaims(pb []byte) (*Claims, error) {
 			err = readDate(&s, ps, "nbf", &blk.nbf, &c.NotBefore)
 		case "iat":
 			err = readDate(&s, ps, "iat", &blk.iat, &c.IssuedAt)
+		case "auth_time":
+			err = readDate(&s, ps, "auth_time", &blk.authTime, &c.AuthTime)
+		case "amr":
+			err = readStrings(&s, ps, "amr", &c.AMR)
+		case "cnf":
+			err = readConfirmation(&s, ps, blk)
 		default:
 			s.Skip()
 		}
@@ -91,7 +98,8 @@ func parseClaims(pb []byte) (*Claims, error) {
 // service reads (the fields of Claims).
 func isClaimName(folded []byte) bool {
 	switch string(folded) {
-	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope":
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "client_id", "scope",
+		"cnf", "amr", "auth_time":
 		return true
 	}
 	return false
@@ -187,5 +195,67 @@ func readAudience(s *jsonscan.Scanner, ps string, blk *claimsBlock) error {
 		s.Skip()
 		return errors.New("aud is neither a string nor an array")
 	}
+	return s.Err()
+}
+
+// readStrings reads an array of strings as encoding/json decodes a
+// []string: null leaves it nil, an empty array gives an empty slice.
+func readStrings(s *jsonscan.Scanner, ps, name string, dst *[]string) error {
+	switch s.Peek() {
+	case jsonscan.Null:
+		s.Literal()
+	case jsonscan.Array:
+		s.BeginArray()
+		v := []string{}
+		for s.More() {
+			if s.Peek() != jsonscan.String {
+				s.Skip()
+				return fmt.Errorf("%s holds a value that is not a string", name)
+			}
+			v = append(v, str(s.String(), ps))
+		}
+		s.End()
+		*dst = v
+	default:
+		s.Skip()
+		return fmt.Errorf("%s is not an array", name)
+	}
+	return s.Err()
+}
+
+// readConfirmation reads cnf (RFC 7800 section 3.1): an object whose jkt
+// (RFC 9449 section 6.1) is read, spelled exactly like the top-level
+// claims; its other confirmation methods are skipped; null leaves it nil.
+func readConfirmation(s *jsonscan.Scanner, ps string, blk *claimsBlock) error {
+	switch s.Peek() {
+	case jsonscan.Null:
+		s.Literal()
+		return s.Err()
+	case jsonscan.Object:
+	default:
+		s.Skip()
+		return errors.New("cnf is not an object")
+	}
+	s.BeginObject()
+	var folded [16]byte
+	for s.More() {
+		name := s.Name()
+		if s.Err() != nil {
+			break
+		}
+		f := name.AppendFolded(folded[:0])
+		if string(f) != "jkt" {
+			s.Skip()
+			continue
+		}
+		if !name.Is("jkt") {
+			return fmt.Errorf("cnf member %q is not spelled \"jkt\"", name.String())
+		}
+		if err := readString(s, ps, &blk.cnf.JKT); err != nil {
+			return fmt.Errorf("cnf.jkt: %w", err)
+		}
+	}
+	s.End()
+	blk.Confirmation = &blk.cnf
 	return s.Err()
 }

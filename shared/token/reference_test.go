@@ -96,7 +96,7 @@ func referenceVerify(v *Verifier, raw string) (*Claims, error) {
 	}
 	// The one rule added after this oracle was frozen: dates between the
 	// years 1 and 9999 (time.Time wraps beyond them).
-	for _, d := range []*jwt.NumericDate{c.ExpiresAt, c.NotBefore, c.IssuedAt} {
+	for _, d := range []*jwt.NumericDate{c.ExpiresAt, c.NotBefore, c.IssuedAt, c.AuthTime} {
 		if d != nil && !InNumericDateRange(float64(d.Unix())) {
 			return nil, fmt.Errorf("%w: payload: a date is out of range", ErrMalformed)
 		}
@@ -193,6 +193,7 @@ func refCheckObject(b []byte) error {
 var refClaimNames = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true,
 	"jti": true, "sid": true, "client_id": true, "scope": true,
+	"cnf": true, "amr": true, "auth_time": true,
 }
 
 // fold maps a member name to the form encoding/json compares.
@@ -214,7 +215,13 @@ func refWalkObject(dec *json.Decoder, depth int) error {
 		if depth == 1 && refClaimNames[f] && k != f {
 			return fmt.Errorf("member %q is not spelled %q", k, f)
 		}
-		if depth == 1 && (k == "exp" || k == "iat" || k == "nbf") {
+		if depth == 1 && k == "cnf" {
+			if err := refWalkCnf(dec, depth); err != nil {
+				return err
+			}
+			continue
+		}
+		if depth == 1 && (k == "exp" || k == "iat" || k == "nbf" || k == "auth_time") {
 			t, err := dec.Token()
 			if err != nil {
 				return err
@@ -229,6 +236,41 @@ func refWalkObject(dec *json.Decoder, depth int) error {
 		}
 	}
 	_, err := dec.Token() // '}'
+	return err
+}
+
+// refWalkCnf walks cnf: inside it, jkt must be spelled exactly.
+func refWalkCnf(dec *json.Decoder, depth int) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if t != json.Delim('{') {
+		if d, isDelim := t.(json.Delim); isDelim {
+			return fmt.Errorf("cnf is %v", d)
+		}
+		return nil
+	}
+	seen := map[string]struct{}{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k := kt.(string)
+		f := fold(k)
+		if _, dup := seen[f]; dup {
+			return fmt.Errorf("duplicate member %q", k)
+		}
+		seen[f] = struct{}{}
+		if f == "jkt" && k != f {
+			return fmt.Errorf("cnf member %q is not spelled jkt", k)
+		}
+		if err := refWalkValue(dec, depth+1); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // '}'
 	return err
 }
 

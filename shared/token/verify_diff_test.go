@@ -123,6 +123,23 @@ var trickyPayloads = []string{
 	`{` + diffClaims + `,"sub":"u","EXP":1}`,
 	`{` + diffClaims + `,"sub":"u","ſub":"admin"}`,
 	`{` + diffClaims + `,"ſub":"admin"}`,
+	// cnf (RFC 7800, RFC 9449 6.1), amr and auth_time (RFC 9068 2.2.1).
+	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},"amr":["pwd","otp","mfa"],"auth_time":1795867100}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"x5t#S256":"abc"},"amr":[],"auth_time":1795867100.5}`,
+	`{` + diffClaims + `,"sub":"u","cnf":null,"amr":null}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"JKT":"other"}}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"a","jkt":"b"}}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":"a","JKT":"b"}}`,
+	`{` + diffClaims + `,"sub":"u","cnf":"jkt"}`,
+	`{` + diffClaims + `,"sub":"u","cnf":["jkt"]}`,
+	`{` + diffClaims + `,"sub":"u","cnf":{"jkt":1}}`,
+	`{` + diffClaims + `,"sub":"u","CNF":{"jkt":"a"}}`,
+	`{` + diffClaims + `,"sub":"u","amr":"pwd"}`,
+	`{` + diffClaims + `,"sub":"u","amr":["pwd",1]}`,
+	`{` + diffClaims + `,"sub":"u","AMR":["mfa"]}`,
+	`{` + diffClaims + `,"sub":"u","auth_time":"1795867100"}`,
+	`{` + diffClaims + `,"sub":"u","auth_time":1e300}`,
+	`{` + diffClaims + `,"sub":"u","Auth_Time":1}`,
 	`{` + diffClaims + `,"ıss":"x","sub":"u"}`,
 	`{` + diffClaims + `,"sub":"u","Ｓub":"x"}`,
 	`{` + diffClaims + `,"sub":"u","x":{"a":1,"A":2}}`,
@@ -264,3 +281,34 @@ func TestAppendDERSignature(t *testing.T) {
 }
 
 func bytes66(b byte) []byte { return []byte(strings.Repeat(string([]byte{b}), 66)) }
+
+// TestBindingAndAuthenticationClaims reads cnf.jkt, amr and auth_time as
+// they are written, and refuses the spellings another verifier would not
+// read as them.
+func TestBindingAndAuthenticationClaims(t *testing.T) {
+	v := diffVerifier(t)
+	c, err := v.Verify(signed(t, diffES256, diffHeader, `{`+diffClaims+
+		`,"sub":"u","cnf":{"jkt":"thumb","x5t#S256":"x"},"amr":["pwd","otp","mfa"],"auth_time":1795867100}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BoundKey() != "thumb" || !c.HasAMR("mfa") || c.HasAMR("hwk") || len(c.AMR) != 3 ||
+		c.AuthTime == nil || c.AuthTime.Unix() != 1795867100 {
+		t.Fatalf("claims: cnf %+v amr %v auth_time %v", c.Confirmation, c.AMR, c.AuthTime)
+	}
+	bearer, err := v.Verify(signed(t, diffES256, diffHeader, `{`+diffClaims+`,"sub":"u"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer.BoundKey() != "" || bearer.AMR != nil || bearer.AuthTime != nil {
+		t.Fatalf("bearer claims: %+v", bearer)
+	}
+	for _, p := range []string{
+		`,"cnf":{"JKT":"thumb"}`, `,"cnf":{"jkt":"a","jkt":"b"}`, `,"CNF":{"jkt":"a"}`,
+		`,"cnf":"thumb"`, `,"amr":"mfa"`, `,"AMR":["mfa"]`, `,"auth_time":"1"`,
+	} {
+		if _, err := v.Verify(signed(t, diffES256, diffHeader, `{`+diffClaims+`,"sub":"u"`+p+`}`)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("payload with %s: got %v, want ErrMalformed", p, err)
+		}
+	}
+}
