@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // ACRMFA is the one authentication context class a route can require:
@@ -78,4 +80,25 @@ func ParseStepUpRules(s string) (StepUpRules, error) {
 		}
 	}
 	return r, nil
+}
+
+// WithStepUp makes the authorizer hold routes to rules (StepUpFor).
+func (a *Authorizer) WithStepUp(rules StepUpRules) *Authorizer {
+	a.stepUp = rules
+	return a
+}
+
+// StepUpFor checks a verified token against the rule of the route it is
+// presented to (routeKey: "METHOD /path"); nil when the route has none.
+// The token's amr and auth_time are signed claims (RFC 9068 2.2.1).
+func (a *Authorizer) StepUpFor(routeKey string, c *token.Claims) error {
+	rule, ok := a.stepUp[routeKey]
+	if !ok {
+		return nil
+	}
+	var at time.Time
+	if c.AuthTime != nil {
+		at = c.AuthTime.Time
+	}
+	return rule.Check(c.AMR, at, a.now())
 }
