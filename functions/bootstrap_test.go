@@ -79,6 +79,7 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 		"SigningKey.Arn": env.KeyID, "TokenMacKey.Arn": env.MACKeyID, "UsersTable": env.Tables.Users, "LoginThrottleTable": env.Tables.LoginThrottle,
 		"SessionsTable": env.Tables.Sessions, "RevocationsTable": env.Tables.Revocations,
 		"RevocationFeedTable": env.Tables.RevocationFeed, "RevocationSnapshotTable": env.Tables.RevocationSnapshot,
+		"MfaTable": env.Tables.MFA, "TotpKey.Arn": env.TOTPKeyID,
 	}
 	vars, err := localapi.FunctionEnv(tpl, f, params, resources,
 		localapi.EndpointVariables(os.Getenv("AWS_ENDPOINT_URL_KMS"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))

@@ -41,10 +41,13 @@ type Env struct {
 	// MACKeyID is the ARN of the HMAC key the functions derive their
 	// keyed-hash secret from (MAC_KEY_ID).
 	MACKeyID string
-	Tables   dynamo.Tables
-	Store    *dynamo.Store
-	vars     map[string]string
-	mu       sync.Mutex
+	// TOTPKeyID is the ARN of the symmetric key TOTP secrets are sealed
+	// under (TOTP_KEY_ID).
+	TOTPKeyID string
+	Tables    dynamo.Tables
+	Store     *dynamo.Store
+	vars      map[string]string
+	mu        sync.Mutex
 }
 
 // Option changes the environment.
@@ -112,6 +115,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	e := &Env{AWS: cfg, KMS: kms.NewFromConfig(cfg), DB: dynamodb.NewFromConfig(cfg)}
 	e.KeyID = CreateKey(t, e.KMS, o.keySpec)
 	e.MACKeyID = CreateMACKey(t, e.KMS)
+	e.TOTPKeyID = CreateKey(t, e.KMS, kmstypes.KeySpecSymmetricDefault)
 
 	suffix := randomHex(6)
 	names, err := localaws.EnsureTables(ctx, e.DB, TableDefinitions(t), func(id string) string { return id + "-" + suffix })
@@ -134,6 +138,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		"REVOCATIONS_TABLE":         e.Tables.Revocations,
 		"REVOCATION_FEED_TABLE":     e.Tables.RevocationFeed,
 		"REVOCATION_SNAPSHOT_TABLE": e.Tables.RevocationSnapshot,
+		"MFA_TABLE":                 e.Tables.MFA,
+		"TOTP_KEY_ID":               e.TOTPKeyID,
 		"ALLOWED_ORIGINS":           "https://app.test.example",
 		// scripts/test runs the packages that exercise the authorizer in
 		// both modes; replica (the default) unless AUTH_TEST_REVOCATION_MODE
