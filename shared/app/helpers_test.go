@@ -62,6 +62,7 @@ type service struct {
 	introspect  apigw.Handler // RFC 7662, POST /auth/introspect
 	sessionList apigw.Handler
 	endSession  apigw.Handler
+	totp        apigw.Handler // the TOTP routes (/auth/mfa/totp)
 	authorizer  func(context.Context, json.RawMessage) (any, error)
 	revoke      func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 	// the Revocations table's stream into the feed
@@ -155,6 +156,8 @@ func wire(t *testing.T, env *testenv.Env, extra map[string][]app.Option, everyLo
 	s.sessionList, err = app.Sessions(ctx, env.Getenv, opts("SessionsFunction")...)
 	must(err)
 	s.endSession, err = app.EndSession(ctx, env.Getenv, opts("EndSessionFunction")...)
+	must(err)
+	s.totp, err = app.TOTP(ctx, env.Getenv, opts("TotpFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s
