@@ -56,9 +56,16 @@ func (s *service) signedIn(t *testing.T, user, pw string) (tokens, map[string]an
 	return tk, ctx
 }
 
-// enrol enrols and confirms a TOTP factor; it returns the secret and the
-// recovery codes.
-func (s *service) enrol(t *testing.T, authCtx map[string]any) (string, []string) {
+// wrongCode is a 6-digit code that is not code.
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// enrolStart starts an enrolment and returns the secret.
+func (s *service) enrolStart(t *testing.T, authCtx map[string]any) string {
 	t.Helper()
 	resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp", authCtx, map[string]string{"label": "ivy@example.com"}))
 	if resp.StatusCode != 201 {
@@ -73,7 +80,15 @@ func (s *service) enrol(t *testing.T, authCtx map[string]any) (string, []string)
 	if !strings.HasPrefix(e.QRCode, "data:image/png;base64,") {
 		t.Errorf("qr_code %.40q is not a PNG data URI", e.QRCode)
 	}
-	resp = call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", authCtx, map[string]string{"code": s.code(t, e.Secret)}))
+	return e.Secret
+}
+
+// enrol enrols and confirms a TOTP factor; it returns the secret and the
+// recovery codes.
+func (s *service) enrol(t *testing.T, authCtx map[string]any) (string, []string) {
+	t.Helper()
+	secret := s.enrolStart(t, authCtx)
+	resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", authCtx, map[string]string{"code": s.code(t, secret)}))
 	if resp.StatusCode != 200 {
 		t.Fatalf("confirm: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -82,7 +97,7 @@ func (s *service) enrol(t *testing.T, authCtx map[string]any) (string, []string)
 	if len(rc.RecoveryCodes) != 10 {
 		t.Fatalf("confirm gave %d recovery codes, want 10", len(rc.RecoveryCodes))
 	}
-	return e.Secret, rc.RecoveryCodes
+	return secret, rc.RecoveryCodes
 }
 
 // mfaChallenge logs in with the password of a user with a factor and
