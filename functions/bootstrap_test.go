@@ -137,7 +137,7 @@ func TestBootstraps(t *testing.T) {
 
 	procs := map[string]*lambdaProc{}
 	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all",
-		"discovery", "token-revocation", "token-introspection", "sessions", "end-session"} {
+		"discovery", "token-revocation", "token-introspection", "sessions", "end-session", "totp"} {
 		procs[name] = start(t, bin, tpl, name, env)
 	}
 
@@ -189,6 +189,10 @@ func TestBootstraps(t *testing.T) {
 	end := procs["end-session"].invoke(t, fixture(t, "end-session", "REPLACE_WITH_SESSION_ID", "AAABmshq-IjhYozUwxVfazvW8lwlLuGt"))
 	if end["statusCode"] != 404.0 || !strings.Contains(fmt.Sprint(end["body"]), "session_not_found") {
 		t.Errorf("end-session: %v\n%s", end, procs["end-session"].logs)
+	}
+	// The fixtures' caller has no second factor.
+	if st := procs["totp"].invoke(t, fixture(t, "totp")); st["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(st["body"]), `"active":false`) {
+		t.Errorf("totp: %v\n%s", st, procs["totp"].logs)
 	}
 	refresh := strings.SplitN(strings.TrimPrefix(fmt.Sprint(cookies[0]), "__Secure-refresh_token="), ";", 2)[0]
 	out = procs["token-revocation"].invoke(t, fixture(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", refresh))

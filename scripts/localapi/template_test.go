@@ -37,6 +37,12 @@ func TestProjectTemplate(t *testing.T) {
 		"POST /auth/introspect":                       "TokenIntrospectionFunction (AWS_IAM)",
 		"GET /auth/sessions":                          "SessionsFunction (LambdaAuthorizer)",
 		"DELETE /auth/sessions/{id}":                  "EndSessionFunction (LambdaAuthorizer)",
+		"POST /auth/login/mfa":                        "LoginFunction",
+		"POST /auth/password":                         "LoginFunction (LambdaAuthorizer)",
+		"GET /auth/mfa/totp":                          "TotpFunction (LambdaAuthorizer)",
+		"POST /auth/mfa/totp":                         "TotpFunction (LambdaAuthorizer)",
+		"POST /auth/mfa/totp/confirm":                 "TotpFunction (LambdaAuthorizer)",
+		"DELETE /auth/mfa/totp":                       "TotpFunction (LambdaAuthorizer)",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {
