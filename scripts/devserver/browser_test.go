@@ -128,6 +128,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("LostRefreshAnswer", e.testLostAnswer)
 	t.Run("APIDownAndBack", e.testAPIDown)
 	t.Run("LockoutShowsItsWait", e.testLockout)
+	t.Run("TOTPEnrolAndSignIn", e.testTOTP)
 
 	// No token the browser saw, and not the password, in any log.
 	e.dev.Stop(t)

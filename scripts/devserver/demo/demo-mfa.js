@@ -79,10 +79,8 @@ $('mfa-form').addEventListener('submit', async (ev) => {
     await auth.loginMFA(mfaToken, /^\d{6}$/.test(typed) ? typed : { recoveryCode: typed });
     localStorage.setItem(usernameKey(auth.state.subject), username.trim().toLowerCase());
   } catch (e) {
+    // A wrong or used code, or a challenge past its 5 minutes (sign in again).
     $('mfa-error').textContent = message(e);
-    if (e instanceof AuthError && e.code === 'invalid_mfa' && e.message.includes('challenge')) {
-      // The challenge may have expired: signing in again gives a new one.
-    }
   } finally {
     button.disabled = false;
   }
