@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,11 +120,18 @@ func (s *service) mfaChallenge(t *testing.T, user, pw string) string {
 
 func (s *service) finishMFA(t *testing.T, challenge, code, recovery string) apigw.Response {
 	t.Helper()
+	return call(t, s.login, mfaEvent(t, challenge, code, recovery))
+}
+
+// mfaEvent is POST /auth/login/mfa with a challenge and a code or a
+// recovery code.
+func mfaEvent(t *testing.T, challenge, code, recovery string) apigw.Request {
+	t.Helper()
 	req := loginEvent(t, "", "")
 	req.RouteKey, req.RawPath = "POST /auth/login/mfa", "/auth/login/mfa"
 	b, _ := json.Marshal(map[string]string{"mfa_token": challenge, "code": code, "recovery_code": recovery})
 	req.Body = strings.NewReplacer(`,"code":""`, "", `,"recovery_code":""`, "").Replace(string(b))
-	return call(t, s.login, req)
+	return req
 }
 
 // TestTOTPLogin: enrolment (pending until a first code), then a password
@@ -351,4 +360,49 @@ func TestStepUpRoutes(t *testing.T) {
 	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
 		t.Errorf("step_up denials counted %v times, want 2", n)
 	}
+}
+
+// TestTOTPConcurrentAnswers: one code sent on two challenges at once, and
+// two valid codes (this step's and the next's) sent on one challenge at
+// once: exactly one sign-in each time (the stored step and the challenge
+// are used by conditional writes, not by a read before them).
+func TestTOTPConcurrentAnswers(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := s.enrol(t, authCtx)
+	race := func(what string, answers [2][2]string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		var ok, failed atomic.Int32
+		for _, a := range answers {
+			req := mfaEvent(t, a[0], a[1], "")
+			wg.Go(func() {
+				resp, err := s.login(context.Background(), req)
+				switch {
+				case err != nil || resp.StatusCode >= 500:
+					failed.Add(1)
+				case resp.StatusCode == 200:
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 1 || failed.Load() != 0 {
+			t.Errorf("%s: %d sign-ins and %d errors, want 1 and 0", what, ok.Load(), failed.Load())
+		}
+	}
+	s.clock.Advance(30 * time.Second)
+	code := s.code(t, secret)
+	c1, c2 := s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	race("one code on two challenges", [2][2]string{{c1, code}, {c2, code}})
+
+	s.clock.Advance(30 * time.Second)
+	now, next := s.code(t, secret), ""
+	s.clock.Advance(30 * time.Second)
+	next = s.code(t, secret)
+	s.clock.Advance(-30 * time.Second)
+	c3 := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	race("two codes on one challenge", [2][2]string{{c3, now}, {c3, next}})
 }
