@@ -32,7 +32,8 @@ func TestProjectCORS(t *testing.T) {
 		t.Errorf("origins %s", got)
 	}
 	if !p.AllowCredentials || strings.Join(p.AllowMethods, ",") != "GET,POST,DELETE" ||
-		strings.Join(p.AllowHeaders, ",") != "authorization,content-type" || p.MaxAge != 600 {
+		strings.Join(p.AllowHeaders, ",") != "authorization,content-type,dpop" || p.MaxAge != 600 ||
+		strings.Join(p.ExposeHeaders, ",") != "dpop-nonce" {
 		t.Errorf("policy %+v", p)
 	}
 	for _, r := range tpl.Routes {

@@ -31,24 +31,30 @@ type loginRequest struct {
 }
 
 // Login handles POST /auth/login. Every answer is counted by its outcome
-// (metrics.Login).
-func Login(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+// (metrics.Login). With WithDPoP, a valid DPoP proof binds the session to
+// its key (token_type DPoP, RFC 9449 5).
+func Login(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
+	e := newTokenEndpoint(opts)
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		var in loginRequest
-		t, err := login(ctx, svc, ck, req, &in)
+		t, err := login(ctx, svc, ck, e, req, &in)
+		var r Response
 		if err != nil {
-			r, o := answer(ctx, log, met, err)
+			var o metrics.Outcome
+			r, o = answer(ctx, log, met, err)
 			met.Login(o)
-			return r, nil
+		} else {
+			met.Login(metrics.OK)
+			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
 		}
-		met.Login(metrics.OK)
-		return tokenResponse(t, ck, in.RefreshTokenInBody, time.Now()), nil
+		e.dpop.stamp(&r)
+		return r, nil
 	}
 }
 
-func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, in *loginRequest) (auth.Tokens, error) {
+func login(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginRequest) (auth.Tokens, error) {
 	if err := decodeJSON(req, in, false); err != nil {
 		return auth.Tokens{}, err
 	}
@@ -63,6 +69,12 @@ func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, i
 	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
 		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
 	}
+	// The proof is checked before the password: a refused one costs no
+	// argon2id work and no attempt.
+	jkt, err := e.dpop.proofKey(ctx, req, true)
+	if err != nil {
+		return auth.Tokens{}, err
+	}
 	// A refresh cookie the browser still holds names the session this
 	// login replaces. Two different ones (cookie tossing) name none.
 	previous, _ := ck.refreshCookie(req)
@@ -72,7 +84,7 @@ func login(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, i
 	if ua == "" {
 		ua = header(req.Headers, "user-agent")
 	}
-	return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua))
+	return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
 }
 
 type refreshRequest struct {
@@ -83,34 +95,50 @@ type refreshRequest struct {
 // cookie (browsers; Origin checked) or the body (other clients), never both.
 // A form body (application/x-www-form-urlencoded) makes it the RFC 6749
 // token endpoint (tokenGrant); any other body is the service's JSON. Every
-// answer is counted by its outcome (metrics.Refresh).
-func Refresh(svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+// answer is counted by its outcome (metrics.Refresh). With WithDPoP, the
+// DPoP proof the request carries is held to the session's binding (RFC
+// 9449 5, auth.Refresh).
+func Refresh(svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
+	e := newTokenEndpoint(opts)
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
+		var r Response
 		if isForm(req) {
-			return tokenGrant(ctx, svc, ck, log, met, req), nil
+			r = tokenGrant(ctx, svc, ck, log, met, e, req)
+		} else {
+			r = refreshJSON(ctx, svc, ck, log, met, e, req)
 		}
-		presented, inBody, err := presentedRefreshToken(req, ck)
-		if err == nil && presented == "" {
-			met.Refresh(metrics.Invalid)
-			return Fail(401, "invalid_refresh_token", "no refresh token: send the refresh cookie or {\"refresh_token\": ...}"), nil
-		}
-		var t auth.Tokens
-		if err == nil {
-			t, err = svc.Refresh(ctx, presented)
-		}
-		if err != nil {
-			r, o := answer(ctx, log, met, err)
-			met.Refresh(o)
-			if presented != "" && !inBody && r.StatusCode == 401 {
-				r.Cookies = []string{ck.clearCookie()}
-			}
-			return r, nil
-		}
-		met.Refresh(metrics.OK)
-		return tokenResponse(t, ck, inBody, time.Now()), nil
+		e.dpop.stamp(&r)
+		return r, nil
 	}
+}
+
+// refreshJSON is /auth/refresh in the service's JSON dialect.
+func refreshJSON(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, e tokenEndpoint, req Request) Response {
+	presented, inBody, err := presentedRefreshToken(req, ck)
+	if err == nil && presented == "" {
+		met.Refresh(metrics.Invalid)
+		return Fail(401, "invalid_refresh_token", "no refresh token: send the refresh cookie or {\"refresh_token\": ...}")
+	}
+	var jkt string
+	if err == nil {
+		jkt, err = e.dpop.proofKey(ctx, req, false)
+	}
+	var t auth.Tokens
+	if err == nil {
+		t, err = svc.Refresh(ctx, presented, auth.WithRefreshDPoPKey(jkt))
+	}
+	if err != nil {
+		r, o := answer(ctx, log, met, err)
+		met.Refresh(o)
+		if presented != "" && !inBody && r.StatusCode == 401 {
+			r.Cookies = []string{ck.clearCookie()}
+		}
+		return r
+	}
+	met.Refresh(metrics.OK)
+	return tokenResponse(t, ck, inBody, time.Now())
 }
 
 // tokenGrant is /auth/refresh as the RFC 6749 token endpoint: a form with
@@ -120,7 +148,7 @@ func Refresh(svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.
 // (invalid_client), a client_id parameter is unauthenticated and not used,
 // and the refresh cookie may not come along (the token is in the body).
 // The 409 and 503 answers of the JSON dialect stay as they are.
-func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, req Request) Response {
+func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, e tokenEndpoint, req Request) Response {
 	fail := func(err error) Response { // counted as the JSON dialect counts
 		r, o := oauthReply(ctx, log, err)
 		if o == metrics.Unavailable {
@@ -155,7 +183,11 @@ func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *sl
 	if err != nil {
 		return fail(err)
 	}
-	t, err := svc.Refresh(ctx, presented)
+	jkt, err := e.dpop.proofKey(ctx, req, false)
+	if err != nil {
+		return fail(err)
+	}
+	t, err := svc.Refresh(ctx, presented, auth.WithRefreshDPoPKey(jkt))
 	if err != nil {
 		return fail(err)
 	}
@@ -322,7 +354,7 @@ func presentedRefreshToken(req Request, ck CookieConfig) (token string, inBody b
 }
 
 func tokenResponse(t auth.Tokens, ck CookieConfig, inBody bool, now time.Time) Response {
-	body := TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn.Seconds()), Scope: t.Scope}
+	body := TokenResponse{AccessToken: t.AccessToken, TokenType: tokenType(t), ExpiresIn: int(t.ExpiresIn.Seconds()), Scope: t.Scope}
 	if inBody {
 		body.RefreshToken = t.RefreshToken
 	}

@@ -24,24 +24,31 @@ type loginMFARequest struct {
 // LoginMFA handles POST /auth/login/mfa: the second step of a password
 // login that answered 403 mfa_required, with the challenge (mfa_token)
 // and a TOTP code or a recovery code. It answers as login does; every
-// answer is counted by its outcome (metrics.SecondFactor).
-func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+// answer is counted by its outcome (metrics.SecondFactor). With WithDPoP,
+// this request's DPoP proof binds the session as at login (and
+// DPoPMode required refuses one without a proof here too).
+func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
+	e := newTokenEndpoint(opts)
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		var in loginMFARequest
-		t, err := loginMFA(ctx, svc, ck, req, &in)
+		t, err := loginMFA(ctx, svc, ck, e, req, &in)
+		var r Response
 		if err != nil {
-			r, o := reply(ctx, log, err)
+			var o metrics.Outcome
+			r, o = reply(ctx, log, err)
 			met.SecondFactor(o)
-			return r, nil
+		} else {
+			met.SecondFactor(metrics.OK)
+			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
 		}
-		met.SecondFactor(metrics.OK)
-		return tokenResponse(t, ck, in.RefreshTokenInBody, time.Now()), nil
+		e.dpop.stamp(&r)
+		return r, nil
 	}
 }
 
-func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request, in *loginMFARequest) (auth.Tokens, error) {
+func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginMFARequest) (auth.Tokens, error) {
 	if err := decodeJSON(req, in, false); err != nil {
 		return auth.Tokens{}, err
 	}
@@ -51,8 +58,12 @@ func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, req Request
 	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
 		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
 	}
+	jkt, err := e.dpop.proofKey(ctx, req, true)
+	if err != nil {
+		return auth.Tokens{}, err
+	}
 	previous, _ := ck.refreshCookie(req)
-	return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous)
+	return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
 }
 
 type changePasswordRequest struct {

@@ -147,6 +147,9 @@ type Metadata struct {
 	// the verification algorithms from this one. No ID token is issued.
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	// DPoPSigningAlgValuesSupported are the algorithms a DPoP proof may
+	// be signed with (RFC 9449 5.1); absent when DPoP is off.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // NewMetadata is the metadata document of issuer, whose keys sign with

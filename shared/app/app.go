@@ -155,7 +155,7 @@ func (w *wiring) options() auth.Options {
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshIdleTimeout: c.RefreshIdleTimeout, RefreshReuseGrace: c.RefreshReuseGrace,
 		LoginMaxFailures: c.LoginMaxFailures, LoginLockoutBase: c.LoginLockoutBase, LoginLockoutMax: c.LoginLockoutMax,
-		Now: w.set.now, Logger: w.set.logger,
+		DPoPMode: c.DPoPMode, Now: w.set.now, Logger: w.set.logger,
 	}
 }
 
@@ -289,6 +289,10 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	if err != nil {
 		return nil, err
 	}
+	dp, err := w.dpop(ctx)
+	if err != nil {
+		return nil, err
+	}
 	met := w.metrics("login")
 	st, revoker := w.userRevoker(met)
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
@@ -299,8 +303,8 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	flow.WithSecondFactor(auth.NewSecondFactor(st, w.secretBox(), st, serviceMetrics{met}, w.options())).
 		WithPasswordChange(st, hashPassword)
 	ck := w.cookie()
-	return apigw.ByRoute(apigw.Login(flow, ck, w.set.logger, met), map[string]apigw.Handler{
-		"POST /auth/login/mfa": apigw.LoginMFA(flow, ck, w.set.logger, met),
+	return apigw.ByRoute(apigw.Login(flow, ck, w.set.logger, met, apigw.WithDPoP(dp)), map[string]apigw.Handler{
+		"POST /auth/login/mfa": apigw.LoginMFA(flow, ck, w.set.logger, met, apigw.WithDPoP(dp)),
 		"POST /auth/password":  apigw.ChangePassword(flow, ck, w.set.logger, met),
 	}), nil
 }
@@ -347,10 +351,14 @@ func Refresh(ctx context.Context, getenv func(string) string, opts ...Option) (a
 	if err != nil {
 		return nil, err
 	}
+	dp, err := w.dpop(ctx)
+	if err != nil {
+		return nil, err
+	}
 	met := w.metrics("refresh")
 	st, revoker := w.userRevoker(met)
 	flow := auth.NewRefresh(st, revoker, issuer, mac, w.options())
-	return apigw.Refresh(flow, w.cookie(), w.set.logger, met), nil
+	return apigw.Refresh(flow, w.cookie(), w.set.logger, met, apigw.WithDPoP(dp)), nil
 }
 
 // Logout wires the logout function (this device).
@@ -407,7 +415,7 @@ func JWKS(ctx context.Context, getenv func(string) string, opts ...Option) (apig
 // Discovery wires the authorization server metadata (RFC 8414) served at
 // /.well-known/oauth-authorization-server and
 // /.well-known/openid-configuration: built once, at init, from ISSUER and
-// the algorithms of the keys the JWKS publishes.
+// the algorithms of the keys the JWKS publishes, and DPoP's (DPOP_MODE).
 func Discovery(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "SIGNING_KEY_ID")
 	if err != nil {
@@ -423,7 +431,11 @@ func Discovery(ctx context.Context, getenv func(string) string, opts ...Option) 
 			algs = append(algs, k.Alg)
 		}
 	}
-	doc, err := apigw.NewMetadata(w.cfg.Issuer, algs).Document()
+	m := apigw.NewMetadata(w.cfg.Issuer, algs)
+	if m.DPoPSigningAlgValuesSupported, err = w.dpopMetadata(); err != nil {
+		return nil, err
+	}
+	doc, err := m.Document()
 	if err != nil {
 		return nil, err
 	}

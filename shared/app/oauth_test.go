@@ -413,6 +413,8 @@ func TestDiscoveryMetadata(t *testing.T) {
 		"grant_types_supported": []any{"refresh_token"}, "token_endpoint_auth_methods_supported": []any{"none"},
 		"revocation_endpoint_auth_methods_supported": []any{"none"}, "id_token_signing_alg_values_supported": []any{"ES256"},
 		"subject_types_supported": []any{"public"},
+		// DPoP (RFC 9449 5.1), DPOP_MODE optional by default.
+		"dpop_signing_alg_values_supported": []any{"ES256"},
 	}
 	for k, v := range want {
 		if got, _ := json.Marshal(m[k]); string(got) != mustJSON(v) {

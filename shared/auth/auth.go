@@ -36,6 +36,10 @@ type Options struct {
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
 
+	// DPoPMode is what login and refresh do with DPoP proofs (RFC 9449;
+	// dpop.go).
+	DPoPMode DPoPMode
+
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: slog.Default()
 }
@@ -70,6 +74,9 @@ type Tokens struct {
 	SessionID        string
 	UserID           string
 	Scope            string // the access token's scope claim
+	// JKT is the access token's cnf.jkt (RFC 9449 6.1), the key its
+	// session is bound to: token_type DPoP. "" for a bearer token.
+	JKT string
 }
 
 // User is an account. Username is normalized (NormalizeUsername).

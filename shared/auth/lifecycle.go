@@ -395,5 +395,5 @@ func (s sessionStarter) start(ctx context.Context, user *User, amr []string, dev
 		return Tokens{}, unavailable("login: create session", err)
 	}
 	return Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: refresh,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID, Scope: sess.Scope}, nil
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sid, UserID: user.ID, Scope: sess.Scope, JKT: sess.JKT}, nil
 }

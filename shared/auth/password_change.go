@@ -125,7 +125,7 @@ func (l *Login) ChangePassword(ctx context.Context, c Caller, current, next stri
 	if err := l.checkUserEntries(ctx, attempt{user: a.user, who: a.who}, start); err != nil {
 		return Tokens{}, err
 	}
-	dev := device{userAgent: sess.UserAgent}
+	dev := device{userAgent: sess.UserAgent, jkt: sess.JKT} // a DPoP-bound device stays bound to its key
 	for _, o := range opts {
 		o(&dev)
 	}

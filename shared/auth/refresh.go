@@ -55,18 +55,30 @@ func NewRefresh(sessions Sessions, revoker *Revoker, issuer *AccessIssuer, macKe
 //
 // ErrRefreshConflict is left for a replaced token whose successor was not
 // derived from it (a session rotated before successors were derived).
-func (f *Refresh) Refresh(ctx context.Context, presented string) (Tokens, error) {
+//
+// A token of the session, whichever, is then held to the session's DPoP
+// binding (checkBinding, RFC 9449 5) before anything else: refused, it
+// writes nothing, so a token of a bound session is worth nothing without
+// the key, not even to end the session as reuse.
+func (f *Refresh) Refresh(ctx context.Context, presented string, opts ...RefreshOption) (Tokens, error) {
+	var call refreshCall
+	for _, o := range opts {
+		o(&call)
+	}
 	sess, h, err := f.end.load(ctx, presented)
 	if err != nil {
 		return Tokens{}, err
 	}
 	now := f.opt.Now()
 	kind := presentedAs(sess, h, now, f.opt.RefreshReuseGrace)
-	switch kind {
-	case presentedUnknown:
+	if kind == presentedUnknown {
 		f.log.InfoContext(ctx, "refresh refused: unknown token for session", "sid", sess.ID)
 		return Tokens{}, ErrInvalidRefreshToken
-	case presentedReused:
+	}
+	if err := f.checkDPoP(ctx, sess, call.jkt); err != nil {
+		return Tokens{}, err
+	}
+	if kind == presentedReused {
 		return Tokens{}, f.reuseDetected(ctx, sess, now)
 	}
 	next := f.mac.successor(presented, sess.ID)
@@ -85,7 +97,7 @@ func (f *Refresh) Refresh(ctx context.Context, presented string) (Tokens, error)
 		return Tokens{}, err
 	}
 	tokens := Tokens{AccessToken: access, ExpiresIn: ttl, RefreshToken: next,
-		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID, Scope: sess.Scope}
+		RefreshExpiresAt: sess.ExpiresAt, SessionID: sess.ID, UserID: sess.UserID, Scope: sess.Scope, JKT: sess.JKT}
 	if kind == presentedGrace {
 		f.log.InfoContext(ctx, "refresh repeated within the grace window: same successor", "sid", sess.ID, "sub", sess.UserID)
 		return tokens, nil

@@ -76,6 +76,15 @@ type Config struct {
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
+
+	// DPoPMode (DPOP_MODE: off, optional or required; optional by
+	// default) is what login and refresh do with DPoP proofs (RFC 9449,
+	// auth.DPoPMode); discovery advertises DPoP unless it is off.
+	DPoPMode auth.DPoPMode
+	// DPoPNonce (DPOP_NONCE: off or required; off by default): login and
+	// refresh require a server nonce in every proof (RFC 9449 8), unless
+	// DPoPMode is off.
+	DPoPNonce bool
 }
 
 // Load reads the configuration through getenv (os.Getenv in production, a map
@@ -118,6 +127,8 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
+		DPoPMode:         p.dpopMode("DPOP_MODE"),
+		DPoPNonce:        p.onOff("DPOP_NONCE", "required"),
 	}
 	if p.getenv("REVOCATION_MAX_STALENESS") == "" {
 		// The default is 5m, or the access token lifetime when shorter: the
@@ -327,6 +338,28 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// dpopMode reads an auth.DPoPMode; optional when unset.
+func (p *parser) dpopMode(name string) auth.DPoPMode {
+	m, err := auth.ParseDPoPMode(p.str(name, "optional"))
+	if err != nil {
+		p.fail("%s: %v", name, err)
+	}
+	return m
+}
+
+// onOff reads a setting that is "off" (the default) or on, spelled on.
+func (p *parser) onOff(name, on string) bool {
+	switch v := p.str(name, "off"); v {
+	case "off":
+		return false
+	case on:
+		return true
+	default:
+		p.fail("%s must be off or %s, got %q", name, on, v)
+		return false
+	}
 }
 
 func (p *parser) integer(name string, def int) int {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/config"
 )
 
@@ -113,6 +114,26 @@ func TestIssuer(t *testing.T) {
 		_, err := config.Load(env(map[string]string{"ISSUER": iss}))
 		if (err == nil) != ok {
 			t.Errorf("ISSUER %q: %v, want accepted %v", iss, err, ok)
+		}
+	}
+}
+
+// TestDPoPSettings: DPOP_MODE is optional unless set to off or required,
+// DPOP_NONCE off unless required, and anything else fails the start.
+func TestDPoPSettings(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil || c.DPoPMode != auth.DPoPOptional || c.DPoPNonce {
+		t.Errorf("defaults: mode %v, nonce %v, %v; want optional, false", c.DPoPMode, c.DPoPNonce, err)
+	}
+	for v, want := range map[string]auth.DPoPMode{"off": auth.DPoPOff, "optional": auth.DPoPOptional, "required": auth.DPoPRequired} {
+		c, err := config.Load(env(map[string]string{"DPOP_MODE": v, "DPOP_NONCE": "required"}))
+		if err != nil || c.DPoPMode != want || !c.DPoPNonce || c.DPoPMode.String() != v {
+			t.Errorf("DPOP_MODE=%s: %v %v, %v", v, c.DPoPMode, c.DPoPNonce, err)
+		}
+	}
+	for _, bad := range []map[string]string{{"DPOP_MODE": "on"}, {"DPOP_MODE": "Required"}, {"DPOP_NONCE": "on"}, {"DPOP_NONCE": "true"}} {
+		if _, err := config.Load(env(bad)); err == nil || !strings.Contains(err.Error(), "DPOP_") {
+			t.Errorf("%v accepted: %v", bad, err)
 		}
 	}
 }
