@@ -406,3 +406,26 @@ func TestTOTPConcurrentAnswers(t *testing.T) {
 	c3 := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
 	race("two codes on one challenge", [2][2]string{{c3, now}, {c3, next}})
 }
+
+// TestDPoPAtTheSecondStep: with DPOP_MODE required, the second step of a
+// login needs a DPoP proof as the first one does, and binds the session to
+// its key (token_type DPoP, cnf.jkt).
+func TestDPoPAtTheSecondStep(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	_, authCtx := newService(t, env).signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := newService(t, env).enrol(t, authCtx)
+	env.Set("DPOP_MODE", "required")
+	s := newService(t, env)
+	c := newDPoPClient(t)
+	resp := call(t, s.login, withProof(loginBody(t, "ivy@example.com", "ivy's password"), c.proof(t, "POST", loginURL, s.clock.Now(), nil)))
+	var body apigw.ErrorBody
+	if json.Unmarshal([]byte(resp.Body), &body); resp.StatusCode != 403 || body.MFAToken == "" {
+		t.Fatalf("password step: %d %s, want 403 mfa_required", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	wantRefused(t, "second step without a proof", call(t, s.login, mfaEvent(t, body.MFAToken, s.code(t, secret), "")), 400, "invalid_dpop_proof")
+	mfaURL := strings.TrimSuffix(loginURL, "/auth/login") + "/auth/login/mfa"
+	wantTokens(t, "second step with a proof", call(t, s.login,
+		withProof(mfaEvent(t, body.MFAToken, s.code(t, secret), ""), c.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", c.jkt)
+}
