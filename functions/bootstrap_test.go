@@ -81,6 +81,7 @@ func start(t *testing.T, bin string, tpl *localapi.Template, name string, env *t
 		"RevocationFeedTable": env.Tables.RevocationFeed, "RevocationSnapshotTable": env.Tables.RevocationSnapshot,
 		"ProofReplayTable": env.ProofReplayTable,
 		"PasskeysTable":    env.Tables.Passkeys, "PasskeyChallengesTable": env.Tables.PasskeyChallenges,
+		"MfaTable": env.Tables.MFA, "TotpKey.Arn": env.TOTPKeyID,
 	}
 	vars, err := localapi.FunctionEnv(tpl, f, params, resources,
 		localapi.EndpointVariables(os.Getenv("AWS_ENDPOINT_URL_KMS"), os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
@@ -139,7 +140,7 @@ func TestBootstraps(t *testing.T) {
 	procs := map[string]*lambdaProc{}
 	for _, name := range []string{"login", "authorizer", "me", "jwks", "revoke", "refresh", "logout", "logout-all",
 		"discovery", "token-revocation", "token-introspection", "sessions", "end-session",
-		"passkeys", "passkey-login"} {
+		"passkeys", "passkey-login", "totp"} {
 		procs[name] = start(t, bin, tpl, name, env)
 	}
 
@@ -201,6 +202,10 @@ func TestBootstraps(t *testing.T) {
 	pko := procs["passkey-login"].invoke(t, fixture(t, "passkey-login-options"))
 	if pko["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(pko["body"]), `"userVerification":"required"`) {
 		t.Errorf("passkey-login options: %v\n%s", pko, procs["passkey-login"].logs)
+	}
+	// The fixtures' caller has no second factor.
+	if st := procs["totp"].invoke(t, fixture(t, "totp")); st["statusCode"] != 200.0 || !strings.Contains(fmt.Sprint(st["body"]), `"active":false`) {
+		t.Errorf("totp: %v\n%s", st, procs["totp"].logs)
 	}
 	refresh := strings.SplitN(strings.TrimPrefix(fmt.Sprint(cookies[0]), "__Secure-refresh_token="), ";", 2)[0]
 	out = procs["token-revocation"].invoke(t, fixture(t, "token-revocation", "REPLACE_WITH_REFRESH_TOKEN", refresh))

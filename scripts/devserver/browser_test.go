@@ -129,6 +129,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("APIDownAndBack", e.testAPIDown)
 	t.Run("LockoutShowsItsWait", e.testLockout)
 	t.Run("DPoPBoundSession", e.testDPoPBoundSession)
+	t.Run("TOTPEnrolAndSignIn", e.testTOTP)
 
 	// No token the browser saw, and not the password, in any log.
 	e.dev.Stop(t)

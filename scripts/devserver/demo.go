@@ -21,6 +21,7 @@ func demoFiles(root string) map[string]string {
 		"demo.js":        filepath.Join(dir, "demo.js"),
 		"binding.js":     filepath.Join(dir, "binding.js"),
 		"demo.css":       filepath.Join(dir, "demo.css"),
+		"demo-mfa.js":    filepath.Join(dir, "demo-mfa.js"),
 		"favicon.svg":    filepath.Join(dir, "favicon.svg"),
 		"auth-client.js": filepath.Join(root, "shared", "web", "auth-client.js"),
 	}
@@ -67,7 +68,7 @@ func withDemo(root string, gateway http.Handler) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 			"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 		w.Write(b)
 	})

@@ -147,6 +147,10 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return hint(err)
 	}
+	if _, err := localaws.EnsureKey(ctx, kmsClient, localapi.TOTPKeyAlias, kmstypes.KeySpecSymmetricDefault,
+		"lambda-auth local TOTP secret key (scripts/dev)"); err != nil {
+		return hint(err)
+	}
 	if _, err := localaws.EnsureTables(ctx, db, tpl.Tables, localapi.TableName); err != nil {
 		return hint(err)
 	}
@@ -248,6 +252,8 @@ func run(ctx context.Context, args []string) error {
 		{"REVOCATIONS_TABLE", localapi.TableName("RevocationsTable")},
 		{"REVOCATION_FEED_TABLE", localapi.TableName("RevocationFeedTable")},
 		{"REVOCATION_SNAPSHOT_TABLE", localapi.TableName("RevocationSnapshotTable")},
+		{"MFA_TABLE", localapi.TableName("MfaTable")},
+		{"TOTP_KEY_ID", localapi.TOTPKeyAlias},
 		{"REVOKE_FUNCTION", "RevokeFunction"},
 		{"DEMO_USERNAME", localapi.DemoUsername},
 		{"DEMO_PASSWORD", localapi.DemoPassword},

@@ -14,8 +14,12 @@ import (
 // with Docker) uses the same names, so both ways of running locally share
 // one set of tables and one key.
 const (
-	KeyAlias     = "alias/auth-local-signing"
-	MACKeyAlias  = "alias/auth-local-mac"
+	KeyAlias    = "alias/auth-local-signing"
+	MACKeyAlias = "alias/auth-local-mac"
+	// TOTPKeyAlias names the symmetric key TOTP secrets are sealed under
+	// (TotpKey): functions get the alias itself, which KMS takes for
+	// Encrypt and Decrypt.
+	TOTPKeyAlias = "alias/auth-local-totp"
 	DemoUsername = "alice@example.com"                    // also in events/login.json
 	DemoPassword = "correct horse battery staple"         // a local demo account only
 	DemoUserID   = "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c" // the user of events/revoke-user.json
@@ -81,7 +85,7 @@ func TableName(logicalID string) string {
 // are not known yet).
 func LocalResources(t *Template, signingKey, macKey string) map[string]string {
 	r := map[string]string{"SigningKey": signingKey, "SigningKey.Arn": signingKey,
-		"TokenMacKey": macKey, "TokenMacKey.Arn": macKey}
+		"TokenMacKey": macKey, "TokenMacKey.Arn": macKey, "TotpKey": TOTPKeyAlias, "TotpKey.Arn": TOTPKeyAlias}
 	for id := range t.Tables {
 		r[id] = TableName(id)
 		r[id+".Arn"] = "arn:aws:dynamodb:" + region + ":000000000000:table/" + TableName(id)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -375,8 +376,11 @@ func Parse(template, makefile []byte) (*Template, error) {
 				if a.AuthorizerPayloadFormatVersion != "2.0" {
 					return nil, fmt.Errorf("template.yaml: authorizer %s: payload format %q: the local API runs 2.0 authorizers only", name, a.AuthorizerPayloadFormatVersion)
 				}
-				if id := a.Identity; len(id.QueryStrings)+len(id.Context)+len(id.StageVariables) > 0 {
-					return nil, fmt.Errorf("template.yaml: authorizer %s: the local API reads identity sources from headers only", name)
+				// $context.routeKey is always there (it only keys API Gateway's
+				// cache, which the local API does not keep); other sources are not
+				// read here.
+				if id := a.Identity; len(id.QueryStrings)+len(id.StageVariables) > 0 || slices.ContainsFunc(id.Context, func(c string) bool { return c != "routeKey" }) {
+					return nil, fmt.Errorf("template.yaml: authorizer %s: the local API reads identity sources from headers (and $context.routeKey) only", name)
 				}
 				var headers []string
 				for _, h := range a.Identity.Headers {

@@ -43,6 +43,12 @@ func TestProjectTemplate(t *testing.T) {
 		"DELETE /auth/passkeys/{id}":                  "PasskeysFunction (LambdaAuthorizer)",
 		"POST /auth/passkey/options":                  "PasskeyLoginFunction",
 		"POST /auth/passkey/login":                    "PasskeyLoginFunction",
+		"POST /auth/login/mfa":                        "LoginFunction",
+		"POST /auth/password":                         "LoginFunction (LambdaAuthorizer)",
+		"GET /auth/mfa/totp":                          "TotpFunction (LambdaAuthorizer)",
+		"POST /auth/mfa/totp":                         "TotpFunction (LambdaAuthorizer)",
+		"POST /auth/mfa/totp/confirm":                 "TotpFunction (LambdaAuthorizer)",
+		"DELETE /auth/mfa/totp":                       "TotpFunction (LambdaAuthorizer)",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes {

@@ -30,11 +30,15 @@ import (
 var ErrMismatch = errors.New("does not match template.yaml")
 
 // CreateKey makes a key of spec and returns its ARN: GENERATE_VERIFY_MAC
-// for an HMAC spec (TokenMacKey), SIGN_VERIFY for the others.
+// for an HMAC spec (TokenMacKey), ENCRYPT_DECRYPT for SYMMETRIC_DEFAULT
+// (TotpKey), SIGN_VERIFY for the others.
 func CreateKey(ctx context.Context, c *kms.Client, spec kmstypes.KeySpec, description string) (string, error) {
 	usage := kmstypes.KeyUsageTypeSignVerify
-	if strings.HasPrefix(string(spec), "HMAC_") {
+	switch {
+	case strings.HasPrefix(string(spec), "HMAC_"):
 		usage = kmstypes.KeyUsageTypeGenerateVerifyMac
+	case spec == kmstypes.KeySpecSymmetricDefault: // TotpKey
+		usage = kmstypes.KeyUsageTypeEncryptDecrypt
 	}
 	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{
 		KeySpec: spec, KeyUsage: usage, Description: aws.String(description),
@@ -218,6 +222,7 @@ func DynamoTables(names map[string]string) dynamo.Tables {
 		Sessions: names["SessionsTable"], Revocations: names["RevocationsTable"],
 		RevocationFeed: names["RevocationFeedTable"], RevocationSnapshot: names["RevocationSnapshotTable"],
 		Passkeys: names["PasskeysTable"], PasskeyChallenges: names["PasskeyChallengesTable"],
+		MFA: names["MfaTable"],
 	}
 }
 

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +40,7 @@ func (e *Env) NewRecorder(t interface{ Helper() }) *Recorder {
 	t.Helper()
 	r := &Recorder{hashKeys: map[string]string{}, calls: map[string]Call{}}
 	for _, name := range []string{e.Tables.Users, e.Tables.LoginThrottle, e.Tables.Sessions, e.Tables.Revocations, e.Tables.RevocationFeed, e.Tables.RevocationSnapshot,
-		e.Tables.Passkeys, e.Tables.PasskeyChallenges} {
+		e.Tables.Passkeys, e.Tables.PasskeyChallenges, e.Tables.MFA} {
 		out, err := e.DB.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: &name})
 		if err != nil {
 			continue
@@ -145,6 +146,10 @@ func (r *Recorder) describe(params any) []Call {
 		return []Call{{Action: "kms:GetPublicKey", Resource: *in.KeyId}}
 	case *kms.GenerateMacInput:
 		return []Call{{Action: "kms:GenerateMac", Resource: *in.KeyId}}
+	case *kms.EncryptInput:
+		return []Call{{Action: "kms:Encrypt", Resource: *in.KeyId}}
+	case *kms.DecryptInput:
+		return []Call{{Action: "kms:Decrypt", Resource: aws.ToString(in.KeyId)}}
 	}
 	return []Call{{Action: fmt.Sprintf("unknown:%T", params)}}
 }

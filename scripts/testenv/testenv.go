@@ -41,7 +41,10 @@ type Env struct {
 	// MACKeyID is the ARN of the HMAC key the functions derive their
 	// keyed-hash secret from (MAC_KEY_ID).
 	MACKeyID string
-	Tables   dynamo.Tables
+	// TOTPKeyID is the ARN of the symmetric key TOTP secrets are sealed
+	// under (TOTP_KEY_ID).
+	TOTPKeyID string
+	Tables    dynamo.Tables
 	// ProofReplayTable is the table of template.yaml's ProofReplayTable
 	// (DPOP_REPLAY_TABLE: the authorizers' shared DPoP replay record).
 	ProofReplayTable string
@@ -115,6 +118,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	e := &Env{AWS: cfg, KMS: kms.NewFromConfig(cfg), DB: dynamodb.NewFromConfig(cfg)}
 	e.KeyID = CreateKey(t, e.KMS, o.keySpec)
 	e.MACKeyID = CreateMACKey(t, e.KMS)
+	e.TOTPKeyID = CreateKey(t, e.KMS, kmstypes.KeySpecSymmetricDefault)
 
 	suffix := randomHex(6)
 	names, err := localaws.EnsureTables(ctx, e.DB, TableDefinitions(t), func(id string) string { return id + "-" + suffix })
@@ -139,6 +143,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		"REVOCATION_FEED_TABLE":     e.Tables.RevocationFeed,
 		"REVOCATION_SNAPSHOT_TABLE": e.Tables.RevocationSnapshot,
 		"DPOP_REPLAY_TABLE":         e.ProofReplayTable,
+		"MFA_TABLE":                 e.Tables.MFA,
+		"TOTP_KEY_ID":               e.TOTPKeyID,
 		"ALLOWED_ORIGINS":           "https://app.test.example",
 		"PASSKEYS_TABLE":            e.Tables.Passkeys,
 		"PASSKEY_CHALLENGES_TABLE":  e.Tables.PasskeyChallenges,

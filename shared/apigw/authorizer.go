@@ -57,6 +57,9 @@ func decide(ctx context.Context, svc *auth.ResourceAuthorizer, cfg authorizerCon
 		return restAuthorize(ctx, svc, cfg, log, met, ev, raw)
 	case ev.Version == "2.0" && ev.Type == "REQUEST":
 		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, cfg)
+		if err == nil {
+			reason, err = stepUp(ctx, svc, log, ev.RouteKey, claims)
+		}
 		if err != nil {
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
 		}
@@ -145,4 +148,16 @@ func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logg
 		return nil, denyReason(err), err
 	}
 	return claims, metrics.Allowed, nil
+}
+
+// stepUp denies a good token on a route whose STEP_UP_ROUTES rule its
+// sign-in does not meet (RFC 9470). API Gateway answers the denial 403
+// without WWW-Authenticate (an HTTP API has no gateway responses); the
+// functions' own checks answer 401 with it (respond.go).
+func stepUp(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, route string, c *token.Claims) (metrics.Reason, error) {
+	if err := svc.StepUpFor(route, c); err != nil {
+		log.InfoContext(ctx, "deny", "reason", err.Error(), "route", route, "sub", c.Subject, "sid", c.SessionID, "jti", c.ID)
+		return metrics.StepUp, err
+	}
+	return metrics.Allowed, nil
 }

@@ -13,6 +13,7 @@ type authorizerEvent struct {
 	MethodArn          string            `json:"methodArn"`
 	AuthorizationToken string            `json:"authorizationToken"`
 	Headers            map[string]string `json:"headers"`
+	RouteKey           string            `json:"routeKey"` // HTTP API: "METHOD /path", for step-up rules
 
 	authorization string // the Authorization header: header(Headers, "authorization")
 }
@@ -36,7 +37,7 @@ func decodeEvent(raw []byte) (authorizerEvent, error) {
 
 // eventFields are the top-level fields of authorizerEvent, in the bit order
 // of scanEvent's seen mask.
-var eventFields = [...]string{"version", "type", "methodArn", "authorizationToken", "headers"}
+var eventFields = [...]string{"version", "type", "methodArn", "authorizationToken", "headers", "routeKey"}
 
 // eventField is the index in eventFields of name, or -1.
 func eventField(name []byte) int {
@@ -51,6 +52,8 @@ func eventField(name []byte) int {
 		return 3
 	case "headers":
 		return 4
+	case "routeKey":
+		return 5
 	}
 	return -1
 }
@@ -94,6 +97,8 @@ func scanEvent(raw []byte) (ev authorizerEvent, ok bool) {
 			ev.AuthorizationToken, ok = scanString(&s)
 		case 4:
 			ev.authorization, ok = scanHeaders(&s)
+		case 5:
+			ev.RouteKey, ok = scanString(&s)
 		}
 		if !ok {
 			return ev, false

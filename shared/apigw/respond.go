@@ -40,6 +40,12 @@ type ErrorBody struct {
 	// 401 invalid_refresh_token only; auth.SessionEndedError): "expired",
 	// "ended", "logout-all" or "revoked".
 	SessionEnded string `json:"session_ended,omitempty"`
+	// MFAToken and ExpiresIn come with 403 mfa_required (a password login
+	// of a user with a second factor, as Auth0 answers it): the challenge
+	// to send to POST /auth/login/mfa with the code, and its lifetime in
+	// seconds.
+	MFAToken  string `json:"mfa_token,omitempty"`
+	ExpiresIn int    `json:"expires_in,omitempty"`
 }
 
 // securityHeaders go on every response: nothing here may be cached by a
@@ -158,6 +164,7 @@ type failure struct {
 	headers       map[string]string
 	outcome       metrics.Outcome
 	ended         string // ErrorBody.SessionEnded
+	mfa           *auth.MFARequiredError
 }
 
 func (f *failure) header(k, v string) {
@@ -169,9 +176,13 @@ func (f *failure) header(k, v string) {
 
 func (f failure) response() Response {
 	r := Fail(f.status, f.code, f.message)
-	if f.ended != "" {
+	if f.ended != "" || f.mfa != nil {
 		d := Description(f.message)
-		r = JSON(f.status, ErrorBody{Error: f.code, ErrorDescription: d, Message: d, SessionEnded: f.ended})
+		b := ErrorBody{Error: f.code, ErrorDescription: d, Message: d, SessionEnded: f.ended}
+		if f.mfa != nil {
+			b.MFAToken, b.ExpiresIn = f.mfa.Token, int(f.mfa.ExpiresIn/time.Second)
+		}
+		r = JSON(f.status, b)
 	}
 	for k, v := range f.headers {
 		r.Headers[k] = v
@@ -185,6 +196,8 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	var re *requestError
 	var te *auth.ThrottledError
 	var stale *auth.StaleSignInError
+	var mfa *auth.MFARequiredError
+	var step *auth.StepUpError
 	switch {
 	case errors.As(err, &re):
 		f := failure{status: re.status, code: re.code, message: re.message, outcome: metrics.InvalidRequest}
@@ -199,6 +212,20 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 		f := failure{status: 429, code: "too_many_attempts", message: "too many attempts, or too many revocations by this user; retry later", outcome: metrics.Locked}
 		f.header("retry-after", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
 		return f
+	case errors.As(err, &mfa):
+		return failure{status: 403, code: "mfa_required", outcome: metrics.MFARequired, mfa: mfa,
+			message: "a second factor is required: POST /auth/login/mfa with mfa_token and a code or recovery_code"}
+	case errors.Is(err, auth.ErrInvalidMFA):
+		return failure{status: 401, code: "invalid_mfa", outcome: metrics.InvalidCredentials,
+			message: "the code is wrong or already used, or the challenge expired or was used"}
+	case errors.As(err, &step):
+		f := failure{status: 401, code: "insufficient_user_authentication", message: step.Reason, outcome: metrics.Forbidden}
+		f.header("www-authenticate", stepUpChallenge(step))
+		return f
+	case errors.Is(err, auth.ErrFactorExists):
+		return failure{status: 409, code: "factor_exists", message: "a second factor is already active: remove it first", outcome: metrics.InvalidRequest}
+	case errors.Is(err, auth.ErrNoFactor):
+		return failure{status: 404, code: "no_factor", message: "no second factor to confirm or remove", outcome: metrics.InvalidRequest}
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return failure{status: 401, code: "invalid_credentials", message: "invalid username or password", outcome: metrics.InvalidCredentials}
 	case errors.Is(err, auth.ErrInvalidDPoPProof): // RFC 9449 5
@@ -246,4 +273,18 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
 	return failure{status: 500, code: "internal_error", message: "internal error", outcome: metrics.Error}
+}
+
+// stepUpChallenge is the WWW-Authenticate value of a step-up refusal (RFC
+// 9470 3): error insufficient_user_authentication, a description, and
+// what to ask the authorization server for: acr_values and/or max_age.
+func stepUpChallenge(e *auth.StepUpError) string {
+	v := `Bearer realm="lambda-auth", error="insufficient_user_authentication", error_description="` + Description(e.Reason) + `"`
+	if e.ACR != "" {
+		v += `, acr_values="` + e.ACR + `"`
+	}
+	if e.MaxAge > 0 {
+		v += `, max_age="` + strconv.Itoa(e.MaxAge) + `"` // quoted as in RFC 9470 3's example
+	}
+	return v
 }

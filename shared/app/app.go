@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -178,6 +179,7 @@ func (w *wiring) tables() dynamo.Tables {
 		Sessions: w.cfg.SessionsTable, Revocations: w.cfg.RevocationsTable,
 		RevocationFeed: w.cfg.RevocationFeedTable, RevocationSnapshot: w.cfg.RevocationSnapshotTable,
 		Passkeys: w.cfg.PasskeysTable, PasskeyChallenges: w.cfg.PasskeyChallengesTable,
+		MFA: w.cfg.MFATable,
 	}
 }
 
@@ -279,7 +281,8 @@ func (w *wiring) verifyKeys(ctx context.Context) ([]kmssign.Key, error) {
 // Login wires the login function.
 func Login(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
 	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID",
-		"USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE")
+		"USERS_TABLE", "LOGIN_THROTTLE_TABLE", "SESSIONS_TABLE", "REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE",
+		"MFA_TABLE", "TOTP_KEY_ID")
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +298,47 @@ func Login(ctx context.Context, getenv func(string) string, opts ...Option) (api
 	st, revoker := w.userRevoker(met)
 	password.Dummy() // the unknown-user hash, computed now rather than on a request
 	flow := auth.NewLogin(st, st, revoker, issuer, mac, auth.Passwords{Verify: password.Verify, Dummy: password.Dummy()}, serviceMetrics{met}, w.options())
-	return apigw.Login(flow, w.cookie(), w.set.logger, met, apigw.WithDPoP(dp)), nil
+	// The same function finishes a login with a second factor and changes
+	// passwords: the routes that check a password or a code and start a
+	// session (it alone, with refresh, may sign: SigningKey's policy).
+	flow.WithSecondFactor(auth.NewSecondFactor(st, w.secretBox(), st, serviceMetrics{met}, w.options())).
+		WithPasswordChange(st, hashPassword)
+	ck := w.cookie()
+	return apigw.ByRoute(apigw.Login(flow, ck, w.set.logger, met, apigw.WithDPoP(dp)), map[string]apigw.Handler{
+		"POST /auth/login/mfa": apigw.LoginMFA(flow, ck, w.set.logger, met, apigw.WithDPoP(dp)),
+		"POST /auth/password":  apigw.ChangePassword(flow, ck, w.set.logger, met),
+	}), nil
+}
+
+// hashPassword hashes a new password at the default cost (argon2id).
+func hashPassword(pw string) (string, error) { return password.Hash(pw, password.Default) }
+
+// secretBox seals and opens TOTP secrets with TOTP_KEY_ID.
+func (w *wiring) secretBox() *kmssign.SecretBox {
+	return kmssign.NewSecretBox(kms.NewFromConfig(w.aws), w.cfg.TOTPKeyID)
+}
+
+// TOTP wires the TOTP routes (enrol, confirm, status, remove): the MFA
+// table, the TOTP key (Encrypt, Decrypt) and the login throttle table
+// (wrong codes).
+func TOTP(ctx context.Context, getenv func(string) string, opts ...Option) (apigw.Handler, error) {
+	w, err := load(ctx, getenv, opts, "ISSUER", "MFA_TABLE", "TOTP_KEY_ID", "LOGIN_THROTTLE_TABLE")
+	if err != nil {
+		return nil, err
+	}
+	met := w.metrics("totp")
+	st := w.store()
+	flow := auth.NewTOTP(st, w.secretBox(), st, serviceMetrics{met}, totpIssuerName(w.cfg.Issuer), w.options())
+	return apigw.TOTP(flow, w.set.logger, met), nil
+}
+
+// totpIssuerName is the issuer an authenticator app shows: the host name
+// of ISSUER (no port: ':' separates issuer and account in the URI).
+func totpIssuerName(iss string) string {
+	if u, err := url.Parse(iss); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "lambda-auth"
 }
 
 // Refresh wires the refresh function.
@@ -449,7 +492,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	if w.cfg.RevocationMode != "replica" {
 		// Strict: the table itself, one read per request, bounded here.
-		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options())
+		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options()).WithStepUp(w.cfg.StepUp)
 		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer"), withDPoP), nil
 	}
 	// The recorder is made last (it reads the replica's age); a skew or a
@@ -462,7 +505,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	met := w.metrics("authorizer", metrics.WithReplicaAge(r.Age))
 	skew.attach(met)
 	// No lookup timeout: the replica bounds its own reads (SyncTimeout).
-	authz := auth.NewAuthorizer(cached, r, 0, w.options())
+	authz := auth.NewAuthorizer(cached, r, 0, w.options()).WithStepUp(w.cfg.StepUp)
 	return apigw.Authorizer(authz, w.set.logger, met, withDPoP), nil
 }
 

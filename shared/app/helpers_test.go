@@ -65,6 +65,7 @@ type service struct {
 	endSession  apigw.Handler
 	passkeys    apigw.Handler // a signed-in user's passkeys
 	passkeyIn   apigw.Handler // the passkey sign-in
+	totp        apigw.Handler // the TOTP routes (/auth/mfa/totp)
 	authorizer  func(context.Context, json.RawMessage) (any, error)
 	revoke      func(context.Context, json.RawMessage) (apigw.RevokeResult, error)
 	// the Revocations table's stream into the feed
@@ -162,6 +163,7 @@ func wire(t *testing.T, env *testenv.Env, extra map[string][]app.Option, everyLo
 	s.passkeys, err = passkeyapp.Passkeys(ctx, env.Getenv, opts("PasskeysFunction")...)
 	must(err)
 	s.passkeyIn, err = passkeyapp.PasskeySignIn(ctx, env.Getenv, opts("PasskeyLoginFunction")...)
+	s.totp, err = app.TOTP(ctx, env.Getenv, opts("TotpFunction")...)
 	must(err)
 	s.calls.Reset()
 	return s

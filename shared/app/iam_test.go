@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/dpopclient"
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/apigw"
 	"github.com/authkit/lambda-auth/shared/app"
 	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 	"github.com/authkit/lambda-auth/shared/dynamo"
@@ -107,6 +109,37 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	req.Cookies = []string{"__Secure-refresh_token=" + first.Refresh}
 	second := s.readTokens(t, call(t, s.login, req))
 	s.clock.Advance(2 * time.Second)
+
+	// The second factor (another user): enrolment with a wrong code first
+	// (a lock; two days later the count starts over), confirmation, a
+	// login finished by a code and one by a recovery code, a password
+	// change, the status and the removal.
+	env.CreateUser(t, "ivy", "ivy's password")
+	_, ivyCtx := s.signedIn(t, "ivy", "ivy's password")
+	enrol := s.enrolStart(t, ivyCtx)
+	call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", ivyCtx, map[string]string{"code": wrongCode(s.code(t, enrol))}))
+	s.clock.Advance(2 * 24 * time.Hour)
+	_, ivyCtx = s.signedIn(t, "ivy", "ivy's password")
+	confirmed := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", ivyCtx, map[string]string{"code": s.code(t, enrol)}))
+	var codes apigw.RecoveryCodes
+	if json.Unmarshal([]byte(confirmed.Body), &codes); confirmed.StatusCode != 200 || len(codes.RecoveryCodes) == 0 {
+		t.Fatalf("confirm: %d %s", confirmed.StatusCode, confirmed.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	ivy := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy", "ivy's password"), s.code(t, enrol), ""))
+	_, ivyCtx = s.authorize(t, ivy.Access)
+	call(t, s.totp, totpRequest(t, "GET /auth/mfa/totp", ivyCtx, nil))
+	if resp := call(t, s.login, totpRequest(t, "POST /auth/password", ivyCtx, map[string]string{"current_password": "ivy's password", "new_password": "ivy's new password"})); resp.StatusCode != 200 {
+		t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(time.Second)
+	if resp := s.finishMFA(t, s.mfaChallenge(t, "ivy", "ivy's new password"), "", codes.RecoveryCodes[0]); resp.StatusCode != 200 {
+		t.Fatalf("a recovery code: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	if resp := call(t, s.totp, totpRequest(t, "DELETE /auth/mfa/totp", ivyCtx, map[string]string{"code": s.code(t, enrol)})); resp.StatusCode != 204 {
+		t.Fatalf("remove: %d %s", resp.StatusCode, resp.Body)
+	}
 
 	// Refresh: a rotation, a retry within grace, reuse (merging with a hand entry).
 	third := s.readTokens(t, s.refreshWith(t, second.Refresh))
@@ -301,6 +334,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 		signWith:            "SignWithKeyId",
 		env.Tables.Passkeys: "PasskeysTable", env.Tables.PasskeyChallenges: "PasskeyChallengesTable",
 		env.Tables.Passkeys + "/index/" + dynamo.PasskeysByOwnerIndex: "PasskeysTable/index/" + dynamo.PasskeysByOwnerIndex,
+		env.Tables.MFA: "MfaTable", env.TOTPKeyID: "TotpKey",
 	}
 	ids := make([]string, 0, len(policies))
 	for id := range policies {

@@ -31,6 +31,7 @@ var wirings = map[string]func(context.Context, func(string) string, ...app.Optio
 	"TokenIntrospectionFunction": adapt(app.TokenIntrospection),
 	"SessionsFunction":           adapt(app.Sessions),
 	"EndSessionFunction":         adapt(app.EndSession),
+	"TotpFunction":               adapt(app.TOTP),
 	"RevocationSnapshotFunction": adapt(app.RevocationSnapshot),
 	"PasskeysFunction":           adapt(passkeyapp.Passkeys),
 	"PasskeyLoginFunction":       adapt(passkeyapp.PasskeySignIn),

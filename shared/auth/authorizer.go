@@ -16,6 +16,7 @@ type Authorizer struct {
 	lookup        RevocationLookup
 	lookupTimeout time.Duration
 	now           func() time.Time
+	stepUp        StepUpRules // per route (WithStepUp, stepup.go)
 }
 
 // NewAuthorizer builds the authorizer: verifier checks signatures and

@@ -162,3 +162,9 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 	}
 	return c, nil
 }
+
+// StepUpFor is the Authorizer's step-up rule for the route (RFC 9470),
+// after the token and its proof were checked.
+func (r *ResourceAuthorizer) StepUpFor(routeKey string, c *token.Claims) error {
+	return r.authz.StepUpFor(routeKey, c)
+}

@@ -22,6 +22,8 @@ type Login struct {
 	met      Metrics
 	end      *sessionEnder
 	start    sessionStarter
+	second   *SecondFactor   // nil: no second factor is asked (WithSecondFactor)
+	change   *passwordChange // nil: no password change (WithPasswordChange)
 	opt      Options
 	log      *slog.Logger
 }
@@ -87,6 +89,9 @@ func (l *Login) Login(ctx context.Context, username, pw, previous string, opts .
 	}
 	if err := l.checkUserEntries(ctx, a, now); err != nil {
 		return Tokens{}, err
+	}
+	if err := l.askSecondFactor(ctx, a.user, dev, now); err != nil {
+		return Tokens{}, err // MFARequiredError: FinishMFA goes on (mfa_login.go)
 	}
 	if previous != "" {
 		if err := l.end.presented(ctx, previous, "replaced by a new login", now); err != nil {
@@ -307,13 +312,7 @@ func (l *Login) throttleKey(name string) string {
 
 // lockout is how long a username waits after attempt n: LoginLockoutBase,
 // doubling with each attempt past LoginMaxFailures, at most LoginLockoutMax.
-func (l *Login) lockout(n int) time.Duration {
-	wait := l.opt.LoginLockoutBase
-	for i := l.opt.LoginMaxFailures; i < n && wait < l.opt.LoginLockoutMax; i++ {
-		wait *= 2
-	}
-	return min(wait, l.opt.LoginLockoutMax)
-}
+func (l *Login) lockout(n int) time.Duration { return lockoutAfter(l.opt, n) }
 
 // startSession signs the first access token and only then writes the
 // session, so a KMS failure leaves nothing behind and a failed write hands

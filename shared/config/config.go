@@ -29,6 +29,9 @@ type Config struct {
 	SignWithKeyID string
 	RSASigningAlg string // RS256 or PS256, for RSA keys
 	MACKeyID      string // KMS HMAC_256 key the functions derive their keyed-hash secret from
+	// TOTPKeyID (TOTP_KEY_ID) is the symmetric KMS key TOTP secrets are
+	// encrypted under (kmssign.SecretBox).
+	TOTPKeyID string
 
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration // absolute session lifetime; rotation never extends it
@@ -45,6 +48,11 @@ type Config struct {
 	// only the revocation-snapshot function writes; empty: replicas read
 	// the feed's whole window at a cold start.
 	RevocationSnapshotTable string
+	// MFATable (MFA_TABLE) holds second factors and login challenges.
+	MFATable string
+	// StepUp (STEP_UP_ROUTES) is what the authorizer requires of the
+	// sign-in per route (RFC 9470): auth.ParseStepUpRules.
+	StepUp auth.StepUpRules
 
 	RefreshCookieName string
 	RefreshCookiePath string
@@ -113,6 +121,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SignWithKeyID:           p.str("SIGN_WITH_KEY_ID", ""),
 		RSASigningAlg:           p.str("RSA_SIGNING_ALG", "RS256"),
 		MACKeyID:                p.str("MAC_KEY_ID", ""),
+		TOTPKeyID:               p.str("TOTP_KEY_ID", ""),
+		MFATable:                p.str("MFA_TABLE", ""),
 		AccessTokenTTL:          p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
 		RefreshTokenTTL:         p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
 		RefreshIdleTimeout:      p.duration("REFRESH_IDLE_TIMEOUT", 0),
@@ -155,6 +165,11 @@ func Load(getenv func(string) string) (Config, error) {
 		// functions must start with a short ACCESS_TOKEN_TTL too.
 		c.RevocationMaxStaleness = min(c.RevocationMaxStaleness, c.AccessTokenTTL)
 	}
+	rules, err := auth.ParseStepUpRules(p.getenv("STEP_UP_ROUTES"))
+	if err != nil {
+		p.fail("STEP_UP_ROUTES: %v", err)
+	}
+	c.StepUp = rules
 	c.check(&p)
 	return c, errors.Join(p.errs...)
 }
@@ -301,6 +316,8 @@ func (c Config) Require(names ...string) error {
 		"AUDIENCE":                  c.Audience,
 		"SIGNING_KEY_ID":            c.SigningKeyID,
 		"MAC_KEY_ID":                c.MACKeyID,
+		"TOTP_KEY_ID":               c.TOTPKeyID,
+		"MFA_TABLE":                 c.MFATable,
 		"USERS_TABLE":               c.UsersTable,
 		"LOGIN_THROTTLE_TABLE":      c.LoginThrottleTable,
 		"SESSIONS_TABLE":            c.SessionsTable,

@@ -44,6 +44,8 @@ type Tables struct {
 	// PasskeyChallenges the ceremonies' single-use challenges (passkeys.go).
 	Passkeys          string
 	PasskeyChallenges string
+	// MFA holds second factors and login challenges (factors.go).
+	MFA string
 }
 
 // Store implements auth.Users, auth.Sessions, auth.Revocations and

@@ -48,6 +48,10 @@ const (
 	LoginLockout = "LoginLockout"
 	// Refresh counts refresh answers by Outcome (Function, Outcome).
 	Refresh = "Refresh"
+	// SecondFactor counts the answers of a login's second step (POST
+	// /auth/login/mfa) by Outcome (Function, Outcome): invalid_credentials
+	// is a wrong or replayed code, or a used or expired challenge.
+	SecondFactor = "SecondFactor"
 	// Revocation counts revocation entries written, by Kind (Function,
 	// Kind).
 	Revocation = "Revocation"
@@ -91,6 +95,7 @@ const (
 var DimensionSets = map[string][][]string{
 	Login:                {{DimFunction, DimOutcome}},
 	Refresh:              {{DimFunction, DimOutcome}},
+	SecondFactor:         {{DimFunction, DimOutcome}},
 	LoginLockout:         {{DimFunction}},
 	Revocation:           {{DimFunction, DimKind}},
 	RevocationFeedItems:  {{DimFunction}},
@@ -116,9 +121,9 @@ const (
 // Values lists every value a dimension other than Function takes: the only
 // values a metric line can carry.
 var Values = map[string][]string{
-	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error)},
+	DimOutcome:  {string(OK), string(InvalidCredentials), string(Locked), string(Conflict), string(ReuseDetected), string(Invalid), string(Forbidden), string(InvalidRequest), string(Unavailable), string(Error), string(MFARequired)},
 	DimDecision: {"allow", "deny"},
-	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale), string(DPoPProof), string(DPoPBinding)},
+	DimReason:   {string(Allowed), string(NoToken), string(Malformed), string(BadHeader), string(UnknownKey), string(Signature), string(Expired), string(BadClaims), string(Revoked), string(StoreDown), string(Stale), string(DPoPProof), string(DPoPBinding), string(StepUp)},
 	DimKind:     {string(KindToken), string(KindSession), string(KindUser), string(KindAll), string(Throttled), string(Timeout), string(Failed)},
 	DimService:  {string(DynamoDB), string(KMS)},
 }
@@ -140,6 +145,9 @@ const (
 	InvalidRequest     Outcome = "invalid_request"
 	Unavailable        Outcome = "unavailable"
 	Error              Outcome = "error"
+	// MFARequired: a right password of a user with a second factor, who
+	// gets a challenge instead of tokens (POST /auth/login).
+	MFARequired Outcome = "mfa_required"
 )
 
 // Reason is why the authorizer allowed or denied: Allowed, or one of the
@@ -172,6 +180,9 @@ const (
 	// a DependencyError: the syncs behind it failed, and ReplicaAge shows
 	// for how long.
 	Stale Reason = "stale"
+	// StepUp: a good token whose sign-in is too weak or too old for the
+	// route (RFC 9470: STEP_UP_ROUTES).
+	StepUp Reason = "step_up"
 )
 
 // Decision is the authorizer's decision, from its Reason.
@@ -300,6 +311,9 @@ func (r *Recorder) Login(o Outcome) { r.count(Login, DimOutcome, string(o)) }
 
 // Refresh counts one refresh answer.
 func (r *Recorder) Refresh(o Outcome) { r.count(Refresh, DimOutcome, string(o)) }
+
+// SecondFactor counts one answer of a login's second step.
+func (r *Recorder) SecondFactor(o Outcome) { r.count(SecondFactor, DimOutcome, string(o)) }
 
 // LoginLockout counts one username locked.
 func (r *Recorder) LoginLockout() { r.count(LoginLockout, "", "") }

@@ -124,6 +124,8 @@ export class AuthError extends Error {
     this.code = code;
     this.retryAfter = retryAfter;
     this.sessionEnded = sessionEnded;
+    /** @type {string | undefined} the challenge of a 403 mfa_required: pass it to loginMFA */
+    this.mfaToken = undefined;
   }
 
   /**
@@ -140,10 +142,12 @@ export class AuthError extends Error {
       // not JSON: the status says enough
     }
     const ra = Number(res.headers.get('retry-after'));
-    return new AuthError(res.status, String(body.error || statusCode(res.status)),
+    const e = new AuthError(res.status, String(body.error || statusCode(res.status)),
       String(body.message || body.error_description || res.statusText || 'request failed'),
       Number.isFinite(ra) && res.headers.has('retry-after') ? ra : undefined,
       typeof body.session_ended === 'string' ? body.session_ended : undefined);
+    if (typeof body.mfa_token === 'string') e.mfaToken = body.mfa_token;
+    return e;
   }
 }
 
@@ -340,6 +344,42 @@ export class AuthClient extends EventTarget {
     // Stored before the other tabs hear of the token: they read it then.
     if (key && this.#keys) await this.#keys.save(key).catch(() => {});
     this.#take(body, true);
+  }
+
+  /**
+   * Finishes a sign-in that answered 403 `mfa_required` (the AuthError's
+   * `mfaToken`): with a TOTP code, or a recovery code (`{ recoveryCode }`).
+   * @param {string} mfaToken
+   * @param {string | { recoveryCode: string }} code
+   */
+  async loginMFA(mfaToken, code) {
+    const answer = typeof code === 'string' ? { code } : { recovery_code: code.recoveryCode };
+    const res = await this.#send('/auth/login/mfa', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mfa_token: mfaToken, ...answer }),
+    });
+    if (!res.ok) throw await AuthError.from(res);
+    this.#take(await res.json(), true);
+  }
+
+  /**
+   * Changes the password (POST /auth/password): every other session of the
+   * user ends, and this device goes on in the new session the answer
+   * starts (its refresh cookie replaced). Not retried after a refresh: a
+   * wrong current password counts as a failed sign-in.
+   * @param {string} current
+   * @param {string} next
+   */
+  async changePassword(current, next) {
+    const token = await this.getAccessToken();
+    const res = await this.#send('/auth/password', this.#withBearer({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ current_password: current, new_password: next }),
+    }, token));
+    if (!res.ok) throw await AuthError.from(res);
+    this.#take(await res.json(), true);
   }
 
   /**

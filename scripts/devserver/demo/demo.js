@@ -13,7 +13,7 @@ import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
 const refreshBefore = Number(params.get('refresh_before'));
-const auth = createAuthClient({
+export const auth = createAuthClient({
   ...(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {}),
   ...(params.get('dpop') === 'off' ? { dpop: 'off' } : {}),
 });
@@ -32,7 +32,7 @@ let lockedUntil = 0; // the sign-in lockout's end (Retry-After), epoch ms
 // Usernames are not in the access token (its sub is the user id): the page
 // keeps the one typed at sign-in, per user id, to show it after a reload.
 // Not a secret (the page shows it); never the password or a token.
-const usernameKey = (sub) => 'lambda-auth-demo.username.' + sub;
+export const usernameKey = (sub) => 'lambda-auth-demo.username.' + sub;
 
 function log(text) {
   const li = document.createElement('li');
@@ -327,6 +327,13 @@ $('login-form').addEventListener('submit', (ev) => {
       log(`signed in as ${username.trim().toLowerCase()}`);
       render();
     } catch (e) {
+      if (e instanceof AuthError && e.code === 'mfa_required' && e.mfaToken) {
+        // The password was right; the second factor finishes it (demo-mfa.js).
+        /** @type {HTMLInputElement} */ ($('password')).value = '';
+        log('password accepted: second factor required');
+        document.dispatchEvent(new CustomEvent('mfa-required', { detail: { mfaToken: e.mfaToken, username } }));
+        return;
+      }
       if (e instanceof AuthError && e.status === 429 && e.retryAfter !== undefined) {
         lockedUntil = Date.now() + e.retryAfter * 1000;
         log(`sign in: locked for ${e.retryAfter} s (Retry-After)`);

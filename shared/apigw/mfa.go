@@ -1,0 +1,204 @@
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image/png"
+	"log/slog"
+	"time"
+
+	"github.com/pquerna/otp"
+
+	"github.com/authkit/lambda-auth/shared/auth"
+	"github.com/authkit/lambda-auth/shared/metrics"
+)
+
+type loginMFARequest struct {
+	MFAToken           string `json:"mfa_token"`
+	Code               string `json:"code"`
+	RecoveryCode       string `json:"recovery_code"`
+	RefreshTokenInBody bool   `json:"refresh_token_in_body"`
+}
+
+// LoginMFA handles POST /auth/login/mfa: the second step of a password
+// login that answered 403 mfa_required, with the challenge (mfa_token)
+// and a TOTP code or a recovery code. It answers as login does; every
+// answer is counted by its outcome (metrics.SecondFactor). With WithDPoP,
+// this request's DPoP proof binds the session as at login (and
+// DPoPMode required refuses one without a proof here too).
+func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
+	e := newTokenEndpoint(opts)
+	return func(ctx context.Context, req Request) (Response, error) {
+		ctx, cancel := withReplyReserve(ctx)
+		defer cancel()
+		var in loginMFARequest
+		t, err := loginMFA(ctx, svc, ck, e, req, &in)
+		var r Response
+		if err != nil {
+			var o metrics.Outcome
+			r, o = reply(ctx, log, err)
+			met.SecondFactor(o)
+		} else {
+			met.SecondFactor(metrics.OK)
+			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
+		}
+		e.dpop.stamp(&r)
+		return r, nil
+	}
+}
+
+func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginMFARequest) (auth.Tokens, error) {
+	if err := decodeJSON(req, in, false); err != nil {
+		return auth.Tokens{}, err
+	}
+	if in.MFAToken == "" {
+		return auth.Tokens{}, badRequest("mfa_token is required (from the 403 mfa_required answer of POST /auth/login)")
+	}
+	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
+		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
+	}
+	jkt, err := e.dpop.proofKey(ctx, req, true)
+	if err != nil {
+		return auth.Tokens{}, err
+	}
+	previous, _ := ck.refreshCookie(req)
+	return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
+}
+
+type changePasswordRequest struct {
+	CurrentPassword    string `json:"current_password"`
+	NewPassword        string `json:"new_password"`
+	RefreshTokenInBody bool   `json:"refresh_token_in_body"`
+}
+
+// ChangePassword handles POST /auth/password behind the authorizer: the
+// current password and the new one; every session of the user ends and
+// the caller's device goes on in a new session, whose tokens it answers
+// (the refresh token in the cookie, or in the body for other clients).
+func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
+		var in changePasswordRequest
+		if err := decodeJSON(req, &in, false); err != nil {
+			return Response{}, err
+		}
+		if in.CurrentPassword == "" || in.NewPassword == "" {
+			return Response{}, badRequest("current_password and new_password are required")
+		}
+		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
+			return Response{}, badRequest("refresh_token_in_body is not available to browsers")
+		}
+		ua := req.RequestContext.HTTP.UserAgent
+		if ua == "" {
+			ua = header(req.Headers, "user-agent")
+		}
+		t, err := svc.ChangePassword(ctx, id.Caller(), in.CurrentPassword, in.NewPassword, auth.WithUserAgent(ua))
+		if err != nil {
+			return Response{}, err
+		}
+		return tokenResponse(t, ck, in.RefreshTokenInBody, time.Now()), nil
+	})
+}
+
+// TOTPStatus is the body of GET /auth/mfa/totp.
+type TOTPStatus struct {
+	Active        bool `json:"active"`
+	Pending       bool `json:"pending"`
+	RecoveryCodes int  `json:"recovery_codes"`
+}
+
+// TOTPEnrolment is the body of POST /auth/mfa/totp: the secret for typing,
+// the otpauth URI, and the URI as a QR code (a PNG data URI, rendered
+// here: a page needs no QR library).
+type TOTPEnrolment struct {
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+	QRCode     string `json:"qr_code"`
+}
+
+// RecoveryCodes is the body of POST /auth/mfa/totp/confirm: shown once.
+type RecoveryCodes struct {
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+type totpRequest struct {
+	Label        string `json:"label"`
+	Code         string `json:"code"`
+	RecoveryCode string `json:"recovery_code"`
+}
+
+// TOTP handles the TOTP routes behind the authorizer, by route key:
+// GET /auth/mfa/totp (status), POST /auth/mfa/totp (enrol: {"label"}),
+// POST /auth/mfa/totp/confirm ({"code"}: the recovery codes) and DELETE
+// /auth/mfa/totp ({"code"} or {"recovery_code"}, and a recent sign-in).
+func TOTP(svc *auth.TOTP, log *slog.Logger, met *metrics.Recorder) Handler {
+	return protectedRoute(log, met, func(ctx context.Context, req Request, id Identity) (Response, error) {
+		var in totpRequest
+		if req.RouteKey != "GET /auth/mfa/totp" {
+			if err := decodeJSON(req, &in, true); err != nil {
+				return Response{}, err
+			}
+		}
+		c := id.Caller()
+		switch req.RouteKey {
+		case "GET /auth/mfa/totp":
+			st, err := svc.Status(ctx, c.UserID)
+			if err != nil {
+				return Response{}, err
+			}
+			return JSON(200, TOTPStatus{Active: st.Active, Pending: st.Pending, RecoveryCodes: st.RecoveryCodes}), nil
+		case "POST /auth/mfa/totp":
+			e, err := svc.Enrol(ctx, c, in.Label)
+			if err != nil {
+				return Response{}, err
+			}
+			qr, err := qrDataURI(e.URI)
+			if err != nil {
+				return Response{}, err
+			}
+			return JSON(201, TOTPEnrolment{Secret: e.Secret, OTPAuthURI: e.URI, QRCode: qr}), nil
+		case "POST /auth/mfa/totp/confirm":
+			codes, err := svc.Confirm(ctx, c, in.Code)
+			if err != nil {
+				return Response{}, err
+			}
+			return JSON(200, RecoveryCodes{RecoveryCodes: codes}), nil
+		case "DELETE /auth/mfa/totp":
+			if err := svc.Remove(ctx, c, in.Code, in.RecoveryCode); err != nil {
+				return Response{}, err
+			}
+			return NoContent(), nil
+		}
+		return Response{}, &requestError{404, "not_found", "no such route"}
+	})
+}
+
+// qrDataURI renders an otpauth URI as a QR code PNG (github.com/pquerna/otp
+// with github.com/boombuler/barcode), as a data: URI.
+func qrDataURI(uri string) (string, error) {
+	k, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		return "", err
+	}
+	img, err := k.Image(200, 200)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return "", err
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}
+
+// ByRoute sends a request to the handler of its route key (API Gateway's
+// routeKey, "METHOD /path"), and any other to def: one function serving
+// several routes.
+func ByRoute(def Handler, routes map[string]Handler) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		if h, ok := routes[req.RouteKey]; ok {
+			return h(ctx, req)
+		}
+		return def(ctx, req)
+	}
+}

@@ -1,0 +1,431 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/apigw"
+)
+
+// totpRequest is a request of a TOTP route as API Gateway passes it on
+// after the authorizer allowed it (authCtx).
+func totpRequest(t *testing.T, routeKey string, authCtx map[string]any, body any) apigw.Request {
+	t.Helper()
+	req := protected(t, "me", authCtx)
+	method, path, _ := strings.Cut(routeKey, " ")
+	req.RouteKey, req.RawPath = routeKey, path
+	req.RequestContext.RouteKey = routeKey
+	req.RequestContext.HTTP.Method, req.RequestContext.HTTP.Path = method, path
+	if body != nil {
+		b, _ := json.Marshal(body)
+		req.Body = string(b)
+		req.Headers["content-type"] = "application/json"
+	}
+	return req
+}
+
+// code is the TOTP code of secret at the service's clock, computed by
+// github.com/pquerna/otp (an authenticator app's computation).
+func (s *service) code(t *testing.T, secret string) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, s.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// signedIn logs in with a password only (no factor yet) and returns the
+// tokens and the authorizer's context for them.
+func (s *service) signedIn(t *testing.T, user, pw string) (tokens, map[string]any) {
+	t.Helper()
+	tk := s.doLogin(t, user, pw)
+	ok, ctx := s.authorize(t, tk.Access)
+	if !ok {
+		t.Fatal("a fresh login's access token is denied")
+	}
+	return tk, ctx
+}
+
+// wrongCode is a 6-digit code that is not code.
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// enrolStart starts an enrolment and returns the secret.
+func (s *service) enrolStart(t *testing.T, authCtx map[string]any) string {
+	t.Helper()
+	resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp", authCtx, map[string]string{"label": "ivy@example.com"}))
+	if resp.StatusCode != 201 {
+		t.Fatalf("enrol: %d %s", resp.StatusCode, resp.Body)
+	}
+	var e apigw.TOTPEnrolment
+	json.Unmarshal([]byte(resp.Body), &e)
+	u, err := url.Parse(e.OTPAuthURI)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" || u.Query().Get("secret") != e.Secret || len(e.Secret) != 32 {
+		t.Fatalf("enrolment %+v: not an otpauth URI of its secret", e)
+	}
+	if !strings.HasPrefix(e.QRCode, "data:image/png;base64,") {
+		t.Errorf("qr_code %.40q is not a PNG data URI", e.QRCode)
+	}
+	return e.Secret
+}
+
+// enrol enrols and confirms a TOTP factor; it returns the secret and the
+// recovery codes.
+func (s *service) enrol(t *testing.T, authCtx map[string]any) (string, []string) {
+	t.Helper()
+	secret := s.enrolStart(t, authCtx)
+	resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", authCtx, map[string]string{"code": s.code(t, secret)}))
+	if resp.StatusCode != 200 {
+		t.Fatalf("confirm: %d %s", resp.StatusCode, resp.Body)
+	}
+	var rc apigw.RecoveryCodes
+	json.Unmarshal([]byte(resp.Body), &rc)
+	if len(rc.RecoveryCodes) != 10 {
+		t.Fatalf("confirm gave %d recovery codes, want 10", len(rc.RecoveryCodes))
+	}
+	return secret, rc.RecoveryCodes
+}
+
+// mfaChallenge logs in with the password of a user with a factor and
+// returns the challenge (403 mfa_required).
+func (s *service) mfaChallenge(t *testing.T, user, pw string) string {
+	t.Helper()
+	resp := call(t, s.login, loginEvent(t, user, pw))
+	var body apigw.ErrorBody
+	json.Unmarshal([]byte(resp.Body), &body)
+	if resp.StatusCode != 403 || body.Error != "mfa_required" || len(body.MFAToken) != 43 || body.ExpiresIn != 300 {
+		t.Fatalf("password step of a user with a factor: %d %s, want 403 mfa_required with a challenge", resp.StatusCode, resp.Body)
+	}
+	if len(resp.Cookies) != 0 || strings.Contains(resp.Body, "access_token") {
+		t.Fatalf("the password step handed out tokens: %v %s", resp.Cookies, resp.Body)
+	}
+	return body.MFAToken
+}
+
+func (s *service) finishMFA(t *testing.T, challenge, code, recovery string) apigw.Response {
+	t.Helper()
+	return call(t, s.login, mfaEvent(t, challenge, code, recovery))
+}
+
+// mfaEvent is POST /auth/login/mfa with a challenge and a code or a
+// recovery code.
+func mfaEvent(t *testing.T, challenge, code, recovery string) apigw.Request {
+	t.Helper()
+	req := loginEvent(t, "", "")
+	req.RouteKey, req.RawPath = "POST /auth/login/mfa", "/auth/login/mfa"
+	b, _ := json.Marshal(map[string]string{"mfa_token": challenge, "code": code, "recovery_code": recovery})
+	req.Body = strings.NewReplacer(`,"code":""`, "", `,"recovery_code":""`, "").Replace(string(b))
+	return req
+}
+
+// TestTOTPLogin: enrolment (pending until a first code), then a password
+// login answers a challenge instead of tokens, finished by a code: amr
+// pwd otp mfa and auth_time in the access token, kept by a refresh. A
+// code is accepted once, a challenge once and only for 5 minutes, a
+// recovery code once; wrong codes are throttled like passwords.
+func TestTOTPLogin(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	if amr := authCtx["amr"]; amr != "pwd" {
+		t.Errorf("a password login's amr in the context: %v, want pwd", amr)
+	}
+
+	// Pending: a login is not asked for a code, and a wrong code confirms nothing.
+	resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp", authCtx, nil))
+	var e apigw.TOTPEnrolment
+	json.Unmarshal([]byte(resp.Body), &e)
+	s.doLogin(t, "ivy@example.com", "ivy's password")
+	wrong := "000000"
+	if wrong == s.code(t, e.Secret) {
+		wrong = "111111"
+	}
+	if resp := call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", authCtx, map[string]string{"code": wrong})); resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+		t.Fatalf("confirm with a wrong code: %d %s", resp.StatusCode, resp.Body)
+	}
+	secret, recovery := s.enrol(t, authCtx)
+	status := call(t, s.totp, totpRequest(t, "GET /auth/mfa/totp", authCtx, nil))
+	if !strings.Contains(status.Body, `"active":true`) || !strings.Contains(status.Body, `"recovery_codes":10`) {
+		t.Errorf("status after confirmation: %s", status.Body)
+	}
+
+	// The code that confirmed the enrolment is used: refused at login (RFC 6238 5.2).
+	used := s.code(t, secret)
+	challenge := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	if resp := s.finishMFA(t, challenge, used, ""); resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+		t.Fatalf("a replayed code: %d %s, want 401 invalid_mfa", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	signedIn := s.readTokens(t, s.finishMFA(t, challenge, s.code(t, secret), ""))
+	ok, ctx := s.authorize(t, signedIn.Access)
+	if !ok || ctx["amr"] != "pwd otp mfa" || ctx["auth_time"] != s.clock.Now().Unix() {
+		t.Fatalf("after the second factor: allowed %v, context %v; want amr \"pwd otp mfa\", auth_time %d", ok, ctx, s.clock.Now().Unix())
+	}
+	// The same code again, and the same challenge with the next code: refused.
+	again := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	if resp := s.finishMFA(t, again, s.code(t, secret), ""); resp.StatusCode != 401 {
+		t.Fatalf("a code used a moment ago, on a new challenge: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	if resp := s.finishMFA(t, challenge, s.code(t, secret), ""); resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+		t.Fatalf("a used challenge: %d %s", resp.StatusCode, resp.Body)
+	}
+	// A refresh keeps amr and auth_time: it is not a new sign-in.
+	signInTime := ctx["auth_time"]
+	s.clock.Advance(time.Minute)
+	refreshed := s.readTokens(t, s.refreshWith(t, signedIn.Refresh))
+	if _, rctx := s.authorize(t, refreshed.Access); rctx["amr"] != "pwd otp mfa" || rctx["auth_time"] != signInTime {
+		t.Errorf("after a refresh: %v, want amr \"pwd otp mfa\" and auth_time %v", rctx, signInTime)
+	}
+
+	// An expired challenge (5 minutes).
+	late := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	s.clock.Advance(5*time.Minute + time.Second)
+	if resp := s.finishMFA(t, late, s.code(t, secret), ""); resp.StatusCode != 401 {
+		t.Fatalf("an expired challenge: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	// A recovery code, once; typed in upper case without dashes it is the same code.
+	typed := strings.ToUpper(strings.ReplaceAll(recovery[0], "-", ""))
+	rec := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), "", typed))
+	if _, rctx := s.authorize(t, rec.Access); rctx["amr"] != "pwd mfa" {
+		t.Errorf("a recovery code's amr: %v, want \"pwd mfa\"", rctx["amr"])
+	}
+	if resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), "", recovery[0]); resp.StatusCode != 401 {
+		t.Fatalf("a used recovery code: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	// Wrong codes are throttled per user: after LOGIN_MAX_FAILURES (5)
+	// wrong ones even the right code waits (429, Retry-After).
+	s.clock.Advance(time.Minute)
+	guess := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	bad := "000000"
+	if bad == s.code(t, secret) {
+		bad = "111111"
+	}
+	for i := range 4 {
+		if resp := s.finishMFA(t, guess, bad, ""); resp.StatusCode != 401 {
+			t.Fatalf("wrong code %d: %d %s", i+1, resp.StatusCode, resp.Body)
+		}
+	}
+	resp = s.finishMFA(t, guess, s.code(t, secret), "")
+	if resp.StatusCode != 429 || resp.Headers["retry-after"] == "" {
+		t.Fatalf("the right code after 5 wrong ones: %d %s, want 429 with Retry-After", resp.StatusCode, resp.Body)
+	}
+	// A new password login does not reset the count of code guesses.
+	if resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""); resp.StatusCode != 429 {
+		t.Fatalf("a new challenge while codes are locked: %d %s, want 429", resp.StatusCode, resp.Body)
+	}
+	if n := s.metrics.Count("SecondFactor", map[string]string{"Outcome": "invalid_credentials"}); n < 5 {
+		t.Errorf("SecondFactor invalid_credentials counted %v times, want at least 5", n)
+	}
+	for _, secretText := range []string{secret, recovery[1], challenge} {
+		if strings.Contains(s.logs.String(), secretText) {
+			t.Errorf("a secret reached the logs: %.8s...", secretText)
+		}
+	}
+}
+
+// TestTOTPRemoveNeedsRecentSignIn: removing the factor needs a sign-in
+// within 5 minutes (RFC 9470: 401 insufficient_user_authentication with
+// max_age) and a valid code.
+func TestTOTPRemoveNeedsRecentSignIn(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := s.enrol(t, authCtx)
+	s.clock.Advance(6 * time.Minute)
+	resp := call(t, s.totp, totpRequest(t, "DELETE /auth/mfa/totp", authCtx, map[string]string{"code": s.code(t, secret)}))
+	want := `Bearer realm="lambda-auth", error="insufficient_user_authentication", error_description="a sign-in within the last 300 seconds is required", max_age="300"`
+	if resp.StatusCode != 401 || errorCode(t, resp) != "insufficient_user_authentication" || resp.Headers["www-authenticate"] != want {
+		t.Fatalf("remove after 6 minutes: %d %v %s\nwant 401 with WWW-Authenticate %s", resp.StatusCode, resp.Headers, resp.Body, want)
+	}
+	// Signed in again (with the factor): a wrong code is refused, a right one removes it.
+	tk := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	_, fresh := s.authorize(t, tk.Access)
+	s.clock.Advance(30 * time.Second)
+	if resp := call(t, s.totp, totpRequest(t, "DELETE /auth/mfa/totp", fresh, map[string]string{"code": "12345x"})); resp.StatusCode != 400 {
+		t.Fatalf("remove with a malformed code: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := call(t, s.totp, totpRequest(t, "DELETE /auth/mfa/totp", fresh, map[string]string{"code": s.code(t, secret)})); resp.StatusCode != 204 {
+		t.Fatalf("remove: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.doLogin(t, "ivy@example.com", "ivy's password") // no challenge any more
+}
+
+// TestChangePassword: the current password is required (and throttled
+// as a login), the new one meets the policy; every other session of the
+// user ends, the caller's device goes on in a new session.
+func TestChangePassword(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	a, actx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	b, _ := s.signedIn(t, "ivy@example.com", "ivy's password")
+	s.clock.Advance(time.Second)
+	change := func(current, next string) apigw.Response {
+		req := totpRequest(t, "POST /auth/password", actx, map[string]string{"current_password": current, "new_password": next})
+		return call(t, s.login, req)
+	}
+	if resp := change("not my password", "a brand new password"); resp.StatusCode != 401 || errorCode(t, resp) != "invalid_credentials" {
+		t.Fatalf("a wrong current password: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp := change("ivy's password", "short"); resp.StatusCode != 400 {
+		t.Fatalf("a new password of 5 characters: %d %s", resp.StatusCode, resp.Body)
+	}
+	resp := change("ivy's password", "a brand new password")
+	if resp.StatusCode != 200 {
+		t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
+	}
+	next := s.readTokens(t, resp)
+	for name, tk := range map[string]tokens{"the caller's old": a, "another device's": b} {
+		if ok, _ := s.authorize(t, tk.Access); ok {
+			t.Errorf("%s access token still allowed", name)
+		}
+		if resp := s.refreshWith(t, tk.Refresh); resp.StatusCode != 401 {
+			t.Errorf("%s refresh token: %d, want 401", name, resp.StatusCode)
+		}
+	}
+	if ok, _ := s.authorize(t, next.Access); !ok {
+		t.Error("the new session's access token is denied")
+	}
+	if resp := s.refreshWith(t, next.Refresh); resp.StatusCode != 200 {
+		t.Errorf("the new session's refresh: %d %s", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(time.Second) // past the cutoff (a login at its very millisecond is covered)
+	if resp := call(t, s.login, loginEvent(t, "ivy@example.com", "ivy's password")); resp.StatusCode != 401 {
+		t.Errorf("login with the old password: %d", resp.StatusCode)
+	}
+	s.doLogin(t, "ivy@example.com", "a brand new password")
+	if strings.Contains(s.logs.String(), "a brand new password") {
+		t.Error("the new password reached the logs")
+	}
+}
+
+// TestStepUpRoutes: STEP_UP_ROUTES makes the authorizer deny a good
+// token on a route whose sign-in it does not meet: a second factor (acr
+// mfa), a recent sign-in (max_age); other routes are not affected.
+func TestStepUpRoutes(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	env.Set("STEP_UP_ROUTES", `{"POST /payouts": {"acr": "mfa"}, "DELETE /account": {"max_age": 300}}`)
+	s := newService(t, env)
+	decide := func(access, route string) bool {
+		t.Helper()
+		ev := strings.ReplaceAll(string(fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access)), `"GET /me"`, `"`+route+`"`)
+		out, err := s.authorizer(context.Background(), []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(events.APIGatewayV2CustomAuthorizerSimpleResponse).IsAuthorized
+	}
+	pwd, actx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	if !decide(pwd.Access, "GET /me") || !decide(pwd.Access, "DELETE /account") {
+		t.Fatal("a fresh password sign-in is denied on a route without a rule, or one with max_age 300")
+	}
+	if decide(pwd.Access, "POST /payouts") {
+		t.Error("a password-only token allowed on a route that requires mfa")
+	}
+	secret, _ := s.enrol(t, actx)
+	s.clock.Advance(30 * time.Second)
+	mfa := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	if !decide(mfa.Access, "POST /payouts") {
+		t.Error("a token with amr mfa denied on the mfa route")
+	}
+	s.clock.Advance(5*time.Minute + time.Second)
+	if decide(mfa.Access, "DELETE /account") {
+		t.Error("a sign-in older than max_age allowed")
+	}
+	if !decide(mfa.Access, "GET /me") {
+		t.Error("the same token denied on a route without a rule")
+	}
+	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
+		t.Errorf("step_up denials counted %v times, want 2", n)
+	}
+}
+
+// TestTOTPConcurrentAnswers: one code sent on two challenges at once, and
+// two valid codes (this step's and the next's) sent on one challenge at
+// once: exactly one sign-in each time (the stored step and the challenge
+// are used by conditional writes, not by a read before them).
+func TestTOTPConcurrentAnswers(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := s.enrol(t, authCtx)
+	race := func(what string, answers [2][2]string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		var ok, failed atomic.Int32
+		for _, a := range answers {
+			req := mfaEvent(t, a[0], a[1], "")
+			wg.Go(func() {
+				resp, err := s.login(context.Background(), req)
+				switch {
+				case err != nil || resp.StatusCode >= 500:
+					failed.Add(1)
+				case resp.StatusCode == 200:
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 1 || failed.Load() != 0 {
+			t.Errorf("%s: %d sign-ins and %d errors, want 1 and 0", what, ok.Load(), failed.Load())
+		}
+	}
+	s.clock.Advance(30 * time.Second)
+	code := s.code(t, secret)
+	c1, c2 := s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	race("one code on two challenges", [2][2]string{{c1, code}, {c2, code}})
+
+	s.clock.Advance(30 * time.Second)
+	now, next := s.code(t, secret), ""
+	s.clock.Advance(30 * time.Second)
+	next = s.code(t, secret)
+	s.clock.Advance(-30 * time.Second)
+	c3 := s.mfaChallenge(t, "ivy@example.com", "ivy's password")
+	race("two codes on one challenge", [2][2]string{{c3, now}, {c3, next}})
+}
+
+// TestDPoPAtTheSecondStep: with DPOP_MODE required, the second step of a
+// login needs a DPoP proof as the first one does, and binds the session to
+// its key (token_type DPoP, cnf.jkt).
+func TestDPoPAtTheSecondStep(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	_, authCtx := newService(t, env).signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := newService(t, env).enrol(t, authCtx)
+	env.Set("DPOP_MODE", "required")
+	s := newService(t, env)
+	c := newDPoPClient(t)
+	resp := call(t, s.login, withProof(loginBody(t, "ivy@example.com", "ivy's password"), c.proof(t, "POST", loginURL, s.clock.Now(), nil)))
+	var body apigw.ErrorBody
+	if json.Unmarshal([]byte(resp.Body), &body); resp.StatusCode != 403 || body.MFAToken == "" {
+		t.Fatalf("password step: %d %s, want 403 mfa_required", resp.StatusCode, resp.Body)
+	}
+	s.clock.Advance(30 * time.Second)
+	wantRefused(t, "second step without a proof", call(t, s.login, mfaEvent(t, body.MFAToken, s.code(t, secret), "")), 400, "invalid_dpop_proof")
+	mfaURL := strings.TrimSuffix(loginURL, "/auth/login") + "/auth/login/mfa"
+	wantTokens(t, "second step with a proof", call(t, s.login,
+		withProof(mfaEvent(t, body.MFAToken, s.code(t, secret), ""), c.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", c.jkt)
+}

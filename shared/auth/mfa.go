@@ -1,0 +1,138 @@
+package auth
+
+// The second factor's domain: a user's TOTP factor (RFC 6238) with its
+// recovery codes, the short-lived challenge a password login of an
+// enrolled user gets instead of tokens, and what the flows need from
+// storage (Factors) and from KMS (SecretBox). totp.go enrols and removes
+// the factor, mfa_login.go finishes a login with it, stepup.go says when
+// a sign-in is too weak or too old for a route.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Second-factor settings.
+const (
+	// MFAChallengeTTL is how long the challenge of a password login of an
+	// enrolled user can be answered: long enough to open an authenticator
+	// app, short enough that a stolen challenge is worth little.
+	MFAChallengeTTL = 5 * time.Minute
+	// RecentAuthMaxAge is how recent a sign-in must be (auth_time) to
+	// remove the second factor.
+	RecentAuthMaxAge = 5 * time.Minute
+	// RecoveryCodeCount is how many recovery codes a confirmed enrolment
+	// hands out, once.
+	RecoveryCodeCount = 10
+)
+
+// TOTPFactor is a user's TOTP second factor (RFC 6238).
+type TOTPFactor struct {
+	UserID string
+	// Sealed is the shared secret encrypted by a SecretBox under the user
+	// id: the plain secret is never stored, nor logged.
+	Sealed []byte
+	// Active: a first valid code confirmed the enrolment; until then the
+	// factor is pending and asks nothing at login.
+	Active bool
+	// LastStep is the last time step (RFC 6238 4.2, T) a code was accepted
+	// for: a code of this step or an earlier one is refused (RFC 6238
+	// 5.2: an OTP is accepted once).
+	LastStep int64
+	// Recovery are the hashes of the unused recovery codes
+	// (recoveryHash).
+	Recovery  []string
+	CreatedAt time.Time
+}
+
+// MFAChallenge is the pending second step of a password login: what the
+// password step found, kept under the hash of a random token the client
+// holds (MFARequiredError.Token), single-use, until ExpiresAt.
+type MFAChallenge struct {
+	ID        string // hex SHA-256 of the token
+	UserID    string
+	Username  string
+	UserAgent string
+	ExpiresAt time.Time
+}
+
+// Factors stores second factors and login challenges (the MFA table):
+// single-item conditional writes, so that a code, a recovery code or a
+// challenge is used at most once whatever the concurrency.
+type Factors interface {
+	// TOTPFactor reads a user's factor, strongly consistent; nil if none.
+	TOTPFactor(ctx context.Context, userID string) (*TOTPFactor, error)
+	// PutPendingTOTP writes f as the user's pending factor, replacing a
+	// pending one; ErrFactorExists if an active one stands.
+	PutPendingTOTP(ctx context.Context, f *TOTPFactor) error
+	// ActivateTOTP makes the pending factor sealed as sealed active, with
+	// step as its last used step and recovery as its recovery code hashes;
+	// ErrCodeUsed if it is not that pending factor any more.
+	ActivateTOTP(ctx context.Context, userID string, sealed []byte, step int64, recovery []string) error
+	// UseTOTPStep records step as used on the active factor, on condition
+	// that it is later than the last one used; ErrCodeUsed otherwise.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// UseRecoveryCode removes one recovery code hash from the active
+	// factor, on condition that it is there; ErrCodeUsed otherwise.
+	UseRecoveryCode(ctx context.Context, userID, hash string) error
+	// DeleteTOTP removes the user's factor; removing none is not an error.
+	DeleteTOTP(ctx context.Context, userID string) error
+	// PutMFAChallenge writes a new challenge.
+	PutMFAChallenge(ctx context.Context, c MFAChallenge) error
+	// MFAChallenge reads a challenge, strongly consistent; nil if none.
+	MFAChallenge(ctx context.Context, id string) (*MFAChallenge, error)
+	// ConsumeMFAChallenge deletes the challenge on condition that it
+	// exists and has not expired at now: of two answers to one challenge
+	// one wins; ErrChallengeUsed for the other, and for an expired one.
+	ConsumeMFAChallenge(ctx context.Context, id string, now time.Time) error
+}
+
+// SecretBox encrypts TOTP secrets (KMS Encrypt and Decrypt with a
+// symmetric key, the user id as encryption context: a sealed secret
+// copied to another user's item does not open).
+type SecretBox interface {
+	Seal(ctx context.Context, userID string, secret []byte) ([]byte, error)
+	Open(ctx context.Context, userID string, sealed []byte) ([]byte, error)
+}
+
+// Errors of the second factor.
+var (
+	// ErrInvalidMFA: the code is wrong or already used, or the challenge
+	// is unknown, expired or used. One error for all, so an answer tells
+	// nothing about which.
+	ErrInvalidMFA = errors.New("invalid second-factor code or challenge")
+	// ErrFactorExists: an active factor stands; remove it first.
+	ErrFactorExists = errors.New("a second factor is already active")
+	// ErrNoFactor: the user has no factor (or none active) to confirm or
+	// remove.
+	ErrNoFactor = errors.New("no second factor to confirm or remove")
+	// ErrCodeUsed comes from Factors when a conditional write finds the
+	// code, step or challenge already used.
+	ErrCodeUsed = errors.New("code already used")
+	// ErrChallengeUsed comes from Factors.ConsumeMFAChallenge for a
+	// challenge used, expired or unknown.
+	ErrChallengeUsed = errors.New("challenge used or expired")
+)
+
+// MFARequiredError is the answer of a password login of a user with an
+// active second factor: no tokens, a challenge to finish with
+// Login.FinishMFA within ExpiresIn (Auth0's mfa_required / mfa_token).
+type MFARequiredError struct {
+	Token     string
+	ExpiresIn time.Duration
+}
+
+func (e *MFARequiredError) Error() string {
+	return fmt.Sprintf("second factor required (challenge valid %s)", e.ExpiresIn)
+}
+
+// Caller is the signed-in user of a protected route, as the authorizer
+// passed it on: who, which session, and how and when they signed in.
+type Caller struct {
+	UserID    string
+	SessionID string
+	AMR       []string
+	AuthTime  time.Time // zero: unknown (a token issued before auth_time existed)
+}
