@@ -229,7 +229,7 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return failure{status: 401, code: "invalid_credentials", message: "invalid username or password", outcome: metrics.InvalidCredentials}
 	case errors.Is(err, auth.ErrInvalidDPoPProof): // RFC 9449 5
-		return failure{status: 400, code: "invalid_dpop_proof", message: "this session is bound to a DPoP key: send a DPoP proof of that key (RFC 9449 5)", outcome: metrics.Invalid}
+		return failure{status: 400, code: "invalid_dpop_proof", message: "send a DPoP proof of the key this session or login began with, or none if it began without (RFC 9449 5)", outcome: metrics.Invalid}
 	case errors.Is(err, auth.ErrSessionNotBound): // with ErrInvalidRefreshToken (auth.checkBinding)
 		return failure{status: 401, code: "invalid_refresh_token", message: "this session was started without DPoP and cannot be bound now, or DPoP is required: log in again with a DPoP proof", outcome: metrics.Invalid}
 	case errors.Is(err, auth.ErrInvalidRefreshToken):

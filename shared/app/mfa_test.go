@@ -429,3 +429,47 @@ func TestDPoPAtTheSecondStep(t *testing.T) {
 	wantTokens(t, "second step with a proof", call(t, s.login,
 		withProof(mfaEvent(t, body.MFAToken, s.code(t, secret), ""), c.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", c.jkt)
 }
+
+// TestSecondStepKeepsTheFirstStepsKey: with DPOP_MODE optional, the second
+// step of a login must come with a proof of the password step's key, or
+// with none when the password step had none (RFC 9449 5). A refused
+// attempt (no proof, another key's proof, a proof after a bearer first
+// step) is 400 invalid_dpop_proof and uses up neither the challenge nor
+// the code: the holder of the right key then finishes with them.
+func TestSecondStepKeepsTheFirstStepsKey(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	_, authCtx := newService(t, env).signedIn(t, "ivy@example.com", "ivy's password")
+	secret, _ := newService(t, env).enrol(t, authCtx)
+	s := newService(t, env)
+	mfaURL := strings.TrimSuffix(loginURL, "/auth/login") + "/auth/login/mfa"
+	first, other := newDPoPClient(t), newDPoPClient(t)
+	challenge := func(req apigw.Request) string {
+		t.Helper()
+		resp := call(t, s.login, req)
+		var body apigw.ErrorBody
+		if json.Unmarshal([]byte(resp.Body), &body); resp.StatusCode != 403 || body.MFAToken == "" {
+			t.Fatalf("password step: %d %s, want 403 mfa_required", resp.StatusCode, resp.Body)
+		}
+		return body.MFAToken
+	}
+
+	t.Run("password step with a proof", func(t *testing.T) {
+		tok := challenge(withProof(loginBody(t, "ivy@example.com", "ivy's password"), first.proof(t, "POST", loginURL, s.clock.Now(), nil)))
+		s.clock.Advance(30 * time.Second)
+		code := s.code(t, secret)
+		wantRefused(t, "second step without a proof", call(t, s.login, mfaEvent(t, tok, code, "")), 400, "invalid_dpop_proof")
+		wantRefused(t, "second step with another key's proof", call(t, s.login,
+			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
+		wantTokens(t, "second step with the first step's key", call(t, s.login,
+			withProof(mfaEvent(t, tok, code, ""), first.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", first.jkt)
+	})
+	t.Run("password step without a proof", func(t *testing.T) {
+		tok := challenge(loginEvent(t, "ivy@example.com", "ivy's password"))
+		s.clock.Advance(30 * time.Second)
+		code := s.code(t, secret)
+		wantRefused(t, "second step with a proof", call(t, s.login,
+			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
+		wantTokens(t, "second step without a proof", call(t, s.login, mfaEvent(t, tok, code, "")), "Bearer", "")
+	})
+}

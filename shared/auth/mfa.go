@@ -55,6 +55,11 @@ type MFAChallenge struct {
 	UserID    string
 	Username  string
 	UserAgent string
+	// JKT is the RFC 7638 thumbprint of the DPoP key of the password
+	// step's proof, "" without one: the second step must come with a
+	// proof of the same key, or with none when this is "" (RFC 9449 5:
+	// the session the two steps start is bound to one key or to none).
+	JKT       string
 	ExpiresAt time.Time
 }
 

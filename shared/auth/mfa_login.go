@@ -67,7 +67,7 @@ func (l *Login) askSecondFactor(ctx context.Context, user *User, dev device, now
 	}
 	token := randomID(32)
 	c := MFAChallenge{ID: challengeID(token), UserID: user.ID, Username: user.Username, UserAgent: dev.userAgent,
-		ExpiresAt: now.Add(MFAChallengeTTL)}
+		JKT: dev.jkt, ExpiresAt: now.Add(MFAChallengeTTL)}
 	if err := l.second.factors.PutMFAChallenge(ctx, c); err != nil {
 		return unavailable("login: store the second-factor challenge", err)
 	}
@@ -85,7 +85,9 @@ func (l *Login) askSecondFactor(ctx context.Context, user *User, dev device, now
 // recovery code once, a challenge once (a conditional delete: of two
 // answers one wins) and only within MFAChallengeTTL. Wrong codes count
 // against the user's code throttle (locked like passwords: a
-// ThrottledError). Every refusal is the same ErrInvalidMFA.
+// ThrottledError). Every refusal is the same ErrInvalidMFA, but one: a
+// DPoP key (WithDPoPKey) other than the password step's, or a proof at one
+// step only, is ErrInvalidDPoPProof, and leaves the challenge unused.
 func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previous string, opts ...LoginOption) (Tokens, error) {
 	switch {
 	case (code == "") == (recovery == ""):
@@ -106,6 +108,18 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 	if ch == nil || !now.Before(ch.ExpiresAt) {
 		l.log.InfoContext(ctx, "second factor failed", "reason", "unknown or expired challenge")
 		return Tokens{}, ErrInvalidMFA
+	}
+	dev := device{userAgent: ch.UserAgent}
+	for _, o := range opts {
+		o(&dev)
+	}
+	// Both steps with a proof of one key, or both without (RFC 9449 5):
+	// checked before any code is used and before the challenge is
+	// consumed, so a refused attempt leaves the challenge to its holder.
+	if dev.jkt != ch.JKT {
+		l.log.InfoContext(ctx, "second factor failed", "sub", ch.UserID, "reason", "DPoP key differs from the password step's",
+			"challenge_jkt", ch.JKT, "proof_jkt", dev.jkt)
+		return Tokens{}, fmt.Errorf("%w: the password step's key %q, this proof's %q", ErrInvalidDPoPProof, ch.JKT, dev.jkt)
 	}
 	var methods []string
 	err = sf.throttle.check(ctx, ch.UserID, now, func() error {
@@ -146,10 +160,6 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		if err := l.end.presented(ctx, previous, "replaced by a new login", now); err != nil {
 			return Tokens{}, err
 		}
-	}
-	dev := device{userAgent: ch.UserAgent}
-	for _, o := range opts {
-		o(&dev)
 	}
 	amr := append(append([]string{AMRPassword}, methods...), AMRMFA)
 	tokens, err := l.start.start(ctx, user, amr, dev, now)

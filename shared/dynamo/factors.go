@@ -17,7 +17,8 @@ import (
 //     time step accepted), recovery (SS, hashes of unused recovery codes),
 //     created_at (epoch ms);
 //   - "chal#<hex SHA-256 of the token>": a login's second-factor
-//     challenge: user_id, username, user_agent, expires_ms (epoch ms,
+//     challenge: user_id, username, user_agent, jkt (the password step's
+//     DPoP key thumbprint, absent without a proof), expires_ms (epoch ms,
 //     checked by every read and by the conditional delete), expires_at
 //     (epoch s, the TTL attribute, which deletes it later).
 //
@@ -148,6 +149,9 @@ func (s *Store) PutMFAChallenge(ctx context.Context, c auth.MFAChallenge) error 
 	if c.UserAgent != "" {
 		it["user_agent"] = str(c.UserAgent)
 	}
+	if c.JKT != "" {
+		it["jkt"] = str(c.JKT)
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.tables.MFA, Item: it,
 		ConditionExpression: new("attribute_not_exists(pk)")})
 	if err != nil {
@@ -167,7 +171,7 @@ func (s *Store) MFAChallenge(ctx context.Context, id string) (*auth.MFAChallenge
 	}
 	it := item(out.Item)
 	return &auth.MFAChallenge{ID: id, UserID: it.str("user_id"), Username: it.str("username"),
-		UserAgent: it.str("user_agent"), ExpiresAt: it.instant("expires_ms")}, nil
+		UserAgent: it.str("user_agent"), JKT: it.str("jkt"), ExpiresAt: it.instant("expires_ms")}, nil
 }
 
 // ConsumeMFAChallenge deletes the challenge on condition that it exists
