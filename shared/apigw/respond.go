@@ -224,6 +224,8 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 		return f
 	case errors.Is(err, auth.ErrFactorExists):
 		return failure{status: 409, code: "factor_exists", message: "a second factor is already active: remove it first", outcome: metrics.InvalidRequest}
+	case errors.Is(err, auth.ErrFactorChanged):
+		return failure{status: 409, code: "factor_changed", message: "the second factor changed meanwhile (confirmed, removed or replaced): read it again", outcome: metrics.InvalidRequest}
 	case errors.Is(err, auth.ErrNoFactor):
 		return failure{status: 404, code: "no_factor", message: "no second factor to confirm or remove", outcome: metrics.InvalidRequest}
 	case errors.Is(err, auth.ErrInvalidCredentials):

@@ -82,8 +82,12 @@ type Factors interface {
 	// UseRecoveryCode removes one recovery code hash from the active
 	// factor, on condition that it is there; ErrCodeUsed otherwise.
 	UseRecoveryCode(ctx context.Context, userID, hash string) error
-	// DeleteTOTP removes the user's factor; removing none is not an error.
-	DeleteTOTP(ctx context.Context, userID string) error
+	// DeleteTOTP removes the user's factor on condition that it is still
+	// the one seen was read as: a pending one still pending (it may have
+	// been confirmed since, and an active one is removed only with a
+	// code), an active one still active with the same sealed secret;
+	// ErrFactorChanged otherwise, and when there is none.
+	DeleteTOTP(ctx context.Context, seen *TOTPFactor) error
 	// PutMFAChallenge writes a new challenge.
 	PutMFAChallenge(ctx context.Context, c MFAChallenge) error
 	// MFAChallenge reads a challenge, strongly consistent; nil if none.
@@ -110,6 +114,9 @@ var (
 	ErrInvalidMFA = errors.New("invalid second-factor code or challenge")
 	// ErrFactorExists: an active factor stands; remove it first.
 	ErrFactorExists = errors.New("a second factor is already active")
+	// ErrFactorChanged: the factor was confirmed, removed or replaced
+	// between its read and its removal; nothing was removed.
+	ErrFactorChanged = errors.New("the second factor changed meanwhile")
 	// ErrNoFactor: the user has no factor (or none active) to confirm or
 	// remove.
 	ErrNoFactor = errors.New("no second factor to confirm or remove")

@@ -397,7 +397,8 @@ func (t *TOTP) Confirm(ctx context.Context, c Caller, code string) ([]string, er
 // Remove removes the user's factor. An active one needs a recent sign-in
 // (RecentAuthMaxAge, a StepUpError otherwise) and a valid code or an
 // unused recovery code, counted by the throttle; a pending one goes
-// without.
+// without. ErrFactorChanged when the factor changed between its read and
+// the delete (a pending one confirmed meanwhile, say): nothing removed.
 func (t *TOTP) Remove(ctx context.Context, c Caller, code, recovery string) error {
 	now := t.opt.Now()
 	if err := (StepUp{MaxAge: int(RecentAuthMaxAge / time.Second)}).Check(c.AMR, c.AuthTime, now); err != nil {
@@ -422,7 +423,13 @@ func (t *TOTP) Remove(ctx context.Context, c Caller, code, recovery string) erro
 			return err
 		}
 	}
-	if err := t.factors.DeleteTOTP(ctx, c.UserID); err != nil {
+	// One conditional delete on what was read: a pending factor confirmed
+	// meanwhile (by another request) is not removed without a code.
+	if err := t.factors.DeleteTOTP(ctx, f); err != nil {
+		if errors.Is(err, ErrFactorChanged) {
+			t.log.InfoContext(ctx, "TOTP removal refused", "sub", c.UserID, "reason", "factor changed since it was read")
+			return err
+		}
 		return unavailable("remove TOTP: delete", err)
 	}
 	t.log.InfoContext(ctx, "TOTP removed", "sub", c.UserID)

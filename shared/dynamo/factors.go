@@ -132,10 +132,24 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
-// DeleteTOTP removes the user's factor.
-func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
-	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.tables.MFA, Key: totpKey(userID)}); err != nil {
-		return fmt.Errorf("delete TOTP factor of %s: %w", userID, err)
+// DeleteTOTP removes the user's factor on condition that it is as seen:
+// still pending (active = false) when seen pending, so that a factor
+// confirmed since is not removed without a code; still active with the
+// same sealed secret when seen active.
+func (s *Store) DeleteTOTP(ctx context.Context, seen *auth.TOTPFactor) error {
+	in := &dynamodb.DeleteItemInput{TableName: &s.tables.MFA, Key: totpKey(seen.UserID),
+		ConditionExpression:       new("active = :no"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":no": boolean(false)}}
+	if seen.Active {
+		in.ConditionExpression = new("active = :yes AND sealed = :sealed")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":yes": boolean(true), ":sealed": bin(seen.Sealed)}
+	}
+	_, err := s.db.DeleteItem(ctx, in)
+	if _, ok := isConditionFailed(err); ok {
+		return auth.ErrFactorChanged
+	}
+	if err != nil {
+		return fmt.Errorf("delete TOTP factor of %s: %w", seen.UserID, err)
 	}
 	return nil
 }
