@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
+	"github.com/authkit/lambda-auth/shared/apigw"
 )
 
 // TestNoSecretInAnyLogLine walks every path of the service that logs,
@@ -20,8 +22,10 @@ import (
 // the body, an allow and denials (forged, revoked) at the authorizer, a
 // rotation, a grace-window conflict, a cross-site refresh, reuse revoking a
 // session, logout, logout-all, a console revoke, the token endpoint's form
-// dialect, RFC 7009 revocation, RFC 7662 introspection, and a DynamoDB
-// outage. The metric lines the same flow writes (they go to the same log
+// dialect, RFC 7009 revocation, RFC 7662 introspection, passkeys, a TOTP
+// enrolment (secret, otpauth URI, recovery codes) and second-factor login
+// (mfa_token, codes), a password change (current and new password), and a
+// DynamoDB outage. The metric lines the same flow writes (they go to the same log
 // group) are scanned for the same secrets.
 func TestNoSecretInAnyLogLine(t *testing.T) {
 	env := testenv.New(t)
@@ -122,6 +126,47 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	zero := uint32(0)
 	pk.signIn(t, testenv.Ceremony{Count: &zero})
 
+	// TOTP: an enrolment (its secret and otpauth URI), a wrong first code,
+	// the confirm (the recovery codes), a password login answered by a
+	// challenge (the mfa_token), a wrong code, the finish with a recovery
+	// code; then a password change: a wrong current password, and the
+	// change to a new one.
+	s.clock.Advance(time.Second)
+	_, mfaCtx := s.signedIn(t, "quentin", pw)
+	resp = call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp", mfaCtx, map[string]string{"label": "quentin"}))
+	var enrolment apigw.TOTPEnrolment
+	if json.Unmarshal([]byte(resp.Body), &enrolment); resp.StatusCode != 201 {
+		t.Fatalf("TOTP enrolment: %d %s", resp.StatusCode, resp.Body)
+	}
+	secrets["TOTP secret"], secrets["TOTP secret in lower case"] = enrolment.Secret, strings.ToLower(enrolment.Secret)
+	secrets["otpauth URI"] = enrolment.OTPAuthURI
+	code := s.code(t, enrolment.Secret)
+	call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", mfaCtx, map[string]string{"code": wrongCode(code)}))
+	resp = call(t, s.totp, totpRequest(t, "POST /auth/mfa/totp/confirm", mfaCtx, map[string]string{"code": code}))
+	var recovery apigw.RecoveryCodes
+	if json.Unmarshal([]byte(resp.Body), &recovery); resp.StatusCode != 200 || len(recovery.RecoveryCodes) == 0 {
+		t.Fatalf("TOTP confirm: %d %s", resp.StatusCode, resp.Body)
+	}
+	for i, rc := range recovery.RecoveryCodes {
+		secrets[fmt.Sprintf("recovery code %d", i)] = rc
+		secrets[fmt.Sprintf("recovery code %d normalised", i)] = strings.ToLower(strings.ReplaceAll(rc, "-", ""))
+	}
+	challenge := s.mfaChallenge(t, "quentin", pw)
+	secrets["mfa_token"] = challenge
+	s.finishMFA(t, challenge, wrongCode(s.code(t, enrolment.Secret)), "")
+	mfaTokens := s.readTokens(t, s.finishMFA(t, challenge, "", recovery.RecoveryCodes[0]))
+	keep("second factor", mfaTokens)
+	_, mfaCtx = s.authorize(t, mfaTokens.Access)
+	const newPW = "Correct-horse-battery-staple-2"
+	secrets["wrong current password"], secrets["new password"] = "not "+pw, newPW
+	for _, body := range []map[string]string{{"current_password": "not " + pw, "new_password": newPW}, {"current_password": pw, "new_password": newPW}} {
+		resp = call(t, s.login, totpRequest(t, "POST /auth/password", mfaCtx, body))
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("password change: %d %s", resp.StatusCode, resp.Body)
+	}
+	keep("password change", s.readTokens(t, resp))
+
 	db.Set(testenv.Fault{Mode: testenv.Error})
 	want503(t, "login during the outage", callBefore(t, s.login, loginEvent(t, "quentin", pw)))
 	want503(t, "refresh during the outage", callBefore(t, s.refresh, s.refreshRequest(t, third.Refresh)))
@@ -131,7 +176,8 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	// The flow did log what it should; otherwise this test would prove nothing.
 	for _, want := range []string{`"login failed"`, `"refresh token reuse detected: revoking session"`, `"deny"`, `"dependency unavailable"`,
 		`"logout-all"`, `"audit: revoked"`, `"access token revoked"`, `"introspection"`, `"introspection: inactive"`,
-		`"revocation: not a live token of ours, nothing to do"`} {
+		`"revocation: not a live token of ours, nothing to do"`, `"TOTP enrolment confirmed"`, `"login: second factor required"`,
+		`"second factor failed"`, `"password changed; every other session ended"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no %s line in the logs", want)
 		}
