@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"image/png"
 	"log/slog"
 	"time"
@@ -174,19 +176,22 @@ func TOTP(svc *auth.TOTP, log *slog.Logger, met *metrics.Recorder) Handler {
 }
 
 // qrDataURI renders an otpauth URI as a QR code PNG (github.com/pquerna/otp
-// with github.com/boombuler/barcode), as a data: URI.
+// with github.com/boombuler/barcode), as a data: URI. Its errors hold
+// neither the URI nor the errors of the libraries, which quote it (a
+// *url.Error, barcode's "No encoding found to encode ..."): the URI holds
+// the secret, and the error is logged.
 func qrDataURI(uri string) (string, error) {
 	k, err := otp.NewKeyFromURL(uri)
 	if err != nil {
-		return "", err
+		return "", errors.New("render the QR code: parse the otpauth URI")
 	}
 	img, err := k.Image(200, 200)
 	if err != nil {
-		return "", err
+		return "", errors.New("render the QR code: encode the otpauth URI")
 	}
 	var b bytes.Buffer
 	if err := png.Encode(&b, img); err != nil {
-		return "", err
+		return "", fmt.Errorf("render the QR code: encode PNG: %w", err) // image/png's errors hold no pixel data
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
 }
