@@ -255,6 +255,8 @@ export class AuthClient extends EventTarget {
   /** @type {DPoPKeyStore | null} */
   #keys = null; // null: no DPoP (off, or this browser cannot keep a key)
   #tokenNonce = ''; // the token endpoint's last DPoP-Nonce (RFC 9449 8)
+  /** @type {DPoPKey | null} */
+  #mfaKey = null; // the key of a password step that answered mfa_required: the second step proves it too
   /** @type {Map<string, string>} */
   #resourceNonces = new Map(); // a resource origin's last DPoP-Nonce (RFC 9449 9)
 
@@ -339,7 +341,13 @@ export class AuthClient extends EventTarget {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password }),
     });
-    if (!res.ok) throw await AuthError.from(res);
+    if (!res.ok) {
+      const err = await AuthError.from(res);
+      // The second step must prove the same key as the password step (the
+      // API ties the challenge to it).
+      this.#mfaKey = err.mfaToken ? key : null;
+      throw err;
+    }
     const body = await res.json();
     // Stored before the other tabs hear of the token: they read it then.
     if (key && this.#keys) await this.#keys.save(key).catch(() => {});
@@ -354,13 +362,19 @@ export class AuthClient extends EventTarget {
    */
   async loginMFA(mfaToken, code) {
     const answer = typeof code === 'string' ? { code } : { recovery_code: code.recoveryCode };
-    const res = await this.#send('/auth/login/mfa', {
+    // A token endpoint as /auth/login is: the password step's key proves
+    // the second step too, and binds the session (RFC 9449 5).
+    const key = this.#mfaKey;
+    const res = await this.#tokenEndpoint('/auth/login/mfa', key, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ mfa_token: mfaToken, ...answer }),
     });
     if (!res.ok) throw await AuthError.from(res);
-    this.#take(await res.json(), true);
+    const body = await res.json();
+    this.#mfaKey = null;
+    if (key && this.#keys) await this.#keys.save(key).catch(() => {});
+    this.#take(body, true);
   }
 
   /**
