@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/localaws/locallambda"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/app"
 )
@@ -132,7 +133,7 @@ func runRevocationLatency(ctx context.Context, o *options, r *report) error {
 	}
 	defer stop()
 	api := strings.TrimSuffix(env["API_URL"], "/")
-	fn := localaws.LambdaClient(env["AWS_ENDPOINT_URL_LAMBDA"])
+	fn := locallambda.Client(env["AWS_ENDPOINT_URL_LAMBDA"])
 	login := func() (string, error) {
 		body, _ := json.Marshal(map[string]string{"username": env["DEMO_USERNAME"], "password": env["DEMO_PASSWORD"]})
 		resp, err := client.Post(api+"/auth/login", "application/json", bytes.NewReader(body))

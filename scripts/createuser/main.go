@@ -42,6 +42,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/localaws/locallambda"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dynamo"
 	"github.com/authkit/lambda-auth/shared/password"
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 			*revokeFn = vars["REVOKE_FUNCTION"]
 		}
 		_, db = localaws.Clients(vars["AWS_ENDPOINT_URL_KMS"], vars["AWS_ENDPOINT_URL_DYNAMODB"])
-		fn = localaws.LambdaClient(vars["AWS_ENDPOINT_URL_LAMBDA"])
+		fn = locallambda.Client(vars["AWS_ENDPOINT_URL_LAMBDA"])
 		fmt.Fprintf(stdout, "the local stack of scripts/dev: table %s, function %s\n", *table, *revokeFn)
 	} else {
 		cfg, err := awsconfig.LoadDefaultConfig(ctx)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/localaws/locallambda"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
@@ -288,7 +289,7 @@ func TestLocalAPIEndToEnd(t *testing.T) {
 	if err != nil || vars["AWS_ENDPOINT_URL_LAMBDA"] == "" || vars["REVOKE_FUNCTION"] != "RevokeFunction" {
 		t.Fatalf("endpoints file: %v %v", vars, err)
 	}
-	fn := localaws.LambdaClient(vars["AWS_ENDPOINT_URL_LAMBDA"])
+	fn := locallambda.Client(vars["AWS_ENDPOINT_URL_LAMBDA"])
 	out, err := fn.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("RevokeFunction"),
 		Payload: []byte(`{"jti":"j-local-invoke","reason":"test"}`)})
 	if err != nil || out.FunctionError != nil || !strings.Contains(string(out.Payload), `"revoked":"token"`) {

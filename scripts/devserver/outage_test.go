@@ -16,6 +16,7 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/localapi"
 	"github.com/authkit/lambda-auth/scripts/localaws"
+	"github.com/authkit/lambda-auth/scripts/localaws/locallambda"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
@@ -31,7 +32,7 @@ func TestDynamoDBOutage(t *testing.T) {
 	revoked, _ := newBrowser(t, d.API).login(localapi.DemoUsername, localapi.DemoPassword)
 	// Revoke the second token's session through the console revoke function.
 	claims := decodeClaims(t, revoked)
-	fn := localaws.LambdaClient(d.Vars["AWS_ENDPOINT_URL_LAMBDA"])
+	fn := locallambda.Client(d.Vars["AWS_ENDPOINT_URL_LAMBDA"])
 	out, err := fn.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("RevokeFunction"),
 		Payload: []byte(`{"session_id":"` + claims["sid"].(string) + `"}`)})
 	if err != nil || out.FunctionError != nil {

@@ -55,7 +55,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	creds := func() []*webauthn.Credential {
 		t.Helper()
-		got, err := chromedp.Call(b.ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: added.AuthenticatorID})
+		got, err := chromedp.Call(b.ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams(added))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // Masked are the variables of a user's own AWS setup that a run against
@@ -71,24 +70,21 @@ func Environ(env []string, kmsURL, dynamoURL string) []string {
 // dummy credentials and nothing of the caller's AWS configuration: no
 // profile, file, CA bundle or AWS_* variable takes part.
 func Clients(kmsURL, dynamoURL string) (*kms.Client, *dynamodb.Client) {
-	k := kms.NewFromConfig(localConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
-	db := dynamodb.NewFromConfig(localConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
+	k := kms.NewFromConfig(SDKConfig(), func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsURL) })
+	db := dynamodb.NewFromConfig(SDKConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
 	return k, db
 }
 
 // StreamsClient is a DynamoDB Streams client for the local DynamoDB at
 // dynamoURL (the same endpoint serves both APIs).
 func StreamsClient(dynamoURL string) *dynamodbstreams.Client {
-	return dynamodbstreams.NewFromConfig(localConfig(), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
+	return dynamodbstreams.NewFromConfig(SDKConfig(), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
 }
 
-// LambdaClient is a Lambda client for the Invoke API scripts/dev serves
-// (localapi.InvokeAPI), with the same dummy credentials.
-func LambdaClient(url string) *lambda.Client {
-	return lambda.NewFromConfig(localConfig(), func(o *lambda.Options) { o.BaseEndpoint = aws.String(url) })
-}
-
-func localConfig() aws.Config {
+// SDKConfig is the SDK configuration of every client of the stand-ins: their
+// region and dummy credentials, and nothing of the caller's AWS setup (a
+// Lambda client for scripts/dev's Invoke API: package locallambda).
+func SDKConfig() aws.Config {
 	return aws.Config{
 		Region: Region,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {

@@ -87,6 +87,14 @@ func restAuthorize(ctx context.Context, svc *auth.ResourceAuthorizer, cfg author
 	case err != nil:
 		return nil, reason, errUnauthorized
 	}
+	// The step-up rules name HTTP API route keys; a REST API's allow
+	// covers the whole stage (apiResource), so a rule could not hold:
+	// with rules set, a REST event is denied rather than let through.
+	if svc.HasStepUp() {
+		log.WarnContext(ctx, "deny", "reason", "step-up rules are set and apply to HTTP API routes only: a REST API event is refused",
+			"sub", claims.Subject, "sid", claims.SessionID, "jti", claims.ID)
+		return policy(claims.Subject, "Deny", ev.MethodArn, nil), metrics.StepUp, nil
+	}
 	return policy(claims.Subject, "Allow", apiResource(ev.MethodArn), identityContext(claims)), reason, nil
 }
 

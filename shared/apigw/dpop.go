@@ -87,12 +87,13 @@ func NewDPoP(c DPoPConfig) (*DPoP, error) {
 // dpop_signing_alg_values_supported (RFC 9449 5.1).
 func (d *DPoP) Algorithms() []string { return d.verifier.Algorithms() }
 
-// TokenEndpointOption configures Login and Refresh.
+// TokenEndpointOption configures the token endpoints: Login, LoginMFA,
+// Refresh and PasskeySignIn.
 type TokenEndpointOption func(*tokenEndpoint)
 
 type tokenEndpoint struct{ dpop *DPoP }
 
-// WithDPoP makes Login and Refresh read DPoP proofs with d. Without it the
+// WithDPoP makes the token endpoints read DPoP proofs with d. Without it the
 // DPoP header is ignored, and a session bound to a key cannot be refreshed.
 func WithDPoP(d *DPoP) TokenEndpointOption {
 	return func(e *tokenEndpoint) { e.dpop = d }

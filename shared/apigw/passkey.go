@@ -150,35 +150,56 @@ func Passkeys(reg PasskeyRegistration, log *slog.Logger, met *metrics.Recorder) 
 // options (POST /auth/passkey/options) and the assertion (POST
 // /auth/passkey/login), answered as a password login is (the access token
 // in the body, the refresh token in its cookie). Each answer to the latter
-// is counted as logins are (metrics.Login).
-func PasskeySignIn(svc PasskeySignInFlow, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
+// is counted as logins are (metrics.Login). The latter is a token endpoint
+// as POST /auth/login is: with WithDPoP, a valid DPoP proof binds the
+// session to its key (token_type DPoP, cnf.jkt; RFC 9449 5), DPOP_MODE
+// required refuses a sign-in without one, and every answer carries the
+// server nonce when nonces are on (RFC 9449 8), the options' too.
+func PasskeySignIn(svc PasskeySignInFlow, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
+	e := newTokenEndpoint(opts)
 	return func(ctx context.Context, req Request) (Response, error) {
 		ctx, cancel := withReplyReserve(ctx)
 		defer cancel()
 		switch req.RouteKey {
 		case RoutePasskeySignInOptions:
 			opts, err := svc.Begin(ctx)
+			var r Response
 			if err != nil {
-				r, _ := answer(ctx, log, met, err)
-				return r, nil
+				r, _ = answer(ctx, log, met, err)
+			} else {
+				r = optionsResponse(opts)
 			}
-			return optionsResponse(opts), nil
+			// A nonce with the challenge: the sign-in's proof can carry it
+			// at once (RFC 9449 8), no use_dpop_nonce round trip.
+			e.dpop.stamp(&r)
+			return r, nil
 		case RoutePasskeySignIn:
-			t, err := passkeySignIn(ctx, svc, ck, req)
+			t, err := passkeySignIn(ctx, svc, ck, e, req)
+			var r Response
 			if err != nil {
-				r, o := answer(ctx, log, met, err)
+				var o metrics.Outcome
+				r, o = answer(ctx, log, met, err)
 				met.Login(o)
-				return r, nil
+			} else {
+				met.Login(metrics.OK)
+				r = tokenResponse(t, ck, false, time.Now())
 			}
-			met.Login(metrics.OK)
-			return tokenResponse(t, ck, false, time.Now()), nil
+			e.dpop.stamp(&r)
+			return r, nil
 		}
 		return Error(ctx, log, &requestError{404, "not_found", "no such route"}), nil
 	}
 }
 
-func passkeySignIn(ctx context.Context, svc PasskeySignInFlow, ck CookieConfig, req Request) (auth.Tokens, error) {
+func passkeySignIn(ctx context.Context, svc PasskeySignInFlow, ck CookieConfig, e tokenEndpoint, req Request) (auth.Tokens, error) {
 	b, err := rawJSON(req)
+	if err != nil {
+		return auth.Tokens{}, err
+	}
+	// The proof is checked before the assertion (RFC 9449 4.3): a refused
+	// one takes no challenge (it stays usable with a good proof), reads no
+	// credential and starts no session.
+	jkt, err := e.dpop.proofKey(ctx, req, true)
 	if err != nil {
 		return auth.Tokens{}, err
 	}
@@ -187,5 +208,5 @@ func passkeySignIn(ctx context.Context, svc PasskeySignInFlow, ck CookieConfig, 
 	if ua == "" {
 		ua = header(req.Headers, "user-agent")
 	}
-	return svc.Finish(ctx, b, previous, auth.WithUserAgent(ua))
+	return svc.Finish(ctx, b, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
 }

@@ -35,7 +35,8 @@ const dpopReplayEntries = 100_000
 // DPOP_MODE, the allow-list, a replay cache per process, and, with
 // DPOP_NONCE=required, stateless nonces keyed by a secret derived from the
 // KMS HMAC key (one more GenerateMac at init) with its own label, so that
-// every container of login and refresh computes the same nonce.
+// every container of login, passkey-login and refresh computes the same
+// nonce.
 func (w *wiring) dpop(ctx context.Context) (*apigw.DPoP, error) {
 	var ns *dpop.Nonces
 	if w.cfg.DPoPNonce && w.cfg.DPoPMode != auth.DPoPOff {

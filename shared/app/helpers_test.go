@@ -163,6 +163,7 @@ func wire(t *testing.T, env *testenv.Env, extra map[string][]app.Option, everyLo
 	s.passkeys, err = passkeyapp.Passkeys(ctx, env.Getenv, opts("PasskeysFunction")...)
 	must(err)
 	s.passkeyIn, err = passkeyapp.PasskeySignIn(ctx, env.Getenv, opts("PasskeyLoginFunction")...)
+	must(err)
 	s.totp, err = app.TOTP(ctx, env.Getenv, opts("TotpFunction")...)
 	must(err)
 	s.calls.Reset()

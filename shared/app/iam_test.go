@@ -273,11 +273,16 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	if err3 != nil {
 		t.Fatal(err3)
 	}
+	// The passkey-login function with DPoP nonces on: it derives their
+	// secret from TokenMacKey at init, through the conditional
+	// DeriveDPoPNonceSecret (its only use of that key).
+	env.Set("DPOP_NONCE", "required")
 	rotPasskey, err5 := passkeyapp.PasskeySignIn(ctx, env.Getenv, app.WithAWSOptions(recorders["PasskeyLoginFunction"].Option()),
 		app.WithClock(s.clock.Now), app.WithMetrics(io.Discard))
 	if err5 != nil {
 		t.Fatal(err5)
 	}
+	env.Set("DPOP_NONCE", "off")
 	env.Set("SIGN_WITH_KEY_ID", "")
 	pk.s = &service{env: env, clock: s.clock, passkeys: s.passkeys, passkeyIn: rotPasskey}
 	if resp := pk.signIn(t, testenv.Ceremony{Credential: 1}); resp.StatusCode != 200 {

@@ -304,8 +304,14 @@ func TestChangePassword(t *testing.T) {
 			t.Errorf("%s refresh token: %d, want 401", name, resp.StatusCode)
 		}
 	}
-	if ok, _ := s.authorize(t, next.Access); !ok {
+	// The device goes on with its old sign-in: a password check makes no
+	// "recent sign-in" (else the password alone would register a passkey
+	// or enrol a factor past the second factor).
+	if ok, nctx := s.authorize(t, next.Access); !ok {
 		t.Error("the new session's access token is denied")
+	} else if nctx["auth_time"] != actx["auth_time"] || nctx["amr"] != actx["amr"] {
+		t.Errorf("the new session's sign-in: amr %v auth_time %v, want the old session's %v %v",
+			nctx["amr"], nctx["auth_time"], actx["amr"], actx["auth_time"])
 	}
 	if resp := s.refreshWith(t, next.Refresh); resp.StatusCode != 200 {
 		t.Errorf("the new session's refresh: %d %s", resp.StatusCode, resp.Body)
@@ -359,6 +365,14 @@ func TestStepUpRoutes(t *testing.T) {
 	}
 	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
 		t.Errorf("step_up denials counted %v times, want 2", n)
+	}
+	// A REST API event: its allow would cover the whole stage, so no rule
+	// could hold there; with rules set it is denied, whatever the token.
+	rest, _ := json.Marshal(map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + mfa.Access,
+		"methodArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/me"})
+	out, err := s.authorizer(context.Background(), rest)
+	if p, ok := out.(events.APIGatewayCustomAuthorizerResponse); err != nil || !ok || p.PolicyDocument.Statement[0].Effect != "Deny" {
+		t.Errorf("a REST event with step-up rules set: %+v %v, want a Deny policy", out, err)
 	}
 }
 

@@ -25,6 +25,9 @@ type PasskeyParts struct {
 	Cookie  apigw.CookieConfig
 	// Start starts the sessions of passkey sign-ins (PasskeySignInParts only).
 	Start *auth.SessionStart
+	// DPoP checks the sign-in's DPoP proofs as login's are checked
+	// (DPOP_MODE, DPOP_NONCE; PasskeySignInParts only).
+	DPoP *apigw.DPoP
 }
 
 // PasskeyRegistrationParts loads the passkeys function's configuration:
@@ -41,11 +44,13 @@ func PasskeyRegistrationParts(ctx context.Context, getenv func(string) string, o
 
 // PasskeySignInParts loads the passkey-login function's configuration and
 // builds its session start: the signing key (one GetPublicKey, at init),
-// users, sessions and the revocation entries a login reads and writes.
-// It needs no MAC key: a passkey sign-in has no throttle key and names no
-// unknown user.
+// users, sessions and the revocation entries a login reads and writes,
+// and the DPoP proof checking of a token endpoint (w.dpop, as login's).
+// The MAC key serves only DPoP nonces (DPOP_NONCE=required: one
+// GenerateMac at init): a passkey sign-in has no throttle key and names
+// no unknown user.
 func PasskeySignInParts(ctx context.Context, getenv func(string) string, opts ...Option) (PasskeyParts, error) {
-	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE",
+	w, err := load(ctx, getenv, opts, "ISSUER", "AUDIENCE", "SIGNING_KEY_ID", "MAC_KEY_ID", "USERS_TABLE", "SESSIONS_TABLE",
 		"REVOCATIONS_TABLE", "REVOCATION_FEED_TABLE", "LOGIN_THROTTLE_TABLE", "PASSKEYS_TABLE", "PASSKEY_CHALLENGES_TABLE",
 		"PASSKEY_RP_ID", "PASSKEY_ORIGINS")
 	if err != nil {
@@ -55,11 +60,16 @@ func PasskeySignInParts(ctx context.Context, getenv func(string) string, opts ..
 	if err != nil {
 		return PasskeyParts{}, err
 	}
+	dp, err := w.dpop(ctx)
+	if err != nil {
+		return PasskeyParts{}, err
+	}
 	met := w.metrics("passkey-login")
 	st, revoker := w.userRevoker(met)
 	p := w.passkeyParts("passkey-login", st)
 	p.Metrics = met
 	p.Start = auth.NewSessionStart(st, revoker, auth.NewAccessIssuer(signer, w.options()), w.options())
+	p.DPoP = dp
 	return p, nil
 }
 

@@ -168,3 +168,6 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 func (r *ResourceAuthorizer) StepUpFor(routeKey string, c *token.Claims) error {
 	return r.authz.StepUpFor(routeKey, c)
 }
+
+// HasStepUp reports whether any route has a step-up rule.
+func (r *ResourceAuthorizer) HasStepUp() bool { return len(r.authz.stepUp) > 0 }

@@ -6,6 +6,7 @@ package auth
 // a session.
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -384,7 +385,7 @@ func (s sessionStarter) start(ctx context.Context, user *User, amr []string, dev
 		ExpiresAt:  now.Add(s.opt.RefreshTokenTTL),
 		UserAgent:  dev.userAgent,
 		AMR:        amr,
-		AuthTime:   now,
+		AuthTime:   cmp.Or(dev.signedIn, now),
 		JKT:        dev.jkt,
 	}
 	access, ttl, err := s.issuer.issue(ctx, sess, now)

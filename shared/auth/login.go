@@ -256,8 +256,13 @@ const retryableRevocation = 2 * FeedBudgetWindow
 type LoginOption func(*device)
 
 // device is what a login option says: the User-Agent, and the thumbprint
-// of the DPoP key the session is bound to ("" for none).
-type device struct{ userAgent, jkt string }
+// of the DPoP key the session is bound to ("" for none); signedIn, when
+// set, is the sign-in a session continues (a password change's), else
+// the session's start.
+type device struct {
+	userAgent, jkt string
+	signedIn       time.Time
+}
 
 // WithDPoPKey binds the session the login starts to the DPoP key whose
 // RFC 7638 thumbprint is jkt (RFC 9449 section 5): the caller checked the

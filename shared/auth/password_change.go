@@ -62,10 +62,9 @@ func (l *Login) WithPasswordChange(store PasswordStore, hash func(pw string) (st
 // Then every session of the user ends with one user entry at now (the
 // logout-all machinery: sessions and access tokens on every device, this
 // one included), and the caller's device goes on in a new session,
-// started after that cutoff, signed in by the password just checked
-// (amr ["pwd"], auth_time now: a second factor of the old session is not
-// carried over, so a step-up route asks for it again): the tokens
-// returned. ASVS 5.0 7.4.3 asks for "terminate all other active sessions"
+// started after that cutoff, with the old session's sign-in (its amr and
+// auth_time: the password check is no new sign-in, so it cannot make a
+// "recent sign-in" out of a password alone): the tokens returned. ASVS 5.0 7.4.3 asks for "terminate all other active sessions"
 // after a password change; the caller keeps being signed in, under a new
 // session id.
 func (l *Login) ChangePassword(ctx context.Context, c Caller, current, next string, opts ...LoginOption) (Tokens, error) {
@@ -106,15 +105,19 @@ func (l *Login) ChangePassword(ctx context.Context, c Caller, current, next stri
 	if err != nil {
 		return Tokens{}, fmt.Errorf("change password: hash: %w", err)
 	}
+	// Every session ends before the new hash is written: a failed write of
+	// the revocation then leaves the old password in place (the caller
+	// retries with it), never a changed password with the other sessions
+	// still alive; a failed hash write after it only signs the user out.
+	r, err := l.revoker.revokeUser(ctx, c.UserID, "password changed", c.UserID)
+	if err != nil {
+		return Tokens{}, err
+	}
 	if err := l.change.store.SetPasswordHash(ctx, a.user.Username, a.user.PasswordHash, hash); err != nil {
 		if errors.Is(err, ErrPasswordChanged) {
 			return Tokens{}, ErrInvalidCredentials
 		}
 		return Tokens{}, unavailable("change password: store the hash", err)
-	}
-	r, err := l.revoker.revokeUser(ctx, c.UserID, "password changed", c.UserID)
-	if err != nil {
-		return Tokens{}, err
 	}
 	// The caller's new session starts after the cutoff (ids carry
 	// milliseconds; the cutoff covers a start at or before it).
@@ -125,11 +128,20 @@ func (l *Login) ChangePassword(ctx context.Context, c Caller, current, next stri
 	if err := l.checkUserEntries(ctx, attempt{user: a.user, who: a.who}, start); err != nil {
 		return Tokens{}, err
 	}
-	dev := device{userAgent: sess.UserAgent, jkt: sess.JKT} // a DPoP-bound device stays bound to its key
+	// The device goes on: a DPoP-bound one stays bound to its key, and the
+	// new session keeps the old one's sign-in (amr, auth_time). A password
+	// check is not a fresh sign-in here: were it one, the password alone
+	// would make a "recent sign-in" for registering a passkey or enrolling
+	// a factor, past the second factor the old session was signed in with.
+	dev := device{userAgent: sess.UserAgent, jkt: sess.JKT, signedIn: sess.AuthTime}
 	for _, o := range opts {
 		o(&dev)
 	}
-	tokens, err := l.start.start(ctx, a.user, []string{AMRPassword}, dev, start)
+	amr := sess.AMR
+	if len(amr) == 0 {
+		amr = []string{AMRPassword}
+	}
+	tokens, err := l.start.start(ctx, a.user, amr, dev, start)
 	if err != nil {
 		return Tokens{}, err
 	}

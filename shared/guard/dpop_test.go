@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authkit/lambda-auth/scripts/dpopclient"
+	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dpop"
 	"github.com/authkit/lambda-auth/shared/guard"
 	"github.com/authkit/lambda-auth/shared/token"
@@ -131,6 +133,17 @@ func TestDPoPMiddleware(t *testing.T) {
 	}
 	if h := serveDPoP(t, plainGuard, "GET", "/orders", "").Header().Get("WWW-Authenticate"); strings.Contains(h, "DPoP") {
 		t.Errorf("no PublicOrigin: the challenge offers DPoP: %q", h)
+	}
+
+	// Verify is the bearer check a caller makes without the middleware: a
+	// bound token is refused there too (7.2), a bearer one passes.
+	for _, gd := range []*guard.Guard{g, plainGuard} {
+		if _, err := gd.Verify(context.Background(), bound); !errors.Is(err, auth.ErrDPoPBinding) || !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("Verify of a bound token: %v, want ErrInvalidToken and ErrDPoPBinding", err)
+		}
+		if c, err := gd.Verify(context.Background(), plain); err != nil || c.Subject != "user-1" {
+			t.Errorf("Verify of a bearer token: %v %v", c, err)
+		}
 	}
 }
 

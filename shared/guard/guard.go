@@ -233,10 +233,16 @@ func (f verifierFunc) Verify(raw string) (*token.Claims, error) { return f(raw) 
 // signature and claims, then revocation. Errors wrap auth.ErrInvalidToken,
 // auth.ErrRevoked or auth.ErrUnavailable (revocations could not be
 // checked: refuse, and let the client retry), and come without claims.
+// It is the bearer check: a DPoP-bound token (cnf.jkt) is refused with
+// auth.ErrDPoPBinding, as RFC 9449 7.2 requires; Middleware checks the
+// proof such a token needs.
 func (g *Guard) Verify(ctx context.Context, raw string) (*token.Claims, error) {
 	c, err := g.svc.Authorize(ctx, raw)
 	if err != nil {
 		return nil, err
+	}
+	if c.BoundKey() != "" {
+		return nil, fmt.Errorf("%w: %w: a DPoP-bound token (cnf.jkt) checked as a bearer token (RFC 9449 7.2)", auth.ErrInvalidToken, auth.ErrDPoPBinding)
 	}
 	return c, nil
 }

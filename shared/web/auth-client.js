@@ -255,6 +255,8 @@ export class AuthClient extends EventTarget {
   /** @type {DPoPKeyStore | null} */
   #keys = null; // null: no DPoP (off, or this browser cannot keep a key)
   #tokenNonce = ''; // the token endpoint's last DPoP-Nonce (RFC 9449 8)
+  /** @type {DPoPKey | null} */
+  #mfaKey = null; // the key of a password step that answered mfa_required: the second step proves it too
   /** @type {Map<string, string>} */
   #resourceNonces = new Map(); // a resource origin's last DPoP-Nonce (RFC 9449 9)
 
@@ -339,7 +341,13 @@ export class AuthClient extends EventTarget {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password }),
     });
-    if (!res.ok) throw await AuthError.from(res);
+    if (!res.ok) {
+      const err = await AuthError.from(res);
+      // The second step must prove the same key as the password step (the
+      // API ties the challenge to it).
+      this.#mfaKey = err.mfaToken ? key : null;
+      throw err;
+    }
     const body = await res.json();
     // Stored before the other tabs hear of the token: they read it then.
     if (key && this.#keys) await this.#keys.save(key).catch(() => {});
@@ -354,13 +362,19 @@ export class AuthClient extends EventTarget {
    */
   async loginMFA(mfaToken, code) {
     const answer = typeof code === 'string' ? { code } : { recovery_code: code.recoveryCode };
-    const res = await this.#send('/auth/login/mfa', {
+    // A token endpoint as /auth/login is: the password step's key proves
+    // the second step too, and binds the session (RFC 9449 5).
+    const key = this.#mfaKey;
+    const res = await this.#tokenEndpoint('/auth/login/mfa', key, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ mfa_token: mfaToken, ...answer }),
     });
     if (!res.ok) throw await AuthError.from(res);
-    this.#take(await res.json(), true);
+    const body = await res.json();
+    this.#mfaKey = null;
+    if (key && this.#keys) await this.#keys.save(key).catch(() => {});
+    this.#take(body, true);
   }
 
   /**
@@ -372,12 +386,13 @@ export class AuthClient extends EventTarget {
    * @param {string} next
    */
   async changePassword(current, next) {
-    const token = await this.getAccessToken();
-    const res = await this.#send('/auth/password', this.#withBearer({
+    // A route behind the authorizer: the access token, with a proof when it
+    // is DPoP-bound (RFC 9449 7.1).
+    const res = await this.#authorized(this.#url('/auth/password'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ current_password: current, new_password: next }),
-    }, token));
+    }, await this.#validToken());
     if (!res.ok) throw await AuthError.from(res);
     this.#take(await res.json(), true);
   }
@@ -558,21 +573,31 @@ export class AuthClient extends EventTarget {
    * @param {{ conditional?: boolean, signal?: AbortSignal }} [opts]
    */
   async loginWithPasskey(opts = {}) {
+    const key = await this.#newKey();
     const res = await this.#send('/auth/passkey/options', { method: 'POST', signal: opts.signal });
     if (!res.ok) throw await AuthError.from(res);
+    // The options carry the DPoP nonce when the API wants one (RFC 9449 8):
+    // the sign-in's proof takes it at once.
+    const nonce = res.headers.get('dpop-nonce');
+    if (nonce) this.#tokenNonce = nonce;
     const { publicKey } = await res.json();
     /** @type {CredentialRequestOptions} */
     const request = { publicKey: passkeyRequestOptions(publicKey), signal: opts.signal };
     if (opts.conditional) request.mediation = /** @type {CredentialMediationRequirement} */ ('conditional');
     const cred = /** @type {PublicKeyCredential | null} */ (await navigator.credentials.get(request));
     if (!cred) throw new AuthError(0, 'passkey_cancelled', 'no passkey was chosen');
-    const done = await this.#send('/auth/passkey/login', {
+    // A token endpoint as /auth/login is: with a key, a DPoP proof binds the
+    // session to it. The API checks the proof before the assertion, so a
+    // use_dpop_nonce answer leaves the challenge for the retry.
+    const done = await this.#tokenEndpoint('/auth/passkey/login', key, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(credentialJSON(cred)),
     });
     if (!done.ok) throw await AuthError.from(done);
-    this.#take(await done.json(), true);
+    const body = await done.json();
+    if (key && this.#keys) await this.#keys.save(key).catch(() => {});
+    this.#take(body, true);
   }
 
   /**
@@ -631,6 +656,11 @@ export class AuthClient extends EventTarget {
       throw new TypeError('auth.fetch: give a path of the API starting with one "/", or a full http(s) URL');
     }
     return new URL((this.#opt.baseUrl || pageOrigin()) + path);
+  }
+
+  /** The API's own routes (/auth/...): the refresh cookie goes along. @param {string} path @param {RequestInit} init */
+  #send(path, init) {
+    return this.#request(this.#url(path), init);
   }
 
   /** @param {URL} url @param {RequestInit} init */
@@ -1196,6 +1226,9 @@ async function tokenEndpointWantsNonce(res) {
     return body?.error === 'use_dpop_nonce';
   } catch {
     return false;
+  }
+}
+
 // --- passkeys (WebAuthn): JSON <-> the browser's binary forms ---
 
 /**

@@ -28,7 +28,7 @@ func Passkeys(ctx context.Context, getenv func(string) string, opts ...app.Optio
 }
 
 // PasskeySignIn wires the passkey-login function: sign in with a passkey
-// and no username.
+// and no username, a DPoP token endpoint as login is (RFC 9449 5).
 func PasskeySignIn(ctx context.Context, getenv func(string) string, opts ...app.Option) (apigw.Handler, error) {
 	p, err := app.PasskeySignInParts(ctx, getenv, opts...)
 	if err != nil {
@@ -38,5 +38,5 @@ func PasskeySignIn(ctx context.Context, getenv func(string) string, opts ...app.
 	if err != nil {
 		return nil, err
 	}
-	return apigw.PasskeySignIn(in, p.Cookie, p.Logger, p.Metrics), nil
+	return apigw.PasskeySignIn(in, p.Cookie, p.Logger, p.Metrics, apigw.WithDPoP(p.DPoP)), nil
 }
