@@ -162,6 +162,7 @@ var initWires = map[string]func(*testing.B, *testenv.Env, *testenv.Counter){
 	"sessions":            func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.Sessions) },
 	"token-introspection": func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.TokenIntrospection) },
 	"token-revocation":    func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.TokenRevocation) },
+	"totp":                func(b *testing.B, e *testenv.Env, c *testenv.Counter) { benchWire(b, e, c, app.TOTP) },
 }
 
 // BenchmarkWire builds each function as its main does at a cold start
