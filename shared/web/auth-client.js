@@ -384,17 +384,22 @@ export class AuthClient extends EventTarget {
    * Changes the password (POST /auth/password): every other session of the
    * user ends, and this device goes on in the new session the answer
    * starts (its refresh cookie replaced). Not retried after a refresh: a
-   * wrong current password counts as a failed sign-in.
+   * wrong current password counts as a failed sign-in. A user with a
+   * second factor gives its code too, or a recovery code
+   * (`{ recoveryCode }`): a password alone does not change it.
    * @param {string} current
    * @param {string} next
+   * @param {string | { recoveryCode: string }} [secondFactor]
    */
-  async changePassword(current, next) {
+  async changePassword(current, next, secondFactor) {
+    const answer = secondFactor === undefined || secondFactor === '' ? {}
+      : typeof secondFactor === 'string' ? { code: secondFactor } : { recovery_code: secondFactor.recoveryCode };
     // A route behind the authorizer: the access token, with a proof when it
     // is DPoP-bound (RFC 9449 7.1).
     const res = await this.#authorized(this.#url('/auth/password'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ current_password: current, new_password: next }),
+      body: JSON.stringify({ current_password: current, new_password: next, ...answer }),
     }, await this.#validToken());
     if (!res.ok) throw await AuthError.from(res);
     this.#take(await res.json(), true);
