@@ -462,6 +462,38 @@ func TestStepUpRoutes(t *testing.T) {
 	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
 		t.Errorf("step_up denials counted %v times, want 2", n)
 	}
+	// The route an API matched may not be the rule's key: an ANY route is
+	// held to the rule of the request's method on its path; $default and
+	// greedy routes could carry any path, so with rules set they deny.
+	decideMethod := func(access, route, method string) bool {
+		t.Helper()
+		ev := strings.ReplaceAll(string(fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access)), `"GET /me"`, `"`+route+`"`)
+		ev = strings.Replace(ev, `"method": "GET"`, `"method": "`+method+`"`, 1)
+		out, err := s.authorizer(context.Background(), []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(events.APIGatewayV2CustomAuthorizerSimpleResponse).IsAuthorized
+	}
+	for _, tc := range []struct {
+		route, method string
+		pwdAllowed    bool
+	}{
+		{"ANY /payouts", "POST", false},
+		{"ANY /payouts", "GET", true},
+		{"ANY /me", "GET", true},
+		{"$default", "GET", false},
+		{"ANY /{proxy+}", "GET", false},
+		{"GET /api/{proxy+}", "GET", false},
+	} {
+		if got := decideMethod(pwd.Access, tc.route, tc.method); got != tc.pwdAllowed {
+			t.Errorf("a password-only token on route %q, method %s: allowed %v, want %v", tc.route, tc.method, got, tc.pwdAllowed)
+		}
+	}
+	if !decideMethod(mfa.Access, "ANY /payouts", "POST") {
+		t.Error("an mfa token denied on ANY /payouts for POST")
+	}
+
 	// A REST API event: its allow would cover the whole stage, so no rule
 	// could hold there; with rules set it is denied, whatever the token.
 	rest, _ := json.Marshal(map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + mfa.Access,
