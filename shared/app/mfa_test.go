@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -486,4 +491,91 @@ func TestSecondStepKeepsTheFirstStepsKey(t *testing.T) {
 			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
 		wantTokens(t, "second step without a proof", call(t, s.login, mfaEvent(t, tok, code, "")), "Bearer", "")
 	})
+}
+
+// TestMFAChallengeEndsWithTheCutoff: a second-factor challenge issued
+// before a revocation cutoff of its user (a password change, logout-all,
+// the operator's revoke function) cannot be finished, even with the
+// right code: the same 401 invalid_mfa as an unknown or expired
+// challenge, and nothing written (the challenge, the code's time step and
+// the code throttle are as they were). A challenge issued after the
+// cutoff finishes with that very code.
+func TestMFAChallengeEndsWithTheCutoff(t *testing.T) {
+	env := testenv.New(t)
+	s := newService(t, env)
+	ctx := context.Background()
+	unknown := s.finishMFA(t, strings.Repeat("A", 43), "123456", "")
+	for _, tc := range []struct {
+		name string
+		cut  func(t *testing.T, authCtx map[string]any) string // revokes; returns the password after it
+	}{
+		{"password change", func(t *testing.T, authCtx map[string]any) string {
+			req := totpRequest(t, "POST /auth/password", authCtx, map[string]string{"current_password": "the password", "new_password": "a brand new password"})
+			if resp := call(t, s.login, req); resp.StatusCode != 200 {
+				t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "a brand new password"
+		}},
+		{"logout-all", func(t *testing.T, authCtx map[string]any) string {
+			if resp := call(t, s.logoutAll, protected(t, "logout-all", authCtx)); resp.StatusCode != 204 {
+				t.Fatalf("logout-all: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "the password"
+		}},
+		{"operator revokes the user", func(t *testing.T, authCtx map[string]any) string {
+			ev := fixture(t, "revoke-user", `"user_id": "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c"`, `"user_id": "`+authCtx["sub"].(string)+`"`)
+			if _, err := s.revoke(ctx, ev); err != nil {
+				t.Fatalf("revoke the user: %v", err)
+			}
+			return "the password"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
+			env.CreateUser(t, name, "the password")
+			_, authCtx := s.signedIn(t, name, "the password")
+			secret, _ := s.enrol(t, authCtx)
+			sub := authCtx["sub"].(string)
+			s.clock.Advance(30 * time.Second) // past the confirming code's step
+			challenge := s.mfaChallenge(t, name, "the password")
+			s.clock.Advance(time.Second)
+			pw := tc.cut(t, authCtx)
+			s.clock.Advance(time.Second)
+
+			stored := func() map[string]string { // what finishing could write
+				get := func(table, key, pk string) string {
+					out, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+						Key: map[string]types.AttributeValue{key: &types.AttributeValueMemberS{Value: pk}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := json.Marshal(out.Item)
+					return string(b)
+				}
+				h := sha256.Sum256([]byte("mfa-challenge\x00" + challenge))
+				return map[string]string{
+					"challenge": get(env.Tables.MFA, "pk", "chal#"+hex.EncodeToString(h[:])),
+					"factor":    get(env.Tables.MFA, "pk", "totp#"+sub),
+					"throttle":  get(env.Tables.LoginThrottle, "username", "totp#"+sub),
+				}
+			}
+			before := stored()
+			if before["challenge"] == "null" {
+				t.Fatal("the challenge is not in the MFA table: this test reads the wrong key")
+			}
+			code := s.code(t, secret)
+			resp := s.finishMFA(t, challenge, code, "")
+			if resp.StatusCode != 401 || resp.Body != unknown.Body {
+				t.Fatalf("a challenge issued before the cutoff, with the right code: %d %s\nwant 401 %s", resp.StatusCode, resp.Body, unknown.Body)
+			}
+			for k, after := range stored() {
+				if after != before[k] {
+					t.Errorf("the refused answer wrote the %s:\nbefore %s\nafter  %s", k, before[k], after)
+				}
+			}
+			// After the cutoff: a new challenge, the same code (not used up).
+			s.clock.Advance(time.Millisecond)
+			s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, name, pw), code, ""))
+		})
+	}
 }

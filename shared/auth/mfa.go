@@ -59,7 +59,10 @@ type MFAChallenge struct {
 	// step's proof, "" without one: the second step must come with a
 	// proof of the same key, or with none when this is "" (RFC 9449 5:
 	// the session the two steps start is bound to one key or to none).
-	JKT       string
+	JKT string
+	// IssuedAt is when the password step issued it (milliseconds): a
+	// revocation cutoff of the user at or after it kills it.
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 
