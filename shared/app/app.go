@@ -155,7 +155,7 @@ func (w *wiring) options() auth.Options {
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshIdleTimeout: c.RefreshIdleTimeout, RefreshReuseGrace: c.RefreshReuseGrace,
 		LoginMaxFailures: c.LoginMaxFailures, LoginLockoutBase: c.LoginLockoutBase, LoginLockoutMax: c.LoginLockoutMax,
-		DPoPMode: c.DPoPMode, Now: w.set.now, Logger: w.set.logger,
+		TOTPMaxFailures: c.TOTPMaxFailures, DPoPMode: c.DPoPMode, Now: w.set.now, Logger: w.set.logger,
 	}
 }
 

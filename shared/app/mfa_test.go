@@ -579,3 +579,39 @@ func TestMFAChallengeEndsWithTheCutoff(t *testing.T) {
 		})
 	}
 }
+
+// TestTOTPCodesCappedOverDays: a patient attacker with the password who
+// guesses one code an hour is never held by the short lockouts (at most
+// LOGIN_LOCKOUT_MAX); after TOTP_MAX_FAILURES wrong answers in a row even
+// the right code is refused unchecked, 403 mfa_locked, a day later too,
+// until a recovery code signs in: it clears the count, and codes work
+// again.
+func TestTOTPCodesCappedOverDays(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("TOTP_MAX_FAILURES", "6")
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, recovery := s.enrol(t, authCtx)
+	for i := range 6 {
+		s.clock.Advance(time.Hour)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), wrongCode(s.code(t, secret)), "")
+		if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+			t.Fatalf("wrong code %d, an hour after the one before: %d %s, want 401 invalid_mfa", i+1, resp.StatusCode, resp.Body)
+		}
+	}
+	for _, wait := range []time.Duration{time.Hour, 23 * time.Hour} {
+		s.clock.Advance(wait)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), "")
+		if resp.StatusCode != 403 || errorCode(t, resp) != "mfa_locked" {
+			t.Fatalf("the right code %s after 6 wrong ones: %d %s, want 403 mfa_locked", wait, resp.StatusCode, resp.Body)
+		}
+	}
+	s.clock.Advance(time.Hour) // past the short lockout the refusal counted as
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), "", recovery[0]))
+	s.clock.Advance(30 * time.Second)
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	if !strings.Contains(s.logs.String(), "TOTP codes refused from now on") {
+		t.Error("reaching the cap left no log line")
+	}
+}

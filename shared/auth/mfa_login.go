@@ -135,7 +135,7 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		return Tokens{}, fmt.Errorf("%w: the password step's key %q, this proof's %q", ErrInvalidDPoPProof, ch.JKT, dev.jkt)
 	}
 	var methods []string
-	err = sf.throttle.check(ctx, ch.UserID, now, func() error {
+	err = sf.throttle.check(ctx, ch.UserID, now, code != "", func() error {
 		f, err := sf.factors.TOTPFactor(ctx, ch.UserID)
 		if err != nil {
 			return unavailable("login: read the second factor", err)
