@@ -38,6 +38,9 @@ func Authorizer(svc *auth.Authorizer, log *slog.Logger, met *metrics.Recorder, o
 		o(&cfg)
 	}
 	res := auth.NewResourceAuthorizer(svc, cfg.proofs)
+	if cfg.boundOnly {
+		res.RequireBound()
+	}
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
 		out, reason, err := decide(ctx, res, cfg, log, met, raw)

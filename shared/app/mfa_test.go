@@ -3,6 +3,8 @@ package app_test
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"net/url"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -614,4 +619,128 @@ func TestSecondStepKeepsTheFirstStepsKey(t *testing.T) {
 			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
 		wantTokens(t, "second step without a proof", call(t, s.login, mfaEvent(t, tok, code, "")), "Bearer", "")
 	})
+}
+
+// TestMFAChallengeEndsWithTheCutoff: a second-factor challenge issued
+// before a revocation cutoff of its user (a password change, logout-all,
+// the operator's revoke function) cannot be finished, even with the
+// right code: the same 401 invalid_mfa as an unknown or expired
+// challenge, and nothing written (the challenge, the code's time step and
+// the code throttle are as they were). A challenge issued after the
+// cutoff finishes with that very code.
+func TestMFAChallengeEndsWithTheCutoff(t *testing.T) {
+	env := testenv.New(t)
+	s := newService(t, env)
+	ctx := context.Background()
+	unknown := s.finishMFA(t, strings.Repeat("A", 43), "123456", "")
+	for _, tc := range []struct {
+		name string
+		cut  func(t *testing.T, authCtx map[string]any, recovery []string) string // revokes; returns the password after it
+	}{
+		{"password change", func(t *testing.T, authCtx map[string]any, recovery []string) string {
+			req := totpRequest(t, "POST /auth/password", authCtx, map[string]string{"current_password": "the password", "new_password": "a brand new password",
+				"recovery_code": recovery[0]}) // the second factor: a password change asks it
+			if resp := call(t, s.login, req); resp.StatusCode != 200 {
+				t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "a brand new password"
+		}},
+		{"logout-all", func(t *testing.T, authCtx map[string]any, _ []string) string {
+			if resp := call(t, s.logoutAll, protected(t, "logout-all", authCtx)); resp.StatusCode != 204 {
+				t.Fatalf("logout-all: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "the password"
+		}},
+		{"operator revokes the user", func(t *testing.T, authCtx map[string]any, _ []string) string {
+			ev := fixture(t, "revoke-user", `"user_id": "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c"`, `"user_id": "`+authCtx["sub"].(string)+`"`)
+			if _, err := s.revoke(ctx, ev); err != nil {
+				t.Fatalf("revoke the user: %v", err)
+			}
+			return "the password"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
+			env.CreateUser(t, name, "the password")
+			_, authCtx := s.signedIn(t, name, "the password")
+			secret, recovery := s.enrol(t, authCtx)
+			sub := authCtx["sub"].(string)
+			s.clock.Advance(30 * time.Second) // past the confirming code's step
+			challenge := s.mfaChallenge(t, name, "the password")
+			s.clock.Advance(time.Second)
+			pw := tc.cut(t, authCtx, recovery)
+			s.clock.Advance(time.Second)
+
+			stored := func() map[string]string { // what finishing could write
+				get := func(table, key, pk string) string {
+					out, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+						Key: map[string]types.AttributeValue{key: &types.AttributeValueMemberS{Value: pk}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := json.Marshal(out.Item)
+					return string(b)
+				}
+				h := sha256.Sum256([]byte("mfa-challenge\x00" + challenge))
+				return map[string]string{
+					"challenge": get(env.Tables.MFA, "pk", "chal#"+hex.EncodeToString(h[:])),
+					"factor":    get(env.Tables.MFA, "pk", "totp#"+sub),
+					"throttle":  get(env.Tables.LoginThrottle, "username", "totp#"+sub),
+				}
+			}
+			before := stored()
+			if before["challenge"] == "null" {
+				t.Fatal("the challenge is not in the MFA table: this test reads the wrong key")
+			}
+			code := s.code(t, secret)
+			resp := s.finishMFA(t, challenge, code, "")
+			if resp.StatusCode != 401 || resp.Body != unknown.Body {
+				t.Fatalf("a challenge issued before the cutoff, with the right code: %d %s\nwant 401 %s", resp.StatusCode, resp.Body, unknown.Body)
+			}
+			for k, after := range stored() {
+				if after != before[k] {
+					t.Errorf("the refused answer wrote the %s:\nbefore %s\nafter  %s", k, before[k], after)
+				}
+			}
+			// After the cutoff: a new challenge, the same code (not used up).
+			s.clock.Advance(time.Millisecond)
+			s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, name, pw), code, ""))
+		})
+	}
+}
+
+// TestTOTPCodesCappedOverDays: a patient attacker with the password who
+// guesses one code an hour is never held by the short lockouts (at most
+// LOGIN_LOCKOUT_MAX); after TOTP_MAX_FAILURES wrong answers in a row even
+// the right code is refused unchecked, 403 mfa_locked, a day later too,
+// until a recovery code signs in: it clears the count, and codes work
+// again.
+func TestTOTPCodesCappedOverDays(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("TOTP_MAX_FAILURES", "6")
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, recovery := s.enrol(t, authCtx)
+	for i := range 6 {
+		s.clock.Advance(time.Hour)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), wrongCode(s.code(t, secret)), "")
+		if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+			t.Fatalf("wrong code %d, an hour after the one before: %d %s, want 401 invalid_mfa", i+1, resp.StatusCode, resp.Body)
+		}
+	}
+	for _, wait := range []time.Duration{time.Hour, 23 * time.Hour} {
+		s.clock.Advance(wait)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), "")
+		if resp.StatusCode != 403 || errorCode(t, resp) != "mfa_locked" {
+			t.Fatalf("the right code %s after 6 wrong ones: %d %s, want 403 mfa_locked", wait, resp.StatusCode, resp.Body)
+		}
+	}
+	s.clock.Advance(time.Hour) // past the short lockout the refusal counted as
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), "", recovery[0]))
+	s.clock.Advance(30 * time.Second)
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	if !strings.Contains(s.logs.String(), "TOTP codes refused from now on") {
+		t.Error("reaching the cap left no log line")
+	}
 }

@@ -193,7 +193,7 @@ func (l *Login) checkSecondFactor(ctx context.Context, userID string, req Passwo
 	if req.Code == "" && req.RecoveryCode == "" {
 		return fmt.Errorf("%w: this account has a second factor: send its code (code) or a recovery code (recovery_code) too", ErrInvalidRequest)
 	}
-	return l.second.throttle.check(ctx, userID, now, func() error {
+	return l.second.throttle.check(ctx, userID, now, req.Code != "", func() error {
 		_, err := l.second.verify.use(ctx, f, req.Code, req.RecoveryCode, now)
 		return err
 	})
