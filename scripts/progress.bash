@@ -74,7 +74,7 @@ _progress_detail() {
 # progress_wait : shows the progress until every step has ended. Returns 1
 # if any failed, after printing its log.
 progress_wait() {
-	local total=${#_progress_names[@]} done=0 failed=0 i status line running last_plain=$SECONDS
+	local total=${#_progress_names[@]} done=0 failed=0 i status line running last_plain=$SECONDS last_drawn=-1
 	local every=${PROGRESS_EVERY:-10}
 	trap '_progress_stop; exit 130' INT TERM
 	if ((!_progress_tty)); then
@@ -101,17 +101,23 @@ progress_wait() {
 			fi
 		done
 		((done < total)) || break
-		running=""
-		for i in "${!_progress_pids[@]}"; do
-			((_progress_ended[i])) && continue
-			running+="${running:+ · }${_progress_names[i]} $((SECONDS - _progress_starts[i]))s$(_progress_detail "$i")"
-		done
-		if ((_progress_tty)); then
-			line="$_progress_prefix: [$done/$total done, $((SECONDS - _progress_t0))s] $running"
-			printf '\r\033[K%s' "${line:0:$((${COLUMNS:-100} - 1))}" >&2
-		elif ((SECONDS - last_plain >= every)); then
-			last_plain=$SECONDS
-			_progress_say "[$done/$total done, $((SECONDS - _progress_t0))s] running: $running"
+		# The line of running steps (greps of their logs: CPU that a first
+		# run's builds want) only when it is shown: on a terminal once a
+		# second, else every PROGRESS_EVERY seconds.
+		if ((_progress_tty ? SECONDS != last_drawn : SECONDS - last_plain >= every)); then
+			running=""
+			for i in "${!_progress_pids[@]}"; do
+				((_progress_ended[i])) && continue
+				running+="${running:+ · }${_progress_names[i]} $((SECONDS - _progress_starts[i]))s$(_progress_detail "$i")"
+			done
+			if ((_progress_tty)); then
+				last_drawn=$SECONDS
+				line="$_progress_prefix: [$done/$total done, $((SECONDS - _progress_t0))s] $running"
+				printf '\r\033[K%s' "${line:0:$((${COLUMNS:-100} - 1))}" >&2
+			else
+				last_plain=$SECONDS
+				_progress_say "[$done/$total done, $((SECONDS - _progress_t0))s] running: $running"
+			fi
 		fi
 		sleep 0.5
 	done

@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -117,4 +119,96 @@ func buildOne(ctx context.Context, root, folder, dir string) (string, error) {
 		return "", fmt.Errorf("go build ./functions/%s: %v\n%s", folder, err, b)
 	}
 	return out, nil
+}
+
+// installGoTools runs scripts/install-tools --dev --go-tools: local-kms and
+// aws-lambda-rie, which scripts/dev's own install leaves to this program
+// (--runner-first) so that they build beside the functions, with which
+// they share no package but the standard library (compiled by then, in the
+// runner's build), and while DynamoDB Local's JVM starts. Its output goes
+// to logPath and to follow (the progress). Already installed, it takes a
+// fraction of a second.
+func installGoTools(ctx context.Context, root, logPath string, follow *toolsProgress) error {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "install-tools"), "--dev", "--go-tools")
+	cmd.Dir = root
+	// Plain progress lines (into the log), every 2 s for the display here.
+	cmd.Env = append(os.Environ(), "PROGRESS_TTY=0", "PROGRESS_EVERY=2")
+	cmd.Stdout, cmd.Stderr = log, follow.into(log)
+	// A process group of its own, ended as a whole (its go commands and
+	// compilers too) when scripts/dev is stopped.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b, _ := os.ReadFile(logPath)
+		return fmt.Errorf("scripts/install-tools --dev --go-tools (local-kms, aws-lambda-rie): %v\n%s", err, b)
+	}
+	return nil
+}
+
+// toolsProgress follows install-tools' plain progress lines: how many
+// packages its go commands compiled, and its last line.
+type toolsProgress struct {
+	mu       sync.Mutex
+	w        *os.File
+	partial  []byte
+	compiled string // "50 packages compiled"
+	last     string
+}
+
+var toolsCompiled = regexp.MustCompile(`\((?:\d+ modules downloaded, )?(\d+ packages compiled)\)`)
+
+func (t *toolsProgress) into(w *os.File) *toolsProgress {
+	t.w = w
+	return t
+}
+
+// Write takes install-tools' stderr (and copies it to the log).
+func (t *toolsProgress) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.w != nil {
+		t.w.Write(p)
+	}
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.TrimPrefix(string(t.partial[:i]), "install-tools: ")
+		t.partial = t.partial[i+1:]
+		if line == "" {
+			continue
+		}
+		t.last = line
+		if m := toolsCompiled.FindStringSubmatch(line); m != nil {
+			t.compiled = m[1]
+		}
+	}
+}
+
+// detail is the running step's: "50 packages compiled".
+func (t *toolsProgress) detail() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.compiled
+}
+
+// result is install-tools' last line, without its "[1/1 done, 40s] ".
+func (t *toolsProgress) result() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, rest, ok := strings.Cut(t.last, "] "); ok && strings.HasPrefix(t.last, "[") {
+		return rest
+	}
+	return t.last
 }

@@ -632,7 +632,13 @@ func checkStartup(t *testing.T, d *testenv.DevStack) {
 	if n, _ := time.ParseDuration(last[3] + "s"); total < n {
 		t.Errorf("banner's total %s is less than install-tools' own %s: it does not count from the script's start", total, n)
 	}
-	for _, step := range []string{"building \\d+ functions \\(go install\\)", "starting local KMS and DynamoDB Local", "creating the signing keys, the tables and the demo user", "starting \\d+ functions \\(aws-lambda-rie, init\\)"} {
+	// The runner's build alone before the runner starts; local-kms and
+	// aws-lambda-rie are installed by it, beside the functions' build.
+	if !regexp.MustCompile(`(?m)^install-tools: \[\d+/\d+ done, \d+s\] Go build of the runner \(devserver; `).MatchString(errOut) {
+		t.Errorf("scripts/dev's install-tools did more Go builds than the runner's (no --runner-first):\n%s", errOut)
+	}
+	for _, step := range []string{"installing local-kms and aws-lambda-rie \\(scripts/install-tools --dev --go-tools\\)",
+		"building \\d+ functions \\(go install\\)", "starting local KMS and DynamoDB Local", "creating the signing keys, the tables and the demo user", "starting \\d+ functions \\(aws-lambda-rie, init\\)"} {
 		re := regexp.MustCompile(`(?m)^dev: ` + step + `: done in \d+\.\ds \(total \d+\.\ds\)`)
 		if !re.MatchString(errOut) {
 			t.Errorf("no progress line %q on stderr:\n%s", re, errOut)

@@ -91,12 +91,28 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 
-	// Local KMS and DynamoDB, and the build, side by side.
+	// Local KMS and DynamoDB, the functions' build and the Go tools'
+	// (local-kms and aws-lambda-rie, when scripts/dev's install left them
+	// to this program), side by side: three go commands sharing no package
+	// but the standard library, which the runner's build compiled.
 	var (
 		builtDir string
 		buildErr error
 		wg       sync.WaitGroup
+		toolsErr error
 	)
+	toolsDone := make(chan struct{})
+	toolsCtx, cancelTools := context.WithCancel(ctx)
+	defer cancelTools()
+	tools := &toolsProgress{}
+	installing := prog.Start("installing local-kms and aws-lambda-rie (scripts/install-tools --dev --go-tools)", tools.detail)
+	go func() {
+		defer close(toolsDone)
+		toolsErr = installGoTools(toolsCtx, root, filepath.Join(stateDir, "logs", "install-tools.log"), tools)
+		if toolsErr == nil {
+			installing.Done(tools.result())
+		}
+	}()
 	count := &buildCount{}
 	building := prog.Start(fmt.Sprintf("building %d functions (go install)", len(tpl.Functions)), count.String)
 	wg.Add(1)
@@ -111,6 +127,14 @@ func run(ctx context.Context, args []string) error {
 	servers, err := localaws.Start(ctx, localaws.Config{
 		Root: root, DataDir: stateDir, LogDir: filepath.Join(stateDir, "logs"),
 		KMSPort: *kmsPort, DynamoDBPort: *dynamoPort, Logf: say,
+		KMSReady: func(ctx context.Context) error {
+			select {
+			case <-toolsDone:
+				return toolsErr
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
 	})
 	if servers != nil {
 		defer servers.Stop()
@@ -119,6 +143,10 @@ func run(ctx context.Context, args []string) error {
 		starting.Done(fmt.Sprintf("local KMS at %s, local DynamoDB at %s", servers.KMSURL, servers.DynamoDBURL))
 	}
 	wg.Wait()
+	if err != nil {
+		cancelTools() // Start failed before it waited for them
+	}
+	<-toolsDone
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,13 @@ type Config struct {
 
 	// Logf reports what happens (a server killed after SIGTERM); nil: silent.
 	Logf func(format string, args ...any)
+
+	// KMSReady, when set, is waited for once DynamoDB Local has been
+	// spawned and before local-kms is looked for: scripts/dev builds
+	// local-kms meanwhile, so that the JVM's start (seconds of CPU)
+	// overlaps the build instead of following it. An error stops
+	// DynamoDB Local and is Start's.
+	KMSReady func(context.Context) error
 }
 
 // Servers are the running local-kms and DynamoDB Local.
@@ -124,9 +132,12 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 120 * time.Second
 	}
-	kmsBin, err := ToolPath(cfg.Root, "local-kms")
-	if err != nil {
-		return nil, err
+	var kmsBin string
+	var err error
+	if cfg.KMSReady == nil { // else once it is ready
+		if kmsBin, err = ToolPath(cfg.Root, "local-kms"); err != nil {
+			return nil, err
+		}
 	}
 	emulator := filepath.Join(cfg.Root, ".local", "dynamodb-local")
 	if _, err := os.Stat(filepath.Join(emulator, "DynamoDBLocal.jar")); err != nil {
@@ -168,12 +179,15 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 		}
 	}
 
-	kms := exec.Command(kmsBin)
-	// PORT=0: the OS picks the port and local-kms logs it. The seed file
-	// does not exist: no keys but those created through the API.
-	kms.Env = append(os.Environ(), "PORT="+strconv.Itoa(cfg.KMSPort), "KMS_REGION="+Region,
-		"KMS_ACCOUNT_ID="+Account, "KMS_DATA_PATH="+filepath.Join(s.Dir, "kms"),
-		"KMS_SEED_PATH="+filepath.Join(s.Dir, "no-seed.yaml"))
+	kmsCmd := func() *exec.Cmd {
+		kms := exec.Command(kmsBin)
+		// PORT=0: the OS picks the port and local-kms logs it. The seed file
+		// does not exist: no keys but those created through the API.
+		kms.Env = append(os.Environ(), "PORT="+strconv.Itoa(cfg.KMSPort), "KMS_REGION="+Region,
+			"KMS_ACCOUNT_ID="+Account, "KMS_DATA_PATH="+filepath.Join(s.Dir, "kms"),
+			"KMS_SEED_PATH="+filepath.Join(s.Dir, "no-seed.yaml"))
+		return kms
+	}
 	dbDir := ""
 	if cfg.DataDir != "" {
 		dbDir = filepath.Join(s.Dir, "dynamodb")
@@ -182,14 +196,34 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 			return nil, err
 		}
 	}
-	if err := s.spawn("local-kms", kms, filepath.Join(logDir, "local-kms.log")); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("start local-kms: %w", err)
-	}
+	// DynamoDB Local first: its JVM takes the longest to answer.
 	dynLog := filepath.Join(logDir, "dynamodb-local.log")
-	if err := s.spawn("dynamodb-local", ddbLocal(java, emulator, dbDir, dynPort), dynLog); err != nil {
+	ddb, err := s.spawn("dynamodb-local", ddbLocal(java, emulator, dbDir, dynPort), dynLog)
+	if err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
+	}
+	if cfg.KMSReady != nil {
+		s.startWatchdog() // for the wait: DynamoDB Local alone
+		if err := cfg.KMSReady(ctx); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		if kmsBin, err = ToolPath(cfg.Root, "local-kms"); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		// Again: the wait may have been long enough for another program to take it.
+		if err := CheckPort("local KMS", "", cfg.KMSPort); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		s.watchdog.stop() // a new one follows, for both servers
+	}
+	kmsSrv, err := s.spawn("local-kms", kmsCmd(), filepath.Join(logDir, "local-kms.log"))
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("start local-kms: %w", err)
 	}
 	s.startWatchdog()
 
@@ -198,10 +232,10 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 		s.Stop()
 		return nil, err
 	}
-	port, err := s.list[0].waitListening(ctx, kmsListening, cfg.Timeout)
+	port, err := kmsSrv.waitListening(ctx, kmsListening, cfg.Timeout)
 	if err == nil {
 		s.KMSURL = "http://127.0.0.1:" + port
-		err = s.list[0].waitAnswering(ctx, s.KMSURL, "TrentService.ListKeys", "application/x-amz-json-1.1", cfg.Timeout)
+		err = kmsSrv.waitAnswering(ctx, s.KMSURL, "TrentService.ListKeys", "application/x-amz-json-1.1", cfg.Timeout)
 	}
 	if err != nil {
 		return fail(err)
@@ -212,9 +246,9 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 	// another program took meanwhile is chosen again (3 tries).
 	for try := 1; ; try++ {
 		s.DynamoDBURL = "http://127.0.0.1:" + strconv.Itoa(dynPort)
-		err := s.list[1].waitAnswering(ctx, s.DynamoDBURL, "DynamoDB_20120810.ListTables", "application/x-amz-json-1.0", cfg.Timeout)
+		err := ddb.waitAnswering(ctx, s.DynamoDBURL, "DynamoDB_20120810.ListTables", "application/x-amz-json-1.0", cfg.Timeout)
 		if err == nil {
-			err = s.list[1].owns(dynPort)
+			err = ddb.owns(dynPort)
 		}
 		if err == nil {
 			break
@@ -226,11 +260,11 @@ func Start(ctx context.Context, cfg Config) (*Servers, error) {
 			cfg.Logf("%v: trying another port", err)
 		}
 		s.watchdog.stop()
-		s.list[1].proc.Signal(syscall.SIGKILL)
-		<-s.list[1].proc.Done()
-		s.list = s.list[:1]
+		ddb.proc.Signal(syscall.SIGKILL)
+		<-ddb.proc.Done()
+		s.list = slices.DeleteFunc(s.list, func(srv *server) bool { return srv == ddb })
 		if dynPort, err = freePort(); err == nil {
-			err = s.spawn("dynamodb-local", ddbLocal(java, emulator, dbDir, dynPort), dynLog)
+			ddb, err = s.spawn("dynamodb-local", ddbLocal(java, emulator, dbDir, dynPort), dynLog)
 		}
 		if err != nil {
 			s.startWatchdog()
@@ -319,20 +353,21 @@ func (s *Servers) startWatchdog() {
 	}
 }
 
-func (s *Servers) spawn(name string, cmd *exec.Cmd, logPath string) error {
+func (s *Servers) spawn(name string, cmd *exec.Cmd, logPath string) (*server, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close() // the child has its own copy
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = f, f
 	p, err := localapi.Spawn(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.list = append(s.list, &server{name: name, log: logPath, proc: p})
-	return nil
+	srv := &server{name: name, log: logPath, proc: p}
+	s.list = append(s.list, srv)
+	return srv, nil
 }
 
 // waitListening waits for the log line that names the port the server

@@ -299,3 +299,76 @@ func dynamoUsers(db *dynamodb.Client, table string) *dynamo.Store {
 }
 
 func verify(hash, pw string) (bool, error) { return password.Verify(hash, pw) }
+
+// javaWithDBPath tells whether a process runs with dir as its -dbPath
+// (DynamoDB Local on that data folder), from /proc (Linux).
+func javaWithDBPath(t *testing.T, dir string) bool {
+	t.Helper()
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil || len(cmdlines) == 0 {
+		t.Fatalf("this test reads /proc (Linux): %v", err)
+	}
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "-dbPath\x00"+dir+"\x00") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestKMSReadyWaitedFor: with KMSReady (scripts/dev builds local-kms while
+// DynamoDB Local's JVM starts), DynamoDB Local is running before local-kms
+// exists, and local-kms is looked for only once KMSReady returns. An error
+// from KMSReady is Start's, with DynamoDB Local stopped.
+func TestKMSReadyWaitedFor(t *testing.T) {
+	kmsBin, err := localaws.ToolPath(testenv.RepoRoot(t), "local-kms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ready", func(t *testing.T) {
+		root := fakeRoot(t, "exit 9")
+		os.Remove(filepath.Join(root, ".local", "bin", "local-kms")) // not built yet
+		data := t.TempDir()
+		called := false
+		s, err := localaws.Start(context.Background(), localaws.Config{Root: root, DataDir: data,
+			KMSReady: func(context.Context) error {
+				called = true
+				if !javaWithDBPath(t, filepath.Join(data, "dynamodb")) {
+					t.Error("DynamoDB Local is not running while local-kms is awaited")
+				}
+				return os.Symlink(kmsBin, filepath.Join(root, ".local", "bin", "local-kms")) // built now
+			}})
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		defer s.Stop()
+		if !called {
+			t.Fatal("KMSReady was not called")
+		}
+		k, db := localaws.Clients(s.KMSURL, s.DynamoDBURL)
+		if _, err := k.ListKeys(context.Background(), &kms.ListKeysInput{}); err != nil {
+			t.Errorf("KMS ListKeys: %v", err)
+		}
+		if _, err := db.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+			t.Errorf("DynamoDB ListTables: %v", err)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		root := fakeRoot(t, "exit 9")
+		data := t.TempDir()
+		broken := errors.New("go install local-kms failed")
+		s, err := localaws.Start(context.Background(), localaws.Config{Root: root, DataDir: data,
+			KMSReady: func(context.Context) error { return broken }})
+		if err == nil {
+			s.Stop()
+			t.Fatal("Start succeeded though local-kms could not be installed")
+		}
+		if !errors.Is(err, broken) {
+			t.Errorf("Start: %v, want KMSReady's error", err)
+		}
+		if javaWithDBPath(t, filepath.Join(data, "dynamodb")) {
+			t.Error("DynamoDB Local still runs after the failed Start")
+		}
+	})
+}
