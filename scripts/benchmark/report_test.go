@@ -233,11 +233,13 @@ func TestSignInSection(t *testing.T) {
 		{[]float64{40, 50, 60, 45, 55, 42, 48, 52, 58, 100}, []string{
 			"| " + seriesPasswordLogin + " | 50.00 ms | 60.00 ms | 1.00 |",
 			"| " + seriesTOTPLogin + " | 82.00 ms | 95.00 ms | 1.64 |",
+			"| " + seriesTOTPPassword + " | 50.00 ms | 52.00 ms | 1.00 |",
 			"| " + seriesTOTPFinish + " | 30.00 ms | 31.00 ms | 0.60 |",
 		}},
 		{[]float64{20, 41, 41, 41, 41, 41, 60, 60, 60, 61}, []string{
 			"| " + seriesPasswordLogin + " | 41.00 ms | 60.00 ms | 1.00 |",
 			"| " + seriesTOTPLogin + " | 82.00 ms | 95.00 ms | 2.00 |",
+			"| " + seriesTOTPPassword + " | 50.00 ms | 52.00 ms | 1.22 |",
 			"| " + seriesTOTPFinish + " | 30.00 ms | 31.00 ms | 0.73 |",
 		}},
 	} {
@@ -247,9 +249,10 @@ func TestSignInSection(t *testing.T) {
 				seriesPasskeyLogin:  {30, 30, 30},
 				seriesPasskeyFinish: {20, 20, 20},
 				seriesTOTPLogin:     totpSamples,
+				seriesTOTPPassword:  {50, 52, 48, 51, 49, 50, 150, 50, 50, 50},
 				seriesTOTPFinish:    {30, 29, 31, 30, 28, 32, 30, 30, 31, 29},
 			},
-			order: []string{seriesPasswordLogin, seriesPasskeyLogin, seriesPasskeyFinish, seriesTOTPLogin, seriesTOTPFinish}}}
+			order: []string{seriesPasswordLogin, seriesPasskeyLogin, seriesPasskeyFinish, seriesTOTPLogin, seriesTOTPPassword, seriesTOTPFinish}}}
 		var w mdWriter
 		r.writeSignIn(&w)
 		got := w.String()
@@ -265,8 +268,8 @@ func TestSignInSection(t *testing.T) {
 				rows++
 			}
 		}
-		if rows != 5 {
-			t.Errorf("%d rows with times, want 5 (one per series):\n%s", rows, got)
+		if rows != 6 {
+			t.Errorf("%d rows with times, want 6 (one per series):\n%s", rows, got)
 		}
 	}
 }

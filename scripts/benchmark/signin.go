@@ -38,6 +38,7 @@ const (
 	seriesPasskeyLogin  = "passkey login: POST /auth/passkey/options, the assertion, POST /auth/passkey/login"
 	seriesPasskeyFinish = "of which POST /auth/passkey/login"
 	seriesTOTPLogin     = "password + TOTP login: POST /auth/login (403 mfa_required), the code, POST /auth/login/mfa"
+	seriesTOTPPassword  = "of which POST /auth/login (403 mfa_required)"
 	seriesTOTPFinish    = "of which POST /auth/login/mfa"
 )
 
@@ -99,7 +100,7 @@ func runSignIn(ctx context.Context, o *options, r *report) error {
 	}
 	next := 0
 
-	var finish, totpFinish []float64
+	var finish, totpPassword, totpFinish []float64
 	steps := []step{
 		{seriesPasswordLogin, func(ctx context.Context) error { _, err := passwordLogin(ctx); return err }},
 		{seriesPasskeyLogin, func(ctx context.Context) error {
@@ -124,10 +125,12 @@ func runSignIn(ctx context.Context, o *options, r *report) error {
 			}
 			u := pool[next]
 			next++
+			t0 := nowMs()
 			status, b, err := c.do(ctx, "/auth/login", "", u.creds)
 			if err != nil {
 				return err
 			}
+			totpPassword = append(totpPassword, nowMs()-t0)
 			var ch struct {
 				Error    string `json:"error"`
 				MFAToken string `json:"mfa_token"`
@@ -141,7 +144,7 @@ func runSignIn(ctx context.Context, o *options, r *report) error {
 				return err
 			}
 			body, _ := json.Marshal(map[string]string{"mfa_token": ch.MFAToken, "code": code})
-			t0 := nowMs()
+			t0 = nowMs()
 			b, err = post(ctx, "/auth/login/mfa", "", body)
 			if err != nil {
 				return err
@@ -156,9 +159,10 @@ func runSignIn(ctx context.Context, o *options, r *report) error {
 		return err
 	}
 	series[seriesPasskeyFinish] = finish[warmups:]
+	series[seriesTOTPPassword] = totpPassword[warmups:]
 	series[seriesTOTPFinish] = totpFinish[warmups:]
 	r.signIn = signInResult{series: series, n: n, warmups: warmups, totpUsers: len(pool),
-		order: []string{seriesPasswordLogin, seriesPasskeyLogin, seriesPasskeyFinish, seriesTOTPLogin, seriesTOTPFinish}}
+		order: []string{seriesPasswordLogin, seriesPasskeyLogin, seriesPasskeyFinish, seriesTOTPLogin, seriesTOTPPassword, seriesTOTPFinish}}
 	return nil
 }
 
