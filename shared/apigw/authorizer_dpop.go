@@ -14,6 +14,14 @@ type authorizerConfig struct {
 	proofs    auth.ProofVerifier
 	origin    string
 	plainHTTP bool
+	boundOnly bool
+}
+
+// WithBoundTokensOnly makes the authorizer deny every access token bound
+// to no DPoP key (no cnf.jkt), as Bearer or DPoP: DPOP_MODE required
+// (auth.ResourceAuthorizer.RequireBound, RFC 9449 7.1 and 7.2).
+func WithBoundTokensOnly() AuthorizerOption {
+	return func(c *authorizerConfig) { c.boundOnly = true }
 }
 
 // WithResourceDPoP makes the authorizer take DPoP-bound access tokens

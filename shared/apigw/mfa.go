@@ -71,11 +71,14 @@ func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndp
 type changePasswordRequest struct {
 	CurrentPassword    string `json:"current_password"`
 	NewPassword        string `json:"new_password"`
+	Code               string `json:"code"`          // the TOTP code, for a user with a second factor
+	RecoveryCode       string `json:"recovery_code"` // or a recovery code
 	RefreshTokenInBody bool   `json:"refresh_token_in_body"`
 }
 
 // ChangePassword handles POST /auth/password behind the authorizer: the
-// current password and the new one; every session of the user ends and
+// current password and the new one (and a TOTP code or a recovery code
+// when the user has a second factor); every session of the user ends and
 // the caller's device goes on in a new session, whose tokens it answers
 // (the refresh token in the cookie, or in the body for other clients).
 func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
@@ -94,7 +97,8 @@ func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *met
 		if ua == "" {
 			ua = header(req.Headers, "user-agent")
 		}
-		t, err := svc.ChangePassword(ctx, id.Caller(), in.CurrentPassword, in.NewPassword, auth.WithUserAgent(ua))
+		t, err := svc.ChangePassword(ctx, id.Caller(), auth.PasswordChange{Current: in.CurrentPassword, Next: in.NewPassword,
+			Code: in.Code, RecoveryCode: in.RecoveryCode}, auth.WithUserAgent(ua))
 		if err != nil {
 			return Response{}, err
 		}

@@ -215,6 +215,9 @@ func failureOf(ctx context.Context, log *slog.Logger, err error) failure {
 	case errors.As(err, &mfa):
 		return failure{status: 403, code: "mfa_required", outcome: metrics.MFARequired, mfa: mfa,
 			message: "a second factor is required: POST /auth/login/mfa with mfa_token and a code or recovery_code"}
+	case errors.Is(err, auth.ErrCodesLocked):
+		return failure{status: 403, code: "mfa_locked", outcome: metrics.Locked,
+			message: "too many wrong codes: codes are refused until you sign in with a recovery code (or an operator clears the count, or a day passes without an attempt)"}
 	case errors.Is(err, auth.ErrInvalidMFA):
 		return failure{status: 401, code: "invalid_mfa", outcome: metrics.InvalidCredentials,
 			message: "the code is wrong or already used, or the challenge expired or was used"}

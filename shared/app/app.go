@@ -155,7 +155,7 @@ func (w *wiring) options() auth.Options {
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshIdleTimeout: c.RefreshIdleTimeout, RefreshReuseGrace: c.RefreshReuseGrace,
 		LoginMaxFailures: c.LoginMaxFailures, LoginLockoutBase: c.LoginLockoutBase, LoginLockoutMax: c.LoginLockoutMax,
-		DPoPMode: c.DPoPMode, Now: w.set.now, Logger: w.set.logger,
+		TOTPMaxFailures: c.TOTPMaxFailures, DPoPMode: c.DPoPMode, Now: w.set.now, Logger: w.set.logger,
 	}
 }
 
@@ -489,11 +489,18 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
+	authzOpts := []apigw.AuthorizerOption{withDPoP}
+	if w.cfg.DPoPMode == auth.DPoPRequired {
+		// Tokens bound to no key (minted before the switch to required)
+		// are denied, as the token endpoints no longer mint them (RFC
+		// 9449 7.1, 7.2).
+		authzOpts = append(authzOpts, apigw.WithBoundTokensOnly())
+	}
 	st := w.store(func(o *dynamodb.Options) { o.RetryMaxAttempts = 2 })
 	if w.cfg.RevocationMode != "replica" {
 		// Strict: the table itself, one read per request, bounded here.
 		authz := auth.NewAuthorizer(cached, st, w.cfg.AuthorizerStoreTimeout, w.options()).WithStepUp(w.cfg.StepUp)
-		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer"), withDPoP), nil
+		return apigw.Authorizer(authz, w.set.logger, w.metrics("authorizer"), authzOpts...), nil
 	}
 	// The recorder is made last (it reads the replica's age); a skew or a
 	// refusal seen by the cold load before is written through it once it
@@ -506,7 +513,7 @@ func Authorizer(ctx context.Context, getenv func(string) string, opts ...Option)
 	skew.attach(met)
 	// No lookup timeout: the replica bounds its own reads (SyncTimeout).
 	authz := auth.NewAuthorizer(cached, r, 0, w.options()).WithStepUp(w.cfg.StepUp)
-	return apigw.Authorizer(authz, w.set.logger, met, withDPoP), nil
+	return apigw.Authorizer(authz, w.set.logger, met, authzOpts...), nil
 }
 
 // replica builds the authorizer's revocation replica over st and loads

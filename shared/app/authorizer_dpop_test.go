@@ -194,3 +194,38 @@ func TestDPoPLoginToAuthorizer(t *testing.T) {
 		t.Errorf("a new proof refused; logs:\n%s", s.logs)
 	}
 }
+
+// TestDPoPRequiredDeniesUnboundTokens: DPOP_MODE required reaches the
+// authorizer: an access token bound to no key (minted before the switch
+// to required) is denied as Bearer, which optional allows, and as DPoP;
+// a bound token with its proof is allowed in both modes (RFC 9449 7.1,
+// 7.2), for the HTTP API's and the REST API's events.
+func TestDPoPRequiredDeniesUnboundTokens(t *testing.T) {
+	env := testenv.New(t)
+	client, err := dpopclient.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, plain := mintToken(t, env, client.JKT(), time.Now()), mintToken(t, env, "", time.Now())
+	for _, mode := range []string{"optional", "required"} {
+		env.Set("DPOP_MODE", mode)
+		logs := &testenv.LogBuffer{}
+		az := newAuthorizer(t, env, logs)
+		if !isAllowed(t, az, dpopEvent(t, bound, client.Proof("GET", dpopURL, bound, time.Now()))) {
+			t.Errorf("%s: a bound token with its proof denied; logs:\n%s", mode, logs)
+		}
+		if got, want := isAllowed(t, az, fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", plain)), mode == "optional"; got != want {
+			t.Errorf("%s: an unbound token as Bearer allowed %v, want %v; logs:\n%s", mode, got, want, logs)
+		}
+		_, err := az(context.Background(), fixture(t, "authorizer-rest-token", "REPLACE_WITH_ACCESS_TOKEN", plain))
+		if got, want := err == nil, mode == "optional"; got != want {
+			t.Errorf("%s: an unbound token at a REST TOKEN authorizer: error %v, want allowed %v", mode, err, want)
+		}
+		if isAllowed(t, az, dpopEvent(t, plain, client.Proof("GET", dpopURL, plain, time.Now()))) {
+			t.Errorf("%s: an unbound token as DPoP allowed", mode)
+		}
+		if mode == "required" && !strings.Contains(logs.String(), "bound to no key") {
+			t.Errorf("required: the denial's log line does not say why:\n%s", logs)
+		}
+	}
+}

@@ -1,9 +1,14 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -326,6 +334,99 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// TestChangePasswordAsksTheSecondFactor: a user with TOTP changes the
+// password only with a code or a recovery code as well (a phished password
+// and a copied access token do not take the account over), and the new
+// session ends when the old one would have: a chain of password changes
+// never outlives the sign-in it came from.
+func TestChangePasswordAsksTheSecondFactor(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, pctx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, recovery := s.enrol(t, pctx)
+	s.clock.Advance(30 * time.Second)
+	signedIn := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	_, actx := s.authorize(t, signedIn.Access)
+	sessionEnds := s.cookieEnds(t, signedIn.Resp)
+
+	change := func(ctx map[string]any, current, next string, answer map[string]string) apigw.Response {
+		body := map[string]string{"current_password": current, "new_password": next}
+		maps.Copy(body, answer)
+		return call(t, s.login, totpRequest(t, "POST /auth/password", ctx, body))
+	}
+	if resp := change(actx, "ivy's password", "password two", nil); resp.StatusCode != 400 || !strings.Contains(resp.Body, "second factor") {
+		t.Fatalf("a password change without the second factor: %d %s, want 400 asking for it", resp.StatusCode, resp.Body)
+	}
+	for _, bad := range []map[string]string{{"code": "12345"}, {"code": "123456", "recovery_code": recovery[0]}, {"recovery_code": "not a code"}} {
+		if resp := change(actx, "ivy's password", "password two", bad); resp.StatusCode != 400 {
+			t.Errorf("a password change with %v: %d %s, want 400", bad, resp.StatusCode, resp.Body)
+		}
+	}
+	s.clock.Advance(30 * time.Second)
+	if resp := change(actx, "ivy's password", "password two", map[string]string{"code": wrongCode(s.code(t, secret))}); resp.StatusCode != 401 {
+		t.Fatalf("a password change with a wrong code: %d %s, want 401", resp.StatusCode, resp.Body)
+	}
+	s.mfaChallenge(t, "ivy@example.com", "ivy's password") // the password is unchanged
+
+	// Six days on, with a code: the new session keeps the old one's end.
+	s.clock.Advance(6 * 24 * time.Hour)
+	resp := change(actx, "ivy's password", "password two", map[string]string{"code": s.code(t, secret)})
+	if resp.StatusCode != 200 {
+		t.Fatalf("a password change with a code: %d %s", resp.StatusCode, resp.Body)
+	}
+	next := s.readTokens(t, resp)
+	ok, nctx := s.authorize(t, next.Access)
+	if !ok {
+		t.Fatal("the new session's token is denied")
+	}
+	if got := s.cookieEnds(t, resp); got.Sub(sessionEnds).Abs() > 2*time.Second {
+		t.Errorf("the new session ends %v, want the old one's end %v", got, sessionEnds)
+	}
+	// A second change, with a recovery code, half a day later: still the
+	// same end.
+	s.clock.Advance(12 * time.Hour)
+	resp = change(nctx, "password two", "password three", map[string]string{"recovery_code": recovery[0]})
+	if resp.StatusCode != 200 {
+		t.Fatalf("a password change with a recovery code: %d %s", resp.StatusCode, resp.Body)
+	}
+	last := s.readTokens(t, resp)
+	if got := s.cookieEnds(t, resp); got.Sub(sessionEnds).Abs() > 2*time.Second {
+		t.Errorf("the session of a second change ends %v, want the first sign-in's session end %v", got, sessionEnds)
+	}
+	if resp := change(nctx, "password three", "password four", map[string]string{"recovery_code": recovery[0]}); resp.StatusCode != 401 && resp.StatusCode != 400 {
+		t.Errorf("a used recovery code (and an ended session): %d, want refused", resp.StatusCode)
+	}
+	s.clock.Advance(sessionEnds.Sub(s.clock.Now()) + time.Minute)
+	if resp := s.refreshWith(t, last.Refresh); resp.StatusCode != 401 {
+		t.Errorf("the session of two password changes, past the first sign-in's session end: refresh %d, want 401", resp.StatusCode)
+	}
+}
+
+// cookieEnds is when the refresh cookie of resp expires (its Max-Age from
+// now: the handler computes it on the real clock): the session's end, on
+// the service's clock.
+func (s *service) cookieEnds(t *testing.T, resp apigw.Response) time.Time {
+	t.Helper()
+	name := cmp.Or(s.env.Getenv("REFRESH_COOKIE_NAME"), "__Secure-refresh_token")
+	for _, c := range resp.Cookies {
+		if !strings.HasPrefix(c, name+"=") {
+			continue
+		}
+		for _, attr := range strings.Split(c, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(attr), "Max-Age="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatalf("cookie %q: %v", c, err)
+				}
+				return time.Now().Add(time.Duration(n) * time.Second) // the handler's real clock
+			}
+		}
+	}
+	t.Fatalf("no refresh cookie with a Max-Age in %v", resp.Cookies)
+	return time.Time{}
+}
+
 // TestStepUpRoutes: STEP_UP_ROUTES makes the authorizer deny a good
 // token on a route whose sign-in it does not meet: a second factor (acr
 // mfa), a recent sign-in (max_age); other routes are not affected.
@@ -366,6 +467,38 @@ func TestStepUpRoutes(t *testing.T) {
 	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
 		t.Errorf("step_up denials counted %v times, want 2", n)
 	}
+	// The route an API matched may not be the rule's key: an ANY route is
+	// held to the rule of the request's method on its path; $default and
+	// greedy routes could carry any path, so with rules set they deny.
+	decideMethod := func(access, route, method string) bool {
+		t.Helper()
+		ev := strings.ReplaceAll(string(fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access)), `"GET /me"`, `"`+route+`"`)
+		ev = strings.Replace(ev, `"method": "GET"`, `"method": "`+method+`"`, 1)
+		out, err := s.authorizer(context.Background(), []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(events.APIGatewayV2CustomAuthorizerSimpleResponse).IsAuthorized
+	}
+	for _, tc := range []struct {
+		route, method string
+		pwdAllowed    bool
+	}{
+		{"ANY /payouts", "POST", false},
+		{"ANY /payouts", "GET", true},
+		{"ANY /me", "GET", true},
+		{"$default", "GET", false},
+		{"ANY /{proxy+}", "GET", false},
+		{"GET /api/{proxy+}", "GET", false},
+	} {
+		if got := decideMethod(pwd.Access, tc.route, tc.method); got != tc.pwdAllowed {
+			t.Errorf("a password-only token on route %q, method %s: allowed %v, want %v", tc.route, tc.method, got, tc.pwdAllowed)
+		}
+	}
+	if !decideMethod(mfa.Access, "ANY /payouts", "POST") {
+		t.Error("an mfa token denied on ANY /payouts for POST")
+	}
+
 	// A REST API event: its allow would cover the whole stage, so no rule
 	// could hold there; with rules set it is denied, whatever the token.
 	rest, _ := json.Marshal(map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + mfa.Access,
@@ -486,4 +619,128 @@ func TestSecondStepKeepsTheFirstStepsKey(t *testing.T) {
 			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
 		wantTokens(t, "second step without a proof", call(t, s.login, mfaEvent(t, tok, code, "")), "Bearer", "")
 	})
+}
+
+// TestMFAChallengeEndsWithTheCutoff: a second-factor challenge issued
+// before a revocation cutoff of its user (a password change, logout-all,
+// the operator's revoke function) cannot be finished, even with the
+// right code: the same 401 invalid_mfa as an unknown or expired
+// challenge, and nothing written (the challenge, the code's time step and
+// the code throttle are as they were). A challenge issued after the
+// cutoff finishes with that very code.
+func TestMFAChallengeEndsWithTheCutoff(t *testing.T) {
+	env := testenv.New(t)
+	s := newService(t, env)
+	ctx := context.Background()
+	unknown := s.finishMFA(t, strings.Repeat("A", 43), "123456", "")
+	for _, tc := range []struct {
+		name string
+		cut  func(t *testing.T, authCtx map[string]any, recovery []string) string // revokes; returns the password after it
+	}{
+		{"password change", func(t *testing.T, authCtx map[string]any, recovery []string) string {
+			req := totpRequest(t, "POST /auth/password", authCtx, map[string]string{"current_password": "the password", "new_password": "a brand new password",
+				"recovery_code": recovery[0]}) // the second factor: a password change asks it
+			if resp := call(t, s.login, req); resp.StatusCode != 200 {
+				t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "a brand new password"
+		}},
+		{"logout-all", func(t *testing.T, authCtx map[string]any, _ []string) string {
+			if resp := call(t, s.logoutAll, protected(t, "logout-all", authCtx)); resp.StatusCode != 204 {
+				t.Fatalf("logout-all: %d %s", resp.StatusCode, resp.Body)
+			}
+			return "the password"
+		}},
+		{"operator revokes the user", func(t *testing.T, authCtx map[string]any, _ []string) string {
+			ev := fixture(t, "revoke-user", `"user_id": "4a6f2c1e-8b3d-4e9a-b7c5-1d2e3f4a5b6c"`, `"user_id": "`+authCtx["sub"].(string)+`"`)
+			if _, err := s.revoke(ctx, ev); err != nil {
+				t.Fatalf("revoke the user: %v", err)
+			}
+			return "the password"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
+			env.CreateUser(t, name, "the password")
+			_, authCtx := s.signedIn(t, name, "the password")
+			secret, recovery := s.enrol(t, authCtx)
+			sub := authCtx["sub"].(string)
+			s.clock.Advance(30 * time.Second) // past the confirming code's step
+			challenge := s.mfaChallenge(t, name, "the password")
+			s.clock.Advance(time.Second)
+			pw := tc.cut(t, authCtx, recovery)
+			s.clock.Advance(time.Second)
+
+			stored := func() map[string]string { // what finishing could write
+				get := func(table, key, pk string) string {
+					out, err := env.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+						Key: map[string]types.AttributeValue{key: &types.AttributeValueMemberS{Value: pk}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := json.Marshal(out.Item)
+					return string(b)
+				}
+				h := sha256.Sum256([]byte("mfa-challenge\x00" + challenge))
+				return map[string]string{
+					"challenge": get(env.Tables.MFA, "pk", "chal#"+hex.EncodeToString(h[:])),
+					"factor":    get(env.Tables.MFA, "pk", "totp#"+sub),
+					"throttle":  get(env.Tables.LoginThrottle, "username", "totp#"+sub),
+				}
+			}
+			before := stored()
+			if before["challenge"] == "null" {
+				t.Fatal("the challenge is not in the MFA table: this test reads the wrong key")
+			}
+			code := s.code(t, secret)
+			resp := s.finishMFA(t, challenge, code, "")
+			if resp.StatusCode != 401 || resp.Body != unknown.Body {
+				t.Fatalf("a challenge issued before the cutoff, with the right code: %d %s\nwant 401 %s", resp.StatusCode, resp.Body, unknown.Body)
+			}
+			for k, after := range stored() {
+				if after != before[k] {
+					t.Errorf("the refused answer wrote the %s:\nbefore %s\nafter  %s", k, before[k], after)
+				}
+			}
+			// After the cutoff: a new challenge, the same code (not used up).
+			s.clock.Advance(time.Millisecond)
+			s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, name, pw), code, ""))
+		})
+	}
+}
+
+// TestTOTPCodesCappedOverDays: a patient attacker with the password who
+// guesses one code an hour is never held by the short lockouts (at most
+// LOGIN_LOCKOUT_MAX); after TOTP_MAX_FAILURES wrong answers in a row even
+// the right code is refused unchecked, 403 mfa_locked, a day later too,
+// until a recovery code signs in: it clears the count, and codes work
+// again.
+func TestTOTPCodesCappedOverDays(t *testing.T) {
+	env := testenv.New(t)
+	env.Set("TOTP_MAX_FAILURES", "6")
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, recovery := s.enrol(t, authCtx)
+	for i := range 6 {
+		s.clock.Advance(time.Hour)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), wrongCode(s.code(t, secret)), "")
+		if resp.StatusCode != 401 || errorCode(t, resp) != "invalid_mfa" {
+			t.Fatalf("wrong code %d, an hour after the one before: %d %s, want 401 invalid_mfa", i+1, resp.StatusCode, resp.Body)
+		}
+	}
+	for _, wait := range []time.Duration{time.Hour, 23 * time.Hour} {
+		s.clock.Advance(wait)
+		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), "")
+		if resp.StatusCode != 403 || errorCode(t, resp) != "mfa_locked" {
+			t.Fatalf("the right code %s after 6 wrong ones: %d %s, want 403 mfa_locked", wait, resp.StatusCode, resp.Body)
+		}
+	}
+	s.clock.Advance(time.Hour) // past the short lockout the refusal counted as
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), "", recovery[0]))
+	s.clock.Advance(30 * time.Second)
+	s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	if !strings.Contains(s.logs.String(), "TOTP codes refused from now on") {
+		t.Error("reaching the cap left no log line")
+	}
 }

@@ -35,6 +35,12 @@ type Options struct {
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
+	// TOTPMaxFailures is how many wrong second-factor answers in a row
+	// (no right one between them, no 24-hour pause) a user's TOTP codes
+	// take: past it a code is refused unchecked (ErrCodesLocked) until a
+	// recovery code signs in, an operator clears the count, or a day
+	// passes without an attempt. 0: DefaultTOTPMaxFailures.
+	TOTPMaxFailures int
 
 	// DPoPMode is what login and refresh do with DPoP proofs (RFC 9449;
 	// dpop.go).

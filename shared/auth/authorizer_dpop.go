@@ -40,6 +40,8 @@ type ResourceRequest struct {
 type ResourceAuthorizer struct {
 	authz  *Authorizer
 	proofs ProofVerifier
+	// boundOnly refuses tokens bound to no key (RequireBound).
+	boundOnly bool
 }
 
 // NewResourceAuthorizer returns the resource authorizer over authz and
@@ -49,6 +51,23 @@ func NewResourceAuthorizer(authz *Authorizer, proofs ProofVerifier) *ResourceAut
 	required("ResourceAuthorizer", authz)
 	return &ResourceAuthorizer{authz: authz, proofs: proofs}
 }
+
+// RequireBound makes r refuse every access token without cnf.jkt, as
+// Bearer or DPoP: the resource's side of DPoPMode required. RFC 9449 7.1
+// and 7.2 let a resource that takes DPoP refuse bearer tokens; a service
+// whose token endpoint only issues bound tokens must, or a token minted
+// before the switch to required (or by a client that found a way around
+// it) would go on working as a bearer token, a stolen one included,
+// until it expires. It returns r.
+func (r *ResourceAuthorizer) RequireBound() *ResourceAuthorizer {
+	r.boundOnly = true
+	return r
+}
+
+// ErrUnboundToken comes with ErrInvalidToken and ErrDPoPBinding when a
+// token bound to no key reaches a resource that requires DPoP
+// (RequireBound).
+var ErrUnboundToken = errors.New("DPoP is required: the token is bound to no key")
 
 // Authorizer is the token authorizer underneath.
 func (r *ResourceAuthorizer) Authorizer() *Authorizer { return r.authz }
@@ -101,7 +120,8 @@ var ErrDPoPBinding = errors.New("the token's DPoP binding does not match its sch
 
 // Authorize decides on req. It returns the token's claims, or an error
 // that wraps ErrInvalidToken (no token, a bad one, a DPoP-bound token
-// sent as a bearer token, a bearer token sent as DPoP), ErrRevoked,
+// sent as a bearer token, a bearer token sent as DPoP, any token bound
+// to no key under RequireBound), ErrRevoked,
 // ErrUnavailable (revocations, or the replay store, could not be
 // checked), or dpop.ErrInvalidProof (the proof is missing, several, or
 // fails a check of RFC 9449 4.3). The token is checked first: a proof is
@@ -116,6 +136,9 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 		return c, err
 	}
 	jkt := c.BoundKey() // cnf.jkt (RFC 9449 6.1)
+	if jkt == "" && r.boundOnly {
+		return c, fmt.Errorf("%w: %w: %w (RFC 9449 7.1, 7.2)", ErrInvalidToken, ErrDPoPBinding, ErrUnboundToken)
+	}
 	if scheme == Bearer {
 		// RFC 9449 7.2: a resource that takes both schemes MUST reject a
 		// DPoP-bound access token received as a bearer token, or binding
@@ -165,8 +188,8 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 
 // StepUpFor is the Authorizer's step-up rule for the route (RFC 9470),
 // after the token and its proof were checked.
-func (r *ResourceAuthorizer) StepUpFor(routeKey string, c *token.Claims) error {
-	return r.authz.StepUpFor(routeKey, c)
+func (r *ResourceAuthorizer) StepUpFor(routeKey, method string, c *token.Claims) error {
+	return r.authz.StepUpFor(routeKey, method, c)
 }
 
 // HasStepUp reports whether any route has a step-up rule.

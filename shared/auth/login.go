@@ -218,11 +218,16 @@ func (l *Login) checkPassword(ctx context.Context, a attempt, pw string, now tim
 // entry (RevokeAll) is read with it: after a cutoff in the past, a session
 // starting now is after it and lives.
 func (l *Login) checkUserEntries(ctx context.Context, a attempt, now time.Time) error {
-	start := now.Truncate(time.Millisecond)
 	entries, err := l.revoker.userEntries(ctx, a.user.ID)
 	if err != nil {
 		return unavailable("login: read the user's revocations", err)
 	}
+	return l.refuseCovered(ctx, entries, a, now)
+}
+
+// refuseCovered is checkUserEntries on entries already read.
+func (l *Login) refuseCovered(ctx context.Context, entries []Revocation, a attempt, now time.Time) error {
+	start := now.Truncate(time.Millisecond)
 	for _, r := range entries {
 		if !r.Covers(Target{UserID: a.user.ID, SessionStart: start}, now) {
 			continue
@@ -262,6 +267,10 @@ type LoginOption func(*device)
 type device struct {
 	userAgent, jkt string
 	signedIn       time.Time
+	// ends, when set, is when the session must end at the latest: a session
+	// that goes on from another (a password change) keeps its end, so that
+	// no chain of them outlives the sign-in it came from.
+	ends time.Time
 }
 
 // WithDPoPKey binds the session the login starts to the DPoP key whose

@@ -67,7 +67,7 @@ func (l *Login) askSecondFactor(ctx context.Context, user *User, dev device, now
 	}
 	token := randomID(32)
 	c := MFAChallenge{ID: challengeID(token), UserID: user.ID, Username: user.Username, UserAgent: dev.userAgent,
-		JKT: dev.jkt, ExpiresAt: now.Add(MFAChallengeTTL)}
+		JKT: dev.jkt, IssuedAt: now.Truncate(time.Millisecond), ExpiresAt: now.Add(MFAChallengeTTL)}
 	if err := l.second.factors.PutMFAChallenge(ctx, c); err != nil {
 		return unavailable("login: store the second-factor challenge", err)
 	}
@@ -83,7 +83,10 @@ func (l *Login) askSecondFactor(ctx context.Context, user *User, dev device, now
 //
 // A code is accepted once (its time step is stored, RFC 6238 5.2), a
 // recovery code once, a challenge once (a conditional delete: of two
-// answers one wins) and only within MFAChallengeTTL. Wrong codes count
+// answers one wins) and only within MFAChallengeTTL, and not once a
+// revocation cutoff of the user (or the global one) is at or after its
+// issue: a password change, logout-all or an operator's revocation ends
+// the sign-ins under way with the sessions. Wrong codes count
 // against the user's code throttle (locked like passwords: a
 // ThrottledError). Every refusal is the same ErrInvalidMFA, but one: a
 // DPoP key (WithDPoPKey) other than the password step's, or a proof at one
@@ -109,6 +112,16 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		l.log.InfoContext(ctx, "second factor failed", "reason", "unknown or expired challenge")
 		return Tokens{}, ErrInvalidMFA
 	}
+	// Read once: the challenge is checked against them here, before
+	// anything is written, and the session about to start further down.
+	entries, err := l.revoker.userEntries(ctx, ch.UserID)
+	if err != nil {
+		return Tokens{}, unavailable("login: read the user's revocations", err)
+	}
+	if challengeRevoked(entries, ch, now) {
+		l.log.InfoContext(ctx, "second factor failed", "sub", ch.UserID, "reason", "challenge issued before the user's revocation cutoff")
+		return Tokens{}, ErrInvalidMFA
+	}
 	dev := device{userAgent: ch.UserAgent}
 	for _, o := range opts {
 		o(&dev)
@@ -122,7 +135,7 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		return Tokens{}, fmt.Errorf("%w: the password step's key %q, this proof's %q", ErrInvalidDPoPProof, ch.JKT, dev.jkt)
 	}
 	var methods []string
-	err = sf.throttle.check(ctx, ch.UserID, now, func() error {
+	err = sf.throttle.check(ctx, ch.UserID, now, code != "", func() error {
 		f, err := sf.factors.TOTPFactor(ctx, ch.UserID)
 		if err != nil {
 			return unavailable("login: read the second factor", err)
@@ -153,7 +166,7 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 		l.log.InfoContext(ctx, "login failed", "sub", ch.UserID, "reason", "user disabled or replaced since the password step")
 		return Tokens{}, ErrInvalidCredentials
 	}
-	if err := l.checkUserEntries(ctx, attempt{user: user, who: user.Username}, now); err != nil {
+	if err := l.refuseCovered(ctx, entries, attempt{user: user, who: user.Username}, now); err != nil {
 		return Tokens{}, err
 	}
 	if previous != "" {
@@ -168,6 +181,27 @@ func (l *Login) FinishMFA(ctx context.Context, mfaToken, code, recovery, previou
 	}
 	l.log.InfoContext(ctx, "login", "sub", user.ID, "sid", tokens.SessionID, "amr", amr)
 	return tokens, nil
+}
+
+// challengeRevoked reports whether one of the user's entries (entries:
+// the user's and the global one) has a cutoff at or after the challenge's
+// issue, or none (every session): the password step it stands for is
+// dead, as a session started at that moment would be (Revocation.Covers).
+// "Every session until" (AllUntil) is left out here: it refuses sessions
+// starting while it lasts, which refuseCovered checks for the session
+// FinishMFA would start, not sign-ins begun before the cutoff.
+func challengeRevoked(entries []Revocation, ch *MFAChallenge, now time.Time) bool {
+	issued := ch.IssuedAt
+	if issued.IsZero() { // a challenge stored before issued_ms was
+		issued = ch.ExpiresAt.Add(-MFAChallengeTTL)
+	}
+	for _, r := range entries {
+		r.AllUntil = time.Time{}
+		if r.Covers(Target{UserID: ch.UserID, SessionStart: issued}, now) {
+			return true
+		}
+	}
+	return false
 }
 
 func validChallengeToken(t string) bool {

@@ -147,10 +147,22 @@ type codeThrottle struct {
 
 func (c codeThrottle) key(userID string) string { return "totp#" + userID }
 
+// maxFailures is Options.TOTPMaxFailures, or its default.
+func (c codeThrottle) maxFailures() int {
+	if c.opt.TOTPMaxFailures > 0 {
+		return c.opt.TOTPMaxFailures
+	}
+	return DefaultTOTPMaxFailures
+}
+
 // check counts one attempt, runs try, and locks the user's codes after
 // the allowance of wrong ones (ErrInvalidMFA); a right one clears the
-// count.
-func (c codeThrottle) check(ctx context.Context, userID string, now time.Time, try func() error) error {
+// count. totpCode says the attempt is a TOTP code (not a recovery code):
+// past TOTPMaxFailures wrong answers in a row it is refused unchecked
+// (ErrCodesLocked), a recovery code (120 bits: no guess wins) is still
+// tried, and a right one clears the count (RFC 6238 5.2: "the validation
+// system ... SHOULD ... limit the number of attempts"; ASVS 5.0 6.3.1).
+func (c codeThrottle) check(ctx context.Context, userID string, now time.Time, totpCode bool, try func() error) error {
 	window := max(24*time.Hour, 2*c.opt.LoginLockoutMax)
 	key := c.key(userID)
 	att, err := c.users.ReserveLoginAttempt(ctx, key, now, now.Add(window))
@@ -179,8 +191,16 @@ func (c codeThrottle) check(ctx context.Context, userID string, now time.Time, t
 		}
 		return &ThrottledError{RetryAfter: until.Sub(now)}
 	}
-	err = try()
-	if errors.Is(err, ErrInvalidMFA) {
+	// att.Count includes this attempt: maxFailures wrong answers before
+	// it refuse a TOTP code unchecked, a failed attempt like a wrong one
+	// (it counts, and locks as one does).
+	if totpCode && att.Count > c.maxFailures() {
+		c.log.WarnContext(ctx, "second factor refused: too many wrong codes, a recovery code is needed", "sub", userID, "attempts", att.Count)
+		err = ErrCodesLocked
+	} else {
+		err = try()
+	}
+	if errors.Is(err, ErrInvalidMFA) || errors.Is(err, ErrCodesLocked) {
 		c.log.InfoContext(ctx, "second factor failed", "sub", userID, "attempts", att.Count)
 		if att.Count >= allow {
 			if _, lerr := lock(); lerr != nil {
@@ -188,6 +208,13 @@ func (c codeThrottle) check(ctx context.Context, userID string, now time.Time, t
 			}
 			c.met.LoginLockout()
 			c.log.WarnContext(ctx, "second factor locked", "sub", userID, "attempts", att.Count)
+		}
+		if att.Count == c.maxFailures() && errors.Is(err, ErrInvalidMFA) {
+			if att.Count < allow { // else counted just above
+				c.met.LoginLockout()
+			}
+			c.log.WarnContext(ctx, "second factor: TOTP codes refused from now on (a recovery code, an operator or a day without attempts ends it)",
+				"sub", userID, "attempts", att.Count)
 		}
 		return err
 	}
@@ -363,7 +390,7 @@ func (t *TOTP) Confirm(ctx context.Context, c Caller, code string) ([]string, er
 		return nil, ErrNoFactor
 	}
 	var codes []string
-	err = t.throttle.check(ctx, c.UserID, now, func() error {
+	err = t.throttle.check(ctx, c.UserID, now, true, func() error {
 		secret, err := t.verify.box.Open(ctx, c.UserID, f.Sealed)
 		if err != nil {
 			return unavailable("confirm TOTP: open the secret", err)
@@ -415,7 +442,7 @@ func (t *TOTP) Remove(ctx context.Context, c Caller, code, recovery string) erro
 		return ErrNoFactor
 	}
 	if f.Active {
-		err := t.throttle.check(ctx, c.UserID, now, func() error {
+		err := t.throttle.check(ctx, c.UserID, now, code != "", func() error {
 			_, err := t.verify.use(ctx, f, code, recovery, now)
 			return err
 		})

@@ -110,7 +110,9 @@ func TestStepUpRules(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`{"GET /x": {}}`, `{"GET /x": {"acr": "pwd"}}`, `{"GET /x": {"max_age": -1}}`,
-		`{"/x": {"acr": "mfa"}}`, `{"get /x": {"acr": "mfa"}}`, `{"GET /x": {"acr": "mfa", "maxage": 5}}`, `[1]`} {
+		`{"/x": {"acr": "mfa"}}`, `{"get /x": {"acr": "mfa"}}`, `{"GET /x": {"acr": "mfa", "maxage": 5}}`, `[1]`,
+		`{"GET /x/": {"acr": "mfa"}}`, `{"$default": {"acr": "mfa"}}`, `{"ANY /{proxy+}": {"acr": "mfa"}}`, `{"FETCH /x": {"acr": "mfa"}}`,
+		`{"GET  /x": {"acr": "mfa"}}`} {
 		if _, err := ParseStepUpRules(bad); err == nil {
 			t.Errorf("ParseStepUpRules(%s) accepted", bad)
 		}
@@ -118,5 +120,46 @@ func TestStepUpRules(t *testing.T) {
 	r, err := ParseStepUpRules(`{"DELETE /orders/{id}": {"acr": "mfa", "max_age": 300}}`)
 	if err != nil || r["DELETE /orders/{id}"] != (StepUp{ACR: "mfa", MaxAge: 300}) {
 		t.Errorf("ParseStepUpRules: %v %v", r, err)
+	}
+}
+
+// TestChallengeRevoked: the rule that kills a second-factor challenge: a
+// cutoff of its user, or the global one, at or after its issue (or none:
+// every session); not another user's, not an earlier cutoff, not an
+// expired entry, nor "every session until" alone (it refuses the session
+// FinishMFA would start, checked there).
+func TestChallengeRevoked(t *testing.T) {
+	issued := time.UnixMilli(1_800_000_000_000)
+	now := issued.Add(time.Minute)
+	user := func(cutoff time.Time) Revocation {
+		return NewRevocation(RevokeUser, "u1", cutoff, "test")
+	}
+	all := NewRevocation(RevokeAll, AllValue, issued.Add(time.Second), "test")
+	noCutoff := user(issued)
+	noCutoff.RevokedAt = time.Time{}
+	until := user(issued.Add(-time.Hour))
+	until.AllUntil = now.Add(time.Minute)
+	expired := user(issued.Add(time.Second))
+	expired.ExpiresAt = now.Add(-time.Second)
+	for _, row := range []struct {
+		name    string
+		entries []Revocation
+		ch      MFAChallenge
+		want    bool
+	}{
+		{"no entry", nil, MFAChallenge{UserID: "u1", IssuedAt: issued}, false},
+		{"cutoff after the issue", []Revocation{user(issued.Add(time.Second))}, MFAChallenge{UserID: "u1", IssuedAt: issued}, true},
+		{"cutoff at the issue's millisecond", []Revocation{user(issued)}, MFAChallenge{UserID: "u1", IssuedAt: issued}, true},
+		{"cutoff before the issue", []Revocation{user(issued.Add(-time.Millisecond))}, MFAChallenge{UserID: "u1", IssuedAt: issued}, false},
+		{"another user's cutoff", []Revocation{user(issued.Add(time.Second))}, MFAChallenge{UserID: "u2", IssuedAt: issued}, false},
+		{"the global cutoff", []Revocation{all}, MFAChallenge{UserID: "u1", IssuedAt: issued}, true},
+		{"an entry without cutoff", []Revocation{noCutoff}, MFAChallenge{UserID: "u1", IssuedAt: issued}, true},
+		{"every session until, cutoff before", []Revocation{until}, MFAChallenge{UserID: "u1", IssuedAt: issued}, false},
+		{"an expired entry", []Revocation{expired}, MFAChallenge{UserID: "u1", IssuedAt: issued}, false},
+		{"no issued_ms: from the expiry", []Revocation{user(issued.Add(time.Second))}, MFAChallenge{UserID: "u1", ExpiresAt: issued.Add(MFAChallengeTTL)}, true},
+	} {
+		if got := challengeRevoked(row.entries, &row.ch, now); got != row.want {
+			t.Errorf("%s: revoked %v, want %v", row.name, got, row.want)
+		}
 	}
 }

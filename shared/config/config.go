@@ -87,6 +87,10 @@ type Config struct {
 	LoginMaxFailures int
 	LoginLockoutBase time.Duration
 	LoginLockoutMax  time.Duration
+	// TOTPMaxFailures (TOTP_MAX_FAILURES, 20 by default) is how many wrong
+	// second-factor answers in a row refuse TOTP codes until a recovery
+	// code signs in (auth.Options.TOTPMaxFailures).
+	TOTPMaxFailures int
 
 	// PasskeysTable and PasskeyChallengesTable hold the passkeys'
 	// credential records and their ceremonies' challenges; PasskeyRPID
@@ -151,6 +155,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailures: p.integer("LOGIN_MAX_FAILURES", 5),
 		LoginLockoutBase: p.duration("LOGIN_LOCKOUT_BASE", 30*time.Second),
 		LoginLockoutMax:  p.duration("LOGIN_LOCKOUT_MAX", 15*time.Minute),
+		TOTPMaxFailures:  p.integer("TOTP_MAX_FAILURES", auth.DefaultTOTPMaxFailures),
 		DPoPMode:         p.dpopMode("DPOP_MODE"),
 		DPoPNonce:        p.onOff("DPOP_NONCE", "required"),
 
@@ -242,6 +247,9 @@ func (c Config) checkLogin(p *parser) {
 	}
 	if c.LoginLockoutBase <= 0 || c.LoginLockoutMax < c.LoginLockoutBase {
 		p.fail("LOGIN_LOCKOUT_BASE must be positive and LOGIN_LOCKOUT_MAX at least as long")
+	}
+	if c.TOTPMaxFailures < 1 || c.TOTPMaxFailures > 100 {
+		p.fail("TOTP_MAX_FAILURES must be 1 to 100 (NIST SP 800-63B 5.2.2: at most 100 failures in a row)")
 	}
 }
 

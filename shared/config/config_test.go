@@ -57,6 +57,8 @@ func TestLoadRefuses(t *testing.T) {
 		"cookie name":          {"REFRESH_COOKIE_NAME": "a;b"},
 		"__Host- with a path":  {"REFRESH_COOKIE_NAME": "__Host-rt", "REFRESH_COOKIE_PATH": "/auth"},
 		"max failures":         {"LOGIN_MAX_FAILURES": "0"},
+		"totp cap 0":           {"TOTP_MAX_FAILURES": "0"},
+		"totp cap over 100":    {"TOTP_MAX_FAILURES": "101"},
 		"no feed copy":         {"FEED_COPIES": "0"},
 		"feed shards":          {"FEED_SHARDS": "x"},
 		"feed slots":           {"FEED_COPIES": "100", "FEED_SHARDS": "100"},

@@ -18,7 +18,9 @@ import (
 //     created_at (epoch ms);
 //   - "chal#<hex SHA-256 of the token>": a login's second-factor
 //     challenge: user_id, username, user_agent, jkt (the password step's
-//     DPoP key thumbprint, absent without a proof), expires_ms (epoch ms,
+//     DPoP key thumbprint, absent without a proof), issued_ms (epoch ms:
+//     a revocation cutoff of the user at or after it kills the
+//     challenge), expires_ms (epoch ms,
 //     checked by every read and by the conditional delete), expires_at
 //     (epoch s, the TTL attribute, which deletes it later).
 //
@@ -158,7 +160,7 @@ func (s *Store) DeleteTOTP(ctx context.Context, seen *auth.TOTPFactor) error {
 func (s *Store) PutMFAChallenge(ctx context.Context, c auth.MFAChallenge) error {
 	it := map[string]types.AttributeValue{
 		"pk": str("chal#" + c.ID), "user_id": str(c.UserID), "username": str(c.Username),
-		"expires_ms": millis(c.ExpiresAt), "expires_at": seconds(c.ExpiresAt.Add(time.Second)),
+		"issued_ms": millis(c.IssuedAt), "expires_ms": millis(c.ExpiresAt), "expires_at": seconds(c.ExpiresAt.Add(time.Second)),
 	}
 	if c.UserAgent != "" {
 		it["user_agent"] = str(c.UserAgent)
@@ -185,7 +187,7 @@ func (s *Store) MFAChallenge(ctx context.Context, id string) (*auth.MFAChallenge
 	}
 	it := item(out.Item)
 	return &auth.MFAChallenge{ID: id, UserID: it.str("user_id"), Username: it.str("username"),
-		UserAgent: it.str("user_agent"), JKT: it.str("jkt"), ExpiresAt: it.instant("expires_ms")}, nil
+		UserAgent: it.str("user_agent"), JKT: it.str("jkt"), IssuedAt: it.instant("issued_ms"), ExpiresAt: it.instant("expires_ms")}, nil
 }
 
 // ConsumeMFAChallenge deletes the challenge on condition that it exists

@@ -184,3 +184,51 @@ func TestDPoPReplayOption(t *testing.T) {
 		t.Error("shared record: the replay at another replica accepted")
 	}
 }
+
+// TestRequireDPoP: with RequireDPoP (the stack's DPoPMode required) a
+// token bound to no key, one minted before the switch, is refused as
+// Bearer (it passes without the setting) and as DPoP; a bound one with
+// its proof passes; Verify refuses every token; without PublicOrigin the
+// setting is a configuration error.
+func TestRequireDPoP(t *testing.T) {
+	key := newKey()
+	jwks := newJWKSServer(t, key)
+	const origin = "https://api.example.com"
+	client, err := dpopclient.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, plain := boundToken(t, key, client.JKT()), boundToken(t, key, "")
+	for _, required := range []bool{false, true} {
+		g, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+			JWKSURL: jwks.URL, Revocations: &lookup{}, MaxLifetime: 15 * time.Minute, PublicOrigin: origin, RequireDPoP: required})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := serveDPoP(t, g, "GET", "/orders", "DPoP "+bound, client.Proof("GET", origin+"/orders", bound, time.Now())); rec.Code != 200 {
+			t.Errorf("required %v: a bound token with its proof: %d %s", required, rec.Code, rec.Body)
+		}
+		want := 200
+		if required {
+			want = 401
+		}
+		rec := serveDPoP(t, g, "GET", "/orders", "Bearer "+plain)
+		if rec.Code != want {
+			t.Errorf("required %v: an unbound token as Bearer: %d, want %d", required, rec.Code, want)
+		}
+		if required && !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("required: the refusal's challenge %q names no invalid_token", rec.Header().Get("WWW-Authenticate"))
+		}
+		if rec := serveDPoP(t, g, "GET", "/orders", "DPoP "+plain, client.Proof("GET", origin+"/orders", plain, time.Now())); rec.Code != 401 {
+			t.Errorf("required %v: an unbound token as DPoP: %d, want 401", required, rec.Code)
+		}
+		_, err = g.Verify(context.Background(), plain)
+		if required != errors.Is(err, auth.ErrUnboundToken) {
+			t.Errorf("required %v: Verify of an unbound token: %v", required, err)
+		}
+	}
+	if _, err := guard.New(context.Background(), guard.Config{Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+		JWKSURL: jwks.URL, Revocations: &lookup{}, MaxLifetime: 15 * time.Minute, RequireDPoP: true}); err == nil {
+		t.Error("RequireDPoP without PublicOrigin accepted")
+	}
+}

@@ -71,6 +71,12 @@ type Config struct {
 	// client may set. Empty: DPoP-bound tokens are refused (the DPoP
 	// scheme is not taken); bearer tokens work as before.
 	PublicOrigin string
+	// RequireDPoP refuses every access token bound to no key (no
+	// cnf.jkt), as Bearer or DPoP: set it when the stack's DPoPMode is
+	// required, so that tokens minted before the switch stop working as
+	// bearer tokens (RFC 9449 7.1, 7.2; auth.ResourceAuthorizer.RequireBound).
+	// Needs PublicOrigin; Verify (the bearer check) then refuses every token.
+	RequireDPoP bool
 	// DPoPReplay records the DPoP proofs accepted, to refuse one sent
 	// again (RFC 9449 11.1). nil: a dpop.MemoryReplay of this process,
 	// which accepts a proof once per process; a store shared by every
@@ -166,6 +172,12 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	g.res = auth.NewResourceAuthorizer(g.svc, proofs)
+	if cfg.RequireDPoP {
+		if proofs == nil {
+			return nil, errors.New("guard: RequireDPoP needs PublicOrigin (else no token could pass)")
+		}
+		g.res.RequireBound()
+	}
 	return g, nil
 }
 
@@ -235,7 +247,7 @@ func (f verifierFunc) Verify(raw string) (*token.Claims, error) { return f(raw) 
 // checked: refuse, and let the client retry), and come without claims.
 // It is the bearer check: a DPoP-bound token (cnf.jkt) is refused with
 // auth.ErrDPoPBinding, as RFC 9449 7.2 requires; Middleware checks the
-// proof such a token needs.
+// proof such a token needs. With RequireDPoP every token is refused.
 func (g *Guard) Verify(ctx context.Context, raw string) (*token.Claims, error) {
 	c, err := g.svc.Authorize(ctx, raw)
 	if err != nil {
@@ -243,6 +255,9 @@ func (g *Guard) Verify(ctx context.Context, raw string) (*token.Claims, error) {
 	}
 	if c.BoundKey() != "" {
 		return nil, fmt.Errorf("%w: %w: a DPoP-bound token (cnf.jkt) checked as a bearer token (RFC 9449 7.2)", auth.ErrInvalidToken, auth.ErrDPoPBinding)
+	}
+	if g.cfg.RequireDPoP {
+		return nil, fmt.Errorf("%w: %w: %w (RFC 9449 7.1, 7.2)", auth.ErrInvalidToken, auth.ErrDPoPBinding, auth.ErrUnboundToken)
 	}
 	return c, nil
 }
