@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authkit/lambda-auth/scripts/localaws"
 )
@@ -215,5 +216,82 @@ func TestWritersVerdicts(t *testing.T) {
 				t.Errorf("lacks %q:\n%s", s, w.String())
 			}
 		}
+	}
+}
+
+// TestSignInSection: the sign-in table has a row per series with its
+// median, p90 and median over the password login's, computed from the
+// run's samples (the same password + TOTP samples give another ratio
+// next to another password login), and the prose says how many TOTP
+// users the run enrolled.
+func TestSignInSection(t *testing.T) {
+	totpSamples := []float64{90, 70, 80, 200, 75, 85, 95, 78, 82, 88}
+	for _, tc := range []struct {
+		password []float64
+		want     []string
+	}{
+		{[]float64{40, 50, 60, 45, 55, 42, 48, 52, 58, 100}, []string{
+			"| " + seriesPasswordLogin + " | 50.00 ms | 60.00 ms | 1.00 |",
+			"| " + seriesTOTPLogin + " | 82.00 ms | 95.00 ms | 1.64 |",
+			"| " + seriesTOTPPassword + " | 50.00 ms | 52.00 ms | 1.00 |",
+			"| " + seriesTOTPFinish + " | 30.00 ms | 31.00 ms | 0.60 |",
+		}},
+		{[]float64{20, 41, 41, 41, 41, 41, 60, 60, 60, 61}, []string{
+			"| " + seriesPasswordLogin + " | 41.00 ms | 60.00 ms | 1.00 |",
+			"| " + seriesTOTPLogin + " | 82.00 ms | 95.00 ms | 2.00 |",
+			"| " + seriesTOTPPassword + " | 50.00 ms | 52.00 ms | 1.22 |",
+			"| " + seriesTOTPFinish + " | 30.00 ms | 31.00 ms | 0.73 |",
+		}},
+	} {
+		r := &report{signIn: signInResult{n: 10, warmups: 5, totpUsers: 15,
+			series: map[string][]float64{
+				seriesPasswordLogin: tc.password,
+				seriesPasskeyLogin:  {30, 30, 30},
+				seriesPasskeyFinish: {20, 20, 20},
+				seriesTOTPLogin:     totpSamples,
+				seriesTOTPPassword:  {50, 52, 48, 51, 49, 50, 150, 50, 50, 50},
+				seriesTOTPFinish:    {30, 29, 31, 30, 28, 32, 30, 30, 31, 29},
+			},
+			order: []string{seriesPasswordLogin, seriesPasskeyLogin, seriesPasskeyFinish, seriesTOTPLogin, seriesTOTPPassword, seriesTOTPFinish}}}
+		var w mdWriter
+		r.writeSignIn(&w)
+		got := w.String()
+		for _, s := range append(tc.want, "10 of each after 5 warm-ups", "each login is of its own user: 15 users",
+			"| sign-in | median | p90 | × password login |") {
+			if !strings.Contains(got, s) {
+				t.Errorf("sign-in section lacks %q:\n%s", s, got)
+			}
+		}
+		rows := 0
+		for _, line := range strings.Split(got, "\n") {
+			if strings.HasPrefix(line, "| ") && strings.Contains(line, " ms | ") {
+				rows++
+			}
+		}
+		if rows != 6 {
+			t.Errorf("%d rows with times, want 6 (one per series):\n%s", rows, got)
+		}
+	}
+}
+
+// TestTOTPLoginCode: a password + TOTP login sends the code of a step the
+// service takes and has not seen (later than the confirming code's, at
+// most one step ahead of now's), computed as an authenticator app does.
+func TestTOTPLoginCode(t *testing.T) {
+	now := time.Unix(3000+29, 0) // the last second of step 100
+	for _, tc := range []struct{ confirmed, want int64 }{
+		{100, 101}, // confirmed in this step: the next one, within the skew
+		{99, 100},  // confirmed in the previous step: now's
+		{40, 100},
+	} {
+		if got := totpLoginStep(now, tc.confirmed); got != tc.want {
+			t.Errorf("confirmed at step %d: login step %d, want %d", tc.confirmed, got, tc.want)
+		}
+	}
+	// RFC 6238 Appendix B, SHA-1, T = 59 s (step 1): 94287082, of which 6
+	// digits; the secret is the ASCII "12345678901234567890" in base32.
+	got, err := totpCode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 1)
+	if err != nil || got != "287082" {
+		t.Errorf("totpCode = %q, %v; want 287082", got, err)
 	}
 }
