@@ -203,12 +203,17 @@ func TestServiceRevocationFedOnce(t *testing.T) {
 	rd := newStreamReader(t, env)
 	log := slog.New(slog.DiscardHandler)
 	api := &failingFeed{API: env.DB, feed: env.Tables.RevocationFeed, revocations: env.Tables.Revocations}
-	st := dynamo.New(api, env.Tables)
-	start := time.Now().Add(-time.Second)
+	// The store's clock stands still: every stream record here comes
+	// within FeedLateness of its stamp however slow the machine is (a late
+	// one is written again under a fresh stamp, by design:
+	// TestLateStreamRecordGetsAFreshStamp).
+	c := &clock{t: time.Now()}
+	st := dynamo.New(api, env.Tables, dynamo.WithClock(c.Now))
+	start := c.Now().Add(-time.Second)
 
 	// The normal case: the service writes entry and item; the stream
 	// function finds the item and writes nothing.
-	if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeSession, "s-normal", time.Now(), "logout")); err != nil {
+	if err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeSession, "s-normal", c.Now(), "logout")); err != nil {
 		t.Fatal(err)
 	}
 	if failed := st.FeedStream(ctx, rd.next(), log); len(failed) != 0 {
@@ -222,7 +227,7 @@ func TestServiceRevocationFedOnce(t *testing.T) {
 	// the entry stands, the service says the feed is late, and the stream
 	// function writes the item.
 	api.fail.Store(true)
-	err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeToken, "j-crash", time.Now(), "revoked"))
+	err := st.PutRevocation(ctx, auth.NewRevocation(auth.RevokeToken, "j-crash", c.Now(), "revoked"))
 	if !errors.Is(err, auth.ErrFeedLate) {
 		t.Fatalf("PutRevocation with the feed failing: %v, want ErrFeedLate", err)
 	}
