@@ -30,42 +30,21 @@ type loginMFARequest struct {
 // this request's DPoP proof binds the session as at login (and
 // DPoPMode required refuses one without a proof here too).
 func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
-	e := newTokenEndpoint(opts)
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
+	e := newTokenEndpoint(ck, log, met, opts)
+	return e.signIn(met.SecondFactor, func(req Request) (signInRequest, error) {
 		var in loginMFARequest
-		t, err := loginMFA(ctx, svc, ck, e, req, &in)
-		var r Response
-		if err != nil {
-			var o metrics.Outcome
-			r, o = reply(ctx, log, err)
-			met.SecondFactor(o)
-		} else {
-			met.SecondFactor(metrics.OK)
-			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
+		if err := decodeJSON(req, &in, false); err != nil {
+			return signInRequest{}, err
 		}
-		e.dpop.stamp(&r)
-		return r, nil
-	}
-}
-
-func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginMFARequest) (auth.Tokens, error) {
-	if err := decodeJSON(req, in, false); err != nil {
-		return auth.Tokens{}, err
-	}
-	if in.MFAToken == "" {
-		return auth.Tokens{}, badRequest("mfa_token is required (from the 403 mfa_required answer of POST /auth/login)")
-	}
-	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
-	}
-	jkt, err := e.dpop.proofKey(ctx, req, true)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	previous, _ := ck.refreshCookie(req)
-	return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
+		if in.MFAToken == "" {
+			return signInRequest{}, badRequest("mfa_token is required (from the 403 mfa_required answer of POST /auth/login)")
+		}
+		// The session keeps the User-Agent of the password step (its
+		// challenge holds it).
+		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+			return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
+		}}, nil
+	})
 }
 
 type changePasswordRequest struct {
@@ -87,14 +66,10 @@ func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *met
 		if in.CurrentPassword == "" || in.NewPassword == "" {
 			return Response{}, badRequest("current_password and new_password are required")
 		}
-		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-			return Response{}, badRequest("refresh_token_in_body is not available to browsers")
+		if err := checkRefreshTokenInBody(req, in.RefreshTokenInBody); err != nil {
+			return Response{}, err
 		}
-		ua := req.RequestContext.HTTP.UserAgent
-		if ua == "" {
-			ua = header(req.Headers, "user-agent")
-		}
-		t, err := svc.ChangePassword(ctx, id.Caller(), in.CurrentPassword, in.NewPassword, auth.WithUserAgent(ua))
+		t, err := svc.ChangePassword(ctx, id.Caller(), in.CurrentPassword, in.NewPassword, auth.WithUserAgent(userAgent(req)))
 		if err != nil {
 			return Response{}, err
 		}
