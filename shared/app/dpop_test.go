@@ -47,6 +47,12 @@ func (c *dpopClient) proof(t *testing.T, method, u string, iat time.Time, edit f
 	return p
 }
 
+// withClaim is a proof edit that sets one claim: a nonce, an ath, a claim
+// of the wrong type.
+func withClaim(name string, v any) func(h, claims map[string]any) {
+	return func(_, claims map[string]any) { claims[name] = v }
+}
+
 // withProof adds a DPoP header to req.
 func withProof(req apigw.Request, proof string) apigw.Request {
 	h := map[string]string{}
@@ -240,7 +246,6 @@ func TestDPoPProofChecks(t *testing.T) {
 	replayed := c.proof(t, "POST", loginURL, now(), nil)
 	wantTokens(t, "first use of a proof", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), replayed)), "DPoP", c.JKT())
 
-	set := func(k string, v any) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl[k] = v } }
 	cases := []struct {
 		name  string
 		proof string
@@ -266,7 +271,7 @@ func TestDPoPProofChecks(t *testing.T) {
 		}()},
 		{"two proofs (step 1)", c.proof(t, "POST", loginURL, now(), nil) + "," + c.proof(t, "POST", loginURL, now(), nil)},
 		{"not a JWS (step 2)", "not-a-proof"},
-		{"a nonce claim that is not a string", c.proof(t, "POST", loginURL, now(), set("nonce", 5))},
+		{"a nonce claim that is not a string", c.proof(t, "POST", loginURL, now(), withClaim("nonce", 5))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +281,7 @@ func TestDPoPProofChecks(t *testing.T) {
 		})
 	}
 	// ath is not required at the token endpoint (no access token is sent).
-	p := c.proof(t, "POST", loginURL, now(), set("ath", "irrelevant"))
+	p := c.proof(t, "POST", loginURL, now(), withClaim("ath", "irrelevant"))
 	wantTokens(t, "a proof with an ath", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), p)), "DPoP", c.JKT())
 	// No proof, DPoP optional: bearer tokens, a bearer session.
 	wantTokens(t, "no proof", call(t, s.login, loginBody(t, "pia", "a long enough password")), "Bearer", "")
@@ -310,7 +315,6 @@ func TestDPoPNonces(t *testing.T) {
 	s := newService(t, env)
 	c := newDPoPClient(t)
 	now := s.clock.Now
-	withNonce := func(n string) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl["nonce"] = n } }
 
 	resp := call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), nil)))
 	wantRefused(t, "login without a nonce", resp, 400, "use_dpop_nonce")
@@ -318,29 +322,29 @@ func TestDPoPNonces(t *testing.T) {
 	if len(nonce) < 22 {
 		t.Fatalf("use_dpop_nonce without a DPoP-Nonce header: %v", resp.Headers)
 	}
-	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withNonce("AAAAAAAAAAAAAAAAAAAAAA"))))
+	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withClaim("nonce", "AAAAAAAAAAAAAAAAAAAAAA"))))
 	wantRefused(t, "login with a made-up nonce", resp, 400, "use_dpop_nonce")
 
-	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withNonce(nonce))))
+	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withClaim("nonce", nonce))))
 	refresh := wantTokens(t, "login with the nonce", resp, "DPoP", c.JKT()).RefreshToken
 	if resp.Headers["dpop-nonce"] == "" {
 		t.Error("a token answer without DPoP-Nonce")
 	}
 
 	// The refresh function takes the login function's nonce.
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(nonce))))
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", nonce))))
 	refresh = wantTokens(t, "refresh with the login's nonce", resp, "DPoP", c.JKT()).RefreshToken
 
 	// Three minutes on, the nonce is stale: use_dpop_nonce, not a reuse,
 	// not a rotation; with the new nonce the same token refreshes.
 	s.clock.Advance(3 * time.Minute)
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(nonce))))
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", nonce))))
 	wantRefused(t, "refresh with a stale nonce", resp, 400, "use_dpop_nonce")
 	fresh := resp.Headers["dpop-nonce"]
 	if fresh == "" || fresh == nonce {
 		t.Fatalf("stale nonce answered with DPoP-Nonce %q (the stale one: %q)", fresh, nonce)
 	}
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(fresh))))
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", fresh))))
 	wantTokens(t, "refresh with the fresh nonce", resp, "DPoP", c.JKT())
 
 	// A bearer login needs no nonce (no proof, DPoP optional).

@@ -137,7 +137,6 @@ func TestPasskeyDPoPNonces(t *testing.T) {
 	r.s = newService(t, r.s.env)
 	c := newDPoPClient(t)
 	now := r.s.clock.Now
-	withNonce := func(n string) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl["nonce"] = n } }
 
 	opts := call(t, r.s.passkeyIn, httpEvent(t, "passkey-login-options"))
 	nonce := opts.Headers["dpop-nonce"]
@@ -159,7 +158,7 @@ func TestPasskeyDPoPNonces(t *testing.T) {
 	if login.Headers["dpop-nonce"] != nonce {
 		t.Errorf("login's nonce %q, passkey-login's %q: not one secret", login.Headers["dpop-nonce"], nonce)
 	}
-	resp = call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, now(), withNonce(nonce))))
+	resp = call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, now(), withClaim("nonce", nonce))))
 	wantTokens(t, "the same assertion with the nonce", resp, "DPoP", c.JKT())
 	if resp.Headers["dpop-nonce"] == "" {
 		t.Error("a token answer without DPoP-Nonce")
