@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -64,30 +63,11 @@ func withProof(req apigw.Request, proof string) apigw.Request {
 	return req
 }
 
-// cnfJKT is the cnf.jkt claim of an access token ("" if none), read
-// without checking the token (the authorizer's tests check it).
+// cnfJKT is the cnf.jkt claim of an access token ("" if none).
 func cnfJKT(t *testing.T, access string) string {
 	t.Helper()
-	parts := strings.Split(access, ".")
-	if len(parts) != 3 {
-		t.Fatalf("access token %q is not a JWS", access)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Cnf *struct {
-			JKT string `json:"jkt"`
-		} `json:"cnf"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	if c.Cnf == nil {
-		return ""
-	}
-	return c.Cnf.JKT
+	c := claimsOf(t, access)
+	return c.BoundKey()
 }
 
 // loginBody is a login request of a non-browser client (the refresh token
