@@ -34,9 +34,10 @@ func Login(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Reco
 			return signInRequest{}, badRequest("username or password is too long")
 		}
 		ua := userAgent(req)
-		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+		start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
 			return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
-		}}, nil
+		}
+		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: start}, nil
 	})
 }
 

@@ -41,9 +41,10 @@ func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.R
 		}
 		// The session keeps the User-Agent of the password step (its
 		// challenge holds it).
-		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+		start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
 			return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
-		}}, nil
+		}
+		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: start}, nil
 	})
 }
 

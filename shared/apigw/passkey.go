@@ -178,9 +178,10 @@ func PasskeySignIn(svc PasskeySignInFlow, ck CookieConfig, log *slog.Logger, met
 				return signInRequest{}, err
 			}
 			ua := userAgent(req)
-			return signInRequest{start: func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+			start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
 				return svc.Finish(ctx, b, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
-			}}, nil
+			}
+			return signInRequest{start: start}, nil
 		}),
 	})
 }
