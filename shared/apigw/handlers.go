@@ -195,6 +195,18 @@ func protectedRoute(log *slog.Logger, met *metrics.Recorder, fn func(ctx context
 	}
 }
 
+// ByRoute sends a request to the handler of its route key (API Gateway's
+// routeKey, "METHOD /path"), and any other to def: one function serving
+// several routes.
+func ByRoute(def Handler, routes map[string]Handler) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		if h, ok := routes[req.RouteKey]; ok {
+			return h(ctx, req)
+		}
+		return def(ctx, req)
+	}
+}
+
 // SessionJSON is one session in the session list.
 type SessionJSON struct {
 	ID         string    `json:"id"`

@@ -171,15 +171,3 @@ func qrDataURI(uri string) (string, error) {
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
 }
-
-// ByRoute sends a request to the handler of its route key (API Gateway's
-// routeKey, "METHOD /path"), and any other to def: one function serving
-// several routes.
-func ByRoute(def Handler, routes map[string]Handler) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		if h, ok := routes[req.RouteKey]; ok {
-			return h(ctx, req)
-		}
-		return def(ctx, req)
-	}
-}
