@@ -57,6 +57,8 @@ func (e *browserEnv) testTOTP(t *testing.T) {
 	b.waitUntil("recovery codes shown", 10*time.Second, func() bool {
 		return b.js(`document.getElementById('totp-recovery-codes').children.length`) == "10"
 	})
+	recovery := b.js(`document.getElementById('totp-recovery-codes').children[0].textContent`)
+	e.secret(recovery)
 	b.waitUntil("the factor is active", 10*time.Second, func() bool { return b.js(`document.getElementById('totp-status').dataset.state`) == "active" })
 
 	b.click("logout")
@@ -80,9 +82,15 @@ func (e *browserEnv) testTOTP(t *testing.T) {
 		t.Errorf("GET /me after the second factor: amr %s, want [\"pwd\",\"otp\",\"mfa\"]", amr)
 	}
 
+	// A password change asks the second factor too: refused without it,
+	// done with a recovery code (the codes of this step and the next are
+	// used by now).
 	before := b.text("session-id")
 	b.do(chromedp.SetValue(chromedp.ID("current-password"), pw), chromedp.SetValue(chromedp.ID("new-password"), newPW),
 		chromedp.Click(chromedp.ID("change-password")))
+	b.waitUntil("the second factor is asked", 10*time.Second, func() bool { return strings.Contains(b.text("password-error"), "second factor") })
+	b.do(chromedp.SetValue(chromedp.ID("current-password"), pw), chromedp.SetValue(chromedp.ID("new-password"), newPW),
+		chromedp.SetValue(chromedp.ID("password-code"), recovery), chromedp.Click(chromedp.ID("change-password")))
 	b.waitUntil("a new session after the password change", 10*time.Second, func() bool {
 		return b.signedIn() && b.text("session-id") != before && b.text("session-id") != ""
 	})

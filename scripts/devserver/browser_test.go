@@ -164,6 +164,7 @@ type tab struct {
 
 type apiRequest struct {
 	method, path, authorization, dpop string
+	at                                time.Time // when the test saw it
 }
 
 // device opens a tab in a new browser context: its own cookies and
@@ -235,7 +236,7 @@ func (b *tab) record(ev any) {
 	case *network.EventRequestWillBeSent:
 		if path, ok := strings.CutPrefix(e.Request.URL, b.env.api); ok {
 			auth := headerValue(e.Request.Headers, "authorization")
-			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, auth, headerValue(e.Request.Headers, "dpop")})
+			b.reqs = append(b.reqs, apiRequest{e.Request.Method, path, auth, headerValue(e.Request.Headers, "dpop"), time.Now()})
 			b.env.secret(accessToken(auth))
 		}
 	case *network.EventResponseReceivedExtraInfo:
@@ -574,7 +575,7 @@ func (e *browserEnv) fourTabs(t *testing.T, query string, start func(tabs []*tab
 		}
 		n := refreshes() - base
 		if n != want+1 && (atOnce || n < want+1) {
-			t.Fatalf("%s round %d: %d refresh requests from the four tabs, want 1", what, round, n-want)
+			t.Fatalf("%s round %d: %d refresh requests from the four tabs, want 1; the tabs' last refreshes and clicks:\n%s", what, round, n-want, refreshTimes(tabs))
 		}
 		want = n
 		if s := e.session(t, sid); len(s.Retired)-rotations != n || !s.RevokedAt.IsZero() {
@@ -588,6 +589,30 @@ func (e *browserEnv) fourTabs(t *testing.T, query string, start func(tabs []*tab
 	if logs, _ := os.ReadFile(filepath.Join(e.dev.State, "logs", "RefreshFunction.log")); strings.Contains(string(logs), "reuse detected") {
 		t.Error("the refresh function detected reuse")
 	}
+}
+
+// refreshTimes says when each tab sent its last three refresh requests
+// and clicked last, for a failure's message.
+func refreshTimes(tabs []*tab) string {
+	var out strings.Builder
+	for i, b := range tabs {
+		b.mu.Lock()
+		var at []string
+		for _, r := range b.reqs {
+			if r.method == "POST" && r.path == "/auth/refresh" {
+				at = append(at, r.at.Format("15:04:05.000"))
+			}
+		}
+		b.mu.Unlock()
+		fmt.Fprintf(&out, "  tab %d: refreshes %v, clicked at %s, log: %s\n", i+1, at[max(0, len(at)-3):], b.js(`String(window.clickedAt)`), firstLines(b.text("log"), 4))
+	}
+	return out.String()
+}
+
+// firstLines is the first n lines of s, on one line.
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[:min(n, len(lines))], " | ")
 }
 
 // testLogoutAll: logout-all in one tab signs every other tab out within a

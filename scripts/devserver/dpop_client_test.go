@@ -320,6 +320,21 @@ window.ready = true;
 		t.Errorf("a new login is bound to %q, want a new key (not %s)", s.KeyThumbprint, first.KeyThumbprint)
 	}
 
+	// A sign-in at once after a sign-out (a passkey autofill answers that
+	// fast) keeps its new key: the sign-out's delete of the old key must
+	// not take the new one with it, whichever reaches IndexedDB first.
+	for i := range 12 {
+		got := b.js(`auth.logout().then(() => auth.login('alice', 'pw'))
+  .then(() => new Promise((r) => setTimeout(r, 100)))
+  .then(() => ` + storedKeyThumbprint + `).then((stored) => stored === auth.state.keyThumbprint ? 'kept' : 'stored ' + stored + ', token bound to ' + auth.state.keyThumbprint, (e) => 'error ' + e)`)
+		if got != "kept" {
+			t.Fatalf("sign-in %d right after a sign-out: %s", i+1, got)
+		}
+		if got := b.js("auth.fetch('/me').then((r) => r.status)"); got != "200" {
+			t.Fatalf("sign-in %d right after a sign-out: /me answers %s", i+1, got)
+		}
+	}
+
 	api.mu.Lock()
 	if len(api.refused) > 0 {
 		t.Errorf("the server refused: %q", api.refused)

@@ -104,7 +104,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	b.click("passkey-remove-0")
 	b.waitUntil("the passkey is removed", 10*time.Second, func() bool { return passkeyRows() == "0" })
 	if !b.signedIn() {
-		t.Error("removing the passkey signed this device out")
+		t.Errorf("removing the passkey signed this device out: %s; the page's log: %s", b.text("status"), firstLines(b.text("log"), 12))
 	}
 	// The removed passkey (still in the authenticator) signs nobody in.
 	b.click("logout")

@@ -35,7 +35,9 @@ func TestRotateKey(t *testing.T) {
 	}
 	state := filepath.Join(t.TempDir(), "state")
 	cmd := exec.Command(filepath.Join(root, "scripts", "rotate-key"), "--state", state, "--publish-wait", "1s",
-		"--param", "AccessTokenTTL=30s", "--param", "ClockLeeway=0s", "--param", "RevocationMaxStaleness=30s",
+		// Tokens of step 1 must outlive the restart of scripts/dev in step 2,
+		// which took over 30 s on a machine at load 20.
+		"--param", "AccessTokenTTL=75s", "--param", "ClockLeeway=0s", "--param", "RevocationMaxStaleness=75s",
 		"--", "--port", "0", "--lambda-port", "0", "--kms-port", "0", "--dynamodb-port", "0")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()

@@ -58,7 +58,7 @@ func decide(ctx context.Context, svc *auth.ResourceAuthorizer, cfg authorizerCon
 	case ev.Version == "2.0" && ev.Type == "REQUEST":
 		claims, reason, err := authorize(ctx, svc, log, met, raw, ev.authorization, cfg)
 		if err == nil {
-			reason, err = stepUp(ctx, svc, log, ev.RouteKey, claims)
+			reason, err = stepUp(ctx, svc, log, ev.RouteKey, raw, claims)
 		}
 		if err != nil {
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, reason, nil
@@ -162,10 +162,30 @@ func authorize(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logg
 // sign-in does not meet (RFC 9470). API Gateway answers the denial 403
 // without WWW-Authenticate (an HTTP API has no gateway responses); the
 // functions' own checks answer 401 with it (respond.go).
-func stepUp(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, route string, c *token.Claims) (metrics.Reason, error) {
-	if err := svc.StepUpFor(route, c); err != nil {
+func stepUp(ctx context.Context, svc *auth.ResourceAuthorizer, log *slog.Logger, route string, raw json.RawMessage, c *token.Claims) (metrics.Reason, error) {
+	method := ""
+	if strings.HasPrefix(route, "ANY ") && svc.HasStepUp() {
+		method = eventMethod(raw) // an ANY route's rule is its method's
+	}
+	if err := svc.StepUpFor(route, method, c); err != nil {
 		log.InfoContext(ctx, "deny", "reason", err.Error(), "route", route, "sub", c.Subject, "sid", c.SessionID, "jti", c.ID)
 		return metrics.StepUp, err
 	}
 	return metrics.Allowed, nil
+}
+
+// eventMethod is an HTTP API event's requestContext.http.method, "" if it
+// has none: read only for an ANY route while step-up rules are set.
+func eventMethod(raw json.RawMessage) string {
+	var ev struct {
+		RequestContext struct {
+			HTTP struct {
+				Method string `json:"method"`
+			} `json:"http"`
+		} `json:"requestContext"`
+	}
+	if json.Unmarshal(raw, &ev) != nil {
+		return ""
+	}
+	return ev.RequestContext.HTTP.Method
 }

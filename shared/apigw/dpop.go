@@ -19,8 +19,10 @@ type DPoP struct {
 	verifier *dpop.Verifier
 	nonces   *dpop.Nonces
 	scheme   string
-	now      func() time.Time
-	log      *slog.Logger
+	// publicOrigin: DPoPConfig.PublicOrigin
+	publicOrigin string
+	now          func() time.Time
+	log          *slog.Logger
 }
 
 // DPoPConfig configures NewDPoP.
@@ -42,6 +44,11 @@ type DPoPConfig struct {
 	// localhost issuer), so a request's public URL, which a proof's htu
 	// names, starts with http:// (API Gateway serves https only).
 	PlainHTTP bool
+	// PublicOrigin, when set, is the scheme and host clients address the
+	// API at (PUBLIC_ORIGIN: a CDN in front of API Gateway), in place of
+	// https:// + the event's domain in the URL a proof's htu must name
+	// (RFC 9449 4.3 step 9), as the authorizer reads it (PublicURL).
+	PublicOrigin string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// Logger gets a line per refused proof, with the reason and never the
@@ -80,7 +87,7 @@ func NewDPoP(c DPoPConfig) (*DPoP, error) {
 	if c.PlainHTTP {
 		scheme = "http"
 	}
-	return &DPoP{mode: c.Mode, verifier: v, nonces: c.Nonces, scheme: scheme, now: c.Now, log: c.Logger}, nil
+	return &DPoP{mode: c.Mode, verifier: v, nonces: c.Nonces, scheme: scheme, publicOrigin: c.PublicOrigin, now: c.Now, log: c.Logger}, nil
 }
 
 // Algorithms are the algorithms a proof may use, for discovery's
@@ -133,6 +140,9 @@ func (d *DPoP) proofKey(ctx context.Context, req Request, starting bool) (string
 // origin is what replaces https://domainName in the request's public URL
 // ("" when nothing does).
 func (d *DPoP) origin(req Request) string {
+	if d.publicOrigin != "" {
+		return d.publicOrigin
+	}
 	if d.scheme == "https" {
 		return ""
 	}

@@ -128,6 +128,22 @@ func TestProofKey(t *testing.T) {
 		}
 	})
 
+	t.Run("behind a CDN, PUBLIC_ORIGIN is the URL addressed", func(t *testing.T) {
+		d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Replay: dpop.NewMemoryReplay(100, clock), PublicOrigin: "https://auth.example.com",
+			Now: clock, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, k := testProof(key, "POST", "https://auth.example.com/auth/login", now, "")
+		if got, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true); err != nil || got != k {
+			t.Errorf("a proof for the public origin, reaching API Gateway's own domain: %q, %v", got, err)
+		}
+		p, _ = testProof(key, "POST", "https://"+api+"/auth/login", now, "")
+		if _, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true); requestCode(err) != "400 invalid_dpop_proof" {
+			t.Errorf("a proof for API Gateway's domain behind the CDN: %v, want 400 invalid_dpop_proof", err)
+		}
+	})
+
 	t.Run("the same proof twice is a replay", func(t *testing.T) {
 		d := build(auth.DPoPOptional, false, nil)
 		p, _ := testProof(key, "POST", "https://"+api+"/auth/refresh", now, "")

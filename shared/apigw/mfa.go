@@ -51,11 +51,14 @@ func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.R
 type changePasswordRequest struct {
 	CurrentPassword    string `json:"current_password"`
 	NewPassword        string `json:"new_password"`
+	Code               string `json:"code"`          // the TOTP code, for a user with a second factor
+	RecoveryCode       string `json:"recovery_code"` // or a recovery code
 	RefreshTokenInBody bool   `json:"refresh_token_in_body"`
 }
 
 // ChangePassword handles POST /auth/password behind the authorizer: the
-// current password and the new one; every session of the user ends and
+// current password and the new one (and a TOTP code or a recovery code
+// when the user has a second factor); every session of the user ends and
 // the caller's device goes on in a new session, whose tokens it answers
 // (the refresh token in the cookie, or in the body for other clients).
 func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder) Handler {
@@ -70,7 +73,8 @@ func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *met
 		if err := checkRefreshTokenInBody(req, in.RefreshTokenInBody); err != nil {
 			return Response{}, err
 		}
-		t, err := svc.ChangePassword(ctx, id.Caller(), in.CurrentPassword, in.NewPassword, auth.WithUserAgent(userAgent(req)))
+		t, err := svc.ChangePassword(ctx, id.Caller(), auth.PasswordChange{Current: in.CurrentPassword, Next: in.NewPassword,
+			Code: in.Code, RecoveryCode: in.RecoveryCode}, auth.WithUserAgent(userAgent(req)))
 		if err != nil {
 			return Response{}, err
 		}

@@ -54,8 +54,10 @@ func (w *wiring) dpop(ctx context.Context) (*apigw.DPoP, error) {
 		// An http:// issuer is scripts/dev on this machine (config
 		// allows no other): the URLs clients address are http.
 		PlainHTTP: strings.HasPrefix(w.cfg.Issuer, "http://"),
-		Now:       w.set.now,
-		Logger:    w.set.logger,
+		// The URL clients address, as the authorizer reads it (a CDN).
+		PublicOrigin: w.cfg.PublicOrigin,
+		Now:          w.set.now,
+		Logger:       w.set.logger,
 	})
 }
 

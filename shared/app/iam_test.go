@@ -129,7 +129,7 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	ivy := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy", "ivy's password"), s.code(t, enrol), ""))
 	_, ivyCtx = s.authorize(t, ivy.Access)
 	call(t, s.totp, totpRequest(t, "GET /auth/mfa/totp", ivyCtx, nil))
-	if resp := call(t, s.login, totpRequest(t, "POST /auth/password", ivyCtx, map[string]string{"current_password": "ivy's password", "new_password": "ivy's new password"})); resp.StatusCode != 200 {
+	if resp := call(t, s.login, totpRequest(t, "POST /auth/password", ivyCtx, map[string]string{"current_password": "ivy's password", "new_password": "ivy's new password", "recovery_code": codes.RecoveryCodes[1]})); resp.StatusCode != 200 {
 		t.Fatalf("change password: %d %s", resp.StatusCode, resp.Body)
 	}
 	s.clock.Advance(time.Second)

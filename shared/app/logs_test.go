@@ -159,7 +159,7 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	_, mfaCtx = s.authorize(t, mfaTokens.Access)
 	const newPW = "Correct-horse-battery-staple-2"
 	secrets["wrong current password"], secrets["new password"] = "not "+pw, newPW
-	for _, body := range []map[string]string{{"current_password": "not " + pw, "new_password": newPW}, {"current_password": pw, "new_password": newPW}} {
+	for _, body := range []map[string]string{{"current_password": "not " + pw, "new_password": newPW}, {"current_password": pw, "new_password": newPW, "recovery_code": recovery.RecoveryCodes[1]}} {
 		resp = call(t, s.login, totpRequest(t, "POST /auth/password", mfaCtx, body))
 	}
 	if resp.StatusCode != 200 {

@@ -1,9 +1,12 @@
 package app_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,6 +329,99 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// TestChangePasswordAsksTheSecondFactor: a user with TOTP changes the
+// password only with a code or a recovery code as well (a phished password
+// and a copied access token do not take the account over), and the new
+// session ends when the old one would have: a chain of password changes
+// never outlives the sign-in it came from.
+func TestChangePasswordAsksTheSecondFactor(t *testing.T) {
+	env := testenv.New(t)
+	env.CreateUser(t, "ivy@example.com", "ivy's password")
+	s := newService(t, env)
+	_, pctx := s.signedIn(t, "ivy@example.com", "ivy's password")
+	secret, recovery := s.enrol(t, pctx)
+	s.clock.Advance(30 * time.Second)
+	signedIn := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
+	_, actx := s.authorize(t, signedIn.Access)
+	sessionEnds := s.cookieEnds(t, signedIn.Resp)
+
+	change := func(ctx map[string]any, current, next string, answer map[string]string) apigw.Response {
+		body := map[string]string{"current_password": current, "new_password": next}
+		maps.Copy(body, answer)
+		return call(t, s.login, totpRequest(t, "POST /auth/password", ctx, body))
+	}
+	if resp := change(actx, "ivy's password", "password two", nil); resp.StatusCode != 400 || !strings.Contains(resp.Body, "second factor") {
+		t.Fatalf("a password change without the second factor: %d %s, want 400 asking for it", resp.StatusCode, resp.Body)
+	}
+	for _, bad := range []map[string]string{{"code": "12345"}, {"code": "123456", "recovery_code": recovery[0]}, {"recovery_code": "not a code"}} {
+		if resp := change(actx, "ivy's password", "password two", bad); resp.StatusCode != 400 {
+			t.Errorf("a password change with %v: %d %s, want 400", bad, resp.StatusCode, resp.Body)
+		}
+	}
+	s.clock.Advance(30 * time.Second)
+	if resp := change(actx, "ivy's password", "password two", map[string]string{"code": wrongCode(s.code(t, secret))}); resp.StatusCode != 401 {
+		t.Fatalf("a password change with a wrong code: %d %s, want 401", resp.StatusCode, resp.Body)
+	}
+	s.mfaChallenge(t, "ivy@example.com", "ivy's password") // the password is unchanged
+
+	// Six days on, with a code: the new session keeps the old one's end.
+	s.clock.Advance(6 * 24 * time.Hour)
+	resp := change(actx, "ivy's password", "password two", map[string]string{"code": s.code(t, secret)})
+	if resp.StatusCode != 200 {
+		t.Fatalf("a password change with a code: %d %s", resp.StatusCode, resp.Body)
+	}
+	next := s.readTokens(t, resp)
+	ok, nctx := s.authorize(t, next.Access)
+	if !ok {
+		t.Fatal("the new session's token is denied")
+	}
+	if got := s.cookieEnds(t, resp); got.Sub(sessionEnds).Abs() > 2*time.Second {
+		t.Errorf("the new session ends %v, want the old one's end %v", got, sessionEnds)
+	}
+	// A second change, with a recovery code, half a day later: still the
+	// same end.
+	s.clock.Advance(12 * time.Hour)
+	resp = change(nctx, "password two", "password three", map[string]string{"recovery_code": recovery[0]})
+	if resp.StatusCode != 200 {
+		t.Fatalf("a password change with a recovery code: %d %s", resp.StatusCode, resp.Body)
+	}
+	last := s.readTokens(t, resp)
+	if got := s.cookieEnds(t, resp); got.Sub(sessionEnds).Abs() > 2*time.Second {
+		t.Errorf("the session of a second change ends %v, want the first sign-in's session end %v", got, sessionEnds)
+	}
+	if resp := change(nctx, "password three", "password four", map[string]string{"recovery_code": recovery[0]}); resp.StatusCode != 401 && resp.StatusCode != 400 {
+		t.Errorf("a used recovery code (and an ended session): %d, want refused", resp.StatusCode)
+	}
+	s.clock.Advance(sessionEnds.Sub(s.clock.Now()) + time.Minute)
+	if resp := s.refreshWith(t, last.Refresh); resp.StatusCode != 401 {
+		t.Errorf("the session of two password changes, past the first sign-in's session end: refresh %d, want 401", resp.StatusCode)
+	}
+}
+
+// cookieEnds is when the refresh cookie of resp expires (its Max-Age from
+// now: the handler computes it on the real clock): the session's end, on
+// the service's clock.
+func (s *service) cookieEnds(t *testing.T, resp apigw.Response) time.Time {
+	t.Helper()
+	name := cmp.Or(s.env.Getenv("REFRESH_COOKIE_NAME"), "__Secure-refresh_token")
+	for _, c := range resp.Cookies {
+		if !strings.HasPrefix(c, name+"=") {
+			continue
+		}
+		for _, attr := range strings.Split(c, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(attr), "Max-Age="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatalf("cookie %q: %v", c, err)
+				}
+				return time.Now().Add(time.Duration(n) * time.Second) // the handler's real clock
+			}
+		}
+	}
+	t.Fatalf("no refresh cookie with a Max-Age in %v", resp.Cookies)
+	return time.Time{}
+}
+
 // TestStepUpRoutes: STEP_UP_ROUTES makes the authorizer deny a good
 // token on a route whose sign-in it does not meet: a second factor (acr
 // mfa), a recent sign-in (max_age); other routes are not affected.
@@ -366,6 +462,38 @@ func TestStepUpRoutes(t *testing.T) {
 	if n := s.metrics.Count("AuthorizerDecision", map[string]string{"Reason": "step_up"}); n < 2 {
 		t.Errorf("step_up denials counted %v times, want 2", n)
 	}
+	// The route an API matched may not be the rule's key: an ANY route is
+	// held to the rule of the request's method on its path; $default and
+	// greedy routes could carry any path, so with rules set they deny.
+	decideMethod := func(access, route, method string) bool {
+		t.Helper()
+		ev := strings.ReplaceAll(string(fixture(t, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", access)), `"GET /me"`, `"`+route+`"`)
+		ev = strings.Replace(ev, `"method": "GET"`, `"method": "`+method+`"`, 1)
+		out, err := s.authorizer(context.Background(), []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(events.APIGatewayV2CustomAuthorizerSimpleResponse).IsAuthorized
+	}
+	for _, tc := range []struct {
+		route, method string
+		pwdAllowed    bool
+	}{
+		{"ANY /payouts", "POST", false},
+		{"ANY /payouts", "GET", true},
+		{"ANY /me", "GET", true},
+		{"$default", "GET", false},
+		{"ANY /{proxy+}", "GET", false},
+		{"GET /api/{proxy+}", "GET", false},
+	} {
+		if got := decideMethod(pwd.Access, tc.route, tc.method); got != tc.pwdAllowed {
+			t.Errorf("a password-only token on route %q, method %s: allowed %v, want %v", tc.route, tc.method, got, tc.pwdAllowed)
+		}
+	}
+	if !decideMethod(mfa.Access, "ANY /payouts", "POST") {
+		t.Error("an mfa token denied on ANY /payouts for POST")
+	}
+
 	// A REST API event: its allow would cover the whole stage, so no rule
 	// could hold there; with rules set it is denied, whatever the token.
 	rest, _ := json.Marshal(map[string]any{"type": "TOKEN", "authorizationToken": "Bearer " + mfa.Access,

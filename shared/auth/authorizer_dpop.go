@@ -165,8 +165,8 @@ func (r *ResourceAuthorizer) Authorize(ctx context.Context, req ResourceRequest)
 
 // StepUpFor is the Authorizer's step-up rule for the route (RFC 9470),
 // after the token and its proof were checked.
-func (r *ResourceAuthorizer) StepUpFor(routeKey string, c *token.Claims) error {
-	return r.authz.StepUpFor(routeKey, c)
+func (r *ResourceAuthorizer) StepUpFor(routeKey, method string, c *token.Claims) error {
+	return r.authz.StepUpFor(routeKey, method, c)
 }
 
 // HasStepUp reports whether any route has a step-up rule.

@@ -388,6 +388,9 @@ func (s sessionStarter) start(ctx context.Context, user *User, amr []string, dev
 		AuthTime:   cmp.Or(dev.signedIn, now),
 		JKT:        dev.jkt,
 	}
+	if !dev.ends.IsZero() && dev.ends.Before(sess.ExpiresAt) {
+		sess.ExpiresAt = dev.ends
+	}
 	access, ttl, err := s.issuer.issue(ctx, sess, now)
 	if err != nil {
 		return Tokens{}, err

@@ -262,6 +262,10 @@ type LoginOption func(*device)
 type device struct {
 	userAgent, jkt string
 	signedIn       time.Time
+	// ends, when set, is when the session must end at the latest: a session
+	// that goes on from another (a password change) keeps its end, so that
+	// no chain of them outlives the sign-in it came from.
+	ends time.Time
 }
 
 // WithDPoPKey binds the session the login starts to the DPoP key whose

@@ -5,6 +5,7 @@ package auth
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,10 +58,15 @@ func (s StepUp) Check(amr []string, authTime, now time.Time) error {
 // template) to what the route requires.
 type StepUpRules map[string]StepUp
 
+// routeMethods are the methods of an HTTP API route key; ANY is every one.
+var routeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
+
 // ParseStepUpRules reads the STEP_UP_ROUTES setting: a JSON object from
 // route keys to {"acr": "mfa", "max_age": seconds}; "" is none. An
 // unknown acr, a negative max_age, a rule that requires nothing or a key
-// that is no route key is an error: a typo must not leave a route open.
+// that is no route key (an unknown method, a path with a trailing slash,
+// $default, a greedy {proxy+} path: StepUpFor says why those cannot hold)
+// is an error: a typo must not leave a route open.
 func ParseStepUpRules(s string) (StepUpRules, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -73,8 +79,9 @@ func ParseStepUpRules(s string) (StepUpRules, error) {
 	}
 	for k, v := range r {
 		method, path, ok := strings.Cut(k, " ")
-		if !ok || method == "" || method != strings.ToUpper(method) || !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("step-up routes: %q is not a route key (\"METHOD /path\")", k)
+		if !ok || !slices.Contains(routeMethods, method) || !strings.HasPrefix(path, "/") ||
+			len(path) > 1 && strings.HasSuffix(path, "/") || greedy(path) || strings.ContainsAny(path, " \t") {
+			return nil, fmt.Errorf("step-up routes: %q is not the key of a route a rule can hold (\"METHOD /path\", METHOD one of %s, no trailing slash, no {proxy+})", k, strings.Join(routeMethods, " "))
 		}
 		if v.ACR != "" && v.ACR != ACRMFA || v.MaxAge < 0 || v == (StepUp{}) {
 			return nil, fmt.Errorf("step-up routes: %q: acr must be %q or absent, max_age >= 0, and one of them set", k, ACRMFA)
@@ -83,17 +90,48 @@ func ParseStepUpRules(s string) (StepUpRules, error) {
 	return r, nil
 }
 
+// greedy reports whether a route path ends in a greedy parameter
+// ("/{proxy+}"), which matches any number of segments.
+func greedy(path string) bool { return strings.Contains(path, "+}") }
+
 // WithStepUp makes the authorizer hold routes to rules (StepUpFor).
 func (a *Authorizer) WithStepUp(rules StepUpRules) *Authorizer {
 	a.stepUp = rules
 	return a
 }
 
+// ErrStepUpUnknownRoute: rules are set and the request came through a
+// route whose rule cannot be told (the $default route, a greedy {proxy+}
+// path, an ANY route without the request's method): denied, as any doubt
+// is.
+var ErrStepUpUnknownRoute = errors.New("step-up rules are set and this route's rule cannot be told ($default, {proxy+} or ANY without a method): denied")
+
 // StepUpFor checks a verified token against the rule of the route it is
-// presented to (routeKey: "METHOD /path"); nil when the route has none.
+// presented to (routeKey: the event's "METHOD /path"; method: the
+// request's HTTP method, needed for an ANY route only); nil when the
+// route has none. An ANY route is held to the rule of its own key, else
+// to the rule of the request's method on its path: a rule for "DELETE
+// /orders/{id}" holds whether the API routes that request through
+// "DELETE /orders/{id}" or "ANY /orders/{id}". While rules are set, the
+// $default route and greedy paths are denied (ErrStepUpUnknownRoute):
+// they may carry any path, so no rule could be told to apply or not.
 // The token's amr and auth_time are signed claims (RFC 9068 2.2.1).
-func (a *Authorizer) StepUpFor(routeKey string, c *token.Claims) error {
+func (a *Authorizer) StepUpFor(routeKey, method string, c *token.Claims) error {
+	if len(a.stepUp) == 0 {
+		return nil
+	}
 	rule, ok := a.stepUp[routeKey]
+	if !ok {
+		m, path, _ := strings.Cut(routeKey, " ")
+		switch {
+		case routeKey == "$default" || greedy(path):
+			return ErrStepUpUnknownRoute
+		case m == "ANY" && method == "":
+			return ErrStepUpUnknownRoute
+		case m == "ANY":
+			rule, ok = a.stepUp[strings.ToUpper(method)+" "+path]
+		}
+	}
 	if !ok {
 		return nil
 	}

@@ -110,7 +110,9 @@ func TestStepUpRules(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`{"GET /x": {}}`, `{"GET /x": {"acr": "pwd"}}`, `{"GET /x": {"max_age": -1}}`,
-		`{"/x": {"acr": "mfa"}}`, `{"get /x": {"acr": "mfa"}}`, `{"GET /x": {"acr": "mfa", "maxage": 5}}`, `[1]`} {
+		`{"/x": {"acr": "mfa"}}`, `{"get /x": {"acr": "mfa"}}`, `{"GET /x": {"acr": "mfa", "maxage": 5}}`, `[1]`,
+		`{"GET /x/": {"acr": "mfa"}}`, `{"$default": {"acr": "mfa"}}`, `{"ANY /{proxy+}": {"acr": "mfa"}}`, `{"FETCH /x": {"acr": "mfa"}}`,
+		`{"GET  /x": {"acr": "mfa"}}`} {
 		if _, err := ParseStepUpRules(bad); err == nil {
 			t.Errorf("ParseStepUpRules(%s) accepted", bad)
 		}

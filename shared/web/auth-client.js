@@ -173,6 +173,9 @@ function pageOrigin() {
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A refresh asked for this soon after another tab's new token takes that token. */
+const FRESH_MS = 900;
+
 /**
  * The claims shown to the app. The token's signature is the API's
  * business; this only reads what the token says, for display and for
@@ -381,17 +384,22 @@ export class AuthClient extends EventTarget {
    * Changes the password (POST /auth/password): every other session of the
    * user ends, and this device goes on in the new session the answer
    * starts (its refresh cookie replaced). Not retried after a refresh: a
-   * wrong current password counts as a failed sign-in.
+   * wrong current password counts as a failed sign-in. A user with a
+   * second factor gives its code too, or a recovery code
+   * (`{ recoveryCode }`): a password alone does not change it.
    * @param {string} current
    * @param {string} next
+   * @param {string | { recoveryCode: string }} [secondFactor]
    */
-  async changePassword(current, next) {
+  async changePassword(current, next, secondFactor) {
+    const answer = secondFactor === undefined || secondFactor === '' ? {}
+      : typeof secondFactor === 'string' ? { code: secondFactor } : { recovery_code: secondFactor.recoveryCode };
     // A route behind the authorizer: the access token, with a proof when it
     // is DPoP-bound (RFC 9449 7.1).
     const res = await this.#authorized(this.#url('/auth/password'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ current_password: current, new_password: next }),
+      body: JSON.stringify({ current_password: current, new_password: next, ...answer }),
     }, await this.#validToken());
     if (!res.ok) throw await AuthError.from(res);
     this.#take(await res.json(), true);
@@ -409,7 +417,9 @@ export class AuthClient extends EventTarget {
     if (!this.#inflight) {
       const seen = this.#generation;
       this.#inflight = this.#exclusive(async () => {
-        if ((this.#tookNewer(seen) || Date.now() - this.#peerTakenAt < 900) && this.#token && !this.#due()) return;
+        const recent = () => this.#tookNewer(seen) || Date.now() - this.#peerTakenAt < FRESH_MS;
+        if (recent() && this.#token && !this.#due()) return;
+        if ((await this.#peerJustTook()) && recent() && this.#token && !this.#due()) return;
         await this.#refreshNow();
       }).finally(() => {
         this.#inflight = null;
@@ -770,7 +780,8 @@ export class AuthClient extends EventTarget {
   async #forceRefresh(token) {
     const seen = this.#generation;
     await this.#exclusive(async () => {
-      if (this.#tookNewer(seen) && this.#token && this.#token.value !== token) return;
+      const newer = () => this.#tookNewer(seen) && this.#token !== null && this.#token.value !== token;
+      if (newer() || ((await this.#peerJustTook()) && newer())) return;
       await this.#refreshNow();
     });
   }
@@ -800,6 +811,7 @@ export class AuthClient extends EventTarget {
         });
         if (res.ok) {
           this.#take(await res.json(), true);
+          await this.#markFresh();
           return;
         }
         err = await AuthError.from(res);
@@ -875,6 +887,48 @@ export class AuthClient extends EventTarget {
     }
     this.#post({ type: 'refreshing', until: Date.now() + this.#opt.retryWindowMs + 1000 });
     await fn();
+  }
+
+  /**
+   * Marks for FRESH_MS that this tab has just taken a new token from the
+   * API, before it lets go of the refresh lock: a Web Lock named after the
+   * token's received_at. Every tab sees the lock at once (locks.query),
+   * where the BroadcastChannel message carrying the token may still wait in
+   * a busy tab's task queue when it gets the refresh lock next.
+   */
+  async #markFresh() {
+    const locks = webLocks();
+    const t = this.#token;
+    if (!locks || !t) return;
+    await new Promise((granted) => {
+      locks.request(`${this.#opt.name}:fresh:${t.receivedAt}`, () => {
+        granted(undefined);
+        return sleep(FRESH_MS);
+      }).catch(() => granted(undefined));
+    });
+  }
+
+  /**
+   * Whether another tab took a token newer than this tab's within FRESH_MS
+   * (its fresh mark is held); if so, waits up to a second for its message
+   * and answers whether a newer token came.
+   */
+  async #peerJustTook() {
+    const locks = webLocks();
+    if (!locks || typeof locks.query !== 'function') return false;
+    const prefix = this.#opt.name + ':fresh:';
+    const mine = this.#token?.receivedAt ?? 0;
+    let held = [];
+    try {
+      ({ held = [] } = await locks.query());
+    } catch {
+      return false;
+    }
+    if (!held.some((l) => l.name?.startsWith(prefix) && Number(l.name.slice(prefix.length)) > mine)) return false;
+    const seen = this.#generation;
+    const end = Date.now() + 1000;
+    while (this.#generation === seen && Date.now() < end) await sleep(10);
+    return this.#generation !== seen && this.#token !== null;
   }
 
   /**
@@ -1184,22 +1238,42 @@ class DPoPKeyStore {
     return DPoPKeyStore.describe(pair);
   }
 
-  /** Stores key in place of the stored one. @param {DPoPKey} key */
+  /**
+   * Stores key in place of the stored one, with its thumbprint beside it
+   * (in one transaction) for remove to compare against.
+   * @param {DPoPKey} key
+   */
   async save(key) {
     this.#cached = Promise.resolve(key);
-    await this.#tx('readwrite', (s) => s.put(key.pair, 'current'));
+    await this.#tx('readwrite', (s) => {
+      s.put(key.jkt, 'current-jkt');
+      return s.put(key.pair, 'current');
+    });
   }
 
   /**
-   * Deletes the stored key if it is the key of thumbprint jkt (not one
-   * another tab made since, at a new login).
+   * Deletes the stored key if it is the key of thumbprint jkt, not one this
+   * or another tab saved since at a new login: the comparison and the
+   * delete are one transaction, so a sign-in right after a sign-out (a
+   * passkey autofill answers at once) keeps its new key whichever of the
+   * two reaches the store first.
    * @param {string} jkt
    */
   async remove(jkt) {
-    const stored = await this.current(true);
-    if (!stored || stored.jkt !== jkt) return;
-    await this.#tx('readwrite', (s) => s.delete('current'));
-    this.#cached = null;
+    await this.#tx('readwrite', (s) => {
+      const req = s.get('current-jkt');
+      req.onsuccess = () => {
+        // A pair stored without its thumbprint (an older version of this
+        // client) is deleted: nothing newer wrote it.
+        if (req.result === jkt || req.result === undefined) {
+          s.delete('current');
+          s.delete('current-jkt');
+        }
+      };
+      return req;
+    });
+    const cached = this.#cached;
+    if (cached && (await cached)?.jkt === jkt && this.#cached === cached) this.#cached = null;
   }
 }
 

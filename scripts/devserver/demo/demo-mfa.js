@@ -134,9 +134,10 @@ $('password-form').addEventListener('submit', async (ev) => {
   const button = /** @type {HTMLButtonElement} */ ($('change-password'));
   button.disabled = true;
   try {
-    await auth.changePassword(input('current-password').value, input('new-password').value);
-    input('current-password').value = '';
-    input('new-password').value = '';
+    const code = input('password-code').value.trim();
+    await auth.changePassword(input('current-password').value, input('new-password').value,
+      /^\d{6}$/.test(code) || code === '' ? code : { recoveryCode: code });
+    for (const id of ['current-password', 'new-password', 'password-code']) input(id).value = '';
     $('password-error').textContent = '';
     $('totp-status').dataset.password = 'changed';
   } catch (e) {
