@@ -77,9 +77,14 @@ func (k *Key) Proof(method, url, accessToken string, iat time.Time) string {
 
 // Sign signs a proof of c with typ dpop+jwt, alg ES256 and the public key
 // in jwk.
-func (k *Key) Sign(c Claims) string {
-	header, _ := json.Marshal(map[string]any{"typ": dpop.Type, "alg": "ES256",
-		"jwk": map[string]string{"kty": k.jwk.Kty, "crv": k.jwk.Crv, "x": k.jwk.X, "y": k.jwk.Y}})
+func (k *Key) Sign(c Claims) string { return k.SignEdited(c, nil) }
+
+// SignEdited signs a proof of c as Sign does, after edit, when not nil,
+// changed its header and claims (JSON objects as maps, the jwk member a
+// map[string]any): a test's broken proof, a claim left out or of another
+// type, another typ, alg or jwk.
+func (k *Key) SignEdited(c Claims, edit func(header, claims map[string]any)) string {
+	h := map[string]any{"typ": dpop.Type, "alg": "ES256", "jwk": k.JWK()}
 	m := map[string]any{}
 	for name, v := range map[string]string{"jti": c.JTI, "htm": c.HTM, "htu": c.HTU, "ath": c.ATH, "nonce": c.Nonce} {
 		if v != "" {
@@ -89,6 +94,10 @@ func (k *Key) Sign(c Claims) string {
 	if !c.IAT.IsZero() {
 		m["iat"] = c.IAT.Unix()
 	}
+	if edit != nil {
+		edit(h, m)
+	}
+	header, _ := json.Marshal(h)
 	claims, _ := json.Marshal(m)
 	in := b64.EncodeToString(header) + "." + b64.EncodeToString(claims)
 	d := sha256.Sum256([]byte(in))
@@ -100,4 +109,19 @@ func (k *Key) Sign(c Claims) string {
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return in + "." + b64.EncodeToString(sig)
+}
+
+// JWK is the public key as a proof's jwk header carries it (kty, crv, x,
+// y), a new map each call.
+func (k *Key) JWK() map[string]any {
+	return map[string]any{"kty": k.jwk.Kty, "crv": k.jwk.Crv, "x": k.jwk.X, "y": k.jwk.Y}
+}
+
+// PrivateJWK is JWK with the private key in d (RFC 7518 6.2.2.1): what a
+// proof must never carry (RFC 9449 4.3 step 7), for tests of that check.
+func (k *Key) PrivateJWK() map[string]any {
+	j := k.JWK()
+	d, _ := k.priv.Bytes() // a P-256 key always encodes
+	j["d"] = b64.EncodeToString(d)
+	return j
 }

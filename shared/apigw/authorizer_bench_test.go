@@ -60,7 +60,7 @@ type benchKey struct {
 	pub  crypto.PublicKey
 }
 
-func newBenchKey(b *testing.B, alg string) benchKey {
+func newBenchKey(b testing.TB, alg string) benchKey {
 	b.Helper()
 	switch alg {
 	case "ES256":
@@ -108,20 +108,25 @@ func (k benchKey) Sign(_ context.Context, in []byte) ([]byte, error) {
 	return out, nil
 }
 
-// benchToken is an access token as login issues it.
-func benchToken(b *testing.B, k benchKey) string {
-	b.Helper()
+// issueToken is an access token as login issues it, a minute old at now
+// in a session an hour old, bound to jkt (cnf.jkt, RFC 9449 6.1) when not
+// "".
+func issueToken(t testing.TB, k benchKey, jkt string, now time.Time) string {
+	t.Helper()
 	sid := make([]byte, 24)
-	binary.BigEndian.PutUint64(sid, uint64(benchNow.Add(-time.Hour).UnixMilli()))
+	binary.BigEndian.PutUint64(sid, uint64(now.Add(-time.Hour).UnixMilli()))
 	rand.Read(sid[8:])
 	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web", Scope: "read write"}
-	c.Issuer, c.Subject, c.ID = "https://auth.example.com", "usr_4a6f2c1e9b0d7a3f5c2e8d1b", "Zm9vYmFyYmF6cXV4MTIzNA"
+	c.Issuer, c.Subject, c.ID = "https://auth.example.com", "usr_4a6f2c1e9b0d7a3f5c2e8d1b", base64.RawURLEncoding.EncodeToString(sid[8:])
 	c.Audience = []string{"https://api.example.com"}
-	c.IssuedAt = token.NumericDate(benchNow.Add(-time.Minute))
-	c.ExpiresAt = token.NumericDate(benchNow.Add(14 * time.Minute))
+	c.IssuedAt = token.NumericDate(now.Add(-time.Minute))
+	c.ExpiresAt = token.NumericDate(now.Add(14 * time.Minute))
+	if jkt != "" {
+		c.Confirmation = &token.Confirmation{JKT: jkt}
+	}
 	raw, err := token.Issue(context.Background(), k, c)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	return raw
 }
@@ -143,7 +148,7 @@ func benchAuthorizer(b *testing.B, k benchKey) apigw.AuthorizerHandler {
 
 func benchAuthorizerPath(b *testing.B, alg string) {
 	k := newBenchKey(b, alg)
-	raw := benchToken(b, k)
+	raw := issueToken(b, k, "", benchNow)
 	h := benchAuthorizer(b, k)
 	ev := testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", raw)
 	ctx := context.Background()
@@ -211,7 +216,7 @@ func (emptyFeed) Snapshot(context.Context) (replica.Snapshot, error) { return re
 func BenchmarkAuthorizerCachedES256(b *testing.B) {
 	k := newBenchKey(b, "ES256")
 	h := benchReplicaAuthorizer(b, k, token.DefaultCacheSize)
-	ev := testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k))
+	ev := testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", issueToken(b, k, "", benchNow))
 	ctx := context.Background()
 	if out, err := h.Invoke(ctx, ev); err != nil || !bytes.HasPrefix(out, []byte(`{"isAuthorized":true,`)) {
 		b.Fatalf("warm-up: %s %v", out, err)
@@ -231,8 +236,8 @@ func BenchmarkAuthorizerNewTokenES256(b *testing.B) {
 	k := newBenchKey(b, "ES256")
 	h := benchReplicaAuthorizer(b, k, 1)
 	evs := [2][]byte{
-		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k)),
-		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", benchToken(b, k)),
+		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", issueToken(b, k, "", benchNow)),
+		testenv.Event(b, "authorizer", "REPLACE_WITH_ACCESS_TOKEN", issueToken(b, k, "", benchNow)),
 	}
 	ctx := context.Background()
 	for _, ev := range evs {
@@ -254,7 +259,7 @@ func BenchmarkAuthorizerNewTokenES256(b *testing.B) {
 // and ecdsa.VerifyASN1 of the same signature in DER form.
 func BenchmarkFloorES256(b *testing.B) {
 	k := newBenchKey(b, "ES256")
-	raw := benchToken(b, k)
+	raw := issueToken(b, k, "", benchNow)
 	dot := strings.LastIndexByte(raw, '.')
 	sig, _ := base64.RawURLEncoding.DecodeString(raw[dot+1:])
 	der := derSignature(sig)
@@ -278,7 +283,7 @@ func floorES256Once(b *testing.B, pub *ecdsa.PublicKey, signingInput string, der
 // BenchmarkFloorRS256 is rsa.VerifyPKCS1v15 over SHA-256 of the signing input.
 func BenchmarkFloorRS256(b *testing.B) {
 	k := newBenchKey(b, "RS256")
-	raw := benchToken(b, k)
+	raw := issueToken(b, k, "", benchNow)
 	dot := strings.LastIndexByte(raw, '.')
 	sig, _ := base64.RawURLEncoding.DecodeString(raw[dot+1:])
 	pub := k.pub.(*rsa.PublicKey)
@@ -300,7 +305,7 @@ func floorRS256Once(b *testing.B, pub *rsa.PublicKey, signingInput string, sig [
 
 func benchGolangJWT(b *testing.B, alg string) {
 	k := newBenchKey(b, alg)
-	raw := benchToken(b, k)
+	raw := issueToken(b, k, "", benchNow)
 	b.ReportAllocs()
 	cpu := startCPU()
 	for b.Loop() {

@@ -3,9 +3,6 @@ package apigw_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"testing"
@@ -58,25 +55,6 @@ func benchDPoPAuthorizer(b *testing.B, k benchKey, cacheSize int) apigw.Authoriz
 	return apigw.Authorizer(svc, log, metrics.New(io.Discard, "authorizer"), apigw.WithResourceDPoP(pv, "", false))
 }
 
-// benchBoundToken is benchToken bound to jkt.
-func benchBoundToken(b *testing.B, k benchKey, jkt string) string {
-	b.Helper()
-	sid := make([]byte, 24)
-	binary.BigEndian.PutUint64(sid, uint64(benchNow.Add(-time.Hour).UnixMilli()))
-	rand.Read(sid[8:])
-	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web", Scope: "read write",
-		Confirmation: &token.Confirmation{JKT: jkt}}
-	c.Issuer, c.Subject, c.ID = "https://auth.example.com", "usr_4a6f2c1e9b0d7a3f5c2e8d1b", base64.RawURLEncoding.EncodeToString(sid[8:])
-	c.Audience = []string{"https://api.example.com"}
-	c.IssuedAt = token.NumericDate(benchNow.Add(-time.Minute))
-	c.ExpiresAt = token.NumericDate(benchNow.Add(14 * time.Minute))
-	raw, err := token.Issue(context.Background(), k, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return raw
-}
-
 // benchDPoPEvent is events/authorizer.json with "DPoP tok" and proof.
 func benchDPoPEvent(b *testing.B, tok, proof string) []byte {
 	return testenv.Event(b, "authorizer", `"authorization": "Bearer REPLACE_WITH_ACCESS_TOKEN"`,
@@ -113,7 +91,7 @@ func BenchmarkAuthorizerDPoPCachedES256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok := benchBoundToken(b, k, client.JKT())
+	tok := issueToken(b, k, client.JKT(), benchNow)
 	h := benchDPoPAuthorizer(b, k, token.DefaultCacheSize)
 	benchDPoPPath(b, h, func(int) []byte {
 		return benchDPoPEvent(b, tok, client.Proof("GET", dpopURLBench, tok, benchNow))
@@ -129,7 +107,7 @@ func BenchmarkAuthorizerDPoPNewTokenES256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	toks := [2]string{benchBoundToken(b, k, client.JKT()), benchBoundToken(b, k, client.JKT())}
+	toks := [2]string{issueToken(b, k, client.JKT(), benchNow), issueToken(b, k, client.JKT(), benchNow)}
 	h := benchDPoPAuthorizer(b, k, 1)
 	benchDPoPPath(b, h, func(i int) []byte {
 		tok := toks[(i+2)&1]
@@ -145,7 +123,7 @@ func BenchmarkDPoPProofES256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok := benchBoundToken(b, k, client.JKT())
+	tok := issueToken(b, k, client.JKT(), benchNow)
 	now := func() time.Time { return benchNow }
 	v, err := dpop.NewVerifier(dpop.WithReplay(dpop.NewMemoryReplay(1<<22, now)), dpop.WithTimeFunc(now))
 	if err != nil {

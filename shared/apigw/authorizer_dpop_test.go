@@ -2,11 +2,6 @@ package apigw_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -41,39 +36,14 @@ type dpopHarness struct {
 
 func newDPoPHarness(t testing.TB) *dpopHarness {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	client, err := dpopclient.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &dpopHarness{signer: benchKey{"ES256", k, &k.PublicKey}, client: client, logs: &testenv.LogBuffer{}}
-	h.bound = h.token(t, client.JKT())
-	h.plain = h.token(t, "")
+	h := &dpopHarness{signer: newBenchKey(t, "ES256"), client: client, logs: &testenv.LogBuffer{}}
+	h.bound = issueToken(t, h.signer, client.JKT(), dpopNow)
+	h.plain = issueToken(t, h.signer, "", dpopNow)
 	return h
-}
-
-// token is an access token as login issues it, bound to jkt when not "".
-func (h *dpopHarness) token(t testing.TB, jkt string) string {
-	t.Helper()
-	sid := make([]byte, 24)
-	binary.BigEndian.PutUint64(sid, uint64(dpopNow.Add(-time.Hour).UnixMilli()))
-	rand.Read(sid[8:])
-	c := &token.Claims{SessionID: base64.RawURLEncoding.EncodeToString(sid), ClientID: "web", Scope: "read"}
-	c.Issuer, c.Subject, c.ID = "https://auth.example.com", "usr_1", base64.RawURLEncoding.EncodeToString(sid[8:])
-	c.Audience = []string{"https://api.example.com"}
-	c.IssuedAt = token.NumericDate(dpopNow.Add(-time.Minute))
-	c.ExpiresAt = token.NumericDate(dpopNow.Add(14 * time.Minute))
-	if jkt != "" {
-		c.Confirmation = &token.Confirmation{JKT: jkt}
-	}
-	raw, err := token.Issue(context.Background(), h.signer, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 // handler is the authorizer with its DPoP check over replay, the public
@@ -260,7 +230,7 @@ func TestDPoPResourceChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherBound := h.token(t, other.JKT())
+	otherBound := issueToken(t, h.signer, other.JKT(), dpopNow)
 	for _, s := range []shape{shapes[0], shapes[6]} {
 		t.Run(s.kind, func(t *testing.T) {
 			replay := dpop.NewMemoryReplay(1000, func() time.Time { return dpopNow })

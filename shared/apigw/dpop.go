@@ -94,26 +94,6 @@ func NewDPoP(c DPoPConfig) (*DPoP, error) {
 // dpop_signing_alg_values_supported (RFC 9449 5.1).
 func (d *DPoP) Algorithms() []string { return d.verifier.Algorithms() }
 
-// TokenEndpointOption configures the token endpoints: Login, LoginMFA,
-// Refresh and PasskeySignIn.
-type TokenEndpointOption func(*tokenEndpoint)
-
-type tokenEndpoint struct{ dpop *DPoP }
-
-// WithDPoP makes the token endpoints read DPoP proofs with d. Without it the
-// DPoP header is ignored, and a session bound to a key cannot be refreshed.
-func WithDPoP(d *DPoP) TokenEndpointOption {
-	return func(e *tokenEndpoint) { e.dpop = d }
-}
-
-func newTokenEndpoint(opts []TokenEndpointOption) tokenEndpoint {
-	var e tokenEndpoint
-	for _, o := range opts {
-		o(&e)
-	}
-	return e
-}
-
 // proofKey checks the request's DPoP header, if any, and returns the RFC
 // 7638 thumbprint of its key ("" without a proof). At login (starting
 // true) a proof is ignored when DPoP is off; at refresh it is checked in
@@ -185,12 +165,3 @@ func (d *DPoP) stamp(r *Response) {
 // invalidProof is the token endpoint's answer to a missing or invalid
 // proof: 400 invalid_dpop_proof (RFC 9449 5, 7.1 and 12.2 register it).
 func invalidProof(msg string) error { return &requestError{400, "invalid_dpop_proof", msg} }
-
-// tokenType is the token_type of a token response (RFC 6749 5.1): DPoP for
-// an access token bound to a key (RFC 9449 5), Bearer otherwise.
-func tokenType(t auth.Tokens) string {
-	if t.JKT != "" {
-		return "DPoP"
-	}
-	return "Bearer"
-}

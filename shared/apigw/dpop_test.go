@@ -2,11 +2,6 @@ package apigw
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,39 +9,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/dpopclient"
 	"github.com/authkit/lambda-auth/shared/auth"
 	"github.com/authkit/lambda-auth/shared/dpop"
 )
 
+// newClientKey is a DPoP client's key.
+func newClientKey(t testing.TB) *dpopclient.Key {
+	t.Helper()
+	k, err := dpopclient.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // testProof signs a DPoP proof (RFC 9449 4.2) with key for method and u at
 // iat, with nonce when not empty; it returns the proof and the key's
 // thumbprint.
-func testProof(t testing.TB, key *ecdsa.PrivateKey, method, u string, iat time.Time, nonce string) (string, string) {
-	t.Helper()
-	pt, _ := key.PublicKey.Bytes()
-	j := dpop.JWK{Kty: "EC", Crv: "P-256", X: base64.RawURLEncoding.EncodeToString(pt[1:33]), Y: base64.RawURLEncoding.EncodeToString(pt[33:])}
-	hb, _ := json.Marshal(map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": map[string]string{"kty": j.Kty, "crv": j.Crv, "x": j.X, "y": j.Y}})
-	jti := make([]byte, 12)
-	rand.Read(jti)
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": method, "htu": u, "iat": iat.Unix()}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	cb, _ := json.Marshal(c)
-	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	d := sha256.Sum256([]byte(in))
-	r, s, err := ecdsa.Sign(rand.Reader, key, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	jkt, err := dpop.Thumbprint(j)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig), jkt
+func testProof(key *dpopclient.Key, method, u string, iat time.Time, nonce string) (string, string) {
+	c := dpopclient.NewClaims(method, u, "", iat)
+	c.Nonce = nonce
+	return key.Sign(c), key.JKT()
 }
 
 // tokenRequest is a POST to path on domain (stage $default), with a DPoP
@@ -82,7 +66,7 @@ func requestCode(err error) string {
 func TestProofKey(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := newClientKey(t)
 	const api = "abcdef1234.execute-api.us-east-1.amazonaws.com"
 	build := func(mode auth.DPoPMode, plain bool, r dpop.Replay) *DPoP {
 		if r == nil {
@@ -94,7 +78,7 @@ func TestProofKey(t *testing.T) {
 		}
 		return d
 	}
-	proof, jkt := testProof(t, key, "POST", "https://"+api+"/auth/refresh", now, "")
+	proof, jkt := testProof(key, "POST", "https://"+api+"/auth/refresh", now, "")
 	cases := []struct {
 		name     string
 		d        *DPoP
@@ -134,11 +118,11 @@ func TestProofKey(t *testing.T) {
 	}
 
 	t.Run("a custom domain and plain http are the URLs addressed", func(t *testing.T) {
-		p, k := testProof(t, key, "POST", "https://auth.example.com/auth/login", now, "")
+		p, k := testProof(key, "POST", "https://auth.example.com/auth/login", now, "")
 		if got, err := build(auth.DPoPOptional, false, nil).proofKey(context.Background(), tokenRequest("auth.example.com", "/auth/login", p), true); err != nil || got != k {
 			t.Errorf("custom domain: %q, %v", got, err)
 		}
-		p, k = testProof(t, key, "POST", "http://127.0.0.1:3000/auth/login", now, "")
+		p, k = testProof(key, "POST", "http://127.0.0.1:3000/auth/login", now, "")
 		if got, err := build(auth.DPoPOptional, true, nil).proofKey(context.Background(), tokenRequest("127.0.0.1:3000", "/auth/login", p), true); err != nil || got != k {
 			t.Errorf("scripts/dev: %q, %v", got, err)
 		}
@@ -150,11 +134,11 @@ func TestProofKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, k := testProof(t, key, "POST", "https://auth.example.com/auth/login", now, "")
+		p, k := testProof(key, "POST", "https://auth.example.com/auth/login", now, "")
 		if got, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true); err != nil || got != k {
 			t.Errorf("a proof for the public origin, reaching API Gateway's own domain: %q, %v", got, err)
 		}
-		p, _ = testProof(t, key, "POST", "https://"+api+"/auth/login", now, "")
+		p, _ = testProof(key, "POST", "https://"+api+"/auth/login", now, "")
 		if _, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true); requestCode(err) != "400 invalid_dpop_proof" {
 			t.Errorf("a proof for API Gateway's domain behind the CDN: %v, want 400 invalid_dpop_proof", err)
 		}
@@ -162,7 +146,7 @@ func TestProofKey(t *testing.T) {
 
 	t.Run("the same proof twice is a replay", func(t *testing.T) {
 		d := build(auth.DPoPOptional, false, nil)
-		p, _ := testProof(t, key, "POST", "https://"+api+"/auth/refresh", now, "")
+		p, _ := testProof(key, "POST", "https://"+api+"/auth/refresh", now, "")
 		if _, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/refresh", p), false); err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +164,7 @@ func TestProofKey(t *testing.T) {
 func TestNonceFlow(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := newClientKey(t)
 	ns, err := dpop.NewNonces(make([]byte, 32), time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +174,7 @@ func TestNonceFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := testProof(t, key, "POST", "https://"+api+"/auth/login", now, "")
+	p, _ := testProof(key, "POST", "https://"+api+"/auth/login", now, "")
 	_, err = d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true)
 	if requestCode(err) != "400 use_dpop_nonce" {
 		t.Fatalf("no nonce: %v, want 400 use_dpop_nonce", err)
@@ -201,7 +185,7 @@ func TestNonceFlow(t *testing.T) {
 	if r.StatusCode != 400 || nonce != ns.NewNonce(now) {
 		t.Fatalf("use_dpop_nonce answer: %d %v", r.StatusCode, r.Headers)
 	}
-	p, jkt := testProof(t, key, "POST", "https://"+api+"/auth/login", now, nonce)
+	p, jkt := testProof(key, "POST", "https://"+api+"/auth/login", now, nonce)
 	if got, err := d.proofKey(context.Background(), tokenRequest(api, "/auth/login", p), true); err != nil || got != jkt {
 		t.Errorf("with the nonce: %q, %v", got, err)
 	}
@@ -210,7 +194,7 @@ func TestNonceFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, jkt = testProof(t, key, "POST", "https://"+api+"/auth/refresh", now, "")
+	p, jkt = testProof(key, "POST", "https://"+api+"/auth/refresh", now, "")
 	if got, err := off.proofKey(context.Background(), tokenRequest(api, "/auth/refresh", p), false); err != nil || got != jkt {
 		t.Errorf("off: a bound session's proof without a nonce: %q, %v", got, err)
 	}
@@ -265,7 +249,7 @@ func TestDPoPErrors(t *testing.T) {
 func BenchmarkProofKey(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := newClientKey(b)
 	d, err := NewDPoP(DPoPConfig{Mode: auth.DPoPOptional, Replay: dpop.NewMemoryReplay(1<<20, clock), Now: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -273,7 +257,7 @@ func BenchmarkProofKey(b *testing.B) {
 	const api = "abcdef1234.execute-api.us-east-1.amazonaws.com"
 	reqs := make([]Request, b.N)
 	for i := range reqs {
-		p, _ := testProof(b, key, "POST", "https://"+api+"/auth/refresh", now, "")
+		p, _ := testProof(key, "POST", "https://"+api+"/auth/refresh", now, "")
 		reqs[i] = tokenRequest(api, "/auth/refresh", p)
 	}
 	b.ReportAllocs()

@@ -9,19 +9,6 @@ import (
 	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
-// TokenResponse is the body of a successful login or refresh (RFC 6749
-// 5.1). RefreshToken is only set for clients that asked for it in the
-// body. Scope is the session's: a scope requested at refresh is not
-// narrowed (RFC 6749 3.3 lets the server ignore it, and then requires
-// scope in the response).
-type TokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	Scope        string `json:"scope,omitempty"`
-}
-
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
@@ -34,57 +21,24 @@ type loginRequest struct {
 // (metrics.Login). With WithDPoP, a valid DPoP proof binds the session to
 // its key (token_type DPoP, RFC 9449 5).
 func Login(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
-	e := newTokenEndpoint(opts)
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
+	e := newTokenEndpoint(ck, log, met, opts)
+	return e.signIn(met.Login, func(req Request) (signInRequest, error) {
 		var in loginRequest
-		t, err := login(ctx, svc, ck, e, req, &in)
-		var r Response
-		if err != nil {
-			var o metrics.Outcome
-			r, o = answer(ctx, log, met, err)
-			met.Login(o)
-		} else {
-			met.Login(metrics.OK)
-			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
+		if err := decodeJSON(req, &in, false); err != nil {
+			return signInRequest{}, err
 		}
-		e.dpop.stamp(&r)
-		return r, nil
-	}
-}
-
-func login(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginRequest) (auth.Tokens, error) {
-	if err := decodeJSON(req, in, false); err != nil {
-		return auth.Tokens{}, err
-	}
-	if in.Username == "" || in.Password == "" {
-		return auth.Tokens{}, badRequest("username and password are required")
-	}
-	if len(in.Password) > auth.MaxPasswordBytes || len(in.Username) > auth.MaxUsernameInputBytes {
-		return auth.Tokens{}, badRequest("username or password is too long")
-	}
-	// A browser gets the refresh token only as an HttpOnly cookie, out of
-	// reach of scripts; the body is for clients that are not browsers.
-	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
-	}
-	// The proof is checked before the password: a refused one costs no
-	// argon2id work and no attempt.
-	jkt, err := e.dpop.proofKey(ctx, req, true)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	// A refresh cookie the browser still holds names the session this
-	// login replaces. Two different ones (cookie tossing) name none.
-	previous, _ := ck.refreshCookie(req)
-	// The session list names the session by its browser (API Gateway's
-	// requestContext.http.userAgent; the header elsewhere).
-	ua := req.RequestContext.HTTP.UserAgent
-	if ua == "" {
-		ua = header(req.Headers, "user-agent")
-	}
-	return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
+		if in.Username == "" || in.Password == "" {
+			return signInRequest{}, badRequest("username and password are required")
+		}
+		if len(in.Password) > auth.MaxPasswordBytes || len(in.Username) > auth.MaxUsernameInputBytes {
+			return signInRequest{}, badRequest("username or password is too long")
+		}
+		ua := userAgent(req)
+		start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+			return svc.Login(ctx, in.Username, in.Password, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
+		}
+		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: start}, nil
+	})
 }
 
 type refreshRequest struct {
@@ -99,46 +53,36 @@ type refreshRequest struct {
 // DPoP proof the request carries is held to the session's binding (RFC
 // 9449 5, auth.Refresh).
 func Refresh(svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
-	e := newTokenEndpoint(opts)
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
-		var r Response
+	e := newTokenEndpoint(ck, log, met, opts)
+	return e.handler(func(ctx context.Context, req Request) Response {
 		if isForm(req) {
-			r = tokenGrant(ctx, svc, ck, log, met, e, req)
-		} else {
-			r = refreshJSON(ctx, svc, ck, log, met, e, req)
+			return e.tokenGrant(ctx, svc, req)
 		}
-		e.dpop.stamp(&r)
-		return r, nil
-	}
+		return e.refreshJSON(ctx, svc, req)
+	})
 }
 
 // refreshJSON is /auth/refresh in the service's JSON dialect.
-func refreshJSON(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, e tokenEndpoint, req Request) Response {
-	presented, inBody, err := presentedRefreshToken(req, ck)
+func (e *tokenEndpoint) refreshJSON(ctx context.Context, svc *auth.Refresh, req Request) Response {
+	presented, inBody, err := presentedRefreshToken(req, e.ck)
 	if err == nil && presented == "" {
-		met.Refresh(metrics.Invalid)
+		e.met.Refresh(metrics.Invalid)
 		return Fail(401, "invalid_refresh_token", "no refresh token: send the refresh cookie or {\"refresh_token\": ...}")
-	}
-	var jkt string
-	if err == nil {
-		jkt, err = e.dpop.proofKey(ctx, req, false)
 	}
 	var t auth.Tokens
 	if err == nil {
-		t, err = svc.Refresh(ctx, presented, auth.WithRefreshDPoPKey(jkt))
+		t, err = e.refresh(ctx, svc, req, presented)
 	}
 	if err != nil {
-		r, o := answer(ctx, log, met, err)
-		met.Refresh(o)
+		r, o := answer(ctx, e.log, e.met, err)
+		e.met.Refresh(o)
 		if presented != "" && !inBody && r.StatusCode == 401 {
-			r.Cookies = []string{ck.clearCookie()}
+			r.Cookies = []string{e.ck.clearCookie()}
 		}
 		return r
 	}
-	met.Refresh(metrics.OK)
-	return tokenResponse(t, ck, inBody, time.Now())
+	e.met.Refresh(metrics.OK)
+	return tokenResponse(t, e.ck, inBody, time.Now())
 }
 
 // tokenGrant is /auth/refresh as the RFC 6749 token endpoint: a form with
@@ -148,13 +92,13 @@ func refreshJSON(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *s
 // (invalid_client), a client_id parameter is unauthenticated and not used,
 // and the refresh cookie may not come along (the token is in the body).
 // The 409 and 503 answers of the JSON dialect stay as they are.
-func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, e tokenEndpoint, req Request) Response {
+func (e *tokenEndpoint) tokenGrant(ctx context.Context, svc *auth.Refresh, req Request) Response {
 	fail := func(err error) Response { // counted as the JSON dialect counts
-		r, o := oauthReply(ctx, log, err)
+		r, o := oauthReply(ctx, e.log, err)
 		if o == metrics.Unavailable {
-			met.DependencyError(dependency(err))
+			e.met.DependencyError(dependency(err))
 		}
-		met.Refresh(o)
+		e.met.Refresh(o)
 		return r
 	}
 	p, err := decodeForm(req)
@@ -176,23 +120,19 @@ func tokenGrant(ctx context.Context, svc *auth.Refresh, ck CookieConfig, log *sl
 	if presented == "" {
 		return fail(badRequest("refresh_token is required (RFC 6749 6)"))
 	}
-	cookie, err := ck.refreshCookie(req)
+	cookie, err := e.ck.refreshCookie(req)
 	if err == nil && cookie != "" {
 		err = badRequest("send the refresh token in the cookie or in the body, not both")
 	}
 	if err != nil {
 		return fail(err)
 	}
-	jkt, err := e.dpop.proofKey(ctx, req, false)
+	t, err := e.refresh(ctx, svc, req, presented)
 	if err != nil {
 		return fail(err)
 	}
-	t, err := svc.Refresh(ctx, presented, auth.WithRefreshDPoPKey(jkt))
-	if err != nil {
-		return fail(err)
-	}
-	met.Refresh(metrics.OK)
-	return tokenResponse(t, ck, true, time.Now())
+	e.met.Refresh(metrics.OK)
+	return tokenResponse(t, e.ck, true, time.Now())
 }
 
 // Logout handles POST /auth/logout: ends this device's session and clears
@@ -252,6 +192,18 @@ func protectedRoute(log *slog.Logger, met *metrics.Recorder, fn func(ctx context
 			r, _ = answer(ctx, log, met, err)
 		}
 		return r, nil
+	}
+}
+
+// ByRoute sends a request to the handler of its route key (API Gateway's
+// routeKey, "METHOD /path"), and any other to def: one function serving
+// several routes.
+func ByRoute(def Handler, routes map[string]Handler) Handler {
+	return func(ctx context.Context, req Request) (Response, error) {
+		if h, ok := routes[req.RouteKey]; ok {
+			return h(ctx, req)
+		}
+		return def(ctx, req)
 	}
 }
 
@@ -351,16 +303,4 @@ func presentedRefreshToken(req Request, ck CookieConfig) (token string, inBody b
 		return cookie, false, nil
 	}
 	return "", false, nil
-}
-
-func tokenResponse(t auth.Tokens, ck CookieConfig, inBody bool, now time.Time) Response {
-	body := TokenResponse{AccessToken: t.AccessToken, TokenType: tokenType(t), ExpiresIn: int(t.ExpiresIn.Seconds()), Scope: t.Scope}
-	if inBody {
-		body.RefreshToken = t.RefreshToken
-	}
-	r := JSON(200, body)
-	if !inBody && t.RefreshToken != "" {
-		r.Cookies = []string{ck.setCookie(t.RefreshToken, t.RefreshExpiresAt, now)}
-	}
-	return r
 }

@@ -30,42 +30,22 @@ type loginMFARequest struct {
 // this request's DPoP proof binds the session as at login (and
 // DPoPMode required refuses one without a proof here too).
 func LoginMFA(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
-	e := newTokenEndpoint(opts)
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
+	e := newTokenEndpoint(ck, log, met, opts)
+	return e.signIn(met.SecondFactor, func(req Request) (signInRequest, error) {
 		var in loginMFARequest
-		t, err := loginMFA(ctx, svc, ck, e, req, &in)
-		var r Response
-		if err != nil {
-			var o metrics.Outcome
-			r, o = reply(ctx, log, err)
-			met.SecondFactor(o)
-		} else {
-			met.SecondFactor(metrics.OK)
-			r = tokenResponse(t, ck, in.RefreshTokenInBody, time.Now())
+		if err := decodeJSON(req, &in, false); err != nil {
+			return signInRequest{}, err
 		}
-		e.dpop.stamp(&r)
-		return r, nil
-	}
-}
-
-func loginMFA(ctx context.Context, svc *auth.Login, ck CookieConfig, e tokenEndpoint, req Request, in *loginMFARequest) (auth.Tokens, error) {
-	if err := decodeJSON(req, in, false); err != nil {
-		return auth.Tokens{}, err
-	}
-	if in.MFAToken == "" {
-		return auth.Tokens{}, badRequest("mfa_token is required (from the 403 mfa_required answer of POST /auth/login)")
-	}
-	if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-		return auth.Tokens{}, badRequest("refresh_token_in_body is not available to browsers")
-	}
-	jkt, err := e.dpop.proofKey(ctx, req, true)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	previous, _ := ck.refreshCookie(req)
-	return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
+		if in.MFAToken == "" {
+			return signInRequest{}, badRequest("mfa_token is required (from the 403 mfa_required answer of POST /auth/login)")
+		}
+		// The session keeps the User-Agent of the password step (its
+		// challenge holds it).
+		start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+			return svc.FinishMFA(ctx, in.MFAToken, in.Code, in.RecoveryCode, previous, auth.WithDPoPKey(jkt))
+		}
+		return signInRequest{refreshTokenInBody: in.RefreshTokenInBody, start: start}, nil
+	})
 }
 
 type changePasswordRequest struct {
@@ -90,15 +70,11 @@ func ChangePassword(svc *auth.Login, ck CookieConfig, log *slog.Logger, met *met
 		if in.CurrentPassword == "" || in.NewPassword == "" {
 			return Response{}, badRequest("current_password and new_password are required")
 		}
-		if in.RefreshTokenInBody && header(req.Headers, "origin") != "" {
-			return Response{}, badRequest("refresh_token_in_body is not available to browsers")
-		}
-		ua := req.RequestContext.HTTP.UserAgent
-		if ua == "" {
-			ua = header(req.Headers, "user-agent")
+		if err := checkRefreshTokenInBody(req, in.RefreshTokenInBody); err != nil {
+			return Response{}, err
 		}
 		t, err := svc.ChangePassword(ctx, id.Caller(), auth.PasswordChange{Current: in.CurrentPassword, Next: in.NewPassword,
-			Code: in.Code, RecoveryCode: in.RecoveryCode}, auth.WithUserAgent(ua))
+			Code: in.Code, RecoveryCode: in.RecoveryCode}, auth.WithUserAgent(userAgent(req)))
 		if err != nil {
 			return Response{}, err
 		}
@@ -198,16 +174,4 @@ func qrDataURI(uri string) (string, error) {
 		return "", fmt.Errorf("render the QR code: encode PNG: %w", err) // image/png's errors hold no pixel data
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
-}
-
-// ByRoute sends a request to the handler of its route key (API Gateway's
-// routeKey, "METHOD /path"), and any other to def: one function serving
-// several routes.
-func ByRoute(def Handler, routes map[string]Handler) Handler {
-	return func(ctx context.Context, req Request) (Response, error) {
-		if h, ok := routes[req.RouteKey]; ok {
-			return h(ctx, req)
-		}
-		return def(ctx, req)
-	}
 }

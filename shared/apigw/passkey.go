@@ -156,57 +156,32 @@ func Passkeys(reg PasskeyRegistration, log *slog.Logger, met *metrics.Recorder) 
 // required refuses a sign-in without one, and every answer carries the
 // server nonce when nonces are on (RFC 9449 8), the options' too.
 func PasskeySignIn(svc PasskeySignInFlow, ck CookieConfig, log *slog.Logger, met *metrics.Recorder, opts ...TokenEndpointOption) Handler {
-	e := newTokenEndpoint(opts)
-	return func(ctx context.Context, req Request) (Response, error) {
-		ctx, cancel := withReplyReserve(ctx)
-		defer cancel()
-		switch req.RouteKey {
-		case RoutePasskeySignInOptions:
-			opts, err := svc.Begin(ctx)
-			var r Response
-			if err != nil {
-				r, _ = answer(ctx, log, met, err)
-			} else {
-				r = optionsResponse(opts)
-			}
-			// A nonce with the challenge: the sign-in's proof can carry it
-			// at once (RFC 9449 8), no use_dpop_nonce round trip.
-			e.dpop.stamp(&r)
-			return r, nil
-		case RoutePasskeySignIn:
-			t, err := passkeySignIn(ctx, svc, ck, e, req)
-			var r Response
-			if err != nil {
-				var o metrics.Outcome
-				r, o = answer(ctx, log, met, err)
-				met.Login(o)
-			} else {
-				met.Login(metrics.OK)
-				r = tokenResponse(t, ck, false, time.Now())
-			}
-			e.dpop.stamp(&r)
-			return r, nil
-		}
+	e := newTokenEndpoint(ck, log, met, opts)
+	notFound := func(ctx context.Context, req Request) (Response, error) {
 		return Error(ctx, log, &requestError{404, "not_found", "no such route"}), nil
 	}
-}
-
-func passkeySignIn(ctx context.Context, svc PasskeySignInFlow, ck CookieConfig, e tokenEndpoint, req Request) (auth.Tokens, error) {
-	b, err := rawJSON(req)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	// The proof is checked before the assertion (RFC 9449 4.3): a refused
-	// one takes no challenge (it stays usable with a good proof), reads no
-	// credential and starts no session.
-	jkt, err := e.dpop.proofKey(ctx, req, true)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	previous, _ := ck.refreshCookie(req)
-	ua := req.RequestContext.HTTP.UserAgent
-	if ua == "" {
-		ua = header(req.Headers, "user-agent")
-	}
-	return svc.Finish(ctx, b, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
+	return ByRoute(notFound, map[string]Handler{
+		// A nonce with the challenge (handler stamps it): the sign-in's
+		// proof can carry it at once (RFC 9449 8), no use_dpop_nonce round
+		// trip.
+		RoutePasskeySignInOptions: e.handler(func(ctx context.Context, req Request) Response {
+			opts, err := svc.Begin(ctx)
+			if err != nil {
+				r, _ := answer(ctx, log, met, err)
+				return r
+			}
+			return optionsResponse(opts)
+		}),
+		RoutePasskeySignIn: e.signIn(met.Login, func(req Request) (signInRequest, error) {
+			b, err := rawJSON(req)
+			if err != nil {
+				return signInRequest{}, err
+			}
+			ua := userAgent(req)
+			start := func(ctx context.Context, previous, jkt string) (auth.Tokens, error) {
+				return svc.Finish(ctx, b, previous, auth.WithUserAgent(ua), auth.WithDPoPKey(jkt))
+			}
+			return signInRequest{start: start}, nil
+		}),
+	})
 }

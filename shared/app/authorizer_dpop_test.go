@@ -173,8 +173,8 @@ func TestDPoPLoginToAuthorizer(t *testing.T) {
 	c, other := newDPoPClient(t), newDPoPClient(t)
 	now := s.clock.Now
 	resp := call(t, s.login, withProof(loginBody(t, "dpop-e2e", "a long enough password"), c.proof(t, "POST", loginURL, now(), nil)))
-	access := wantTokens(t, "login with a proof", resp, "DPoP", c.jkt).AccessToken
-	withATH := func(_, claims map[string]any) { claims["ath"] = dpopclient.ATH(access) }
+	access := wantTokens(t, "login with a proof", resp, "DPoP", c.JKT()).AccessToken
+	withATH := withClaim("ath", dpopclient.ATH(access))
 	az := apigw.AuthorizerHandler(s.authorizer)
 
 	proof := dpopEvent(t, access, c.proof(t, "GET", dpopURL, now(), withATH))

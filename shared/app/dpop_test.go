@@ -1,20 +1,15 @@
 package app_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authkit/lambda-auth/scripts/dpopclient"
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/dpop"
 	"github.com/authkit/lambda-auth/shared/metrics"
 )
 
@@ -25,28 +20,20 @@ const (
 	refreshURL = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/auth/refresh"
 )
 
-// dpopClient is what a DPoP client holds: an ES256 key it never sends, and
-// its RFC 7638 thumbprint.
+// dpopClient is a DPoP client (an ES256 key it never sends) that keeps
+// every proof it made.
 type dpopClient struct {
-	key  *ecdsa.PrivateKey
-	jwk  map[string]any
-	jkt  string
-	sent []string // every proof made
+	*dpopclient.Key
+	sent []string
 }
 
 func newDPoPClient(t *testing.T) *dpopClient {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := dpopclient.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, _ := key.PublicKey.Bytes() // 0x04 || X || Y
-	x, y := base64.RawURLEncoding.EncodeToString(pt[1:33]), base64.RawURLEncoding.EncodeToString(pt[33:])
-	jkt, err := dpop.Thumbprint(dpop.JWK{Kty: "EC", Crv: "P-256", X: x, Y: y})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopClient{key: key, jwk: map[string]any{"kty": "EC", "crv": "P-256", "x": x, "y": y}, jkt: jkt}
+	return &dpopClient{Key: k}
 }
 
 // proof is a DPoP proof (RFC 9449 4.2) for method and u at iat, with a
@@ -54,31 +41,15 @@ func newDPoPClient(t *testing.T) *dpopClient {
 // signing.
 func (c *dpopClient) proof(t *testing.T, method, u string, iat time.Time, edit func(h, claims map[string]any)) string {
 	t.Helper()
-	jwk := map[string]any{}
-	for k, v := range c.jwk {
-		jwk[k] = v
-	}
-	h := map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}
-	jti := make([]byte, 12)
-	rand.Read(jti)
-	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": method, "htu": u, "iat": iat.Unix()}
-	if edit != nil {
-		edit(h, claims)
-	}
-	hb, _ := json.Marshal(h)
-	cb, _ := json.Marshal(claims)
-	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	d := sha256.Sum256([]byte(in))
-	r, s, err := ecdsa.Sign(rand.Reader, c.key, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	p := in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	p := c.SignEdited(dpopclient.NewClaims(method, u, "", iat), edit)
 	c.sent = append(c.sent, p)
 	return p
+}
+
+// withClaim is a proof edit that sets one claim: a nonce, an ath, a claim
+// of the wrong type.
+func withClaim(name string, v any) func(h, claims map[string]any) {
+	return func(_, claims map[string]any) { claims[name] = v }
 }
 
 // withProof adds a DPoP header to req.
@@ -92,30 +63,11 @@ func withProof(req apigw.Request, proof string) apigw.Request {
 	return req
 }
 
-// cnfJKT is the cnf.jkt claim of an access token ("" if none), read
-// without checking the token (the authorizer's tests check it).
+// cnfJKT is the cnf.jkt claim of an access token ("" if none).
 func cnfJKT(t *testing.T, access string) string {
 	t.Helper()
-	parts := strings.Split(access, ".")
-	if len(parts) != 3 {
-		t.Fatalf("access token %q is not a JWS", access)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Cnf *struct {
-			JKT string `json:"jkt"`
-		} `json:"cnf"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	if c.Cnf == nil {
-		return ""
-	}
-	return c.Cnf.JKT
+	c := claimsOf(t, access)
+	return c.BoundKey()
 }
 
 // loginBody is a login request of a non-browser client (the refresh token
@@ -168,7 +120,7 @@ func TestDPoPBoundSession(t *testing.T) {
 	now := s.clock.Now
 
 	resp := call(t, s.login, withProof(loginBody(t, "dora", "a long enough password"), c.proof(t, "POST", loginURL, now(), nil)))
-	body := wantTokens(t, "login with a proof", resp, "DPoP", c.jkt)
+	body := wantTokens(t, "login with a proof", resp, "DPoP", c.JKT())
 	if _, ok := resp.Headers["dpop-nonce"]; ok {
 		t.Error("a DPoP-Nonce header while nonces are off")
 	}
@@ -176,13 +128,13 @@ func TestDPoPBoundSession(t *testing.T) {
 	// Introspection says the token is DPoP-bound and to which key (RFC 9449
 	// 6.2), or a resource server relying on it would take it as bearer.
 	if in, resp := s.introspection(t, body.AccessToken); resp.StatusCode != 200 || !in.Active ||
-		in.TokenType != "DPoP" || in.Cnf == nil || in.Cnf.JKT != c.jkt || strings.Join(in.AMR, " ") != "pwd" || in.AuthTime == 0 {
-		t.Errorf("introspection of a bound token: %d %+v, want DPoP, cnf.jkt %s, amr pwd, auth_time", resp.StatusCode, in, c.jkt)
+		in.TokenType != "DPoP" || in.Cnf == nil || in.Cnf.JKT != c.JKT() || strings.Join(in.AMR, " ") != "pwd" || in.AuthTime == 0 {
+		t.Errorf("introspection of a bound token: %d %+v, want DPoP, cnf.jkt %s, amr pwd, auth_time", resp.StatusCode, in, c.JKT())
 	}
 
 	// JSON refresh with a proof of the key: bound again.
 	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), nil)))
-	refresh = wantTokens(t, "refresh with the proof", resp, "DPoP", c.jkt).RefreshToken
+	refresh = wantTokens(t, "refresh with the proof", resp, "DPoP", c.JKT()).RefreshToken
 
 	// Without a proof, with another key's, with a proof for the login URL:
 	// refused, nothing rotated, not reuse.
@@ -202,7 +154,7 @@ func TestDPoPBoundSession(t *testing.T) {
 	// The refused token still works with the proof: the RFC 6749 form.
 	resp = call(t, s.refresh, withProof(formEvent(t, "refresh-oauth", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}),
 		c.proof(t, "POST", refreshURL, now(), nil)))
-	next := wantTokens(t, "form refresh with the proof after the refusals", resp, "DPoP", c.jkt).RefreshToken
+	next := wantTokens(t, "form refresh with the proof after the refusals", resp, "DPoP", c.JKT()).RefreshToken
 	if next == refresh {
 		t.Fatal("not rotated")
 	}
@@ -212,7 +164,7 @@ func TestDPoPBoundSession(t *testing.T) {
 	s.clock.Advance(time.Minute)
 	wantRefused(t, "rotated-out token without a proof", call(t, s.refresh, bodyRefresh(t, refresh)), 400, "invalid_dpop_proof")
 	resp = call(t, s.refresh, withProof(bodyRefresh(t, next), c.proof(t, "POST", refreshURL, now(), nil)))
-	wantTokens(t, "the current token after a rotated-out one was refused", resp, "DPoP", c.jkt)
+	wantTokens(t, "the current token after a rotated-out one was refused", resp, "DPoP", c.JKT())
 	wantRefused(t, "rotated-out token with the proof",
 		call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), nil))), 401, "invalid_refresh_token")
 	if n := s.metrics.Count(metrics.Refresh, map[string]string{"Outcome": "reuse_detected"}); n != 1 {
@@ -245,7 +197,7 @@ func TestDPoPBrowserCookie(t *testing.T) {
 	s := newService(t, env)
 	c := newDPoPClient(t)
 	resp := call(t, s.login, withProof(loginEvent(t, "bea", "a long enough password"), c.proof(t, "POST", loginURL, s.clock.Now(), nil)))
-	wantTokens(t, "browser login with a proof", resp, "DPoP", c.jkt)
+	wantTokens(t, "browser login with a proof", resp, "DPoP", c.JKT())
 	cookie := cookieValue(t, resp, "")
 	req := httpEvent(t, "refresh", "REPLACE_WITH_REFRESH_TOKEN", cookie)
 	req.Headers["origin"] = "https://app.test.example"
@@ -255,7 +207,7 @@ func TestDPoPBrowserCookie(t *testing.T) {
 		t.Errorf("the refusal cleared the cookie: %v", resp.Cookies)
 	}
 	resp = call(t, s.refresh, withProof(req, c.proof(t, "POST", refreshURL, s.clock.Now(), nil)))
-	wantTokens(t, "cookie refresh with the proof", resp, "DPoP", c.jkt)
+	wantTokens(t, "cookie refresh with the proof", resp, "DPoP", c.JKT())
 	if cookieValue(t, resp, "") == "" {
 		t.Error("no rotated cookie")
 	}
@@ -272,9 +224,8 @@ func TestDPoPProofChecks(t *testing.T) {
 	c := newDPoPClient(t)
 	now := s.clock.Now
 	replayed := c.proof(t, "POST", loginURL, now(), nil)
-	wantTokens(t, "first use of a proof", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), replayed)), "DPoP", c.jkt)
+	wantTokens(t, "first use of a proof", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), replayed)), "DPoP", c.JKT())
 
-	set := func(k string, v any) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl[k] = v } }
 	cases := []struct {
 		name  string
 		proof string
@@ -292,16 +243,15 @@ func TestDPoPProofChecks(t *testing.T) {
 		{"alg ES384 not allowed (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "ES384" })},
 		{"alg none (step 5)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["alg"] = "none" })},
 		{"a private key in jwk (step 7)", c.proof(t, "POST", loginURL, now(), func(h, cl map[string]any) {
-			d, _ := c.key.Bytes()
-			h["jwk"].(map[string]any)["d"] = base64.RawURLEncoding.EncodeToString(d)
+			h["jwk"] = c.PrivateJWK()
 		})},
 		{"signed by another key (step 6)", func() string {
-			p := newDPoPClient(t).proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["jwk"] = c.jwk })
+			p := newDPoPClient(t).proof(t, "POST", loginURL, now(), func(h, cl map[string]any) { h["jwk"] = c.JWK() })
 			return p
 		}()},
 		{"two proofs (step 1)", c.proof(t, "POST", loginURL, now(), nil) + "," + c.proof(t, "POST", loginURL, now(), nil)},
 		{"not a JWS (step 2)", "not-a-proof"},
-		{"a nonce claim that is not a string", c.proof(t, "POST", loginURL, now(), set("nonce", 5))},
+		{"a nonce claim that is not a string", c.proof(t, "POST", loginURL, now(), withClaim("nonce", 5))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,8 +261,8 @@ func TestDPoPProofChecks(t *testing.T) {
 		})
 	}
 	// ath is not required at the token endpoint (no access token is sent).
-	p := c.proof(t, "POST", loginURL, now(), set("ath", "irrelevant"))
-	wantTokens(t, "a proof with an ath", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), p)), "DPoP", c.jkt)
+	p := c.proof(t, "POST", loginURL, now(), withClaim("ath", "irrelevant"))
+	wantTokens(t, "a proof with an ath", call(t, s.login, withProof(loginBody(t, "pia", "a long enough password"), p)), "DPoP", c.JKT())
 	// No proof, DPoP optional: bearer tokens, a bearer session.
 	wantTokens(t, "no proof", call(t, s.login, loginBody(t, "pia", "a long enough password")), "Bearer", "")
 }
@@ -345,7 +295,6 @@ func TestDPoPNonces(t *testing.T) {
 	s := newService(t, env)
 	c := newDPoPClient(t)
 	now := s.clock.Now
-	withNonce := func(n string) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl["nonce"] = n } }
 
 	resp := call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), nil)))
 	wantRefused(t, "login without a nonce", resp, 400, "use_dpop_nonce")
@@ -353,30 +302,30 @@ func TestDPoPNonces(t *testing.T) {
 	if len(nonce) < 22 {
 		t.Fatalf("use_dpop_nonce without a DPoP-Nonce header: %v", resp.Headers)
 	}
-	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withNonce("AAAAAAAAAAAAAAAAAAAAAA"))))
+	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withClaim("nonce", "AAAAAAAAAAAAAAAAAAAAAA"))))
 	wantRefused(t, "login with a made-up nonce", resp, 400, "use_dpop_nonce")
 
-	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withNonce(nonce))))
-	refresh := wantTokens(t, "login with the nonce", resp, "DPoP", c.jkt).RefreshToken
+	resp = call(t, s.login, withProof(loginBody(t, "noa", "a long enough password"), c.proof(t, "POST", loginURL, now(), withClaim("nonce", nonce))))
+	refresh := wantTokens(t, "login with the nonce", resp, "DPoP", c.JKT()).RefreshToken
 	if resp.Headers["dpop-nonce"] == "" {
 		t.Error("a token answer without DPoP-Nonce")
 	}
 
 	// The refresh function takes the login function's nonce.
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(nonce))))
-	refresh = wantTokens(t, "refresh with the login's nonce", resp, "DPoP", c.jkt).RefreshToken
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", nonce))))
+	refresh = wantTokens(t, "refresh with the login's nonce", resp, "DPoP", c.JKT()).RefreshToken
 
 	// Three minutes on, the nonce is stale: use_dpop_nonce, not a reuse,
 	// not a rotation; with the new nonce the same token refreshes.
 	s.clock.Advance(3 * time.Minute)
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(nonce))))
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", nonce))))
 	wantRefused(t, "refresh with a stale nonce", resp, 400, "use_dpop_nonce")
 	fresh := resp.Headers["dpop-nonce"]
 	if fresh == "" || fresh == nonce {
 		t.Fatalf("stale nonce answered with DPoP-Nonce %q (the stale one: %q)", fresh, nonce)
 	}
-	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withNonce(fresh))))
-	wantTokens(t, "refresh with the fresh nonce", resp, "DPoP", c.jkt)
+	resp = call(t, s.refresh, withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, now(), withClaim("nonce", fresh))))
+	wantTokens(t, "refresh with the fresh nonce", resp, "DPoP", c.JKT())
 
 	// A bearer login needs no nonce (no proof, DPoP optional).
 	wantTokens(t, "bearer login", call(t, s.login, loginBody(t, "noa", "a long enough password")), "Bearer", "")
@@ -416,7 +365,7 @@ func TestDPoPModes(t *testing.T) {
 		wantRefused(t, "bearer session with a proof", call(t, s.refresh,
 			withProof(bodyRefresh(t, refresh), c.proof(t, "POST", refreshURL, s.clock.Now(), nil))), 401, "invalid_refresh_token")
 		wantTokens(t, "login with a proof", call(t, s.login,
-			withProof(loginBody(t, "rex", "a long enough password"), c.proof(t, "POST", loginURL, s.clock.Now(), nil))), "DPoP", c.jkt)
+			withProof(loginBody(t, "rex", "a long enough password"), c.proof(t, "POST", loginURL, s.clock.Now(), nil))), "DPoP", c.JKT())
 	})
 	t.Run("off", func(t *testing.T) {
 		env := testenv.New(t)

@@ -22,6 +22,7 @@ import (
 	"github.com/authkit/lambda-auth/shared/app/passkeyapp"
 	"github.com/authkit/lambda-auth/shared/metrics"
 	"github.com/authkit/lambda-auth/shared/replica"
+	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // clock is a shared, movable clock for every function of one test.
@@ -301,6 +302,25 @@ func errorCode(t *testing.T, resp apigw.Response) string {
 }
 
 func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// claimsOf reads an access token's claims without checking the token
+// (the authorizer's tests check it).
+func claimsOf(t *testing.T, access string) token.Claims {
+	t.Helper()
+	parts := strings.Split(access, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token %q is not a JWS", access)
+	}
+	var c token.Claims
+	b, err := b64(parts[1])
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		t.Fatalf("access token payload: %v", err)
+	}
+	return c
+}
 
 // bodyRefresh is a JSON refresh with the token in the body (a non-browser
 // client): no cookie, no Origin.

@@ -574,7 +574,7 @@ func TestDPoPAtTheSecondStep(t *testing.T) {
 	wantRefused(t, "second step without a proof", call(t, s.login, mfaEvent(t, body.MFAToken, s.code(t, secret), "")), 400, "invalid_dpop_proof")
 	mfaURL := strings.TrimSuffix(loginURL, "/auth/login") + "/auth/login/mfa"
 	wantTokens(t, "second step with a proof", call(t, s.login,
-		withProof(mfaEvent(t, body.MFAToken, s.code(t, secret), ""), c.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", c.jkt)
+		withProof(mfaEvent(t, body.MFAToken, s.code(t, secret), ""), c.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", c.JKT())
 }
 
 // TestSecondStepKeepsTheFirstStepsKey: with DPOP_MODE optional, the second
@@ -609,7 +609,7 @@ func TestSecondStepKeepsTheFirstStepsKey(t *testing.T) {
 		wantRefused(t, "second step with another key's proof", call(t, s.login,
 			withProof(mfaEvent(t, tok, code, ""), other.proof(t, "POST", mfaURL, s.clock.Now(), nil))), 400, "invalid_dpop_proof")
 		wantTokens(t, "second step with the first step's key", call(t, s.login,
-			withProof(mfaEvent(t, tok, code, ""), first.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", first.jkt)
+			withProof(mfaEvent(t, tok, code, ""), first.proof(t, "POST", mfaURL, s.clock.Now(), nil))), "DPoP", first.JKT())
 	})
 	t.Run("password step without a proof", func(t *testing.T) {
 		tok := challenge(loginEvent(t, "ivy@example.com", "ivy's password"))

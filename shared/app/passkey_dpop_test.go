@@ -65,7 +65,7 @@ func TestPasskeyDPoPBound(t *testing.T) {
 	before := sessionCount(t, r.s.env)
 	for _, bad := range []struct{ name, proof string }{
 		{"a proof for /auth/login (htu, RFC 9449 4.3 step 9)", c.proof(t, "POST", loginURL, now(), nil)},
-		{"a proof signed by another key (step 6)", newDPoPClient(t).proof(t, "POST", passkeyLoginURL, now(), func(h, _ map[string]any) { h["jwk"] = c.jwk })},
+		{"a proof signed by another key (step 6)", newDPoPClient(t).proof(t, "POST", passkeyLoginURL, now(), func(h, _ map[string]any) { h["jwk"] = c.JWK() })},
 		{"not a JWS (step 2)", "not-a-proof"},
 	} {
 		wantRefused(t, bad.name, call(t, r.s.passkeyIn, withProof(signInRequest(t, a), bad.proof)), 400, "invalid_dpop_proof")
@@ -76,7 +76,7 @@ func TestPasskeyDPoPBound(t *testing.T) {
 
 	// The same assertion (its challenge untaken) with a sound proof.
 	resp := call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, now(), nil)))
-	body := wantTokens(t, "passkey sign-in with a proof", resp, "DPoP", c.jkt)
+	body := wantTokens(t, "passkey sign-in with a proof", resp, "DPoP", c.JKT())
 	if ok, _ := r.s.authorize(t, body.AccessToken); ok {
 		t.Error("the bound access token was allowed as a bearer token")
 	}
@@ -90,7 +90,7 @@ func TestPasskeyDPoPBound(t *testing.T) {
 	other := newDPoPClient(t)
 	wantRefused(t, "refresh with another key's proof", call(t, r.s.refresh, withProof(req, other.proof(t, "POST", refreshURL, now(), nil))), 400, "invalid_dpop_proof")
 	resp = call(t, r.s.refresh, withProof(req, c.proof(t, "POST", refreshURL, now(), nil)))
-	wantTokens(t, "refresh with the proof", resp, "DPoP", c.jkt)
+	wantTokens(t, "refresh with the proof", resp, "DPoP", c.JKT())
 
 	// Without a proof (optional): a bearer session, as before.
 	wantTokens(t, "passkey sign-in without a proof", call(t, r.s.passkeyIn, signInRequest(t, r.assertion(t))), "Bearer", "")
@@ -117,7 +117,7 @@ func TestPasskeyDPoPRequired(t *testing.T) {
 	}
 	c := newDPoPClient(t)
 	resp := call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, r.s.clock.Now(), nil)))
-	wantTokens(t, "the same assertion with a proof", resp, "DPoP", c.jkt)
+	wantTokens(t, "the same assertion with a proof", resp, "DPoP", c.JKT())
 	if n := sessionCount(t, r.s.env); n != before+1 {
 		t.Errorf("after the sign-in: %d sessions, want %d", n, before+1)
 	}
@@ -137,7 +137,6 @@ func TestPasskeyDPoPNonces(t *testing.T) {
 	r.s = newService(t, r.s.env)
 	c := newDPoPClient(t)
 	now := r.s.clock.Now
-	withNonce := func(n string) func(h, cl map[string]any) { return func(h, cl map[string]any) { cl["nonce"] = n } }
 
 	opts := call(t, r.s.passkeyIn, httpEvent(t, "passkey-login-options"))
 	nonce := opts.Headers["dpop-nonce"]
@@ -159,8 +158,8 @@ func TestPasskeyDPoPNonces(t *testing.T) {
 	if login.Headers["dpop-nonce"] != nonce {
 		t.Errorf("login's nonce %q, passkey-login's %q: not one secret", login.Headers["dpop-nonce"], nonce)
 	}
-	resp = call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, now(), withNonce(nonce))))
-	wantTokens(t, "the same assertion with the nonce", resp, "DPoP", c.jkt)
+	resp = call(t, r.s.passkeyIn, withProof(signInRequest(t, a), c.proof(t, "POST", passkeyLoginURL, now(), withClaim("nonce", nonce))))
+	wantTokens(t, "the same assertion with the nonce", resp, "DPoP", c.JKT())
 	if resp.Headers["dpop-nonce"] == "" {
 		t.Error("a token answer without DPoP-Nonce")
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/authkit/lambda-auth/scripts/testenv"
 	"github.com/authkit/lambda-auth/shared/apigw"
-	"github.com/authkit/lambda-auth/shared/token"
 )
 
 // The passkey flows through the real wiring of the passkeys and
@@ -106,18 +105,6 @@ func (r *passkeyRig) list(t *testing.T) []apigw.PasskeyJSON {
 		t.Fatalf("list: %d %s", resp.StatusCode, resp.Body)
 	}
 	return body.Passkeys
-}
-
-// claimsOf reads an access token's claims after the authorizer allowed it.
-func claimsOf(t *testing.T, access string) token.Claims {
-	t.Helper()
-	parts := strings.Split(access, ".")
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	var c token.Claims
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		t.Fatalf("access token payload: %v", err)
-	}
-	return c
 }
 
 // TestPasskeyFlow: a signed-in user registers a passkey, signs in with it

@@ -118,6 +118,17 @@ var (
 
 // StaleSignInError: the session's sign-in is older than MaxAge; sign in
 // again (RFC 9470 §3: insufficient_user_authentication with max_age).
+//
+// It is not a StepUpError, though both are answered 401
+// insufficient_user_authentication: they are decided on other facts and
+// answered differently. A StaleSignInError is decided on the session as
+// stored (SignInAge: its auth_time, or its start for a session older than
+// auth_time), which a passkey registration reads anyway; a StepUpError on
+// the access token's signed claims alone (amr, auth_time), where an
+// unknown auth_time is refused. shared/apigw answers this one with "sign
+// in again" and a bare max_age=N in WWW-Authenticate, counted as invalid;
+// a StepUpError with its Reason, acr_values and a quoted max_age, counted
+// as forbidden (shared/app's passkey and TOTP tests hold each answer).
 type StaleSignInError struct {
 	MaxAge time.Duration
 }

@@ -29,6 +29,7 @@ type StepUp struct {
 // StepUpError is a token good in itself whose sign-in is too weak or too
 // old for what was asked: RFC 9470 3, error insufficient_user_authentication
 // with the acr_values and max_age to ask the authorization server for.
+// StaleSignInError says why a passkey registration's refusal is not one.
 type StepUpError struct {
 	StepUp
 	Reason string
