@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +22,9 @@ import (
 // resident keys and user verification), against one scripts/dev served as
 // http://localhost:PORT (a browser takes no IP address as an RP ID): sign
 // in with the password, add a passkey, sign out, sign in with the passkey
-// button and no username, sign out, sign in through the username field's
-// autofill (conditional mediation), remove the passkey.
+// button and no username (the autofill off), sign out, sign in through the
+// username field's autofill (conditional mediation), remove the passkey,
+// which then signs nobody in.
 func TestBrowserPasskeys(t *testing.T) {
 	chrome := chromiumPath(t)
 	e := &browserEnv{}
@@ -63,7 +66,24 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	passkeyRows := func() string { return b.js(`document.querySelectorAll('#passkeys tr.passkey-row').length`) }
 
-	b.openDemo("")
+	// logged counts the page's log entries that contain text: a wait on a
+	// new entry, not on one an earlier step wrote.
+	logged := func(text string) int {
+		n := 0
+		fmt.Sscan(b.js(`[...document.querySelectorAll('#log li')].filter((li) => li.textContent.includes(`+strconv.Quote(text)+`)).length`), &n)
+		return n
+	}
+	signOut := func() {
+		t.Helper()
+		before := logged("signed out: you signed out")
+		b.click("logout")
+		b.waitUntil("the sign-out is logged", 10*time.Second, func() bool { return logged("signed out: you signed out") > before })
+	}
+
+	// The button, with the autofill off (?autofill=off): the virtual
+	// authenticator answers a conditional request at once, so with the
+	// autofill on it would sign in before the button is clicked.
+	b.openDemo("?autofill=off")
 	if got := b.js(`document.getElementById('username').getAttribute('autocomplete')`); got != "username webauthn" {
 		t.Errorf("username field autocomplete %q, want \"username webauthn\" (conditional mediation)", got)
 	}
@@ -81,10 +101,10 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Error("the user handle carries the username")
 	}
 
-	b.click("logout")
+	signOut()
 	b.waitUntil("signed out", 10*time.Second, b.signedOut)
 	b.click("passkey-login")
-	b.waitUntil("signed in with the passkey button", 15*time.Second, b.signedIn)
+	b.waitUntil("signed in with the passkey button", 15*time.Second, func() bool { return logged("signed in with a passkey") == 1 && b.signedIn() })
 	if got := b.text("amr"); !strings.Contains(got, "passkey") || !strings.Contains(got, "hwk user mfa") {
 		t.Errorf("signed in with %q, want a device passkey (amr hwk user mfa)", got)
 	}
@@ -92,12 +112,15 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Errorf("credential after a sign-in: %+v, want its counter moved", c)
 	}
 
-	// Autofill: signed out, the page waits in a conditional request; the
-	// virtual environment answers it with the one passkey there is, as a
-	// user picking it from the username field's suggestions.
-	b.click("logout")
+	// Autofill: the page reloaded without the switch (the session goes on
+	// from the refresh cookie); signed out, it waits in a conditional
+	// request, which the virtual environment answers with the one passkey
+	// there is, as a user picking it from the username field's suggestions.
+	b.openDemo("")
+	b.waitUntil("signed in after the reload", 10*time.Second, b.signedIn)
+	signOut()
 	b.waitUntil("signed in through the autofill", 20*time.Second, func() bool {
-		return strings.Contains(b.text("log"), "signed in with a passkey (autofill)") && b.signedIn()
+		return logged("signed in with a passkey (autofill)") == 1 && b.signedIn()
 	})
 
 	b.waitUntil("the passkey list loads", 10*time.Second, func() bool { return passkeyRows() == "1" })
@@ -106,8 +129,9 @@ func TestBrowserPasskeys(t *testing.T) {
 	if !b.signedIn() {
 		t.Errorf("removing the passkey signed this device out: %s; the page's log: %s", b.text("status"), firstLines(b.text("log"), 12))
 	}
-	// The removed passkey (still in the authenticator) signs nobody in.
-	b.click("logout")
+	// The removed passkey (still in the authenticator) signs nobody in,
+	// through the button or the autofill (which answers at once too).
+	signOut()
 	b.waitUntil("signed out", 10*time.Second, b.signedOut)
 	b.click("passkey-login")
 	b.waitUntil("the refusal shows", 15*time.Second, func() bool {

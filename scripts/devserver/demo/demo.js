@@ -13,6 +13,10 @@ import { renderBinding } from './binding.js';
 
 const params = new URLSearchParams(location.search);
 const refreshBefore = Number(params.get('refresh_before'));
+// ?autofill=off: no passkey suggestions in the username field (the
+// browser test of the passkey button: a virtual authenticator answers
+// the autofill's request at once).
+const autofillOff = params.get('autofill') === 'off';
 export const auth = createAuthClient({
   ...(Number.isFinite(refreshBefore) && refreshBefore > 0 ? { refreshBeforeMs: refreshBefore * 1000 } : {}),
   ...(params.get('dpop') === 'off' ? { dpop: 'off' } : {}),
@@ -435,7 +439,7 @@ const passkeysHere = () => passkeyHost && passkeysSupported();
 
 /** Offers the passkeys in the username field's autofill (conditional mediation). */
 async function startAutofill() {
-  if (autofill || auth.state.signedIn || !passkeyHost || !(await passkeyAutofillSupported())) return;
+  if (autofill || auth.state.signedIn || !passkeyHost || autofillOff || !(await passkeyAutofillSupported())) return;
   const ctl = new AbortController();
   autofill = ctl;
   try {
