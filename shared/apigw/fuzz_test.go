@@ -200,7 +200,7 @@ func holdsString(v any, s string) bool {
 // 415); a token from the cookie comes with a request from an allowed
 // origin that is not cross-site, and is exactly the value of a cookie of
 // our name, never one of two different values; a token from the body comes
-// without any refresh cookie.
+// without any refresh cookie but an empty one.
 func FuzzRefreshRequest(f *testing.F) {
 	ck := CookieConfig{Name: "__Secure-refresh_token", Path: "/auth", AllowedOrigins: []string{"https://app.example.com"}}
 	f.Add("__Secure-refresh_token=tok", "", "a=b; __Secure-refresh_token=tok", "https://app.example.com", "same-site", "", "")
@@ -234,7 +234,9 @@ func FuzzRefreshRequest(f *testing.F) {
 		switch {
 		case tok == "":
 		case inBody:
-			if len(values) != 0 {
+			// An empty refresh cookie (a cleared one some clients keep) is
+			// no token: the body's may come with it, never with a real one.
+			if slices.ContainsFunc(values, func(v string) bool { return v != "" }) {
 				t.Fatalf("token from the body with refresh cookies %q present", values)
 			}
 		default:
