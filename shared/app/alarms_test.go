@@ -148,15 +148,7 @@ func checkMetric(t *testing.T, name string, dims map[string]string) {
 // more than the 10 metrics CloudWatch allows a metric math alarm (a hard
 // limit: the stack would fail to deploy).
 func TestEveryFunctionIsWatched(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	resources := get(doc.Content[0], "Resources")
+	resources := templateResources(t)
 	var functions []string
 	watched := map[string]map[string]int{"Errors": {}, "Throttles": {}}
 	for i := 0; i+1 < len(resources.Content); i += 2 {

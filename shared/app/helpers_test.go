@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -349,4 +352,19 @@ func streamRecord(name, seq string, item map[string]ddbtypes.AttributeValue) eve
 	return events.DynamoDBEventRecord{EventName: name, EventSource: "aws:dynamodb",
 		Change: events.DynamoDBStreamRecord{Keys: map[string]events.DynamoDBAttributeValue{"pk": img["pk"]},
 			NewImage: img, SequenceNumber: seq, StreamViewType: "NEW_AND_OLD_IMAGES"}}
+}
+
+// templateResources is the Resources mapping of template.yaml, as a YAML
+// node (the tests read the template's own text, intrinsics and all).
+func templateResources(t *testing.T) *yaml.Node {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return get(doc.Content[0], "Resources")
 }

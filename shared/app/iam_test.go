@@ -3,12 +3,9 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
@@ -528,15 +526,7 @@ func (g grant) allows(action, resource string, keys []string) bool {
 // template.yaml: its inline Policies, or those of the Role it names.
 func functionPolicies(t *testing.T) map[string][]grant {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	resources := get(doc.Content[0], "Resources")
+	resources := templateResources(t)
 	out := map[string][]grant{}
 	for i := 0; i+1 < len(resources.Content); i += 2 {
 		id, r := resources.Content[i].Value, resources.Content[i+1]

@@ -1,15 +1,11 @@
 package app_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/authkit/lambda-auth/scripts/testenv"
 )
 
 // roleARN is the aws:PrincipalArn of a named role as a key policy spells
@@ -28,15 +24,7 @@ func roleARN(roleName string) string {
 // functions run as, so renaming a role or moving a function to another
 // fails here instead of locking users out.
 func TestTotpKeyPolicy(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	resources := get(doc.Content[0], "Resources")
+	resources := templateResources(t)
 	// The principal ARN of the role each function runs as (named roles only).
 	principal := func(function string) string {
 		role := get(get(get(resources, function), "Properties"), "Role")
