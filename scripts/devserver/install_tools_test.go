@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,5 +135,56 @@ func TestToolsProgress(t *testing.T) {
 	b, _ := os.ReadFile(log.Name())
 	if !strings.Contains(string(b), "started side by side") || !strings.Contains(string(b), "aws-lambda-rie v1 installed") {
 		t.Errorf("the log lacks install-tools' output:\n%s", b)
+	}
+}
+
+// TestBuildsShareFlags: scripts/install-tools builds the runner and the
+// tools with the flags this program builds the functions with
+// (buildFlags; -buildvcs=false comes through GOFLAGS there, and the tools
+// take no -tags), so that a first run compiles the standard library and
+// the shared modules once, not once per set of flags.
+func TestBuildsShareFlags(t *testing.T) {
+	sorted := func(fields []string) string {
+		slices.Sort(fields)
+		return strings.Join(fields, " ")
+	}
+	var want []string
+	for _, f := range strings.Fields(strings.Join(buildFlags, " ")) {
+		if f != "-buildvcs=false" {
+			want = append(want, f)
+		}
+	}
+	if !slices.Contains(want, "-gcflags=all=-dwarf=false") || !slices.Contains(want, "-trimpath") {
+		t.Fatalf("buildFlags %q lack -trimpath or -gcflags=all=-dwarf=false", buildFlags)
+	}
+	var wantTools []string
+	for _, f := range want {
+		if f != "-tags" && f != "lambda.norpc" {
+			wantTools = append(wantTools, f)
+		}
+	}
+	calls := ""
+	for _, args := range [][]string{{"--dev", "--runner-first"}, {"--dev", "--go-tools"}} {
+		c, _ := installToolsIn(t, args...)
+		calls += c
+	}
+	installs := 0
+	for _, line := range strings.Split(calls, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 || fields[0] != "install" || fields[1] != "-v" {
+			continue
+		}
+		installs++
+		pkg, flags := fields[len(fields)-1], fields[2:len(fields)-1]
+		expect := wantTools
+		if pkg == "./scripts/devserver" {
+			expect = want
+		}
+		if got := sorted(flags); got != sorted(slices.Clone(expect)) {
+			t.Errorf("install-tools builds %s with %s, want %s (scripts/devserver's buildFlags)", pkg, got, sorted(slices.Clone(expect)))
+		}
+	}
+	if installs != 3 {
+		t.Errorf("install-tools ran %d go install -v, want 3 (the runner, local-kms, aws-lambda-rie):\n%s", installs, calls)
 	}
 }
