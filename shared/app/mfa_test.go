@@ -74,6 +74,18 @@ func wrongCode(code string) string {
 	return "000000"
 }
 
+// newEnrolled creates user with password pw, signs in and enrols TOTP: the
+// service, the sign-in's authorizer context, the TOTP secret and the
+// recovery codes.
+func newEnrolled(t *testing.T, env *testenv.Env, user, pw string) (s *service, authCtx map[string]any, secret string, recovery []string) {
+	t.Helper()
+	env.CreateUser(t, user, pw)
+	s = newService(t, env)
+	_, authCtx = s.signedIn(t, user, pw)
+	secret, recovery = s.enrol(t, authCtx)
+	return s, authCtx, secret, recovery
+}
+
 // enrolStart starts an enrolment and returns the secret.
 func (s *service) enrolStart(t *testing.T, authCtx map[string]any) string {
 	t.Helper()
@@ -256,10 +268,7 @@ func TestTOTPLogin(t *testing.T) {
 // max_age) and a valid code.
 func TestTOTPRemoveNeedsRecentSignIn(t *testing.T) {
 	env := testenv.New(t)
-	env.CreateUser(t, "ivy@example.com", "ivy's password")
-	s := newService(t, env)
-	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
-	secret, _ := s.enrol(t, authCtx)
+	s, authCtx, secret, _ := newEnrolled(t, env, "ivy@example.com", "ivy's password")
 	s.clock.Advance(6 * time.Minute)
 	resp := call(t, s.totp, totpRequest(t, "DELETE /auth/mfa/totp", authCtx, map[string]string{"code": s.code(t, secret)}))
 	want := `Bearer realm="lambda-auth", error="insufficient_user_authentication", error_description="a sign-in within the last 300 seconds is required", max_age="300"`
@@ -341,10 +350,7 @@ func TestChangePassword(t *testing.T) {
 // never outlives the sign-in it came from.
 func TestChangePasswordAsksTheSecondFactor(t *testing.T) {
 	env := testenv.New(t)
-	env.CreateUser(t, "ivy@example.com", "ivy's password")
-	s := newService(t, env)
-	_, pctx := s.signedIn(t, "ivy@example.com", "ivy's password")
-	secret, recovery := s.enrol(t, pctx)
+	s, _, secret, recovery := newEnrolled(t, env, "ivy@example.com", "ivy's password")
 	s.clock.Advance(30 * time.Second)
 	signedIn := s.readTokens(t, s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), s.code(t, secret), ""))
 	_, actx := s.authorize(t, signedIn.Access)
@@ -515,10 +521,7 @@ func TestStepUpRoutes(t *testing.T) {
 // are used by conditional writes, not by a read before them).
 func TestTOTPConcurrentAnswers(t *testing.T) {
 	env := testenv.New(t)
-	env.CreateUser(t, "ivy@example.com", "ivy's password")
-	s := newService(t, env)
-	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
-	secret, _ := s.enrol(t, authCtx)
+	s, _, secret, _ := newEnrolled(t, env, "ivy@example.com", "ivy's password")
 	race := func(what string, answers [2][2]string) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -718,10 +721,7 @@ func TestMFAChallengeEndsWithTheCutoff(t *testing.T) {
 func TestTOTPCodesCappedOverDays(t *testing.T) {
 	env := testenv.New(t)
 	env.Set("TOTP_MAX_FAILURES", "6")
-	env.CreateUser(t, "ivy@example.com", "ivy's password")
-	s := newService(t, env)
-	_, authCtx := s.signedIn(t, "ivy@example.com", "ivy's password")
-	secret, recovery := s.enrol(t, authCtx)
+	s, _, secret, recovery := newEnrolled(t, env, "ivy@example.com", "ivy's password")
 	for i := range 6 {
 		s.clock.Advance(time.Hour)
 		resp := s.finishMFA(t, s.mfaChallenge(t, "ivy@example.com", "ivy's password"), wrongCode(s.code(t, secret)), "")
